@@ -1,0 +1,5 @@
+import sys
+
+from hpml.cli import main
+
+sys.exit(main())

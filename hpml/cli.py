@@ -1,0 +1,191 @@
+"""``hpml`` command line: ``train``, ``info`` (and ``report``/``gate``).
+
+Bad input prints one line and exits 2; a run that fails (divergence, out of memory)
+prints one line and exits 1.  Never a traceback for either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Sequence
+
+from hpml.errors import HpmlError, RunFailed
+
+#: The seed project's scripts as presets: baseline_model.py / optimized_model.py.
+PRESETS: dict[str, dict] = {
+    "baseline": dict(model="resnet50", dataset="cifar10", optimizations=()),
+    "optimized": dict(model="resnet50", dataset="cifar10", optimizations=("optimized",)),
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints the whole usage on error; hpml prints one line (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", choices=sorted(PRESETS), help="seed-project preset (model, dataset, optimizations)")
+    p.add_argument("--model", help="model name (default: the dataset's model, resnet50 for images)")
+    p.add_argument("--dataset", help="dataset name (default: cifar10, or amazon_polarity for xlnet)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--opt", type=_csv, default=None, help="comma-separated optimizations, e.g. amp,channels_last")
+    p.add_argument("--optimizer", default="sgd", help="sgd, adam or adamw")
+    p.add_argument("--lr", type=float, help="learning rate (default: 0.1 per 128 samples for SGD, 1e-3 for Adam)")
+    p.add_argument("--schedule", default="constant", help="constant, cosine or onecycle")
+    p.add_argument("--warmup-epochs", type=float, default=0.0)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, default=1)
+    length.add_argument("--steps", type=int, help="optimizer steps to run instead of whole epochs")
+    p.add_argument("--batch-size", type=int, default=32, help="samples per micro-batch")
+    p.add_argument("--accum-steps", type=int, default=4, help="micro-batches per step with --opt grad_accum")
+    p.add_argument("--workers", type=int, default=2, help="loader processes with --opt workers")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=os.environ.get("HPML_DATA_DIR"),
+                   help="real-format datasets (default: $HPML_DATA_DIR; none: synthetic twins)")
+    p.add_argument("--synthetic", action="store_true", help="use the synthetic twin even with a data dir")
+    p.add_argument("--model-preset", help="xlnet size: tiny, base (default) or large")
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--seq-len", type=int)
+    p.add_argument("--train-size", type=int, help="use only this many training samples")
+    p.add_argument("--test-size", type=int, help="evaluate on this many test samples "
+                   "(default with --steps: steps x batch size)")
+    p.add_argument("--weights", help="local pretrained weights (file or directory); never downloaded")
+    p.add_argument("--no-eval", action="store_true", help="skip evaluation")
+    p.add_argument("--json", dest="json_path", help="write the run record (JSON) here")
+    p.add_argument("--log", dest="log_path", help="append per-epoch metrics (JSON lines) here")
+    p.add_argument("--checkpoint-dir", help="write last.ckpt here after every epoch")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir/last.ckpt")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--nproc", type=int, default=1, help="local data-parallel processes (DDP)")
+
+
+def config_from_args(args: argparse.Namespace):
+    from hpml.config import RunConfig
+    from hpml.data import dataset_info
+
+    preset = PRESETS.get(args.preset or "", {})
+    model, dataset = args.model or preset.get("model"), args.dataset or preset.get("dataset")
+    if dataset is None:
+        dataset = "amazon_polarity" if model == "xlnet" else "cifar10"
+    if model is None:
+        model = dataset_info(dataset).model
+    optimizations = args.opt if args.opt is not None else preset.get("optimizations", ())
+    test_size = args.test_size
+    if test_size is None and args.steps is not None:
+        test_size = args.steps * args.batch_size  # a --steps run is a quick look, not a full evaluation
+    return RunConfig(
+        model=model, dataset=dataset, device=args.device, batch_size=args.batch_size,
+        optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
+        warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+        epochs=args.epochs, steps=args.steps, seed=args.seed, optimizations=tuple(optimizations),
+        accum_steps=args.accum_steps, num_workers=args.workers, model_preset=args.model_preset,
+        image_size=args.image_size, seq_len=args.seq_len, train_size=args.train_size,
+        test_size=test_size, data_dir=args.data_dir, synthetic=True if args.synthetic else None,
+        weights=args.weights, evaluate=not args.no_eval,
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from hpml.train.run import run, summary_lines
+
+    cfg = config_from_args(args)
+    options = dict(json_path=args.json_path, log_path=args.log_path, checkpoint_dir=args.checkpoint_dir,
+                   resume=args.resume, progress=not args.no_progress)
+    if args.nproc > 1 or "WORLD_SIZE" in os.environ:
+        from hpml.distributed import launch_run
+
+        record = launch_run(cfg, nproc=args.nproc, **options)
+    else:
+        record = run(cfg, **options)
+    if record is not None:  # None on ranks other than 0
+        print("\n".join(summary_lines(record)))
+        if args.json_path:
+            print(f"  record written to {args.json_path}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import torch
+
+    from hpml.data import list_datasets
+    from hpml.machine import machine_info
+    from hpml.measure import measured_peak_flops
+    from hpml.models import list_models
+    from hpml.train.optimizations import list_optimizations
+
+    info = machine_info()
+    width = max(map(len, info))
+    for key, value in info.items():
+        print(f"{key:<{width}}  {value}")
+    print(f"{'models':<{width}}  {', '.join(list_models())}")
+    print(f"{'datasets':<{width}}  {', '.join(list_datasets())}")
+    print(f"{'optimizations':<{width}}  {', '.join(list_optimizations())}")
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        for dtype in (torch.float32, torch.bfloat16, torch.float16):
+            if device == "cpu" and dtype == torch.float16:
+                continue  # not a training path on CPU
+            flops = measured_peak_flops(device, dtype, refresh=args.refresh)
+            print(f"peak {device} {str(dtype).removeprefix('torch.'):<9} {flops / 1e9:10.1f} GFLOP/s (matmul probe)")
+    return 0
+
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="hpml", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    train = sub.add_parser("train", help="train a model and measure every phase")
+    add_train_arguments(train)
+    train.set_defaults(func=cmd_train)
+    info = sub.add_parser("info", help="devices, versions and measured peak FLOP/s")
+    info.add_argument("--refresh", action="store_true", help="re-measure the peaks instead of using the cache")
+    info.set_defaults(func=cmd_info)
+    _add_optional(sub, "report", "hpml.report", "write the benchmark report (Markdown, HTML, charts)",
+                  "add_report_arguments", "run_report")
+    _add_optional(sub, "gate", "hpml.gate", "fail on a real performance regression",
+                  "add_gate_arguments", "run_gate")
+    return parser
+
+
+def _add_optional(sub, name: str, module: str, help: str, add: str, run: str) -> None:
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return
+    p = sub.add_parser(name, help=help)
+    getattr(mod, add)(p)
+    p.set_defaults(func=getattr(mod, run))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except HpmlError as exc:
+        print(f"hpml: error: {exc}", file=sys.stderr)
+        return 2
+    except RunFailed as exc:
+        print(f"hpml: run failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hpml: interrupted (the last epoch checkpoint, if any, is intact)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

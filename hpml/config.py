@@ -1,0 +1,143 @@
+"""One frozen, validated configuration for a training run.
+
+Every impossible combination fails here, at construction, with a message naming the
+allowed values -- never deep inside a training loop.
+
+>>> RunConfig(model="resnet18", dataset="digits", optimizations=("amp_bf16",)).device in ("cpu", "cuda")
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from hpml.errors import HpmlError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "onecycle")
+DEVICES = ("auto", "cpu", "cuda")
+
+#: Learning rate used when none is given, per optimizer (per batch of 128 samples for SGD:
+#: the linear-scaling rule is applied in :func:`RunConfig.effective_lr`).
+DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3}
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available else ``cpu``; ``cuda`` without CUDA is an error."""
+    if device not in DEVICES:
+        raise HpmlError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise HpmlError("device 'cuda' requested but CUDA is not available on this machine; use --device cpu")
+    return device
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What to train, where, and with which optimizations (see ``hpml train --help``)."""
+
+    model: str = "resnet50"
+    dataset: str = "cifar10"
+    device: str = "auto"
+    batch_size: int = 32  # samples per micro-batch; one optimizer step sees accum_steps of them
+    optimizer: str = "sgd"
+    lr: float | None = None  # None -> DEFAULT_LR scaled by batch size (SGD) or as is (Adam)
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    epochs: int = 1
+    steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
+    seed: int = 0
+    optimizations: tuple[str, ...] = ()
+    accum_steps: int = 4  # micro-batches per optimizer step when `grad_accum` is on
+    num_workers: int = 2  # loader worker processes when `workers` is on
+    model_preset: str | None = None  # xlnet: tiny/base/large
+    image_size: int | None = None  # None -> the dataset's native size
+    seq_len: int | None = None  # None -> the dataset's default
+    train_size: int | None = None  # None -> the whole split (synthetic twins: the real size)
+    test_size: int | None = None
+    data_dir: str | None = None
+    synthetic: bool | None = None  # None -> synthetic twin unless data_dir is given
+    weights: str | None = None  # local pretrained weights (file or directory)
+    evaluate: bool = True
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        from hpml.data import dataset_info, list_datasets
+        from hpml.models import list_models
+        from hpml.train.optimizations import validate_optimizations
+
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        set_("device", resolve_device(self.device))
+        set_("optimizations", tuple(dict.fromkeys(self.optimizations)))  # de-duplicate, keep order
+        if self.model not in list_models():
+            raise HpmlError(f"unknown model {self.model!r}; registered: {', '.join(list_models())}")
+        if self.dataset not in list_datasets():
+            raise HpmlError(f"unknown dataset {self.dataset!r}; registered: {', '.join(list_datasets())}")
+        info = dataset_info(self.dataset)
+        text_model = self.model == "xlnet"
+        if text_model != (info.modality == "text"):
+            raise HpmlError(
+                f"model {self.model!r} cannot train on {info.modality} dataset {self.dataset!r}; "
+                f"use {info.model!r}"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise HpmlError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise HpmlError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
+        for name in ("batch_size", "epochs", "accum_steps"):
+            if getattr(self, name) < 1:
+                raise HpmlError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("steps", "train_size", "test_size", "image_size", "seq_len"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise HpmlError(f"{name} must be >= 1 when given, got {value}")
+        if self.num_workers < 0:
+            raise HpmlError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.lr is not None and self.lr <= 0:
+            raise HpmlError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise HpmlError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.warmup_epochs < 0:
+            raise HpmlError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        if self.synthetic is False and self.data_dir is None and self.dataset != "digits":
+            raise HpmlError(f"real {self.dataset} data needs --data-dir (or $HPML_DATA_DIR); or use --synthetic")
+        validate_optimizations(self.optimizations, self.device)
+
+    @property
+    def effective_lr(self) -> float:
+        """The learning rate actually used: for SGD the default follows the linear scaling
+        rule (0.1 per 128 samples per optimizer step)."""
+        if self.lr is not None:
+            return self.lr
+        base = DEFAULT_LR[self.optimizer]
+        if self.optimizer == "sgd":
+            return base * self.batch_size * self.effective_accum_steps / 128
+        return base
+
+    @property
+    def effective_accum_steps(self) -> int:
+        return self.accum_steps if "grad_accum" in self.expanded_optimizations else 1
+
+    @property
+    def expanded_optimizations(self) -> tuple[str, ...]:
+        from hpml.train.optimizations import expand
+
+        return expand(self.optimizations, self.device)
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["optimizations"] = list(self.optimizations)
+        d["expanded_optimizations"] = list(self.expanded_optimizations)
+        d["effective_lr"] = self.effective_lr
+        return d

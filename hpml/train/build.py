@@ -1,0 +1,141 @@
+"""Turn a :class:`~hpml.config.RunConfig` into a ready workload: data, loaders, state."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from hpml.config import RunConfig
+from hpml.data import DatasetInfo, create_dataset, dataset_info
+from hpml.data.loader import DeviceLoader, LoaderOptions, make_loader
+from hpml.models import create_model
+from hpml.train.optimizations import OptContext, Settings, compose
+from hpml.train.state import TrainState, make_state
+
+
+@dataclass
+class Workload:
+    """Everything a run needs, built once from its config."""
+
+    cfg: RunConfig
+    info: DatasetInfo
+    settings: Settings
+    train_set: Dataset
+    test_set: Dataset
+    train_loader: Iterable
+    test_loader: Iterable
+    state: TrainState
+    rank: int = 0
+    world_size: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_main(self) -> bool:
+        """Only rank 0 writes logs, checkpoints and results."""
+        return self.rank == 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        # a short last group of micro-batches is still one optimizer step
+        return math.ceil(len(self.train_loader) / self.settings.accum_steps)
+
+    @property
+    def total_steps(self) -> int:
+        return self.cfg.steps if self.cfg.steps is not None else self.cfg.epochs * self.steps_per_epoch
+
+    @property
+    def num_epochs(self) -> int:
+        return math.ceil(self.total_steps / self.steps_per_epoch)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def settings_for(cfg: RunConfig) -> Settings:
+    return compose(cfg.optimizations, OptContext(cfg.device, cfg.accum_steps, cfg.num_workers))
+
+
+def build_datasets(cfg: RunConfig) -> tuple[Dataset, Dataset]:
+    common = dict(
+        data_dir=cfg.data_dir, synthetic=cfg.synthetic, seed=cfg.seed,
+        image_size=cfg.image_size, seq_len=cfg.seq_len,
+    )
+    train_set = create_dataset(cfg.dataset, "train", size=cfg.train_size, **common)
+    # text: the test split must use the tokenizer fitted on the training text
+    tokenizer = getattr(train_set, "tokenizer", None)
+    test_set = create_dataset(cfg.dataset, "test", size=cfg.test_size, tokenizer=tokenizer, **common)
+    return train_set, test_set
+
+
+def build_loader(dataset: Dataset, cfg: RunConfig, settings: Settings, *, train: bool, sampler=None):
+    """The loader the settings ask for: device-resident, or a DataLoader with its knobs."""
+    if settings.device_loader:
+        return DeviceLoader(dataset, cfg.batch_size, cfg.device, shuffle=train, seed=cfg.seed)
+    options = LoaderOptions(
+        batch_size=cfg.batch_size,
+        shuffle=train and sampler is None,
+        num_workers=settings.num_workers,
+        pin_memory=settings.pin_memory,
+        persistent_workers=settings.persistent_workers,
+        prefetch_factor=settings.prefetch_factor,
+        seed=cfg.seed,
+    )
+    return make_loader(dataset, options, sampler=sampler) if sampler is not None else make_loader(dataset, options)
+
+
+def model_kwargs(cfg: RunConfig, info: DatasetInfo, train_set: Dataset) -> dict[str, Any]:
+    if info.modality == "text":
+        return dict(
+            preset=cfg.model_preset or "base",
+            vocab_size=train_set.vocab_size,
+            pad_id=train_set.pad_id,
+            weights=cfg.weights,
+        )
+    return dict(image_size=cfg.image_size or info.image_size, weights=cfg.weights)
+
+
+def build_workload(cfg: RunConfig, *, rank: int = 0, world_size: int = 1, wrap_model=None) -> Workload:
+    """Build data, loaders, model and state for ``cfg``.
+
+    ``wrap_model(module) -> model`` lets a launcher wrap the module (DDP) after it is on
+    its device; ``rank``/``world_size`` shard the training data.
+    """
+    seed_everything(cfg.seed)
+    info = dataset_info(cfg.dataset)
+    settings = settings_for(cfg)
+    train_set, test_set = build_datasets(cfg)
+    sampler = None
+    if world_size > 1:
+        sampler = torch.utils.data.DistributedSampler(
+            train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=cfg.seed
+        )
+    train_loader = build_loader(train_set, cfg, settings, train=True, sampler=sampler)
+    test_loader = build_loader(test_set, cfg, settings, train=False)
+    module = create_model(cfg.model, num_classes=info.num_classes, **model_kwargs(cfg, info, train_set))
+    work = Workload(cfg, info, settings, train_set, test_set, train_loader, test_loader, None, rank, world_size)  # type: ignore[arg-type]
+    work.state = make_state(
+        module,
+        device=cfg.device,
+        settings=settings,
+        optimizer=cfg.optimizer,
+        lr=cfg.effective_lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+        label_smoothing=cfg.label_smoothing,
+        schedule=cfg.schedule,
+        total_steps=work.total_steps,
+        warmup_steps=round(cfg.warmup_epochs * work.steps_per_epoch),
+        image_inputs=info.modality == "image",
+    )
+    if wrap_model is not None:
+        work.state.model, work.state.no_sync = wrap_model(work.state)
+    return work

@@ -1,0 +1,167 @@
+"""Full runs: epochs of steps with evaluation, logging, checkpoints and resume."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import torch
+from tqdm import tqdm
+
+from hpml.errors import HpmlError, RunFailed
+from hpml.measure.timers import synchronize
+from hpml.train.build import Workload
+from hpml.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from hpml.train.step import Batch, evaluate, train_step
+
+#: Optimizer steps between loss read-backs (each one forces a device sync).
+LOG_EVERY = 10
+
+
+def micro_groups(batches: Iterable[Batch], accum_steps: int) -> Iterator[list[Batch]]:
+    """Group consecutive batches into optimizer steps; a short last group is kept."""
+    group: list[Batch] = []
+    for batch in batches:
+        group.append(batch)
+        if len(group) == accum_steps:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def set_epoch(loader: Any, epoch: int, seed: int) -> None:
+    """Make epoch ``epoch``'s order and augmentation depend only on (seed, epoch), so a
+    resumed run sees the same data as an uninterrupted one."""
+    if hasattr(loader, "set_epoch"):  # DeviceLoader
+        loader.set_epoch(epoch)
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):  # DistributedSampler
+        sampler.set_epoch(epoch)
+    generator = getattr(loader, "generator", None)
+    if isinstance(generator, torch.Generator):  # DataLoader shuffling + worker seeds
+        generator.manual_seed(seed + epoch)
+
+
+def check_finite(losses: list[torch.Tensor], first_step: int, epoch: int, last_good: dict) -> None:
+    """Raise RunFailed naming the first step whose loss is NaN/inf (one device sync)."""
+    if not losses:
+        return
+    stacked = torch.stack(losses)
+    if bool(torch.isfinite(stacked).all()):
+        return
+    bad = int((~torch.isfinite(stacked)).nonzero()[0, 0])
+    raise RunFailed(
+        f"loss became {stacked[bad].item()} at step {first_step + bad + 1} (epoch {epoch + 1}); "
+        f"last good metrics: {json.dumps(last_good) if last_good else 'none yet'}"
+    )
+
+
+def oom_message(work: Workload) -> str:
+    s = work.settings
+    return (
+        f"out of device memory at batch size {work.cfg.batch_size} "
+        f"(x{s.accum_steps} micro-batches per step) on {work.cfg.device}; "
+        "try a smaller --batch-size with --opt grad_accum to keep the effective batch"
+    )
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+
+
+def fit(
+    work: Workload,
+    *,
+    log_path: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    on_epoch: Callable[[dict], None] | None = None,
+    reduce: Callable[[dict], dict] = lambda m: m,
+) -> dict[str, Any]:
+    """Train ``work`` for its configured epochs/steps.
+
+    Every epoch: evaluate (when configured), append a JSON line to ``log_path``, and
+    atomically write ``checkpoint_dir/last.ckpt``.  With ``resume`` the run continues
+    from that checkpoint; on CPU with the same seed it ends with the same weights as an
+    uninterrupted run.  ``reduce`` combines per-rank metrics (identity when not
+    distributed).
+    """
+    cfg, state = work.cfg, work.state
+    ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+    if resume:
+        if ckpt is None:
+            raise HpmlError("--resume needs --checkpoint-dir")
+        load_checkpoint(ckpt, state)
+    log = Path(log_path) if (log_path and work.is_main) else None
+    if log:
+        log.parent.mkdir(parents=True, exist_ok=True)
+    history: list[dict] = []
+    last_good: dict = {}
+    total_steps, accum = work.total_steps, work.settings.accum_steps
+    train_seconds = 0.0
+    train_samples = 0
+    state.model.train()
+    while state.epoch < work.num_epochs and state.step < total_steps:
+        epoch = state.epoch
+        set_epoch(work.train_loader, epoch, cfg.seed)
+        steps_this_epoch = min(work.steps_per_epoch, total_steps - state.step)
+        bar = tqdm(total=steps_this_epoch, desc=f"epoch {epoch + 1}/{work.num_epochs}",
+                   disable=not (progress and work.is_main), leave=False, unit="step")
+        losses: list[torch.Tensor] = []
+        first_step = state.step
+        samples = 0
+        synchronize(state.device)
+        start = time.perf_counter()
+        try:
+            for group in micro_groups(work.train_loader, accum):
+                losses.append(train_step(state, group))
+                samples += sum(y.shape[0] for _, y in group)
+                bar.update(1)
+                if len(losses) % LOG_EVERY == 0:
+                    check_finite(losses[-LOG_EVERY:], state.step - LOG_EVERY, epoch, last_good)
+                    bar.set_postfix(loss=f"{losses[-1].item():.4f}")  # .item(): device sync
+                if state.step >= total_steps or len(losses) >= steps_this_epoch:
+                    break
+        except torch.cuda.OutOfMemoryError as exc:
+            raise RunFailed(oom_message(work)) from exc
+        finally:
+            bar.close()
+        synchronize(state.device)
+        seconds = time.perf_counter() - start
+        check_finite(losses, first_step, epoch, last_good)
+        state.epoch += 1
+        train_seconds += seconds
+        train_samples += samples
+        metrics: dict[str, Any] = {
+            "epoch": state.epoch,
+            "step": state.step,
+            "train_loss": torch.stack(losses).mean().item() if losses else float("nan"),
+            "lr": state.optimizer.param_groups[0]["lr"],
+            "seconds": seconds,
+            "samples": samples,
+            "samples_per_s": samples / seconds if seconds > 0 else float("nan"),
+        }
+        if cfg.evaluate:
+            metrics.update({f"test_{k}" if k == "loss" else k: v for k, v in evaluate(state, work.test_loader).items()})
+        metrics = reduce(metrics)
+        history.append(metrics)
+        last_good = {k: metrics[k] for k in ("epoch", "train_loss", "accuracy") if k in metrics}
+        if log:
+            append_jsonl(log, metrics)
+        if ckpt is not None and work.is_main:
+            save_checkpoint(ckpt, state, config=cfg.as_dict(), metrics=metrics)
+        if on_epoch is not None:
+            on_epoch(metrics)
+    return {
+        "epochs": history,
+        "steps": state.step,
+        "train_seconds": train_seconds,
+        "train_samples": train_samples,
+        "final": history[-1] if history else {},
+    }

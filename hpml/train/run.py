@@ -1,0 +1,138 @@
+"""A measured training run: the phases of ``hpml train``, and its JSON record.
+
+Workload (build/fit), launcher (inline here; see :mod:`hpml.distributed`) and
+measurement (:mod:`hpml.measure`) stay separate: this module only composes them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hpml.config import RunConfig
+from hpml.machine import machine_info
+from hpml.measure import flops_per_sample, measure_phase, measured_peak_flops
+from hpml.models import count_parameters
+from hpml.train.build import Workload, build_workload
+from hpml.train.checkpoint import atomic_write
+from hpml.train.fit import fit
+from hpml.train.step import evaluate
+
+#: Batches drawn from the loader in the "load" phase (the first one pays worker start-up).
+LOAD_BATCHES = 4
+
+
+def measure_preprocess(work: Workload, n: int) -> dict[str, Any]:
+    """Decode + augment ``n`` samples one by one, in this process."""
+    n = min(n, len(work.train_set))
+    with measure_phase("preprocess", work.state.device, samples=n) as m:
+        for i in range(n):
+            work.train_set[i]
+    return m.stats.as_dict()
+
+
+def measure_load(work: Workload, batches: int = LOAD_BATCHES) -> dict[str, Any]:
+    """Iterate the training loader (and copy to the device), no compute."""
+    state = work.state
+    with measure_phase("load", state.device) as m:
+        for x, y in itertools.islice(iter(work.train_loader), batches):
+            state.move_input(x), state.move_target(y)
+            m.samples += y.shape[0]
+    return m.stats.as_dict()
+
+
+def measure_inference(work: Workload) -> tuple[dict[str, Any], dict[str, float]]:
+    with measure_phase("inference", work.state.device) as m:
+        metrics = evaluate(work.state, work.test_loader)
+        m.samples = metrics["samples"]
+    return m.stats.as_dict(), metrics
+
+
+def example_batch(work: Workload, size: int = 2) -> torch.Tensor:
+    x = torch.stack([work.train_set[i][0] for i in range(min(size, len(work.train_set)))])
+    return work.state.move_input(x)
+
+
+def run(
+    cfg: RunConfig,
+    *,
+    json_path: str | Path | None = None,
+    log_path: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    work: Workload | None = None,
+    reduce=lambda m: m,
+) -> dict[str, Any]:
+    """Build, measure each phase, train, evaluate; return (and optionally write) the record."""
+    work = work or build_workload(cfg)
+    state = work.state
+    phases: dict[str, Any] = {}
+    phases["preprocess"] = measure_preprocess(work, n=4 * cfg.batch_size)
+    phases["load"] = measure_load(work)
+    flops = flops_per_sample(state.module, example_batch(work), train=True)
+
+    with measure_phase("train", state.device) as m:
+        result = fit(work, log_path=log_path, checkpoint_dir=checkpoint_dir, resume=resume,
+                     progress=progress, reduce=reduce)
+        m.samples = result["train_samples"]
+    train = m.stats.as_dict()
+    # fit's own clock covers the training steps only (not the per-epoch evaluation).
+    train["seconds"] = result["train_seconds"]
+    train["samples_per_s"] = result["train_samples"] / result["train_seconds"] if result["train_seconds"] else 0.0
+    phases["train"] = train
+    accuracy = result["final"].get("accuracy")
+    if cfg.evaluate:
+        phases["inference"], metrics = measure_inference(work)
+        accuracy = metrics["accuracy"]
+    dtype = state.settings.autocast_dtype or torch.float32
+    peak = measured_peak_flops(state.device.type, dtype)
+    achieved = flops * train["samples_per_s"]
+    record: dict[str, Any] = {
+        "hpml_schema": 1,
+        "kind": "train",
+        "config": cfg.as_dict(),
+        "params": count_parameters(state.module),
+        "flops_per_sample": flops,
+        "phases": phases,
+        "train_samples_per_s": train["samples_per_s"],
+        "achieved_flops": achieved,
+        "peak_flops": peak,
+        "peak_dtype": str(dtype).removeprefix("torch."),
+        "peak_fraction": achieved / peak if peak else None,
+        "steps": result["steps"],
+        "epochs": result["epochs"],
+        "accuracy": accuracy,
+        "world_size": work.world_size,
+        "machine": machine_info(),
+    }
+    if json_path and work.is_main:
+        atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, default=str)))
+    return record
+
+
+def summary_lines(record: dict[str, Any]) -> list[str]:
+    """A short human summary of a run record."""
+    cfg = record["config"]
+    lines = [
+        f"{cfg['model']} on {cfg['dataset']} ({cfg['device']}, batch {cfg['batch_size']}, "
+        f"{cfg['optimizer']}, opts: {'+'.join(cfg['expanded_optimizations']) or 'baseline'})",
+        f"  params {record['params']:,}  FLOPs/sample {record['flops_per_sample'] / 1e9:.2f} G",
+    ]
+    for name, p in record["phases"].items():
+        lines.append(
+            f"  {name:<10} {p['seconds']:8.2f} s  {p['samples_per_s']:9.1f} samples/s  "
+            f"peak RSS {p['peak_rss_bytes'] / 2**20:7.0f} MiB  device {p['peak_device_bytes'] / 2**20:6.0f} MiB"
+        )
+    frac = record["peak_fraction"]
+    lines.append(
+        f"  train {record['train_samples_per_s']:.1f} samples/s, {record['achieved_flops'] / 1e9:.1f} GFLOP/s"
+        + (f" ({frac:.1%} of measured {record['peak_dtype']} peak)" if frac is not None else "")
+    )
+    if record.get("accuracy") is not None:
+        lines.append(f"  test accuracy {record['accuracy']:.2%}")
+    return lines

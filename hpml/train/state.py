@@ -1,0 +1,143 @@
+"""Explicit training state and how a run's settings turn into it.
+
+Everything the step needs is decided here, once: the autocast context, the gradient
+scaler, the input mover (device, memory format, non_blocking), the DDP ``no_sync``.
+Features that are off become objects that do nothing, so the step has no branches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable, ContextManager
+
+import torch
+import torch.nn as nn
+
+from hpml.train.optimizations import Settings
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+}
+
+
+@dataclass
+class TrainState:
+    """A model being trained and everything that changes with it."""
+
+    module: nn.Module  # the raw model: what checkpoints hold
+    model: nn.Module  # what runs: the module, compiled and/or DDP-wrapped
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    criterion: nn.Module
+    device: torch.device
+    settings: Settings
+    autocast: Callable[[], ContextManager]
+    move_input: Callable[[torch.Tensor], torch.Tensor]
+    move_target: Callable[[torch.Tensor], torch.Tensor]
+    no_sync: Callable[[], ContextManager] = contextlib.nullcontext
+    step: int = 0  # optimizer steps taken
+    epoch: int = 0  # epochs completed
+    extra: dict = field(default_factory=dict)
+
+
+def apply_backend_flags(settings: Settings) -> None:
+    """Set process-wide CUDA flags explicitly both ways, so a baseline measured after an
+    optimized row does not inherit its flags.  (PyTorch enables cuDNN TF32 by default;
+    hpml's fp32 baseline turns it off so `tf32` is a measurable optimization.)"""
+    torch.backends.cudnn.benchmark = settings.cudnn_benchmark
+    torch.backends.cudnn.allow_tf32 = settings.tf32
+    torch.backends.cuda.matmul.allow_tf32 = settings.tf32
+
+
+def lr_lambda(schedule: str, total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    """Multiplier of the base LR at optimizer step ``step`` (linear warm-up first).
+
+    ``cosine`` decays to 0 at ``total_steps``; ``onecycle`` is the triangular one-cycle
+    (linear up during warm-up, linear down to 0), as the fastest CIFAR trainers use.
+    """
+    total = max(total_steps, 1)
+    warm = min(max(warmup_steps, 0), total)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = min((step - warm) / max(total - warm, 1), 1.0)
+        if schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        if schedule == "onecycle":
+            return 1.0 - progress
+        return 1.0
+
+    return factor
+
+
+def make_optimizer(
+    params, name: str, lr: float, *, momentum: float = 0.9, weight_decay: float = 0.0, fused: bool = False
+) -> torch.optim.Optimizer:
+    cls = _OPTIMIZERS[name]
+    kwargs: dict = dict(lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        kwargs.update(momentum=momentum, nesterov=momentum > 0)
+    # fused=True: one kernel for the whole parameter list (CUDA and, since torch 2.4, CPU);
+    # False keeps torch's default (foreach where available).
+    if fused:
+        kwargs["fused"] = True
+    return cls(params, **kwargs)
+
+
+def make_state(
+    module: nn.Module,
+    *,
+    device: str | torch.device,
+    settings: Settings = Settings(),
+    optimizer: str = "sgd",
+    lr: float = 0.1,
+    momentum: float = 0.9,
+    weight_decay: float = 5e-4,
+    label_smoothing: float = 0.0,
+    schedule: str = "constant",
+    total_steps: int = 1,
+    warmup_steps: int = 0,
+    image_inputs: bool = True,
+) -> TrainState:
+    """Build the state for ``module`` under ``settings`` (the composed optimizations)."""
+    device = torch.device(device)
+    apply_backend_flags(settings)
+    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+    module = module.to(device=device, memory_format=memory_format)
+    model = torch.compile(module) if settings.compile else module
+    opt = make_optimizer(
+        module.parameters(), optimizer, lr,
+        momentum=momentum, weight_decay=weight_decay, fused=settings.fused_optimizer,
+    )
+    if settings.autocast_dtype is None:
+        autocast: Callable[[], ContextManager] = contextlib.nullcontext
+    else:
+        autocast = partial(torch.autocast, device_type=device.type, dtype=settings.autocast_dtype)
+    # Token ids are 2-D: a memory format only applies to 4-D image batches.
+    input_format = memory_format if image_inputs else torch.preserve_format
+    return TrainState(
+        module=module,
+        model=model,
+        optimizer=opt,
+        scaler=torch.amp.GradScaler(device.type, enabled=settings.grad_scaler),
+        scheduler=torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(schedule, total_steps, warmup_steps)),
+        criterion=nn.CrossEntropyLoss(label_smoothing=label_smoothing),
+        device=device,
+        settings=settings,
+        autocast=autocast,
+        move_input=partial(_move, device=device, non_blocking=settings.pin_memory, memory_format=input_format),
+        move_target=partial(_move, device=device, non_blocking=settings.pin_memory, memory_format=torch.preserve_format),
+    )
+
+
+def _move(t: torch.Tensor, *, device: torch.device, non_blocking: bool, memory_format: torch.memory_format) -> torch.Tensor:
+    # non_blocking only overlaps the copy with compute when the source is pinned.
+    return t.to(device=device, non_blocking=non_blocking, memory_format=memory_format)
