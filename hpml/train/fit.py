@@ -43,6 +43,9 @@ def set_epoch(loader: Any, epoch: int, seed: int) -> None:
     generator = getattr(loader, "generator", None)
     if isinstance(generator, torch.Generator):  # DataLoader shuffling + worker seeds
         generator.manual_seed(seed + epoch)
+    dataset = getattr(loader, "dataset", None)
+    if getattr(loader, "num_workers", None) == 0 and hasattr(dataset, "seed_augmentation"):
+        dataset.seed_augmentation(seed + epoch)  # augmentation in this process
 
 
 def check_finite(losses: list[torch.Tensor], first_step: int, epoch: int, last_good: dict) -> None:

@@ -1,0 +1,118 @@
+"""Full runs on real data (digits): every optimization, resume, divergence, accuracy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from hpml.config import RunConfig
+from hpml.errors import HpmlError, RunFailed
+from hpml.train import list_optimizations
+from hpml.train.build import build_workload
+from hpml.train.checkpoint import CHECKPOINT_NAME, save_checkpoint
+from hpml.train.fit import check_finite, fit, micro_groups
+from hpml.train.optimizations import OPTIMIZATIONS
+
+SMALL = dict(model="resnet18", dataset="digits", device="cpu", batch_size=8, train_size=32, test_size=16)
+
+
+def _one_step_case(name: str):
+    marks = [pytest.mark.slow] if name == "compile" else []  # ~40 s of compilation on 2 cores
+    return pytest.param(name, marks=marks, id=name)
+
+
+@pytest.mark.parametrize("name", [_one_step_case(n) for n in list_optimizations()])
+def test_every_optimization_runs_a_step_on_cpu_or_says_why(name):
+    opt = OPTIMIZATIONS.get(name)
+    reason = None if opt.composite else opt.unavailable_reason("cpu")
+    if reason:
+        with pytest.raises(HpmlError, match=name):
+            RunConfig(**SMALL, optimizations=(name,), steps=1)
+        pytest.skip(reason)
+    work = build_workload(RunConfig(**SMALL, optimizations=(name,), steps=1, evaluate=False, accum_steps=2))
+    before = [p.detach().clone() for p in work.state.module.parameters()]
+    result = fit(work, progress=False)
+    assert result["steps"] == 1
+    assert result["train_samples"] == 8 * work.settings.accum_steps
+    assert any(not torch.equal(a, b) for a, b in zip(before, work.state.module.parameters()))
+
+
+def test_micro_groups_keep_a_short_last_group():
+    groups = list(micro_groups(range(7), 3))
+    assert groups == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+def test_steps_limit_and_grad_accum_count_optimizer_steps():
+    work = build_workload(RunConfig(**SMALL, optimizations=("grad_accum",), accum_steps=3, epochs=2, evaluate=False))
+    # 32 samples / batch 8 = 4 micro-batches per epoch -> groups of 3 + 1 = 2 steps per epoch
+    assert work.steps_per_epoch == 2
+    assert fit(work, progress=False)["steps"] == 4
+
+
+def _interrupt_after_first_epoch(metrics):
+    if metrics["epoch"] == 1:
+        raise KeyboardInterrupt  # as if the run were killed right after the epoch-1 checkpoint
+
+
+def test_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    cfg = RunConfig(**SMALL, epochs=3, seed=3, schedule="cosine")
+    straight = build_workload(cfg)
+    fit(straight, progress=False)
+
+    first = build_workload(cfg)
+    with pytest.raises(KeyboardInterrupt):
+        fit(first, checkpoint_dir=tmp_path, progress=False, on_epoch=_interrupt_after_first_epoch)
+    assert (tmp_path / CHECKPOINT_NAME).is_file()
+    resumed = build_workload(cfg)
+    result = fit(resumed, checkpoint_dir=tmp_path, resume=True, progress=False, log_path=tmp_path / "m.jsonl")
+    assert [m["epoch"] for m in result["epochs"]] == [2, 3]
+    for a, b in zip(straight.state.module.state_dict().values(), resumed.state.module.state_dict().values()):
+        assert torch.equal(a, b)
+    lines = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [2, 3] and "accuracy" in lines[-1]
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    work = build_workload(RunConfig(**SMALL, steps=1))
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(path, work.state)
+    good = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError):
+        save_checkpoint(path, work.state)
+    assert path.read_bytes() == good  # the previous checkpoint survived the failed write
+    assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_NAME]  # no temp file left
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
+    work = build_workload(RunConfig(**SMALL, steps=1))
+    with pytest.raises(HpmlError, match="no checkpoint to resume from"):
+        fit(work, checkpoint_dir=tmp_path, resume=True, progress=False)
+
+
+def test_check_finite_names_the_first_bad_step():
+    losses = [torch.tensor(1.0), torch.tensor(float("nan")), torch.tensor(float("inf"))]
+    with pytest.raises(RunFailed, match=r"loss became nan at step 12 \(epoch 2\)"):
+        check_finite(losses, first_step=10, epoch=1, last_good={"epoch": 1})
+    check_finite([torch.tensor(1.0)], 0, 0, {})  # finite: no error
+
+
+def test_divergence_stops_with_the_step_not_a_hang():
+    work = build_workload(RunConfig(**SMALL, epochs=1, lr=1e12, momentum=0.0, weight_decay=0.0, evaluate=False))
+    with pytest.raises(RunFailed, match=r"loss became (nan|inf) at step \d+ \(epoch 1\)"):
+        fit(work, progress=False)
+
+
+def test_digits_real_data_reaches_90_percent():
+    """Real handwritten digits; bf16 + channels_last keeps it inside the unit-test budget."""
+    cfg = RunConfig(model="resnet18", dataset="digits", device="cpu", batch_size=64, epochs=3,
+                    optimizer="sgd", lr=0.2, schedule="onecycle", warmup_epochs=0.5, label_smoothing=0.1,
+                    optimizations=("optimized",))
+    result = fit(build_workload(cfg), progress=False)
+    assert result["final"]["accuracy"] >= 0.90, result["final"]
