@@ -1,0 +1,29 @@
+"""Measurement: device-synced timers, peak memory, bytes read, FLOPs and peak FLOP/s.
+
+Separate from the workload (what runs) and the launcher (how it runs): a benchmark
+wraps a phase in :class:`measure_phase` and records ``stats.as_dict()``.
+"""
+
+from hpml.measure.flops import flops_per_sample
+from hpml.measure.io import IoStats, IoTracker
+from hpml.measure.memory import MemoryStats, MemoryTracker
+from hpml.measure.peak import machine_fingerprint, measured_peak_flops
+from hpml.measure.phases import PHASES, PhaseStats, measure_phase
+from hpml.measure.profiler import profile_trace
+from hpml.measure.timers import Timer, synchronize
+
+__all__ = [
+    "PHASES",
+    "IoStats",
+    "IoTracker",
+    "MemoryStats",
+    "MemoryTracker",
+    "PhaseStats",
+    "Timer",
+    "flops_per_sample",
+    "machine_fingerprint",
+    "measure_phase",
+    "measured_peak_flops",
+    "profile_trace",
+    "synchronize",
+]

@@ -1,0 +1,280 @@
+"""Peak host and device memory of a region.
+
+Host (``peak_rss_bytes``) = peak RSS of this process + peak of the summed RSS of its
+descendants (DataLoader workers), both in bytes, absolute (what was already resident
+when the region began counts too).
+
+* This process, method ``"vmhwm"`` (Linux): writing ``5`` to ``/proc/self/clear_refs``
+  resets the kernel's RSS high-water mark, and ``VmHWM`` in ``/proc/self/status`` is
+  read at the end.  The kernel tracks it on every page fault, so it is exact and costs
+  nothing while the region runs.
+* This process, method ``"sampled"`` (where clear_refs is not writable, or not
+  Linux): a daemon thread polls ``psutil.Process().memory_info().rss`` every
+  :data:`SAMPLE_INTERVAL_S`; a spike shorter than that can be missed.
+* Descendants, always sampled by the same thread: the peak over samples of the sum of
+  their RSS, read every :data:`SAMPLE_INTERVAL_S`; new descendants are looked for
+  every :data:`RESCAN_INTERVALS` samples.  A worker living less than that is missed.
+
+Limitations, by design: the two peaks are added, which over-estimates when this
+process and its workers peak at different times; and RSS counts pages shared between
+a forked worker and its parent (copy-on-write model weights, libraries) once per
+process, so the sum over-counts shared memory.  PSS would not, but reading
+``smaps_rollup`` every few ms costs far more than ``statm``.
+
+Device (``peak_device_bytes``): ``torch.cuda.max_memory_allocated`` after
+``torch.cuda.reset_peak_memory_stats``, i.e. tensors held by PyTorch's caching
+allocator: not the allocator's reserved-but-free cache, the CUDA context, or memory
+allocated outside PyTorch.  0 on CPU and MPS (MPS has no peak statistic).
+
+Both high-water marks are process-wide, so resetting one would erase the peak of an
+enclosing region; :class:`_HighWaterMark` folds the current peak into every open
+region before it resets, which makes nested and concurrent regions correct.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Callable
+
+import psutil
+import torch
+
+from hpml.measure.proctree import FAST_CHILD_LISTING, child_pids
+from hpml.measure.timers import DeviceLike, as_device
+
+#: Poll period of the sampling thread (s): short enough to catch a worker's batch,
+#: long enough that the thread costs little on a 2-core machine (numbers in phases.py).
+SAMPLE_INTERVAL_S = 0.005
+
+#: Ticks between looks for new descendants: a worker is picked up within ~50 ms of
+#: its start, so only a worker's first ~50 ms of memory can be missed.
+RESCAN_INTERVALS = 10
+
+_KIB = 1024  # bytes
+
+
+def _read_vm_hwm() -> int:
+    """This process's peak RSS since the last reset (bytes), from /proc/self/status."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * _KIB  # the kernel reports kB
+    raise OSError("no VmHWM line in /proc/self/status")
+
+
+def _reset_vm_hwm() -> None:
+    # "5" resets only mm->hiwater_rss (Linux >= 4.0); it does not walk page tables.
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+class _Region:
+    """One open measurement region of a :class:`_HighWaterMark`."""
+
+    __slots__ = ("carried",)
+
+    def __init__(self) -> None:
+        self.carried = 0  # bytes: the peak seen before a nested region reset the mark
+
+
+class _HighWaterMark:
+    """A process-wide peak counter that measurement regions reset, nesting-safely."""
+
+    def __init__(self, read: Callable[[], int], reset: Callable[[], None]) -> None:
+        self._read = read
+        self._reset = reset
+        self._lock = threading.Lock()
+        self._open: list[_Region] = []
+
+    def begin(self) -> _Region:
+        """Reset the mark for a new region; raises OSError when it cannot be reset."""
+        with self._lock:
+            if self._open:
+                current = self._read()
+                for region in self._open:
+                    region.carried = max(region.carried, current)
+            self._reset()
+            region = _Region()
+            self._open.append(region)
+            return region
+
+    def end(self, region: _Region) -> int:
+        """The region's peak (bytes)."""
+        with self._lock:
+            self._open.remove(region)  # identity: _Region defines no __eq__
+            return max(region.carried, self._read())
+
+
+_RSS_MARK = _HighWaterMark(_read_vm_hwm, _reset_vm_hwm)
+_vmhwm_usable = True  # flips to False the first time clear_refs cannot be written
+
+_DEVICE_MARKS: dict[int, _HighWaterMark] = {}
+
+
+def _device_mark(device: torch.device) -> _HighWaterMark:
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index not in _DEVICE_MARKS:
+        dev = torch.device("cuda", index)
+        _DEVICE_MARKS[index] = _HighWaterMark(
+            lambda: torch.cuda.max_memory_allocated(dev),
+            lambda: torch.cuda.reset_peak_memory_stats(dev),
+        )
+    return _DEVICE_MARKS[index]
+
+
+class RssSampler:
+    """Daemon thread recording the peak RSS of this process's descendants (and, when
+    ``sample_main``, of this process) every ``interval_s`` seconds (s).
+
+    Polling is sleep-based (``Event.wait``), so the thread is idle between samples and
+    ``stop()`` returns at once instead of after a full interval.  One sample is also
+    taken synchronously at ``start()`` and ``stop()`` so a region shorter than the
+    interval still has two.
+    """
+
+    def __init__(self, *, sample_main: bool, interval_s: float = SAMPLE_INTERVAL_S) -> None:
+        self.sample_main = sample_main
+        self.interval_s = interval_s
+        self.main_peak = 0  # bytes, only when sample_main
+        self.children_peak = 0  # bytes, max over samples of the summed descendants' RSS
+        self.samples = 0
+        self._main = psutil.Process()
+        self._children: dict[int, psutil.Process] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._sample(rescan=True)
+        self._thread = threading.Thread(target=self._run, name="hpml-rss-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._sample(rescan=True)
+
+    def _run(self) -> None:
+        # Listing descendants costs ~30-70 us from /proc (~1 ms with the psutil
+        # fallback, which scans every pid), so new workers are looked for every
+        # RESCAN_INTERVALS ticks; RSS of known ones is read every tick.  With nothing to
+        # sample the thread sleeps until the next look, waking 20x/s instead of 200x/s.
+        rescan_s = self.interval_s * (RESCAN_INTERVALS if FAST_CHILD_LISTING else 5 * RESCAN_INTERVALS)
+        next_rescan = time.monotonic() + rescan_s
+        while True:
+            busy = self.sample_main or bool(self._children)
+            timeout = self.interval_s if busy else max(0.0, next_rescan - time.monotonic())
+            if self._stop.wait(timeout):
+                return
+            now = time.monotonic()
+            rescan = now >= next_rescan
+            if rescan:
+                next_rescan = now + rescan_s
+            self._sample(rescan=rescan)
+
+    def _sample(self, *, rescan: bool) -> None:
+        if rescan:
+            pids = set(child_pids())
+            for pid in list(self._children):
+                if pid not in pids:
+                    del self._children[pid]
+            for pid in pids:
+                if pid not in self._children:
+                    try:
+                        self._children[pid] = psutil.Process(pid)
+                    except psutil.Error:  # exited since listing
+                        pass
+        total = 0  # bytes
+        for pid, proc in list(self._children.items()):
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:  # exited: its memory is freed, drop it
+                del self._children[pid]
+        self.children_peak = max(self.children_peak, total)
+        if self.sample_main:
+            self.main_peak = max(self.main_peak, self._main.memory_info().rss)
+        self.samples += 1
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    """Peak memory of a region, in bytes; see the module docstring for the methods."""
+
+    peak_rss_bytes: int  # main_peak_rss_bytes + children_peak_rss_bytes
+    main_peak_rss_bytes: int
+    children_peak_rss_bytes: int
+    peak_device_bytes: int  # 0 off CUDA
+    rss_method: str  # "vmhwm" (kernel high-water mark) or "sampled"
+
+
+class MemoryTracker:
+    """Tracks peak host and device memory between ``start()`` and ``stop()``.
+
+    >>> with MemoryTracker("cpu") as mem:
+    ...     buf = bytearray(1 << 20)
+    >>> mem.stats.peak_rss_bytes > 0
+    True
+    """
+
+    def __init__(self, device: DeviceLike = "cpu", interval_s: float = SAMPLE_INTERVAL_S) -> None:
+        self.device = as_device(device)
+        self.interval_s = interval_s
+        self.stats: MemoryStats | None = None
+        self._rss_region: _Region | None = None
+        self._device_region: _Region | None = None
+        self._sampler: RssSampler | None = None
+
+    def start(self) -> None:
+        global _vmhwm_usable
+        self._rss_region = None
+        if _vmhwm_usable:
+            try:
+                self._rss_region = _RSS_MARK.begin()
+            except OSError:  # not Linux, or clear_refs not writable (some sandboxes)
+                _vmhwm_usable = False
+        try:
+            if self.device.type == "cuda":
+                self._device_region = _device_mark(self.device).begin()
+            self._sampler = RssSampler(sample_main=self._rss_region is None, interval_s=self.interval_s)
+            self._sampler.start()
+        except BaseException:
+            if self._rss_region is not None:  # do not leave a dangling open region
+                _RSS_MARK.end(self._rss_region)
+            raise
+
+    def stop(self) -> MemoryStats:
+        assert self._sampler is not None, "MemoryTracker.stop() without start()"
+        self._sampler.stop()
+        if self._rss_region is not None:
+            main_peak, method = _RSS_MARK.end(self._rss_region), "vmhwm"
+        else:
+            main_peak, method = self._sampler.main_peak, "sampled"
+        device_peak = 0
+        if self._device_region is not None:
+            device_peak = _device_mark(self.device).end(self._device_region)
+        children_peak = self._sampler.children_peak
+        self._sampler = self._rss_region = self._device_region = None
+        self.stats = MemoryStats(
+            peak_rss_bytes=main_peak + children_peak,
+            main_peak_rss_bytes=main_peak,
+            children_peak_rss_bytes=children_peak,
+            peak_device_bytes=device_peak,
+            rss_method=method,
+        )
+        return self.stats
+
+    def __enter__(self) -> MemoryTracker:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,225 @@
+"""Measured peak matmul throughput (FLOP/s) of this machine, cached per machine.
+
+Datasheet peaks are rarely reached and unknown for most CPUs, so utilization is
+quoted against what a large square matmul actually achieves here: a warm-up call
+(allocation, cuBLAS/oneDNN heuristics), then the best of several timed repetitions.
+The result depends on torch's thread count and matmul settings (TF32), so those are
+part of the cache key; a changed machine or setting gets a fresh probe.
+
+The cache is ``$HPML_CACHE_DIR/peak_flops.json`` (default ``~/.cache/hpml``), one
+entry per machine fingerprint + device type + dtype + probe size.  It is replaced
+atomically; an unreadable or corrupt file is ignored and rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hpml.errors import HpmlError
+from hpml.measure.timers import DeviceLike, as_device, synchronize
+
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+_DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
+
+#: Largest square size probed per device type.  One 2048^3 matmul is 17.2 GFLOP
+#: (~0.1-0.3 s on a few CPU cores); 8192^3 is 1.1 TFLOP (~2-20 ms on a data-centre GPU).
+DEFAULT_N = {"cpu": 2048, "cuda": 8192, "mps": 4096}
+#: Time spent in timed repetitions (s), after the warm-up.
+DEFAULT_BUDGET_S = 0.5
+MIN_REPS = 3
+MAX_REPS = 50
+#: Matmuls per timed repetition on an accelerator, so launch latency is amortized.
+_DEVICE_INNER = 10
+#: Smallest CPU size: the CPU probe shrinks n until 3 reps fit the budget (fp16 on a
+#: CPU without native fp16 GEMM can be 100x slower than fp32).
+_MIN_CPU_N = 256
+
+
+def cache_path() -> Path:
+    """Where measured peaks are cached: ``$HPML_CACHE_DIR`` or ``~/.cache/hpml``."""
+    root = os.environ.get("HPML_CACHE_DIR") or "~/.cache/hpml"
+    return Path(root).expanduser() / "peak_flops.json"
+
+
+def _as_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        if dtype in DTYPES.values():
+            return dtype
+    elif isinstance(dtype, str):
+        name = _DTYPE_ALIASES.get(dtype, dtype.removeprefix("torch."))
+        if name in DTYPES:
+            return DTYPES[name]
+    raise HpmlError(f"unsupported dtype {dtype!r} for the peak probe; choose from {', '.join(DTYPES)}")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("model name", "Hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown-cpu"
+
+
+def machine_fingerprint(device: DeviceLike = "cpu") -> dict[str, Any]:
+    """What a peak FLOP/s depends on: hardware, torch version, threads, matmul settings."""
+    dev = as_device(device)
+    fingerprint: dict[str, Any] = {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count() or 0,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "fp32_precision": torch.get_float32_matmul_precision(),
+        "gpu": "",
+    }
+    if dev.type == "cuda":
+        fingerprint["gpu"] = torch.cuda.get_device_name(dev)
+        fingerprint["tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
+    return fingerprint
+
+
+def _cache_key(fingerprint: dict[str, Any], device: torch.device, dtype: torch.dtype, n: int) -> str:
+    parts = [f"{k}={fingerprint[k]}" for k in sorted(fingerprint)]
+    return "|".join([*parts, f"device={device.type}", f"dtype={str(dtype).removeprefix('torch.')}", f"n={n}"])
+
+
+def _load_cache(path: Path) -> dict[str, Any]:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):  # corrupt or unreadable: ignored, rewritten on store
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _store(path: Path, key: str, entry: dict[str, Any]) -> None:
+    """Add ``entry`` under ``key``, replacing the file atomically (tmp + os.replace).
+
+    Two processes probing at once may each drop the other's new entry; the loser is
+    simply re-measured later.
+    """
+    data = _load_cache(path)
+    data[key] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache file is ordinary data
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _cached_value(entry: Any) -> float | None:
+    if isinstance(entry, dict):
+        value = entry.get("flops_per_s")
+        if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
+            return float(value)
+    return None
+
+
+def _time_matmuls(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, inner: int) -> float:
+    """Seconds for ``inner`` back-to-back ``a @ b`` on a's device."""
+    dev = a.device
+    if dev.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        synchronize(dev)  # host-device sync: nothing else queued in the timed span
+        with torch.cuda.device(dev):  # events and matmuls on a's device's current stream
+            start.record()
+            for _ in range(inner):
+                torch.matmul(a, b, out=out)
+            end.record()
+        end.synchronize()  # host waits for the end event
+        return start.elapsed_time(end) / 1e3  # ms -> s
+    synchronize(dev)  # host-device sync (MPS); no-op on CPU
+    t0 = time.perf_counter()
+    for _ in range(inner):
+        torch.matmul(a, b, out=out)
+    synchronize(dev)  # host-device sync (MPS); no-op on CPU
+    return time.perf_counter() - t0
+
+
+def _operands(n: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    return a, b, torch.empty(n, n, device=device, dtype=dtype)
+
+
+def _matmul_probe(device: torch.device, dtype: torch.dtype, n: int, budget_s: float) -> tuple[float, int]:
+    """Best FLOP/s of n x n matmuls over ~``budget_s`` seconds; returns (FLOP/s, n used)."""
+    inner = 1 if device.type == "cpu" else _DEVICE_INNER
+    if device.type == "cpu" and n > _MIN_CPU_N:
+        # Size the probe from a small matmul so a slow dtype cannot take minutes.  The
+        # small size under-estimates the rate, which errs toward a smaller n.
+        small = _operands(_MIN_CPU_N, device, dtype)
+        _time_matmuls(*small, inner=1)  # warm-up
+        rate = 2 * _MIN_CPU_N**3 / max(_time_matmuls(*small, inner=1), 1e-9)  # FLOP/s
+        while n > _MIN_CPU_N and 2 * n**3 / rate > budget_s / MIN_REPS:
+            n //= 2
+    a, b, out = _operands(n, device, dtype)
+    _time_matmuls(a, b, out, inner=1)  # warm-up: allocation, kernel selection, lazy init
+    best, spent, reps = math.inf, 0.0, 0
+    while reps < MIN_REPS or (spent < budget_s and reps < MAX_REPS):
+        seconds = _time_matmuls(a, b, out, inner)
+        best, spent, reps = min(best, seconds), spent + seconds, reps + 1
+    return 2 * n**3 * inner / best, n  # 2 FLOPs per multiply-add
+
+
+def measured_peak_flops(
+    device: DeviceLike,
+    dtype: torch.dtype | str = torch.float32,
+    *,
+    refresh: bool = False,
+    n: int | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
+) -> float:
+    """Peak matmul FLOP/s of ``device`` in ``dtype``, measured once per machine and cached.
+
+    ``n`` caps the square size (default :data:`DEFAULT_N` per device type; tests pass
+    a tiny one), ``refresh=True`` re-measures and overwrites the cache entry.
+    """
+    dev = as_device(device)
+    dt = _as_dtype(dtype)
+    size = n if n is not None else DEFAULT_N.get(dev.type, DEFAULT_N["cpu"])
+    if size < 1:
+        raise HpmlError(f"probe size n must be positive, got {size}")
+    fingerprint = machine_fingerprint(dev)
+    key = _cache_key(fingerprint, dev, dt, size)
+    path = cache_path()
+    if not refresh:
+        cached = _cached_value(_load_cache(path).get(key))
+        if cached is not None:
+            return cached
+    flops_per_s, used_n = _matmul_probe(dev, dt, size, budget_s)
+    entry = {
+        "flops_per_s": flops_per_s,
+        "n": used_n,
+        "machine": fingerprint,
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    try:
+        _store(path, key, entry)
+    except OSError as exc:  # a read-only home must not lose the measurement
+        warnings.warn(f"could not cache peak FLOP/s in {path}: {exc}", stacklevel=2)
+    return flops_per_s

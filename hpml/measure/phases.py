@@ -1,0 +1,125 @@
+"""Per-phase measurement: time, samples/s, peak memory and bytes read, in one ``with``.
+
+The workload (a step, an epoch) stays free of measurement code; the benchmark wraps
+it::
+
+    with measure_phase("train", device) as m:
+        for x, y in loader:
+            step(x, y)
+            m.samples += len(x)
+    record(m.stats.as_dict())
+
+Achieved FLOP/s is ``flops_per_sample(model, batch) * m.stats.samples_per_s``.
+
+Overhead, measured on a shared 2-core CPU VM (torch 2.14.1, no GPU, load average ~5
+from other jobs, so only CPU-time figures are stable):
+
+* entering + leaving an empty phase costs ~0.4 ms of wall time (thread start/join,
+  /proc reads); the ``seconds`` it reports for an empty body is ~2-3 us.  Measure
+  phases or epochs, not single millisecond steps.
+* the sampling thread uses ~0.5% of one core with no workers (it wakes 20x/s to look
+  for them) and ~3% with 4 DataLoader-style workers (200 wakes/s, one RSS read each).
+* a ~1 s CPU matmul loop timed bare and inside ``measure_phase`` (12 interleaved runs)
+  differed by less than the run-to-run noise of that loaded machine (medians 1.96 s
+  vs 2.11 s, minima 1.73 s vs 1.50 s).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from hpml.errors import HpmlError
+from hpml.measure.io import IoTracker
+from hpml.measure.memory import SAMPLE_INTERVAL_S, MemoryTracker
+from hpml.measure.timers import DeviceLike, Timer, as_device
+
+PHASES = ("preprocess", "load", "train", "inference")
+
+
+@dataclass
+class PhaseStats:
+    """What one phase measured; units in the field names, None where not measurable."""
+
+    phase: str
+    seconds: float  # s, wall clock between device syncs
+    samples: int
+    samples_per_s: float  # samples / seconds, 0.0 for an empty phase
+    peak_rss_bytes: int  # this process's peak + its workers' summed peak (memory.py)
+    peak_device_bytes: int  # torch.cuda.max_memory_allocated; 0 off CUDA
+    read_bytes: int | None  # from storage, page-cache hits count 0 (io.py)
+    read_chars: int | None  # returned by read syscalls, page-cache hits included
+    rss_method: str = "vmhwm"  # how this process's peak was taken: "vmhwm" or "sampled"
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (pytest-benchmark ``extra_info``, reports)."""
+        return dataclasses.asdict(self)
+
+
+class measure_phase:
+    """Context manager measuring one phase; ``.stats`` is a :class:`PhaseStats` after exit.
+
+    Set or increment ``.samples`` inside the block when the count is only known there.
+    The device is synchronized at both ends (see :class:`~hpml.measure.timers.Timer`);
+    memory and I/O tracking start before the timer and stop after it, so their
+    set-up is not timed.  Statistics are filled in even when the block raises.
+    ``sample_interval_s`` (s) is the RSS polling period of worker processes (see
+    :mod:`hpml.measure.memory`); raise it when a phase has many workers.
+    """
+
+    def __init__(
+        self,
+        phase: str,
+        device: DeviceLike,
+        samples: int = 0,
+        *,
+        sample_interval_s: float = SAMPLE_INTERVAL_S,
+    ) -> None:
+        if phase not in PHASES:
+            raise HpmlError(f"unknown phase {phase!r}; choose from {', '.join(PHASES)}")
+        if samples < 0:
+            raise HpmlError(f"samples must be >= 0, got {samples}")
+        self.phase = phase
+        self.device = as_device(device)
+        self.samples = samples
+        self.stats: PhaseStats | None = None
+        self._timer = Timer(self.device)
+        self._memory = MemoryTracker(self.device, interval_s=sample_interval_s)
+        self._io = IoTracker()
+
+    def __enter__(self) -> measure_phase:
+        self._io.start()
+        self._memory.start()
+        try:
+            self._timer.__enter__()  # host-device sync
+        except BaseException:
+            self._memory.stop()  # never leave the sampling thread running
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self._timer.__exit__(exc_type, exc, tb)  # host-device sync, then the clock stops
+        finally:
+            memory = self._memory.stop()
+        io = self._io.stop()
+        seconds = self._timer.seconds
+        samples = int(self.samples)
+        self.stats = PhaseStats(
+            phase=self.phase,
+            seconds=seconds,
+            samples=samples,
+            samples_per_s=samples / seconds if seconds > 0 else 0.0,
+            peak_rss_bytes=memory.peak_rss_bytes,
+            peak_device_bytes=memory.peak_device_bytes,
+            read_bytes=io.read_bytes,
+            read_chars=io.read_chars,
+            rss_method=memory.rss_method,
+        )

@@ -1,0 +1,108 @@
+"""A few training steps recorded by ``torch.profiler`` into a Chrome trace JSON.
+
+Open the file in ``chrome://tracing`` or https://ui.perfetto.dev.  The schedule skips
+``wait`` steps (the first step pays for lazy init, cuDNN autotune, allocator growth),
+records ``warmup`` steps without keeping them (the profiler's own start-up cost), then
+keeps ``active`` steps.
+
+>>> import os, tempfile, torch
+>>> path = os.path.join(tempfile.mkdtemp(), "trace.json")
+>>> with profile_trace(path, "cpu", steps=1) as prof:
+...     for _ in range(prof.total_steps):
+...         _ = torch.ones(8, 8) @ torch.ones(8, 8)
+...         prof.step()
+>>> os.path.exists(path)
+True
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from torch.profiler import ProfilerActivity, profile, schedule
+
+from hpml.errors import HpmlError
+from hpml.measure.timers import DeviceLike, as_device
+
+
+class profile_trace:
+    """Context manager profiling ``steps`` steps after ``wait + warmup`` skipped ones.
+
+    Call :meth:`step` at the end of every training step; run at least
+    :attr:`total_steps` of them.  The trace is written to ``path`` when the active
+    window closes (or at exit, if the loop stops inside it), through a temporary file
+    and ``os.replace`` so a reader never sees half a trace.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        device: DeviceLike,
+        steps: int,
+        *,
+        wait: int = 1,
+        warmup: int = 1,
+        record_shapes: bool = False,
+    ) -> None:
+        if steps < 1 or wait < 0 or warmup < 0:
+            raise HpmlError(f"profile_trace needs steps >= 1 and wait, warmup >= 0; got {steps=}, {wait=}, {warmup=}")
+        self.path = Path(path)
+        self.device = as_device(device)
+        self.steps = steps
+        self.wait = wait
+        self.warmup = warmup
+        self.written = False
+        self._steps_seen = 0
+        activities = [ProfilerActivity.CPU]
+        if self.device.type == "cuda":
+            activities.append(ProfilerActivity.CUDA)
+        self._profile = profile(
+            activities=activities,
+            schedule=schedule(wait=wait, warmup=warmup, active=steps, repeat=1),
+            on_trace_ready=self._export,
+            record_shapes=record_shapes,
+        )
+
+    @property
+    def total_steps(self) -> int:
+        """Steps to run for a complete trace: wait + warmup + steps."""
+        return self.wait + self.warmup + self.steps
+
+    def step(self) -> None:
+        """Mark the end of one step (advances the profiler's schedule)."""
+        self._steps_seen += 1
+        self._profile.step()
+
+    def _export(self, prof: profile) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The suffix must stay .json: export_chrome_trace gzips a path ending in .gz.
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".json")
+        os.close(fd)
+        try:
+            prof.export_chrome_trace(tmp)
+            os.chmod(tmp, 0o644)  # mkstemp creates 0600; a trace is meant to be shared
+            os.replace(tmp, self.path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        self.written = True
+
+    def __enter__(self) -> profile_trace:
+        self._profile.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._profile.__exit__(exc_type, exc, tb)
+        if exc_type is None and not self.written:
+            raise HpmlError(
+                f"profile_trace wrote no trace: it saw {self._steps_seen} step() calls but needs more "
+                f"than wait + warmup = {self.wait + self.warmup}; call step() after every step"
+            )

@@ -1,0 +1,98 @@
+"""Wall-clock timing of a region with the device synchronized at both ends.
+
+CUDA kernels run asynchronously: without a sync, ``time.perf_counter()`` around a
+training step measures how fast Python *queues* kernels, not how fast they run.
+:class:`Timer` therefore synchronizes the device when the region starts (so work
+queued earlier is not billed to it) and when it ends (so work queued inside is).
+On CUDA it also records a pair of CUDA events, which give the GPU-side time between
+the two markers without host jitter (airbench's method).
+
+>>> with Timer("cpu") as t:
+...     _ = sum(range(1000))
+>>> t.seconds > 0
+True
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from types import TracebackType
+
+import torch
+
+from hpml.errors import HpmlError
+
+DeviceLike = torch.device | str
+
+
+def as_device(device: DeviceLike) -> torch.device:
+    """``torch.device(device)``, refusing a CUDA/MPS device this machine does not have.
+
+    Failing here, with a message, beats a CUDA assertion deep inside the first sync.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise HpmlError(f"invalid device {device!r}; use e.g. 'cpu', 'cuda' or 'cuda:0'") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise HpmlError(f"device {device!r} requested but torch.cuda.is_available() is False; use 'cpu'")
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise HpmlError(f"device {device!r} requested but MPS is not available; use 'cpu'")
+    return dev
+
+
+def synchronize(device: DeviceLike) -> None:
+    """Block the host until all work queued on ``device`` has finished; no-op on CPU.
+
+    This forces a host-device sync: call it only at measurement boundaries, never
+    inside a hot loop that is itself being timed.
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)  # host-device sync
+    elif dev.type == "mps":
+        torch.mps.synchronize()  # host-device sync
+
+
+class Timer:
+    """Context manager timing a region; ``.seconds`` is set when the region ends.
+
+    ``seconds`` (s) is wall-clock time between synchronized endpoints, so it includes
+    host work in the region (data loading, Python) as well as device work: this is the
+    time that a phase's samples/s is computed from.  ``device_seconds`` (s) is the time
+    between two CUDA events on the device's current stream (None off CUDA); it is the
+    number to quote for GPU-only work.  Both are NaN/None until the region ends; a
+    Timer can be reused, each ``with`` block overwrites them.
+    """
+
+    def __init__(self, device: DeviceLike = "cpu") -> None:
+        self.device = as_device(device)
+        self.seconds: float = math.nan  # s, wall clock
+        self.device_seconds: float | None = None  # s, between CUDA events
+        self._t0 = 0.0
+        self._events: tuple[torch.cuda.Event, torch.cuda.Event] | None = None
+
+    def __enter__(self) -> Timer:
+        synchronize(self.device)  # host-device sync: earlier queued work is not ours
+        if self.device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record(torch.cuda.current_stream(self.device))
+            self._events = (start, end)
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._events is not None:
+            start, end = self._events
+            end.record(torch.cuda.current_stream(self.device))
+        synchronize(self.device)  # host-device sync: all work queued in the region is done
+        self.seconds = time.perf_counter() - self._t0
+        if self._events is not None:
+            self.device_seconds = start.elapsed_time(end) / 1e3  # elapsed_time is in ms
+            self._events = None
