@@ -1,0 +1,155 @@
+"""ImageNet-1k (ILSVRC 2012) in torchvision's extracted layout, decoded per sample.
+
+Layout, as ``torchvision.datasets.ImageNet`` leaves it after parsing the archives::
+
+    imagenet/meta.bin                 # torch.save((wnid_to_classes, val_wnids)); optional
+    imagenet/train/<wnid>/*.JPEG
+    imagenet/val/<wnid>/*.JPEG         # the "test" split
+
+``data_dir`` may be the parent of ``imagenet/`` or the ``imagenet/`` folder itself.
+
+Labels index the sorted wnids: those listed in ``meta.bin`` when it is present (so a
+subset tree keeps the real ImageNet class indices), else the wnid folders found under
+``train/`` and ``val/`` together (so both splits agree).  ``meta.bin`` is read with
+``torch.load(weights_only=True)``: it is a tuple of a dict and a list of strings, which
+needs no arbitrary unpickling.
+
+File paths are kept in one numpy bytes array, not a list of ``Path`` objects: 1.28M
+paths stay compact and are not copied into forked workers by reference counting.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torchvision.io import ImageReadMode, decode_image
+
+from hpml.data import register_dataset
+from hpml.data.base import (
+    DataRequest,
+    DatasetInfo,
+    ImageDataset,
+    ImageTransform,
+    find_root,
+    missing_data,
+    one_line,
+)
+from hpml.data.transforms import imagenet_transform
+from hpml.errors import HpmlError
+
+IMAGENET = DatasetInfo(
+    name="imagenet",
+    modality="image",
+    num_classes=1000,
+    model="resnet50",
+    train_size=1_281_167,
+    test_size=50_000,
+    image_size=224,
+    mean=(0.485, 0.456, 0.406),
+    std=(0.229, 0.224, 0.225),
+    files="imagenet/{train,val}/<wnid>/*.JPEG (+ imagenet/meta.bin), "
+    "as torchvision.datasets.ImageNet extracts it",
+    source="https://image-net.org/challenges/LSVRC/2012/2012-downloads.php "
+    "(then torchvision.datasets.ImageNet(root, split='train'/'val') to extract)",
+)
+
+_FOLDERS = {"train": "train", "test": "val"}
+_EXTENSIONS = (".jpeg", ".jpg", ".png")  # ImageNet has one PNG named .JPEG; decode_image sniffs
+
+
+def load_meta(path: Path) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+    """``(wnid_to_classes, val_wnids)`` from torchvision's ``meta.bin``."""
+    try:
+        meta = torch.load(path, weights_only=True)
+    except Exception as err:  # pickle/zip errors come in many types
+        raise HpmlError(f"corrupt ImageNet meta file {path}: {one_line(err)}") from None
+    if not (isinstance(meta, (tuple, list)) and len(meta) == 2 and isinstance(meta[0], dict)):
+        raise HpmlError(f"corrupt ImageNet meta file {path}: expected (wnid_to_classes dict, val_wnids list)")
+    return meta[0], list(meta[1])
+
+
+def _wnids(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    return sorted(e.name for e in os.scandir(folder) if e.is_dir())
+
+
+def _images(folder: Path) -> list[str]:
+    return sorted(e.name for e in os.scandir(folder) if e.name.lower().endswith(_EXTENSIONS) and e.is_file())
+
+
+def decode(path: str) -> Tensor:
+    """uint8 ``[3, H, W]`` RGB (grayscale and CMYK JPEGs are converted)."""
+    try:
+        return decode_image(path, mode=ImageReadMode.RGB)
+    except (RuntimeError, ValueError, OSError) as err:
+        raise HpmlError(f"cannot decode image {path}: {one_line(err)}") from None
+
+
+class ImageFolderDataset(ImageDataset):
+    """Image files decoded on access; ``arrays()`` is refused (the set does not fit in memory)."""
+
+    def __init__(
+        self, paths: np.ndarray, labels: Tensor, info: DatasetInfo, split: str, **kwargs: object
+    ) -> None:
+        super().__init__(info, split, **kwargs)  # type: ignore[arg-type]
+        self.paths = paths  # numpy bytes array, one encoded path per sample
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def sample(self, index: int) -> tuple[Tensor, int]:
+        return decode(os.fsdecode(self.paths[index])), int(self.labels[index])
+
+
+def scan(root: Path, split: str, info: DatasetInfo) -> tuple[list[str], list[int]]:
+    """Files of ``split`` and their labels, in sorted (wnid, file name) order."""
+    meta_file = root / "meta.bin"
+    if meta_file.is_file():
+        classes = sorted(load_meta(meta_file)[0])
+    else:
+        classes = sorted(set(_wnids(root / "train")) | set(_wnids(root / "val")))
+    index = {wnid: i for i, wnid in enumerate(classes)}
+    folder = root / _FOLDERS[split]
+    paths: list[str] = []
+    labels: list[int] = []
+    for wnid in _wnids(folder):
+        if wnid not in index:
+            raise HpmlError(f"ImageNet folder {folder / wnid} is not a class listed in {meta_file}")
+        names = _images(folder / wnid)
+        paths += [str(folder / wnid / n) for n in names]
+        labels += [index[wnid]] * len(names)
+    if not paths:
+        raise missing_data(info, root, f"no images in {folder}/<wnid>/")
+    return paths, labels
+
+
+@register_dataset(IMAGENET, transform=imagenet_transform)
+def imagenet(request: DataRequest) -> ImageFolderDataset:
+    info = request.info
+    folder = _FOLDERS[request.split]
+    root = find_root(request.data_dir, "imagenet", lambda r: (r / folder).is_dir(), info)
+    paths, labels = scan(root, request.split, info)
+    keep = np.arange(len(paths))
+    if request.size is not None:
+        if request.size > len(paths):
+            raise HpmlError(f"size={request.size} exceeds the {len(paths)} images in {root / folder}")
+        # files are sorted by class, so take an evenly spaced subset rather than the first classes
+        keep = np.arange(request.size) * len(paths) // request.size
+    transform: ImageTransform | None = request.transform
+    assert transform is not None
+    return ImageFolderDataset(
+        np.array([os.fsencode(paths[i]) for i in keep]),
+        torch.tensor([labels[i] for i in keep], dtype=torch.int64),
+        info,
+        request.split,
+        synthetic=False,
+        augment=request.augment,
+        transform=transform,
+        image_size=request.image_size,
+    )
