@@ -110,9 +110,9 @@ def test_divergence_stops_with_the_step_not_a_hang():
 
 
 def test_digits_real_data_reaches_90_percent():
-    """Real handwritten digits; bf16 + channels_last keeps it inside the unit-test budget."""
-    cfg = RunConfig(model="resnet18", dataset="digits", device="cpu", batch_size=64, epochs=3,
-                    optimizer="sgd", lr=0.2, schedule="onecycle", warmup_epochs=0.5, label_smoothing=0.1,
+    """Real handwritten digits at their native 8x8 resolution (about 20 s on 2 cores)."""
+    cfg = RunConfig(model="resnet18", dataset="digits", device="cpu", image_size=8, batch_size=32, epochs=2,
+                    optimizer="sgd", lr=0.02, schedule="onecycle", warmup_epochs=0.3,
                     optimizations=("optimized",))
     result = fit(build_workload(cfg), progress=False)
     assert result["final"]["accuracy"] >= 0.90, result["final"]
