@@ -166,6 +166,8 @@ def _add_optional(sub, name: str, module: str, help: str, add: str, run: str) ->
         mod = importlib.import_module(module)
     except ImportError:
         return
+    if not hasattr(mod, add):
+        return
     p = sub.add_parser(name, help=help)
     getattr(mod, add)(p)
     p.set_defaults(func=getattr(mod, run))

@@ -1,0 +1,162 @@
+"""``hpml gate``: exit 0 when nothing regressed, 1 on a regression, 2 (HpmlError) on bad input.
+
+Modes:
+
+* default -- same-run speedups of the latest summary (or ``--summary FILE``)
+  against ``[tool.hpml.gate.min_speedup]``, and against ``--reference FILE`` if given;
+* ``--ab BASE CURRENT`` -- raw timings of two runs (files or folders of runs, each
+  folder's runs pooled), Mann-Whitney U + minimum effect, Holm-corrected;
+* ``--base REV`` -- run ``--bench-args`` at REV (temporary worktree) and at the
+  working tree, interleaved, then the same A/B comparison.
+
+A table of everything checked is always printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from hpml.errors import HpmlError
+from hpml.gate.config import TESTS, GateConfig, load_gate_config, parse_bench_args
+from hpml.gate.gate import (
+    MISSING, Check, check_compatible, check_expectations, check_reference, compare_ab, failures, format_table,
+    load_side, merge_runs, underpowered, write_checks_json,
+)
+from hpml.gate.revisions import run_interleaved
+from hpml.gate.summary import latest_summary, load_summary
+
+
+def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``hpml gate`` (the CLI wires them in with one call)."""
+    mode = parser.add_argument_group("what to compare (default: the latest run summary)")
+    mode.add_argument("--summary", type=Path, metavar="FILE",
+                      help="run summary to gate (default: newest STORAGE/summaries/*.json); "
+                           "a pytest-benchmark JSON file is summarized on the fly")
+    mode.add_argument("--reference", type=Path, metavar="FILE",
+                      help="also fail when a same-run speedup fell below this summary's by more than the tolerance")
+    mode.add_argument("--ab", nargs=2, type=Path, metavar=("BASE", "CURRENT"),
+                      help="A/B test of raw timings: two pytest-benchmark JSON files (or folders of them, pooled) "
+                           "written with --benchmark-save-data")
+    mode.add_argument("--base", metavar="REV",
+                      help="run the selection at git revision REV and at the working tree, interleaved, then A/B")
+    mode.add_argument("--storage", type=Path, default=Path(".benchmarks"), metavar="DIR",
+                      help="pytest-benchmark storage holding summaries/ (default: .benchmarks)")
+    run = parser.add_argument_group("--base runs")
+    run.add_argument("--bench-args", metavar="ARGS",
+                     help="pytest arguments selecting the benchmarks, one shell-quoted string "
+                          "(default: [tool.hpml.gate] bench_args, else "
+                          "\"benchmarks -k 'digits and baseline and not end_to_end'\"); "
+                          "write --bench-args='-k foo' when it starts with a dash")
+    run.add_argument("--repeats", type=int, metavar="N", help="interleaved sessions per side (default 3)")
+    run.add_argument("--keep", type=Path, metavar="DIR", help="keep the session JSON files of --base in DIR")
+    thresholds = parser.add_argument_group("thresholds (override [tool.hpml.gate] in pyproject.toml)")
+    thresholds.add_argument("--config", type=Path, metavar="PYPROJECT",
+                            help="pyproject.toml to read [tool.hpml.gate] from (default: nearest above cwd)")
+    thresholds.add_argument("--tolerance", type=float, help="allowed relative drop of a speedup (default 0.15)")
+    thresholds.add_argument("--alpha", type=float, help="A/B family-wise false-alarm rate (default 0.05)")
+    thresholds.add_argument("--min-effect", type=float,
+                            help="A/B: smallest relative change of the typical time that can fail (default 0.05)")
+    thresholds.add_argument("--test", choices=TESTS,
+                            help="A/B test: 'quantile' (25th percentile, permutation; robust to a loaded machine, "
+                                 "default) or 'mannwhitney' (medians, Mann-Whitney U)")
+    verdict = parser.add_argument_group("verdict")
+    verdict.add_argument("--fail-on-faster", action="store_true",
+                         help="also exit 1 on a significant speed-up (a benchmark that stopped doing its work)")
+    verdict.add_argument("--fail-on-missing", action="store_true",
+                         help="also exit 1 when a benchmark or expected case is missing on one side")
+    verdict.add_argument("--allow-other-machine", action="store_true",
+                         help="A/B: compare raw timings even though the runs come from different machines")
+    verdict.add_argument("--json", type=Path, metavar="FILE", help="also write the checks as JSON")
+
+
+def _config(args: argparse.Namespace) -> GateConfig:
+    config = load_gate_config(args.config)
+    overrides: dict[str, Any] = {
+        name: getattr(args, name) for name in ("tolerance", "alpha", "min_effect", "test", "repeats")
+        if getattr(args, name, None) is not None
+    }
+    if getattr(args, "bench_args", None) is not None:
+        overrides["bench_args"] = parse_bench_args(args.bench_args)
+    if not overrides:
+        return config
+    return GateConfig(**{**config.__dict__, **overrides})  # re-validated in __post_init__
+
+
+def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check], list[str]]:
+    path = args.summary if args.summary is not None else latest_summary(args.storage)
+    current = load_summary(path)
+    header = [f"same-run speedups of {path} (commit {str(current.get('commit'))[:8]}, "
+              f"profile {current.get('profile') or '?'})"]
+    checks = check_expectations(current, config)
+    if args.reference is not None:
+        reference = load_summary(args.reference)
+        header.append(f"reference: {args.reference} (commit {str(reference.get('commit'))[:8]})")
+        if (reference.get("machine") or {}).get("cpu") != (current.get("machine") or {}).get("cpu"):
+            header.append("note: reference from another machine; same-run speedups still compare, raw times would not")
+        checks += check_reference(current, reference, config)
+    return checks, header
+
+
+def _ab_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check], list[str]]:
+    if args.ab is not None:
+        base_runs, current_runs = load_side(args.ab[0]), load_side(args.ab[1])
+        where = f"{args.ab[0]} vs {args.ab[1]}"
+    else:
+        base_runs, current_runs = run_interleaved(args.base, config.bench_args, config.repeats, keep=args.keep)
+        where = f"{args.base} vs working tree, {config.repeats} interleaved session(s) per side"
+    check_compatible(base_runs, current_runs, args.allow_other_machine)
+    base, current = merge_runs(base_runs), merge_runs(current_runs)
+    checks = compare_ab(base, current, alpha=config.alpha, min_effect=config.min_effect, test=config.test)
+    typical, test = (("25th-percentile", "permutation") if config.test == "quantile"
+                     else ("median", "Mann-Whitney U"))
+    header = [f"A/B of raw round timings: {where}",
+              f"flag when the {typical} round time moves by more than {config.min_effect:.0%} and the "
+              f"Holm-adjusted {test} p < {config.alpha:g}"]
+    weak = underpowered(base, current, config.alpha)
+    if weak:
+        header.append(f"note: {len(weak)} benchmark(s) have too few rounds to ever be flagged (e.g. {weak[0]}); "
+                      "raise --benchmark-min-rounds or --repeats")
+    return checks, header
+
+
+def run_gate(args: argparse.Namespace) -> int:
+    """Run the gate; 0 ok, 1 regression.  Bad input raises HpmlError (the CLI exits 2)."""
+    ab = getattr(args, "ab", None) is not None or getattr(args, "base", None) is not None
+    if args.ab is not None and args.base is not None:
+        raise HpmlError("--ab and --base both choose the A/B runs; pass one of them")
+    if ab and (args.summary is not None or args.reference is not None):
+        raise HpmlError("--summary/--reference gate same-run speedups, --ab/--base raw timings; pick one mode")
+    config = _config(args)
+    checks, header = (_ab_mode if ab else _summary_mode)(args, config)
+    if config.source is not None:
+        header.append(f"config: {config.source}")
+    print("\n".join(f"hpml gate: {line}" for line in header))
+    print(format_table(checks))
+    print("ratio = current speed / reference speed (< 1: slower); A/B ratio [..]: 95% bootstrap interval; "
+          "speedup [..]: the summary's 68% interval")
+    failed = failures(checks, args.fail_on_faster, args.fail_on_missing)
+    missing = sum(c.verdict == MISSING for c in checks)
+    if args.json is not None:
+        write_checks_json(args.json, checks, {"exit": 1 if failed else 0, "header": header})
+    if failed:
+        listed = list(dict.fromkeys(f"{c.case} ({c.verdict})" for c in failed))
+        names = ", ".join(listed[:10]) + (f" and {len(listed) - 10} more" if len(listed) > 10 else "")
+        print(f"hpml gate: FAIL: {len(failed)} check(s) failed: {names}")
+        return 1
+    print(f"hpml gate: OK: {len(checks)} check(s), none failed" + (f", {missing} missing" if missing else ""))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point (``python -m hpml.gate``) until ``hpml gate`` is wired in."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="hpml gate", description=__doc__.split("\n\n")[0])
+    add_gate_arguments(parser)
+    try:
+        return run_gate(parser.parse_args(argv))
+    except HpmlError as exc:
+        print(f"hpml gate: error: {exc}", file=sys.stderr)
+        return 2

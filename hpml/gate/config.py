@@ -1,0 +1,221 @@
+"""``[tool.hpml.gate]`` in pyproject.toml: what the gate expects, validated once.
+
+Found by walking up from the working directory to the first ``pyproject.toml``
+(the one pytest and pip would use).  Nothing configured is a valid configuration:
+every speedup is reported, none is gated, and the A/B defaults apply.  A typo in a
+key fails loudly instead of silently disabling a check.
+
+Layout::
+
+    [tool.hpml.gate]
+    tolerance = 0.15        # fraction a same-run speedup may fall below its expectation/reference
+    alpha = 0.05            # family-wise false-alarm rate of the A/B test (Holm over all benchmarks)
+    min_effect = 0.05       # A/B: median time changes below this fraction are never flagged
+    test = "quantile"       # A/B test: "quantile" (25th percentile, permutation) or "mannwhitney"
+    repeats = 3             # --base: interleaved sessions per side
+    bench_args = "benchmarks -k 'digits and baseline'"  # --base: the pytest selection run at both revisions
+
+    [tool.hpml.gate.min_speedup]
+    # "phase:dataset:device:optimization" = minimal same-run speedup vs baseline
+    "train:*:cpu:amp_bf16" = 1.8
+    "train:imagenet:cuda:channels_last" = { min = 1.2, tolerance = 0.25 }
+
+Pattern fields use shell wildcards (``*``, ``?``, ``[ab]``).  When several patterns
+match a case, the one with the most literal (wildcard-free) fields wins; among
+equally literal ones the first in the file wins.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shlex
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpml.errors import HpmlError
+from hpml.report.load import PHASES, CaseKey
+
+DEFAULT_TOLERANCE = 0.15  # relative drop allowed below an expected / reference speedup
+DEFAULT_ALPHA = 0.05  # family-wise false-alarm probability of one A/B gate run
+DEFAULT_MIN_EFFECT = 0.05  # relative change of the median time below which A/B never flags
+DEFAULT_REPEATS = 3  # interleaved pytest sessions per side for --base
+TESTS = ("quantile", "mannwhitney")  # A/B tests, see hpml.gate.stats
+#: A small selection that needs no dataset download: the baseline rows on the bundled
+#: digits set, without the end-to-end row (the slowest: ~30 s a call on a 2-core CPU).
+DEFAULT_BENCH_ARGS: tuple[str, ...] = ("benchmarks", "-k", "digits and baseline and not end_to_end")
+
+PATTERN_FIELDS = ("phase", "dataset", "device", "optimization")
+_KNOWN_KEYS = {"tolerance", "alpha", "min_effect", "test", "repeats", "bench_args", "min_speedup"}
+_DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A minimal same-run speedup for the cases matching ``pattern``."""
+
+    pattern: str  # "phase:dataset:device:optimization"
+    min_speedup: float  # x baseline throughput
+    tolerance: float | None = None  # overrides the table-wide tolerance when set
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self.pattern.split(":"))
+
+    @property
+    def literal_fields(self) -> int:
+        """How specific the pattern is: the number of fields without wildcards."""
+        return sum(1 for f in self.fields if not any(c in f for c in "*?["))
+
+    def matches(self, key: CaseKey) -> bool:
+        values = (key.phase, key.dataset, key.device, key.optimization)
+        return key.is_hpml and all(fnmatch.fnmatchcase(v, p) for v, p in zip(values, self.fields))
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """The validated ``[tool.hpml.gate]`` table (defaults when absent)."""
+
+    tolerance: float = DEFAULT_TOLERANCE
+    alpha: float = DEFAULT_ALPHA
+    min_effect: float = DEFAULT_MIN_EFFECT
+    test: str = "quantile"
+    repeats: int = DEFAULT_REPEATS
+    bench_args: tuple[str, ...] = DEFAULT_BENCH_ARGS
+    expectations: tuple[Expectation, ...] = ()
+    source: Path | None = None  # the pyproject.toml read, for messages
+
+    def __post_init__(self) -> None:
+        where = f" in {self.source}" if self.source else ""
+        if not 0.0 <= self.tolerance < 1.0:
+            raise HpmlError(f"[tool.hpml.gate] tolerance must be in [0, 1), got {self.tolerance}{where}")
+        if not 0.0 < self.alpha < 1.0:
+            raise HpmlError(f"[tool.hpml.gate] alpha must be in (0, 1), got {self.alpha}{where}")
+        if not 0.0 <= self.min_effect < 1.0:
+            raise HpmlError(f"[tool.hpml.gate] min_effect must be in [0, 1), got {self.min_effect}{where}")
+        if self.test not in TESTS:
+            raise HpmlError(f"[tool.hpml.gate] test must be one of {', '.join(TESTS)}, got {self.test!r}{where}")
+        if self.repeats < 1:
+            raise HpmlError(f"[tool.hpml.gate] repeats must be >= 1, got {self.repeats}{where}")
+
+    def expectation_for(self, key: CaseKey) -> Expectation | None:
+        """The most specific expectation matching ``key`` (None: report, do not gate)."""
+        best: Expectation | None = None
+        for exp in self.expectations:
+            if exp.matches(key) and (best is None or exp.literal_fields > best.literal_fields):
+                best = exp
+        return best
+
+    def tolerance_for(self, exp: Expectation | None) -> float:
+        return exp.tolerance if exp is not None and exp.tolerance is not None else self.tolerance
+
+
+def find_pyproject(start: Path | None = None) -> Path | None:
+    """The first ``pyproject.toml`` in ``start`` (default: cwd) or one of its parents."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _number(table: str, name: str, value: Any, source: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise HpmlError(f"{source}: [{table}] {name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _expectation(pattern: Any, value: Any, source: Path) -> Expectation:
+    table = "tool.hpml.gate.min_speedup"
+    if not isinstance(pattern, str) or len(pattern.split(":")) != len(PATTERN_FIELDS):
+        raise HpmlError(
+            f"{source}: [{table}] key {pattern!r} must have the form {':'.join(PATTERN_FIELDS)} "
+            f"(use * for any), e.g. \"train:*:cpu:amp_bf16\""
+        )
+    phase, _, device, _ = pattern.split(":")
+    if not fnmatch.filter(PHASES, phase):
+        raise HpmlError(f"{source}: [{table}] {pattern!r}: phase {phase!r} matches none of {', '.join(PHASES)}")
+    if not fnmatch.filter(_DEVICES, device):
+        raise HpmlError(f"{source}: [{table}] {pattern!r}: device {device!r} matches none of {', '.join(_DEVICES)}")
+    tolerance = None
+    if isinstance(value, dict):
+        unknown = set(value) - {"min", "tolerance"}
+        if unknown or "min" not in value:
+            raise HpmlError(
+                f"{source}: [{table}] {pattern!r} must be a number or {{ min = X, tolerance = Y }}, "
+                f"got keys {', '.join(sorted(value))}"
+            )
+        minimum = _number(table, pattern, value["min"], source)
+        if "tolerance" in value:
+            tolerance = _number(table, f"{pattern}.tolerance", value["tolerance"], source)
+            if not 0.0 <= tolerance < 1.0:
+                raise HpmlError(f"{source}: [{table}] {pattern!r} tolerance must be in [0, 1), got {tolerance}")
+    else:
+        minimum = _number(table, pattern, value, source)
+    if minimum <= 0:
+        raise HpmlError(f"{source}: [{table}] {pattern!r} must be a positive speedup, got {minimum}")
+    return Expectation(pattern, minimum, tolerance)
+
+
+def config_from_table(table: dict[str, Any], source: Path) -> GateConfig:
+    """Validate a parsed ``[tool.hpml.gate]`` table."""
+    unknown = set(table) - _KNOWN_KEYS
+    if unknown:
+        raise HpmlError(
+            f"{source}: unknown key(s) {', '.join(sorted(unknown))} in [tool.hpml.gate]; "
+            f"allowed: {', '.join(sorted(_KNOWN_KEYS))}"
+        )
+    kwargs: dict[str, Any] = {"source": source}
+    for name in ("tolerance", "alpha", "min_effect"):
+        if name in table:
+            kwargs[name] = _number("tool.hpml.gate", name, table[name], source)
+    if "test" in table:
+        kwargs["test"] = str(table["test"])
+    if "repeats" in table:
+        if not isinstance(table["repeats"], int) or isinstance(table["repeats"], bool):
+            raise HpmlError(f"{source}: [tool.hpml.gate] repeats must be an integer, got {table['repeats']!r}")
+        kwargs["repeats"] = table["repeats"]
+    if "bench_args" in table:
+        kwargs["bench_args"] = parse_bench_args(table["bench_args"], source)
+    speedups = table.get("min_speedup", {})
+    if not isinstance(speedups, dict):
+        raise HpmlError(f"{source}: [tool.hpml.gate.min_speedup] must be a table of \"pattern\" = speedup")
+    kwargs["expectations"] = tuple(_expectation(k, v, source) for k, v in speedups.items())
+    return GateConfig(**kwargs)
+
+
+def parse_bench_args(value: Any, source: Path | str = "--bench-args") -> tuple[str, ...]:
+    """A pytest argument list from a shell-like string or a list of strings."""
+    if isinstance(value, str):
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:
+            raise HpmlError(f"{source}: bench_args {value!r} is not a valid shell-like string ({exc})") from None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise HpmlError(f"{source}: bench_args must be a string or a list of strings, got {value!r}")
+
+
+def load_gate_config(pyproject: Path | None = None, start: Path | None = None) -> GateConfig:
+    """Read ``[tool.hpml.gate]`` from ``pyproject`` or the nearest pyproject.toml above ``start``."""
+    path = pyproject if pyproject is not None else find_pyproject(start)
+    if path is None:
+        return GateConfig()
+    if not path.is_file():
+        raise HpmlError(f"{path}: no such pyproject.toml")
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise HpmlError(f"{path}: cannot parse TOML ({exc})") from None
+    table = data.get("tool", {}).get("hpml", {}).get("gate")
+    if table is None:
+        return GateConfig(source=path)
+    if not isinstance(table, dict):
+        raise HpmlError(f"{path}: [tool.hpml.gate] must be a table")
+    return config_from_table(table, path)
+
+
+__all__ = ["GateConfig", "Expectation", "load_gate_config", "find_pyproject", "parse_bench_args"]

@@ -1,0 +1,318 @@
+"""The checks behind ``hpml gate`` and the table it prints.
+
+Three kinds of check, each producing :class:`Check` rows:
+
+* ``speedup>=min`` -- a same-run speedup vs its baseline is at least the
+  expectation configured in ``[tool.hpml.gate.min_speedup]`` (minus tolerance);
+* ``speedup~ref`` -- a same-run speedup did not drop below the speedup of the same
+  case in a reference summary (minus tolerance).  Both sides are ratios measured
+  within one run, so this holds across machines;
+* ``A/B time`` -- raw per-round timings of two runs (same machine): the typical
+  round time (25th percentile) moved by more than ``min_effect`` *and* a
+  permutation test says so at family-wise level ``alpha`` (Holm over all compared
+  benchmarks); ``test="mannwhitney"`` uses medians and Mann-Whitney U instead.
+  See :mod:`hpml.gate.stats` for why.
+
+``ratio`` is always *current speed / reference speed*: below 1 means slower, for
+speedups and for timings alike.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from hpml.errors import HpmlError
+from hpml.gate.config import TESTS, GateConfig
+from hpml.gate.stats import (
+    QUANTILE, bootstrap_ratio, holm, mann_whitney_p, min_attainable_p, permutations_for, quantile_perm_test,
+)
+from hpml.gate.summary import keyed_rows
+from hpml.report.load import HOW_TO_RUN, Benchmark, CaseKey, Run, json_files, kind_of, machine_fingerprint, \
+    read_json, run_from_json
+from hpml.report.render import fmt_time
+
+OK, SLOWER, FASTER, MISSING = "ok", "SLOWER", "FASTER", "missing"
+#: Fewer rounds than this on either side cannot reach p < 0.05 with Mann-Whitney U.
+MIN_ROUNDS_AB = 4
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the gate table."""
+
+    case: str
+    kind: str  # "speedup>=min", "speedup~ref" or "A/B time"
+    reference: str
+    current: str
+    ratio: float | None  # current speed / reference speed (< 1: slower)
+    p: float | None  # Holm-adjusted p-value (A/B only)
+    verdict: str  # ok / SLOWER / FASTER / missing
+    note: str = ""
+    ci: tuple[float, float] | None = None  # 95 % bootstrap interval of ratio (A/B only)
+
+
+def _fmt_speedup(value: float | None, spread: Any = None) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.2f}x"
+    if isinstance(spread, (list, tuple)) and len(spread) == 2 and all(isinstance(v, (int, float)) for v in spread):
+        text += f" [{spread[0]:.2f}, {spread[1]:.2f}]"
+    return text
+
+
+# --- same-run speedup checks -------------------------------------------------------------
+
+
+def check_expectations(summary: dict[str, Any], config: GateConfig) -> list[Check]:
+    """Every non-baseline row against its configured minimal speedup (report-only when none).
+
+    Patterns that match no row are listed as missing: a benchmark that crashed or was
+    deselected must not pass the gate silently.
+    """
+    checks: list[Check] = []
+    used: set[str] = set()
+    for key, row in keyed_rows(summary).items():
+        if not key.is_hpml or key.optimization == "baseline":
+            continue
+        exp = config.expectation_for(key)
+        tol = config.tolerance_for(exp)
+        speedup = row.get("speedup")
+        current = _fmt_speedup(speedup, row.get("speedup_spread"))
+        used.update(e.pattern for e in config.expectations if e.matches(key))
+        reference = "-" if exp is None else f">={exp.min_speedup * (1 - tol):.2f}x ({exp.min_speedup:g}x -{tol:.0%})"
+        if not isinstance(speedup, (int, float)):
+            checks.append(Check(key.label, "speedup>=min", reference, current, None, None, MISSING,
+                                "no baseline row in this run"))
+            continue
+        if exp is None:
+            checks.append(Check(key.label, "speedup>=min", reference, current, None, None, OK, "no expectation set"))
+            continue
+        ratio = speedup / exp.min_speedup
+        verdict = SLOWER if speedup < exp.min_speedup * (1 - tol) else OK
+        checks.append(Check(key.label, "speedup>=min", reference, current, ratio, None, verdict, exp.pattern))
+    for exp in config.expectations:
+        if exp.pattern not in used:
+            checks.append(Check(exp.pattern, "speedup>=min", f">={exp.min_speedup:g}x", "-", None, None, MISSING,
+                                "no row in this run matches the pattern"))
+    return checks
+
+
+def check_reference(current: dict[str, Any], reference: dict[str, Any], config: GateConfig) -> list[Check]:
+    """Same-run speedups of ``current`` vs those of the same cases in ``reference``."""
+    if current.get("profile") and reference.get("profile") and current["profile"] != reference["profile"]:
+        raise HpmlError(
+            f"the reference summary was measured with profile {reference['profile']!r} and the current one with "
+            f"{current['profile']!r}; speedups of different workload sizes are not comparable, use a reference "
+            "from the same profile"
+        )
+    cur_rows, ref_rows = keyed_rows(current), keyed_rows(reference)
+    checks: list[Check] = []
+    for key in list(ref_rows) + [k for k in cur_rows if k not in ref_rows]:
+        if not key.is_hpml or key.optimization == "baseline":
+            continue
+        ref, cur = ref_rows.get(key), cur_rows.get(key)
+        ref_s = ref.get("speedup") if ref else None
+        cur_s = cur.get("speedup") if cur else None
+        if ref is None:
+            if isinstance(cur_s, (int, float)):
+                checks.append(Check(key.label, "speedup~ref", "-", _fmt_speedup(cur_s), None, None, MISSING,
+                                    "new: not in the reference"))
+            continue
+        if not isinstance(ref_s, (int, float)):
+            continue  # the reference itself had no baseline: nothing to hold the current run to
+        if cur is None or not isinstance(cur_s, (int, float)):
+            note = "not in the current run" if cur is None else "no baseline row in the current run"
+            checks.append(Check(key.label, "speedup~ref", _fmt_speedup(ref_s), "-", None, None, MISSING, note))
+            continue
+        tol = config.tolerance_for(config.expectation_for(key))
+        ratio = cur_s / ref_s
+        verdict = SLOWER if ratio < 1 - tol else FASTER if ratio > 1 / (1 - tol) else OK
+        checks.append(Check(key.label, "speedup~ref", _fmt_speedup(ref_s, ref.get("speedup_spread")),
+                            _fmt_speedup(cur_s, cur.get("speedup_spread")), ratio, None, verdict,
+                            f"tolerance {tol:.0%}"))
+    return checks
+
+
+# --- A/B on raw timings --------------------------------------------------------------------
+
+
+def load_side(path: Path | str) -> list[Run]:
+    """The runs of one A/B side: a pytest-benchmark JSON file or a folder of them (merged)."""
+    path = Path(path)
+    files = json_files([path])
+    runs = []
+    for file in files:
+        obj = read_json(file, "pytest-benchmark run file", HOW_TO_RUN)
+        if path.is_dir() and kind_of(obj) != "run":
+            continue  # summaries and convergence records may share the folder
+        runs.append(run_from_json(obj, file))
+    if not runs:
+        raise HpmlError(f"{path}: holds no pytest-benchmark run file; {HOW_TO_RUN}")
+    for run in runs:
+        for bench in run.benchmarks.values():
+            if not bench.data:
+                raise HpmlError(
+                    f"{run.path}: benchmark {bench.name!r} has no raw per-round timings (stats.data), which the "
+                    "statistical test needs; rerun with `--benchmark-save-data --benchmark-json=FILE`"
+                )
+    return runs
+
+
+def merge_runs(runs: Sequence[Run]) -> dict[CaseKey, Benchmark]:
+    """One row per case with the rounds of all ``runs`` pooled (interleaved sessions of one side)."""
+    merged: dict[CaseKey, Benchmark] = {}
+    for run in runs:
+        for key, bench in run.benchmarks.items():
+            prev = merged.get(key)
+            if prev is None:
+                merged[key] = bench
+                continue
+            if prev.samples_per_round != bench.samples_per_round:
+                raise HpmlError(
+                    f"{run.path}: benchmark {bench.name!r} processes {bench.samples_per_round} samples per call, "
+                    f"another run of the same side {prev.samples_per_round}; merge only runs of one configuration"
+                )
+            data = (prev.data or ()) + (bench.data or ())
+            merged[key] = Benchmark(key, prev.name, prev.fullname, prev.group, statistics.median(data),
+                                    len(data), data, prev.extra)
+    return merged
+
+
+def check_compatible(base: Sequence[Run], current: Sequence[Run], allow_other_machine: bool = False) -> None:
+    """Raw seconds are only comparable on one machine and for one workload profile."""
+    if not allow_other_machine:
+        prints = {machine_fingerprint(r.machine_info): r for r in (*base, *current)}
+        if len(prints) > 1:
+            (fa, ra), (fb, rb) = list(prints.items())[:2]
+            raise HpmlError(
+                f"{ra.path} and {rb.path} come from different machines ({' '.join(filter(None, fa))} vs "
+                f"{' '.join(filter(None, fb))}); raw timings are not comparable across machines: rerun both sides "
+                "on one machine (hpml gate --base REV), compare same-run speedups (--reference), "
+                "or pass --allow-other-machine"
+            )
+    base_profiles = set().union(*(r.profiles for r in base))
+    cur_profiles = set().union(*(r.profiles for r in current))
+    if base_profiles and cur_profiles and base_profiles != cur_profiles:
+        raise HpmlError(
+            f"base ran profile(s) {', '.join(sorted(base_profiles))} and current {', '.join(sorted(cur_profiles))}; "
+            "timings of different workload sizes are not comparable, rerun with the same profile"
+        )
+
+
+def _per_sample(bench: Benchmark, other: Benchmark) -> tuple[list[float], bool]:
+    """Round timings, per sample when the two sides process different samples per call.
+
+    Returns the timings (s per call, or s per sample) and whether they were divided.
+    """
+    data = list(bench.data or ())
+    spr, other_spr = bench.samples_per_round, other.samples_per_round
+    if spr is not None and other_spr is not None and spr != other_spr:
+        return [t / spr for t in data], True
+    return data, False
+
+
+def underpowered(base: dict[CaseKey, Benchmark], current: dict[CaseKey, Benchmark], alpha: float) -> list[str]:
+    """Cases with too few rounds to ever reach Holm's first threshold alpha/m: they can never fail."""
+    tested = [k for k in base if k in current]
+    if not tested:
+        return []
+    limit = alpha / len(tested)
+    return [k.label for k in tested
+            if min_attainable_p(len(base[k].data or ()), len(current[k].data or ())) >= limit]
+
+
+def compare_ab(
+    base: dict[CaseKey, Benchmark],
+    current: dict[CaseKey, Benchmark],
+    *,
+    alpha: float,
+    min_effect: float,
+    test: str = "quantile",
+) -> list[Check]:
+    """A/B verdicts for every case in both sides, plus the cases missing on either side.
+
+    A case is SLOWER (FASTER) when its typical time grew (shrank) by more than
+    ``min_effect`` and the Holm-adjusted p-value is below ``alpha``.  "Typical" is
+    the 25th percentile for ``test="quantile"`` and the median for ``"mannwhitney"``.
+    """
+    if test not in TESTS:
+        raise HpmlError(f"unknown A/B test {test!r}; choose one of {', '.join(TESTS)}")
+    q = QUANTILE if test == "quantile" else 50.0
+    common = [k for k in base if k in current]
+    permutations = permutations_for(len(common), alpha)
+    rows = []
+    for key in common:
+        (a, per_sample), (b, _) = _per_sample(base[key], current[key]), _per_sample(current[key], base[key])
+        if min(len(a), len(b)) < MIN_ROUNDS_AB:
+            raise HpmlError(
+                f"benchmark {key.label!r} has {min(len(a), len(b))} rounds on one side; the test needs at least "
+                f"{MIN_ROUNDS_AB} per side: raise --benchmark-min-rounds or merge more runs"
+            )
+        typical_a, typical_b = float(np.percentile(a, q)), float(np.percentile(b, q))
+        p = (quantile_perm_test(a, b, q=q, permutations=permutations) if test == "quantile"
+             else mann_whitney_p(a, b))
+        rows.append((key, a, b, per_sample, typical_a, typical_b, p))
+    adjusted = holm([r[-1] for r in rows])
+    stat = f"p{q:g}" if test == "quantile" else "median"
+    checks = []
+    for (key, a, b, per_sample, typical_a, typical_b, _), p in zip(rows, adjusted):
+        time_ratio = typical_b / typical_a  # > 1: current is slower
+        verdict = OK
+        if p < alpha and time_ratio > 1.0 + min_effect:
+            verdict = SLOWER
+        elif p < alpha and time_ratio < 1.0 / (1.0 + min_effect):
+            verdict = FASTER
+        ci = bootstrap_ratio(a, b, q=q)  # P_q(base) / P_q(current): a speed ratio like `ratio`
+        unit = "/sample" if per_sample else ""
+        checks.append(Check(
+            key.label, "A/B time", f"{stat} {fmt_time(typical_a)}{unit} n={len(a)}",
+            f"{stat} {fmt_time(typical_b)}{unit} n={len(b)}", 1.0 / time_ratio, p, verdict,
+            f"time {time_ratio - 1:+.1%}", ci,
+        ))
+    for key in base:
+        if key not in current:
+            checks.append(Check(key.label, "A/B time", fmt_time(base[key].median_s), "-", None, None, MISSING,
+                                "only in base"))
+    for key in current:
+        if key not in base:
+            checks.append(Check(key.label, "A/B time", "-", fmt_time(current[key].median_s), None, None, MISSING,
+                                "only in current"))
+    return checks
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def format_table(checks: Sequence[Check]) -> str:
+    """A fixed-width text table (CI logs), one line per check."""
+    header = ("case", "check", "reference", "current", "ratio", "p", "verdict", "note")
+    lines = []
+    for c in checks:
+        ratio = "-" if c.ratio is None else f"{c.ratio:.3f}"
+        if c.ci is not None:
+            ratio += f" [{c.ci[0]:.3f}, {c.ci[1]:.3f}]"
+        p = "-" if c.p is None else f"{c.p:.2g}"
+        lines.append((c.case, c.kind, c.reference, c.current, ratio, p, c.verdict, c.note))
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in lines]
+    return "\n".join(out)
+
+
+def failures(checks: Iterable[Check], fail_on_faster: bool = False, fail_on_missing: bool = False) -> list[Check]:
+    """The checks that make the gate exit 1."""
+    failing = {SLOWER} | ({FASTER} if fail_on_faster else set()) | ({MISSING} if fail_on_missing else set())
+    return [c for c in checks if c.verdict in failing]
+
+
+def write_checks_json(path: Path | str, checks: Sequence[Check], meta: dict[str, Any]) -> None:
+    """Machine-readable results (for CI annotations or dashboards)."""
+    Path(path).write_text(json.dumps({**meta, "checks": [asdict(c) for c in checks]}, indent=2) + "\n",
+                          encoding="utf-8")

@@ -1,0 +1,164 @@
+"""The statistics behind the gate, kept small and deterministic.
+
+Timings on a shared machine are not noisy around a centre: other processes only
+ever *add* time, in bursts, so a round is either undisturbed or late (often 2-3x
+on a 2-core box).  When the disturbed share of rounds differs between the two
+sides, the median and the whole distribution move although the code did not.
+
+**Default test ("quantile"): permutation test on the 25th percentile.**  The lower
+quartile of the round times is "the time of an undisturbed round" and stays put
+as long as three rounds in four are not all disturbed; pooling interleaved
+sessions makes that very likely.  The statistic is the difference of the log
+25th percentiles of the two sides; its p-value comes from random relabellings of
+the pooled rounds (exact in distribution under "same code": the labels are then
+exchangeable).  The effect size is the ratio of the 25th percentiles.
+
+**Alternative ("mannwhitney"):** two-sided Mann-Whitney U on all rounds, effect =
+ratio of medians.  More powerful on clean data with few rounds, and it sees
+regressions that only slow the tail, but under load it both misses and invents
+changes.
+
+Evidence (the benchmark of ``tests/gate/tinybench.py``: 20 benchmarks of ~1.7 ms,
+2 interleaved sessions x 20 rounds per side, planted slowdown = exactly 10 % more
+work, each pair gated alone; 2-core VM):
+
+* quiet machine: every test 0/20 false alarms and 20/20 slowdowns caught;
+* two neighbours each switching a busy loop on and off every 2-6 s: Mann-Whitney
+  2/20 false alarms and 1/20 caught, a permutation test on medians 2/20 and 18/20,
+  the 25th-percentile permutation test 0/20 and 20/20;
+* two neighbours busy 0.3-1.5 s / idle 0.2-1 s: Mann-Whitney caught 14/20 (7/20
+  after Holm over the 20), the bootstrap interval of the median ratio was
+  [0.35, 1.13] around a true 1.10, the quantile test caught 20/20 with no false alarm.
+
+**Minimum effect:** a change smaller than ``min_effect`` (5 %) is never flagged,
+however small its p-value: with many rounds a 0.5 % shift is "significant" and
+irrelevant, and process-level effects (memory layout) move timings by ~1 %.
+
+**Many benchmarks: Holm's step-down correction** keeps the family-wise false-alarm
+rate at ``alpha`` like Bonferroni but rejects more real changes, and needs no
+independence (our benchmarks share a machine).  The number of permutations grows
+with the number of benchmarks so that the smallest attainable p-value,
+1 / (permutations + 1), stays ten times below ``alpha / m`` (up to 250 benchmarks
+at alpha = 0.05); a printed p of e.g. 0.005 for 20 benchmarks is that floor times 20.
+
+Caveats: the permutation test treats rounds as independent, while rounds of one
+session share its process (memory layout, CPU frequency): the minimum effect and
+interleaving several sessions per side absorb that.  With very few rounds no test
+can reach ``alpha / m`` at all (:func:`min_attainable_p`); the gate says so.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+#: Bootstrap resamples; 2000 keeps the 2.5 % / 97.5 % percentiles stable to ~1e-3 here.
+BOOTSTRAP_RESAMPLES = 2000
+#: Fixed seed: the same inputs always print the same numbers (CI logs are diffable).
+SEED = 20240601
+#: Percentile of the round times the quantile test compares (see module docstring).
+QUANTILE = 25.0
+MIN_PERMUTATIONS, MAX_PERMUTATIONS = 2000, 50_000
+
+
+def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided Mann-Whitney U p-value that ``a`` and ``b`` come from the same distribution."""
+    from scipy.stats import mannwhitneyu  # scipy is heavy; import only when a test runs
+
+    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a_arr) < 2 or len(b_arr) < 2:
+        return 1.0
+    if np.ptp(np.concatenate([a_arr, b_arr])) == 0.0:
+        return 1.0  # all identical: scipy warns and returns nan
+    return float(mannwhitneyu(a_arr, b_arr, alternative="two-sided").pvalue)
+
+
+def permutations_for(tests: int, alpha: float) -> int:
+    """Permutations so that 1/(n+1), the smallest p, is 10x below Holm's first threshold alpha/m."""
+    return int(min(MAX_PERMUTATIONS, max(MIN_PERMUTATIONS, math.ceil(10 * max(tests, 1) / alpha))))
+
+
+def quantile_perm_test(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    q: float = QUANTILE,
+    permutations: int = MIN_PERMUTATIONS,
+    seed: int = SEED,
+) -> float:
+    """Two-sided permutation p-value for "the ``q``-th percentiles of ``a`` and ``b`` are equal".
+
+    Works on log times, so the statistic is a ratio and symmetric in slow-down vs speed-up.
+    """
+    la, lb = np.log(np.asarray(a, dtype=float)), np.log(np.asarray(b, dtype=float))
+    observed = abs(np.percentile(lb, q) - np.percentile(la, q))
+    pool = np.concatenate([la, lb])
+    rng = np.random.default_rng(seed)
+    exceed = 0
+    chunk = max(1, 2_000_000 // len(pool))  # bound memory: <= 2e6 floats (16 MB) per batch
+    for start in range(0, permutations, chunk):
+        n = min(chunk, permutations - start)
+        shuffled = rng.permuted(np.broadcast_to(pool, (n, len(pool))), axis=1)
+        diff = np.percentile(shuffled[:, len(la):], q, axis=1) - np.percentile(shuffled[:, :len(la)], q, axis=1)
+        exceed += int(np.sum(np.abs(diff) >= observed * (1 - 1e-12)))
+    return (exceed + 1) / (permutations + 1)  # +1: the observed labelling is one of the permutations
+
+
+def bootstrap_ratio(
+    numerator: Sequence[float],
+    denominator: Sequence[float],
+    *,
+    q: float = 50.0,
+    scale: float = 1.0,
+    level: float = 0.95,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = SEED,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``scale * P_q(numerator) / P_q(denominator)``.
+
+    ``q`` = 50 is the ratio of medians.  Each side is resampled independently (the
+    rounds of two benchmarks are not paired).  ``level`` = 0.95 gives the 2.5 % and
+    97.5 % percentiles of the resampled ratios.
+    """
+    num, den = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    rng = np.random.default_rng(seed)
+    p_num = np.percentile(num[rng.integers(0, len(num), size=(resamples, len(num)))], q, axis=1)
+    p_den = np.percentile(den[rng.integers(0, len(den), size=(resamples, len(den)))], q, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = scale * p_num / p_den
+    ratios = ratios[np.isfinite(ratios)]
+    if ratios.size == 0:
+        return (float("nan"), float("nan"))
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(ratios, [tail, 100.0 - tail])
+    return (float(low), float(high))
+
+
+def min_attainable_p(n_a: int, n_b: int) -> float:
+    """The smallest two-sided p-value any rank or permutation test can give for n_a vs n_b rounds.
+
+    Only C(n_a + n_b, n_a) labellings exist; the most extreme two of them (all of one
+    side below all of the other, either way round) bound the p-value from below.
+
+    >>> round(min_attainable_p(5, 5), 4)
+    0.0079
+    """
+    return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values (same order as given): compare each to ``alpha`` directly.
+
+    >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03])]
+    [0.03, 0.06, 0.06]
+    """
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))  # monotone step-down
+        adjusted[i] = running
+    return adjusted

@@ -1,0 +1,262 @@
+"""The run summary: one small JSON per benchmark session with same-run speedups.
+
+The benchmark conftest calls, at session finish::
+
+    from hpml.gate.summary import build_summary, summary_path, write_summary
+    summary = build_summary(output_json["benchmarks"], output_json["machine_info"],
+                            output_json["commit_info"], profile)
+    write_summary(summary_path(".benchmarks", summary), summary)
+
+(``output_json`` as handed to the ``pytest_benchmark_update_json`` hook, or
+``[b.as_dict(include_data=True) for b in session.benchmarks]``.)
+
+Why a summary: a speedup measured *within one run* (optimization vs baseline, same
+machine, same minutes) cancels the machine's speed, so summaries from a laptop and
+a CI runner can be gated against each other; raw seconds cannot.
+
+Speedups are ratios of throughputs, ``samples_per_s / baseline_samples_per_s``,
+because grad_accum and friends process more samples per measured call.
+``speedup_spread`` is the central 68 % percentile-bootstrap interval of that ratio
+(the "one sigma" error bar): the rounds of the row and of its baseline are resampled
+independently and the ratio of medians recomputed (:func:`hpml.gate.stats.bootstrap_ratio`).
+It says how precisely this run pinned the speedup down.  68 % rather than 95 %: with
+the 5-10 rounds of a smoke run and a few rounds stretched 10x by a busy neighbour,
+the 2.5 % / 97.5 % tails land on resamples made mostly of disturbed rounds and the
+interval balloons (we saw [2.4, 20] around a clean 2.43x).  It is null without raw
+data (``--benchmark-save-data``), with fewer than 3 rounds on either side, and for
+baseline rows (a ratio of a row to itself).
+
+Schema (``hpml_schema`` 1)::
+
+    {"hpml_schema": 1, "created": "2026-01-01T00:00:00+00:00", "commit": "<full id>", "dirty": false,
+     "profile": "smoke", "machine": {"cpu": "...", "cores": 2, "torch": "2.4.1", "gpu": null, "node": "..."},
+     "rows": [{"phase", "dataset", "model", "device", "optimizer", "optimization", "name",
+               "median_s", "samples_per_round", "samples_per_s", "baseline_samples_per_s",
+               "speedup", "speedup_spread": [lo, hi] | null, "rounds"}]}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hpml.errors import HpmlError
+from hpml.gate.stats import bootstrap_ratio
+from hpml.report.load import KEY_FIELDS, Benchmark, CaseKey, Run, case_key, kind_of, read_json, run_from_json
+
+SCHEMA = 1
+#: Where summaries live below the benchmark storage directory.
+SUMMARY_DIR = "summaries"
+HOW_TO_SUMMARIZE = (
+    "run the benchmarks (`pytest benchmarks`), which write .benchmarks/summaries/<time>_<commit>.json, "
+    "or pass a pytest-benchmark JSON file instead"
+)
+#: Fewer rounds than this on either side leave speedup_spread null: 1-2 rounds give no spread.
+MIN_ROUNDS_FOR_SPREAD = 3
+#: Central share of the bootstrap distribution reported as speedup_spread (16th-84th percentile).
+SPREAD_LEVEL = 0.68
+
+
+def _machine(machine_info: dict[str, Any]) -> dict[str, Any]:
+    """The few machine facts a reader of a summary needs (pytest-benchmark's + hpml's own keys)."""
+    cpu = machine_info.get("cpu") if isinstance(machine_info.get("cpu"), dict) else {}
+    hpml = machine_info.get("hpml") if isinstance(machine_info.get("hpml"), dict) else {}
+
+    def pick(*names: str) -> Any:
+        for source in (hpml, machine_info):
+            for name in names:
+                if source.get(name) not in (None, ""):
+                    return source[name]
+        return None
+
+    torch_version = pick("torch", "torch_version")
+    if torch_version is None:
+        try:  # the installed version is what ran; metadata lookup does not import torch
+            from importlib.metadata import version
+
+            torch_version = version("torch")
+        except Exception:
+            torch_version = None
+    return {
+        "cpu": cpu.get("brand_raw") or (pick("cpu") if isinstance(pick("cpu"), str) else None)
+        or machine_info.get("processor") or None,
+        "cores": cpu.get("count") or pick("cpu_count"),
+        "torch": torch_version,
+        "gpu": pick("gpu", "cuda_device_name"),
+        "node": machine_info.get("node"),
+    }
+
+
+def _rate_scale(row: Benchmark, base: Benchmark) -> float | None:
+    """Factor turning a ratio of call times into a ratio of throughputs (samples per call).
+
+    None when only one side knows its samples per call: the times are then not comparable.
+    """
+    spr, base_spr = row.samples_per_round, base.samples_per_round
+    if spr is not None and base_spr is not None:
+        return spr / base_spr
+    if spr is None and base_spr is None:
+        return 1.0  # both count calls: same work per call assumed
+    return None
+
+
+def _speedup(row: Benchmark, base: Benchmark) -> tuple[float | None, list[float] | None]:
+    scale = _rate_scale(row, base)
+    if scale is None or row.median_s <= 0:
+        return None, None
+    speedup = scale * base.median_s / row.median_s
+    spread = None
+    if row.data and base.data and min(len(row.data), len(base.data)) >= MIN_ROUNDS_FOR_SPREAD:
+        # speedup = scale * median(base times) / median(row times)
+        lo, hi = bootstrap_ratio(base.data, row.data, scale=scale, level=SPREAD_LEVEL)
+        spread = [round(lo, 4), round(hi, 4)]
+    return round(speedup, 4), spread
+
+
+def summarize_rows(benchmarks: dict[CaseKey, Benchmark]) -> list[dict[str, Any]]:
+    """One summary row per benchmark, with its same-run speedup vs the matching baseline."""
+    rows = []
+    for key, bench in benchmarks.items():
+        base = benchmarks.get(key.with_optimization("baseline")) if key.is_hpml else None
+        if base is bench:
+            speedup, spread = 1.0, None  # the baseline against itself
+        else:
+            speedup, spread = (None, None) if base is None else _speedup(bench, base)
+        row: dict[str, Any] = {f: (getattr(key, f) or None) if key.is_hpml else None for f in KEY_FIELDS}
+        row.update({
+            "name": bench.name,
+            "median_s": bench.median_s,  # s per call
+            "samples_per_round": bench.samples_per_round,
+            "samples_per_s": bench.samples_per_s,
+            "baseline_samples_per_s": base.samples_per_s if base is not None else None,
+            "speedup": speedup,
+            "speedup_spread": spread,
+            "rounds": bench.rounds,
+        })
+        rows.append(row)
+    return rows
+
+
+def build_summary(
+    benchmarks: list[dict[str, Any]],
+    machine_info: dict[str, Any] | None,
+    commit_info: dict[str, Any] | None,
+    profile: str | None = None,
+) -> dict[str, Any]:
+    """Summarize one session from pytest-benchmark's JSON rows (``output_json["benchmarks"]``).
+
+    ``profile`` defaults to the single ``extra_info["profile"]`` of the rows, if they agree.
+    """
+    obj = {"benchmarks": list(benchmarks), "machine_info": machine_info or {}, "commit_info": commit_info or {}}
+    if not benchmarks:
+        raise HpmlError("build_summary: no benchmarks to summarize (were all of them skipped or deselected?)")
+    run = run_from_json(obj, Path("<session>"), check_version=False)
+    return summary_from_run(run, profile)
+
+
+def summary_from_run(run: Run, profile: str | None = None) -> dict[str, Any]:
+    """The summary of an already loaded :class:`~hpml.report.load.Run`."""
+    if profile is None and len(run.profiles) == 1:
+        profile = next(iter(run.profiles))
+    return {
+        "hpml_schema": SCHEMA,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "commit": run.commit,
+        "dirty": run.dirty,
+        "profile": profile,
+        "machine": _machine(run.machine_info),
+        "rows": summarize_rows(run.benchmarks),
+    }
+
+
+def summary_path(storage_dir: Path | str, summary: dict[str, Any]) -> Path:
+    """``<storage>/summaries/<UTC time>_<commit short>.json``; names sort in time order."""
+    created = dt.datetime.fromisoformat(summary["created"]).astimezone(dt.timezone.utc)
+    commit = str(summary.get("commit") or "unknown")[:8] + ("-dirty" if summary.get("dirty") else "")
+    return Path(storage_dir) / SUMMARY_DIR / f"{created:%Y%m%dT%H%M%SZ}_{commit}.json"
+
+
+def write_summary(path: Path | str, summary: dict[str, Any]) -> Path:
+    """Write atomically (temp file in the same directory, then ``os.replace``).
+
+    A reader (``hpml gate`` in another shell, a CI step) never sees half a file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
+            f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the summary private to this user
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _validate(obj: Any, path: Path) -> dict[str, Any]:
+    kind = kind_of(obj)
+    if kind == "run":
+        # A pytest-benchmark file works too: summarize it on the fly.
+        return summary_from_run(run_from_json(obj, path))
+    if kind != "summary":
+        raise HpmlError(f"{path}: not an hpml run summary (no 'hpml_schema' and 'rows'); {HOW_TO_SUMMARIZE}")
+    if obj.get("hpml_schema") != SCHEMA:
+        raise HpmlError(
+            f"{path}: summary schema {obj.get('hpml_schema')!r}, this hpml reads schema {SCHEMA}; "
+            "regenerate it by rerunning the benchmarks with this hpml"
+        )
+    rows = obj.get("rows")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise HpmlError(f"{path}: summary 'rows' is not a list of objects; the file is damaged; {HOW_TO_SUMMARIZE}")
+    if not rows:
+        raise HpmlError(f"{path}: summary holds no rows (no benchmark ran); {HOW_TO_SUMMARIZE}")
+    for i, row in enumerate(rows):
+        if not (row.get("name") or all(row.get(f) for f in ("phase", "dataset", "device", "optimization"))):
+            raise HpmlError(f"{path}: summary rows[{i}] has neither 'name' nor phase/dataset/device/optimization")
+    return obj
+
+
+def load_summary(path: Path | str) -> dict[str, Any]:
+    """Read and validate a summary (a pytest-benchmark run file is summarized on the fly)."""
+    path = Path(path)
+    return _validate(read_json(path, "run summary", HOW_TO_SUMMARIZE), path)
+
+
+def latest_summary(storage_dir: Path | str) -> Path:
+    """The newest ``<storage>/summaries/*.json`` by name (names start with the UTC time)."""
+    folder = Path(storage_dir) / SUMMARY_DIR
+    candidates = sorted(p for p in folder.glob("*.json") if p.is_file()) if folder.is_dir() else []
+    if not candidates:
+        raise HpmlError(f"no run summary in {folder}/; {HOW_TO_SUMMARIZE}")
+    return candidates[-1]
+
+
+def row_key(row: dict[str, Any]) -> CaseKey:
+    """The :class:`CaseKey` of a summary row (same rules as for benchmark rows)."""
+    bench = {"name": row.get("name"), "extra_info": {f: row.get(f) for f in KEY_FIELDS}}
+    return case_key(bench)
+
+
+def keyed_rows(summary: dict[str, Any]) -> dict[CaseKey, dict[str, Any]]:
+    """Summary rows by case key; duplicate cases get their benchmark name as variant."""
+    keys = [row_key(row) for row in summary["rows"]]
+    out: dict[CaseKey, dict[str, Any]] = {}
+    for key, row in zip(keys, summary["rows"]):
+        if keys.count(key) > 1:  # same rule as hpml.report.load: every colliding row gets a variant
+            key = CaseKey(key.phase, key.dataset, key.model, key.device, key.optimizer, key.optimization,
+                          key.name, variant=str(row.get("name")))
+        out[key] = row
+    return out
+
+
+__all__ = [
+    "build_summary", "write_summary", "load_summary", "latest_summary", "summary_path", "summary_from_run",
+    "summarize_rows", "keyed_rows", "row_key",
+]

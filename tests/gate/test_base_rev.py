@@ -1,0 +1,86 @@
+"""``hpml gate --base REV`` on a throwaway git repository (never the hpml checkout).
+
+The margins here are wide on purpose (a 50 % slowdown, a 25 % minimum effect): these
+tests check the mechanics (worktree, interleaving, each side importing its own code,
+cleanup), not the statistics (see test_ab_real.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from . import tinybench
+
+BENCH = ["--bench-args", "benchmarks", "--repeats", "2"]
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                          capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gate) -> Path:
+    """The cwd: a git repo with the tiny benchmark committed; the gate's temp folders land in tmp_path/tmp."""
+    repo = tinybench.make_project(tmp_path / "repo")
+    (repo / "pyproject.toml").write_text('[tool.hpml.gate]\nmin_effect = 0.25\n')
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "tiny benchmark")
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    for name, value in tinybench.ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TINY_ROUNDS", "15")
+    monkeypatch.chdir(repo)  # after the gate fixture's chdir
+    return repo
+
+
+def assert_cleaned_up(repo: Path) -> None:
+    assert git(repo, "worktree", "list").count("\n") == 1  # only the main checkout
+    assert list((repo.parent / "tmp").iterdir()) == []  # the temporary folder is gone
+    assert not (repo / ".benchmarks").exists()  # sessions stored nothing in the user's storage
+
+
+def test_slower_working_tree_fails(repo: Path, gate) -> None:
+    tinybench.make_project(repo, reps=15)  # uncommitted: 50 % more work than HEAD
+    code, out, err = gate("--base", "HEAD", *BENCH)
+    assert code == 1, out + err
+    assert "SLOWER" in out and "test_tiny[0]" in out.splitlines()[-1]
+    assert "n=30" in out  # 2 interleaved sessions x 15 rounds per side, pooled
+    assert err.count("base session") == 2 and err.count("current session") == 2
+    assert_cleaned_up(repo)
+
+
+def test_identical_code_passes_from_a_subfolder(repo: Path, gate, monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    monkeypatch.chdir(repo / "benchmarks")  # the same relative folder is used inside the worktree
+    keep = tmp_path / "kept"
+    code, out, err = gate("--base", "HEAD", "--bench-args", "test_tiny.py", "--repeats", "1", "--keep", keep)
+    assert code == 0, out + err
+    assert "more than 25%" in out  # [tool.hpml.gate] min_effect, found by walking up from the subfolder
+    assert sorted(p.name for p in keep.iterdir()) == ["base-1.json", "current-1.json"]
+    assert_cleaned_up(repo)
+
+
+def test_unknown_revision_exit_2(repo: Path, gate) -> None:
+    code, _, err = gate("--base", "no-such-branch", *BENCH)
+    assert code == 2 and "not a commit git knows" in err
+
+
+def test_failing_base_session_exit_2_and_cleans_up(repo: Path, gate) -> None:
+    (repo / "tinypkg" / "__init__.py").write_text("raise ImportError('broken at base')\n")
+    git(repo, "commit", "-qam", "broken")
+    tinybench.make_project(repo)  # the working tree is fine again
+    code, _, err = gate("--base", "HEAD", *BENCH)
+    assert code == 2 and "the base session" in err and "broken at base" in err
+    assert_cleaned_up(repo)
+
+
+def test_outside_git_exit_2(tmp_path: Path, gate) -> None:
+    code, _, err = gate("--base", "HEAD")
+    assert code == 2 and "needs a git repository" in err

@@ -1,0 +1,177 @@
+"""``hpml report`` on recorded pytest-benchmark runs (tests/report/fixtures, see make_fixtures.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from hpml.errors import HpmlError
+from hpml.report import add_report_arguments, run_report
+from hpml.report.command import main as report_main
+
+from .conftest import MACHINE_DIR, run_files
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def report(*argv: str | Path) -> int:
+    parser = argparse.ArgumentParser()
+    add_report_arguments(parser)
+    return run_report(parser.parse_args([str(a) for a in argv]))
+
+
+def charts_in(folder: Path) -> set[str]:
+    return {p.name for p in folder.glob("*.png")}
+
+
+def assert_valid_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_MAGIC, path
+    with Image.open(path) as img:
+        img.verify()  # raises on a truncated or corrupt file
+    with Image.open(path) as img:
+        width, height = img.size
+    assert 400 <= width <= 3000 and 200 <= height <= 12000, (path.name, img.size)
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One report of the whole fixture storage, shared by the checks below (charts take seconds)."""
+    from .conftest import STORAGE
+
+    out = tmp_path_factory.mktemp("report") / "out"
+    assert report("--storage", STORAGE, "--out", out) == 0
+    return out
+
+
+def test_every_chart_is_a_valid_png(full_report: Path) -> None:
+    names = charts_in(full_report)
+    expected = {"speedup-train.png", "speedup-load.png", "speedup-inference.png", "speedup-end_to_end.png",
+                "phases.png", "throughput.png", "memory.png", "flops.png", "trend.png", "convergence.png"}
+    assert names == expected
+    for name in names:
+        assert_valid_png(full_report / name)
+
+
+def test_markdown_links_every_chart(full_report: Path) -> None:
+    md = (full_report / "index.md").read_text()
+    linked = set(re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md))
+    assert linked == charts_in(full_report)
+    assert "| train:cifar10:resnet50:cpu:sgd:amp_bf16 |" in md  # the speedup table names the case
+    assert "Trend across commits" in md and "3 runs on this machine" in md
+
+
+def test_html_embeds_every_chart_and_references_no_file(full_report: Path) -> None:
+    html = (full_report / "index.html").read_text()
+    images = re.findall(r'<img [^>]*src="([^"]+)"', html)
+    assert len(images) == len(charts_in(full_report))
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    assert ".png" not in html.replace("data:image/png", "")  # self-contained: no link to a file
+
+
+def test_speedups_are_per_sample_and_from_the_latest_run(full_report: Path) -> None:
+    md = (full_report / "index.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| train:cifar10:resnet50:cpu:sgd:grad_accum |"))
+    speedup = float(row.split("|")[4].strip().rstrip("x"))
+    # grad_accum does 3.5x the baseline's work for 4x its samples: ~1.14x, not the 0.29x of raw call times
+    assert 0.9 < speedup < 1.5
+    assert "Latest run: commit c4d5e6f7" in md
+
+
+def test_one_run_explains_the_missing_trend(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert report(run_files()[0], "--out", out) == 0
+    md = (out / "index.md").read_text()
+    assert "trend.png" not in md and not (out / "trend.png").exists()
+    assert "Only one run" in md and "at least two" in md
+    # no convergence records among the inputs: the page says how to produce them
+    assert "pytest benchmarks -m convergence" in md and not (out / "convergence.png").exists()
+    assert charts_in(out) == set(re.findall(r"\]\(([^)]+\.png)\)", md))
+
+
+def test_phase_breakdown_from_per_phase_rows(tmp_path: Path) -> None:
+    """Without end-to-end rows the breakdown is assembled from the load/train/inference rows."""
+    run = json.loads(run_files()[-1].read_text())
+    run["benchmarks"] = [b for b in run["benchmarks"] if (b.get("extra_info") or {}).get("phase") != "end_to_end"]
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run))
+    out = tmp_path / "out"
+    assert report(path, "--out", out) == 0
+    md = (out / "index.md").read_text()
+    assert "per-phase benchmark rows" in md
+    # load rows (dataset "cifar10-synthetic", no model) join the resnet50 rows of cifar10
+    line = next(x for x in md.splitlines() if x.startswith("| cifar10 · cpu · resnet50 · baseline |"))
+    assert line.count("|") == 7  # configuration, load, preprocess... : 5 phases columns + total
+    assert_valid_png(out / "phases.png")
+
+
+def test_corrupt_file_skipped_and_seeded_convergence_records(storage: Path, tmp_path: Path) -> None:
+    (storage / MACHINE_DIR / "0004_half_written.json").write_text('{"machine_info": {}, "benchm')
+    for seed, error in ((0, None), (1, "diverged: loss is nan at epoch 2")):
+        # the layout of hpml.convergence.records: one file per seed, extra keys, an error when stopped
+        record = {"hpml_schema": 1, "kind": "convergence", "case": "resnet18-digits-sgd-baseline",
+                  "group": "resnet18-digits-sgd-baseline_20261125T100000Z", "seed": seed, "device": "cpu",
+                  "target": 0.95, "metric": "top1", "reached": error is None,
+                  "time_to_target_s": 30.5 if error is None else None, "error": error,
+                  "epochs": [{"epoch": e, "seconds": 12.0 * e, "epoch_seconds": 12.0, "train_loss": 1.0 / e,
+                              "test_loss": 1.1 / e, "accuracy": 0.8 + 0.06 * e, "lr": 0.1, "samples_per_s": 150.0}
+                             for e in range(1, 4 if error is None else 2)]}
+        path = storage / "convergence" / f"{record['group']}_seed{seed}.json"
+        path.write_text(json.dumps(record))
+    out = tmp_path / "out"
+    assert report("--storage", storage, "--out", out) == 0
+    md = (out / "index.md").read_text()
+    assert "## Skipped inputs" in md and "0004_half_written.json" in md and "not valid JSON" in md
+    assert "| resnet18-digits-sgd-baseline | 1 | cpu | 95.0% | no (stopped: diverged" in md
+    assert "| resnet18-digits-sgd-baseline | 0 | cpu | 95.0% | yes | 30.5 s |" in md
+    assert_valid_png(out / "convergence.png")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "empty file"),
+        ("{not json", "not valid JSON"),
+        ('{"benchmarks": [], "machine_info": {}, "version": "5.3.1"}', "holds no benchmarks"),
+        ('{"benchmarks": [{"name": "x", "stats": {"median": 1, "rounds": 1}}], "machine_info": {}, '
+         '"version": "3.4.1"}', "pytest-benchmark 3.4.1"),
+        ('{"benchmarks": [{"name": "x", "stats": {}}], "machine_info": {}, "version": "5.3.1"}', "stats.median"),
+        ('{"rows": [], "hpml_schema": 1}', "not a pytest-benchmark run file"),
+    ],
+    ids=["empty", "corrupt", "no-benchmarks", "old-version", "no-stats", "summary-given"],
+)
+def test_bad_explicit_file_is_one_line_error(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(HpmlError, match=re.escape(message)) as err:
+        report(path, "--out", tmp_path / "out")
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_missing_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert report_main(["--storage", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
+    assert "no benchmark storage" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert report_main(["--storage", str(empty), "--out", str(tmp_path / "o")]) == 2
+    assert "--benchmark-json" in capsys.readouterr().err
+    assert report_main([str(tmp_path / "missing.json")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_hpml_cli_wires_report_and_stale_charts_go(tmp_path: Path) -> None:
+    from hpml.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "trend.png").write_bytes(PNG_MAGIC)  # from an earlier report with several runs
+    (out / "notes.png").write_bytes(b"user file")  # not ours: left alone
+    shutil.copy(run_files()[0], tmp_path / "run.json")
+    assert main(["report", str(tmp_path / "run.json"), "--out", str(out)]) == 0
+    assert (out / "index.html").is_file()
+    assert not (out / "trend.png").exists() and (out / "notes.png").exists()
