@@ -1,4 +1,4 @@
-"""``hpml`` command line: ``train``, ``info`` (and ``report``/``gate``).
+"""``hpml`` command line: ``train``, ``info``, ``report`` and ``gate``.
 
 Bad input prints one line and exits 2; a run that fails (divergence, out of memory)
 prints one line and exits 1.  Never a traceback for either.
@@ -12,6 +12,8 @@ import sys
 from typing import Callable, Sequence
 
 from hpml.errors import HpmlError, RunFailed
+from hpml.gate import add_gate_arguments, run_gate
+from hpml.report import add_report_arguments, run_report
 
 #: The seed project's scripts as presets: baseline_model.py / optimized_model.py.
 PRESETS: dict[str, dict] = {
@@ -152,25 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="devices, versions and measured peak FLOP/s")
     info.add_argument("--refresh", action="store_true", help="re-measure the peaks instead of using the cache")
     info.set_defaults(func=cmd_info)
-    _add_optional(sub, "report", "hpml.report", "write the benchmark report (Markdown, HTML, charts)",
-                  "add_report_arguments", "run_report")
-    _add_optional(sub, "gate", "hpml.gate", "fail on a real performance regression",
-                  "add_gate_arguments", "run_gate")
+    report = sub.add_parser("report", help="write the benchmark report (Markdown, HTML, charts)")
+    add_report_arguments(report)
+    report.set_defaults(func=run_report)
+    gate = sub.add_parser("gate", help="fail on a real performance regression")
+    add_gate_arguments(gate)
+    gate.set_defaults(func=run_gate)
     return parser
-
-
-def _add_optional(sub, name: str, module: str, help: str, add: str, run: str) -> None:
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return
-    if not hasattr(mod, add):
-        return
-    p = sub.add_parser(name, help=help)
-    getattr(mod, add)(p)
-    p.set_defaults(func=getattr(mod, run))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
