@@ -151,7 +151,8 @@ def fit(
             "samples_per_s": samples / seconds if seconds > 0 else float("nan"),
         }
         if cfg.evaluate:
-            metrics.update({f"test_{k}" if k == "loss" else k: v for k, v in evaluate(state, work.test_loader).items()})
+            evaluation = evaluate(state, work.test_loader)
+            metrics.update({f"test_{k}" if k in ("loss", "samples") else k: v for k, v in evaluation.items()})
         metrics = reduce(metrics)
         history.append(metrics)
         last_good = {k: metrics[k] for k in ("epoch", "train_loss", "accuracy") if k in metrics}

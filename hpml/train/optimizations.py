@@ -42,6 +42,8 @@ class Settings:
     ddp_bucket_cap_mb: float = 25.0  # torch's default
     ddp_gradient_as_bucket_view: bool = False
     ddp_static_graph: bool = False
+    sync_bn: bool = False  # BatchNorm statistics over the global batch (SyncBatchNorm)
+    strategy: str = "ddp"  # distributed wrapper: "ddp" (replicated) or "fsdp" (sharded)
 
 
 Apply = Callable[[Settings, "OptContext"], Settings]
@@ -148,6 +150,14 @@ register("ddp_grad_as_bucket_view", "DDP gradients as views into the all-reduce 
          distributed_only=True)(_set(ddp_gradient_as_bucket_view=True))
 register("ddp_static_graph", "DDP static graph (lets DDP skip per-step unused-parameter bookkeeping)",
          distributed_only=True)(_set(ddp_static_graph=True))
+# SyncBatchNorm's all-reduce has no CPU (gloo) kernel in torch: CUDA only.
+register("sync_bn", "SyncBatchNorm: BatchNorm statistics over all ranks' samples, not per rank",
+         devices=("cuda",), distributed_only=True, excludes=("fsdp",))(_set(sync_bn=True))
+register("fsdp", "FSDP (fully_shard): parameters, gradients and optimizer state sharded across ranks",
+         distributed_only=True,
+         excludes=("sync_bn", "ddp_bucket_50mb", "ddp_grad_as_bucket_view", "ddp_static_graph"))(
+    _set(strategy="fsdp")
+)
 
 #: The best combination per device.  Measured, not guessed: see benchmarks/ and the
 #: README's "optimized" table.  CPU: bf16 autocast + channels_last gave the largest

@@ -88,10 +88,17 @@ def run(
     accuracy = result["final"].get("accuracy")
     if cfg.evaluate:
         phases["inference"], metrics = measure_inference(work)
-        accuracy = metrics["accuracy"]
+        accuracy = reduce(metrics)["accuracy"]
+    # Distributed: each rank measured its shard; combine them (samples/s add up, seconds
+    # and peak memory take the worst rank).  Identity in a single process.
+    phases = {name: reduce(p) for name, p in phases.items()}
+    train = phases["train"]
     dtype = state.settings.autocast_dtype or torch.float32
     peak = measured_peak_flops(state.device.type, dtype)
     achieved = flops * train["samples_per_s"]
+    # Distributed: the ranks' summed FLOP/s compare with the sum of their peaks (each rank
+    # probes its own GPU, or on CPU its own share of the cores: the probe uses its threads).
+    devices = work.world_size
     record: dict[str, Any] = {
         "hpml_schema": 1,
         "kind": "train",
@@ -103,7 +110,7 @@ def run(
         "achieved_flops": achieved,
         "peak_flops": peak,
         "peak_dtype": str(dtype).removeprefix("torch."),
-        "peak_fraction": achieved / peak if peak else None,
+        "peak_fraction": achieved / (peak * devices) if peak else None,
         "steps": result["steps"],
         "epochs": result["epochs"],
         "accuracy": accuracy,

@@ -1,0 +1,376 @@
+"""Launchers: how ranks come to exist.  The workload (build/run) and the measurement
+do not change; only who starts the processes does.
+
+* **torchrun** (or ``srun`` running torchrun on every node): each process already is a
+  rank and finds its place in the environment -> :func:`run_from_env`.
+* **hpml train --nproc K**: this process spawns K ranks with ``torch.multiprocessing``
+  (start method ``spawn``) -> :func:`spawn`.  They meet through a file in a fresh
+  temporary directory (``file://`` rendezvous: no port to pick, nothing that two
+  concurrent launches -- or pytest-xdist workers -- could collide on).  The parent
+  watches them in a poll loop and, the moment one fails or dies, stops all of them and
+  raises one line naming the rank and its error.  No rank outlives the launcher: they
+  are stopped (with their loader workers) in ``finally``, and each rank exits on its own
+  if the launcher dies.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import multiprocessing.util
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import psutil
+import torch
+import torch.multiprocessing as mp
+
+from hpml.distributed.env import (
+    DistEnv,
+    check_nproc,
+    env_from_environ,
+    in_distributed_environment,
+    process_group,
+    rank_device,
+    timeout_from,
+)
+from hpml.errors import HpmlError, RunFailed
+
+#: s between the launcher's looks at its ranks (exit codes, error reports).
+POLL_S = 0.05
+#: s a rank gets to exit after SIGTERM before it is killed.
+GRACE_S = 3.0
+
+#: Messages of collectives that failed because *another* rank went away: a symptom,
+#: reported as such, never as the cause.
+_PEER_LOST = ("connection closed by peer", "connection reset by peer", "broken pipe", "timed out",
+              "timeout", "nccl", "gloo")
+
+
+class RankFailed(RunFailed):
+    """A rank of a distributed run failed; the message names the rank and its error.
+
+    ``exc_type`` is the rank's exception class name, ``traceback`` its formatted
+    traceback ("" when the rank died without one, e.g. killed by a signal)."""
+
+    def __init__(self, rank: int, message: str, *, exc_type: str = "", traceback: str = "") -> None:
+        super().__init__(f"rank {rank}: {message}")
+        self.rank = rank
+        self.exc_type = exc_type
+        self.traceback = traceback
+
+
+# --- errors as one line ------------------------------------------------------------
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _is_peer_lost(exc: BaseException) -> bool:
+    return isinstance(exc, RuntimeError) and any(s in str(exc).lower() for s in _PEER_LOST)
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """(kind, one-line message) for an exception raised in a rank.
+
+    kind: ``hpml`` (bad input, CLI exit 2), ``failed`` (run failed, exit 1), ``peer``
+    (a collective failed because another rank went away) or ``error`` (anything else)."""
+    if isinstance(exc, HpmlError):
+        return "hpml", _first_line(exc)
+    if isinstance(exc, RunFailed):
+        return "failed", _first_line(exc)
+    if _is_peer_lost(exc):
+        return "peer", f"lost contact with another rank ({_first_line(exc)})"
+    if isinstance(exc, KeyboardInterrupt):
+        return "failed", "interrupted"
+    return "error", f"{type(exc).__name__}: {_first_line(exc)}"
+
+
+def rank_error(rank: int, kind: str, message: str, *, exc_type: str = "", tb: str = "") -> Exception:
+    """The launcher-side exception for a rank's failure (HpmlError stays HpmlError)."""
+    if kind == "hpml":
+        return HpmlError(f"rank {rank}: {message}")
+    return RankFailed(rank, message, exc_type=exc_type, traceback=tb)
+
+
+# --- spawn -----------------------------------------------------------------------
+
+def default_threads(nproc: int) -> int:
+    """Intra-op threads per rank: the host's cores shared out ($OMP_NUM_THREADS wins)."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    return max(1, (os.cpu_count() or 1) // nproc)
+
+
+def spawn(
+    fn: Callable[..., Any],
+    nproc: int,
+    args: Sequence[Any] = (),
+    *,
+    device: str = "cpu",
+    timeout: float | None = None,
+    threads: int | None = None,
+) -> list[Any]:
+    """Run ``fn(env, *args)`` on ``nproc`` local ranks joined in one process group, and
+    return their results in rank order.
+
+    ``fn`` must be importable by name (a module-level function: ranks are spawned, not
+    forked).  ``device`` picks the backend and each rank's device (``cuda`` ->
+    ``cuda:RANK``); ``timeout`` (s) bounds every collective; ``threads`` is each rank's
+    ``torch.set_num_threads`` (default: the cores shared out).  A rank that raises, or
+    dies, stops the others and raises here: :class:`HpmlError` for bad input, else
+    :class:`RankFailed`, naming the rank and its error in one line.
+    """
+    check_nproc(nproc, device)
+    seconds = timeout_from(timeout).total_seconds()
+    threads = threads or default_threads(nproc)
+    ctx = mp.get_context("spawn")
+    workdir = Path(tempfile.mkdtemp(prefix="hpml-ddp-"))
+    procs: list[Any] = []
+    try:
+        for rank in range(nproc):
+            proc = ctx.Process(
+                target=_rank_main,
+                args=(rank, nproc, str(workdir), fn, tuple(args), device, seconds, threads, os.getpid()),
+                name=f"hpml-rank-{rank}",
+                daemon=False,  # a daemonic rank could not start DataLoader workers
+            )
+            proc.start()
+            procs.append(proc)
+        while True:
+            failure = _first_failure(workdir, procs)
+            if failure is not None:
+                raise failure
+            if all(p.exitcode == 0 for p in procs):
+                return [_load_result(workdir, rank) for rank in range(nproc)]
+            time.sleep(POLL_S)
+    finally:
+        stop(procs)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _first_failure(workdir: Path, procs: list) -> Exception | None:
+    # Read the reports before the exit codes: a rank that died before another rank
+    # reported "lost contact" is then already visible as dead.
+    reports = []
+    for path in workdir.glob("error-*.json"):
+        try:
+            reports.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue  # being written (written atomically, so this is rare): next poll
+    reported = {r["rank"] for r in reports}
+    silent = [(rank, p.exitcode) for rank, p in enumerate(procs)
+              if p.exitcode not in (None, 0) and rank not in reported]
+    causes = [r for r in reports if r["kind"] != "peer"]
+    if causes:
+        # The earliest real error is the cause; later ones are usually its echoes.
+        first = min(causes, key=lambda r: r["time"])
+        return rank_error(first["rank"], first["kind"], first["message"],
+                          exc_type=first["type"], tb=first["traceback"])
+    if silent:
+        rank, code = silent[0]
+        return RankFailed(rank, _exit_description(code))
+    if reports and any(p.exitcode is not None for p in procs):
+        # Only "lost contact" reports, and a rank is gone: its own report may still come.
+        first = min(reports, key=lambda r: r["time"])
+        if time.time() - first["time"] > 1.0:
+            return rank_error(first["rank"], first["kind"], first["message"],
+                              exc_type=first["type"], tb=first["traceback"])
+    return None
+
+
+def _exit_description(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"died, killed by {name} (signal {-code}), without reporting an error"
+    return f"exited with code {code} without reporting an error (see its output above)"
+
+
+def stop(procs: Sequence[Any], grace: float = GRACE_S) -> None:
+    """SIGTERM every live rank and its descendants (loader workers), SIGKILL what is
+    still alive after ``grace`` seconds, and reap the ranks."""
+    victims: list[psutil.Process] = []
+    for proc in procs:
+        if proc.exitcode is not None or proc.pid is None:
+            continue
+        try:
+            root = psutil.Process(proc.pid)
+            victims.extend(root.children(recursive=True))
+            victims.append(root)
+        except psutil.NoSuchProcess:
+            continue
+    for victim in victims:
+        try:
+            victim.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(victims, timeout=grace)
+    for victim in alive:
+        try:
+            victim.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=grace)
+    for proc in procs:
+        if proc.pid is not None:
+            proc.join(timeout=grace)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _load_result(workdir: Path, rank: int) -> Any:
+    # weights_only=False: the file was written a moment ago by our own rank.
+    return torch.load(workdir / f"result-{rank}.pt", weights_only=False)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit if the launcher disappears (killed with -9, its `finally` never ran)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def _rank_main(rank: int, nproc: int, workdir: str, fn: Callable[..., Any], args: tuple,
+               device: str, timeout_s: float, threads: int, parent_pid: int) -> None:
+    """Body of a spawned rank: join the group, run ``fn``, report the result or the error."""
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    env = DistEnv(rank, nproc, rank, nproc)
+    os.environ.update(env.as_environ())
+    torch.set_num_threads(threads)
+    # tqdm's default lock is a named multiprocessing semaphore: a rank stopped by the
+    # launcher could not release it, and the resource tracker would warn about a leak.
+    # Ranks never share a progress bar, so a thread lock does.
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
+    out = Path(workdir)
+    try:
+        dev = rank_device(device, rank)
+        with process_group(env, dev, init_method=f"file://{out / 'rendezvous'}", timeout=timeout_s):
+            result = fn(env, *args)
+        buffer = io.BytesIO()
+        torch.save(result, buffer)
+        _atomic_write_bytes(out / f"result-{rank}.pt", buffer.getvalue())
+        del result
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 -- reported to the launcher, then exit 1
+        kind, message = describe(exc)
+        report = {"rank": rank, "kind": kind, "message": message, "type": type(exc).__name__,
+                  "time": time.time(), "traceback": traceback.format_exc()}
+        _atomic_write_bytes(out / f"error-{rank}.json", json.dumps(report).encode())
+        del exc
+        code = 1
+    # Skip the interpreter's teardown (seconds with torch loaded): the group is already
+    # left, collecting the workload stops its loader workers, and multiprocessing's exit
+    # hook releases the semaphores this rank created (tqdm's lock, loader queues).
+    gc.collect()
+    multiprocessing.util._exit_function()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+# --- training runs -----------------------------------------------------------------
+
+def scale_lr(cfg, world_size: int):
+    """With the default SGD learning rate, follow the linear scaling rule over the
+    *global* batch (batch x accumulation x world size), as the single-process default
+    does over its batch; an explicit --lr is kept as given."""
+    if cfg.lr is not None or cfg.optimizer != "sgd" or world_size == 1:
+        return cfg
+    return cfg.replace(lr=cfg.effective_lr * world_size)
+
+
+def check_run_options(cfg, *, checkpoint_dir=None, resume: bool = False) -> None:
+    """Refuse, before any process starts, what a distributed run cannot do."""
+    from hpml.train.build import settings_for
+
+    from hpml.train.checkpoint import CHECKPOINT_NAME
+
+    settings = settings_for(cfg)
+    if resume and checkpoint_dir and not (Path(checkpoint_dir) / CHECKPOINT_NAME).is_file():
+        raise HpmlError(f"no checkpoint to resume from at {Path(checkpoint_dir) / CHECKPOINT_NAME}")
+    if settings.strategy == "fsdp" and (checkpoint_dir or resume):
+        raise HpmlError("--opt fsdp cannot write or resume checkpoints yet (its state is sharded "
+                        "across ranks); drop --checkpoint-dir/--resume or use DDP (no --opt fsdp)")
+    if settings.device_loader:
+        raise HpmlError("--opt device_loader keeps the whole dataset on every rank and does not "
+                        "shard it; leave it out of distributed runs")
+
+
+def train_rank(env: DistEnv, cfg, options: dict[str, Any]) -> dict[str, Any] | None:
+    """One rank of ``hpml train``: build, wrap, run with reduced metrics.  Rank 0 returns
+    the record (and alone writes the JSON, log and checkpoints); the others return None."""
+    from hpml.distributed.data import shard_evaluation
+    from hpml.distributed.metrics import reduce_metrics
+    from hpml.distributed.wrap import make_wrapper
+    from hpml.train.build import build_workload, settings_for
+    from hpml.train.run import run
+
+    cfg = scale_lr(cfg, env.world_size)
+    wrap = make_wrapper(settings_for(cfg).strategy)
+    work = build_workload(cfg, rank=env.rank, world_size=env.world_size, wrap_model=wrap)
+    shard_evaluation(work)
+    record = run(cfg, work=work, reduce=reduce_metrics, **options)
+    return record if env.is_main else None
+
+
+def run_from_env(cfg, *, timeout: float | None = None, **options: Any) -> dict[str, Any] | None:
+    """This process is one rank started by torchrun: join, train, leave.  Errors are
+    re-raised as one line naming this rank (torchrun stops the other ranks)."""
+    env = env_from_environ()
+    check_run_options(cfg, checkpoint_dir=options.get("checkpoint_dir"), resume=options.get("resume", False))
+    device = rank_device(cfg.device, env.local_rank)
+    try:
+        with process_group(env, device, init_method="env://", timeout=timeout):
+            return train_rank(env, cfg, options)
+    except BaseException as exc:
+        kind, message = describe(exc)
+        if kind == "error":
+            raise  # a bug: the traceback is the useful report, as in a single-process run
+        raise rank_error(env.rank, kind, message, exc_type=type(exc).__name__) from exc
+
+
+def launch_run(
+    cfg,
+    *,
+    nproc: int = 1,
+    json_path: str | Path | None = None,
+    log_path: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    timeout: float | None = None,
+) -> dict[str, Any] | None:
+    """``hpml train`` on several ranks: under torchrun (``$WORLD_SIZE`` set) this process
+    is one rank; otherwise spawn ``nproc`` local ranks.  Returns the run record on rank 0
+    (and in a spawning launcher), None on the other ranks."""
+    options = dict(json_path=json_path, log_path=log_path, checkpoint_dir=checkpoint_dir,
+                   resume=resume, progress=progress)
+    if in_distributed_environment():
+        if nproc > 1:
+            raise HpmlError("--nproc cannot be combined with torchrun ($WORLD_SIZE is set); "
+                            "use torchrun's --nproc-per-node instead")
+        return run_from_env(cfg, timeout=timeout, **options)
+    check_nproc(nproc, cfg.device)
+    check_run_options(cfg, checkpoint_dir=checkpoint_dir, resume=resume)
+    results = spawn(train_rank, nproc, (cfg, options), device=cfg.device, timeout=timeout)
+    return results[0]

@@ -1,0 +1,121 @@
+"""Wrapping a built :class:`~hpml.train.state.TrainState` for data-parallel training.
+
+``build_workload(cfg, wrap_model=make_wrapper(settings))`` calls the wrapper once, after
+the module is on its device and before the first step; it returns ``(model, no_sync)``
+for ``state.model`` and ``state.no_sync``.  ``state.module`` stays the raw module, so
+DDP checkpoints hold plain ``state_dict()`` keys (no ``module.`` prefix) and load at any
+world size, including 1.
+
+* DDP: SyncBatchNorm first (optional), then DDP with the Settings' bucket knobs, then
+  ``torch.compile`` of the DDP module -- the supported order: compiling first would hide
+  the parameters' gradient hooks from DDP's reducer.
+* FSDP (``--opt fsdp``): ``fully_shard`` on every repeated block, then on the root
+  (PyTorch's FSDP2; runs on CPU/gloo as well as CUDA/nccl).  Minimal: checkpoints are
+  refused, since its parameters are sharded DTensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from functools import partial
+from typing import Callable, ContextManager, Iterator
+
+import torch
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
+
+from hpml.train.state import TrainState
+
+Wrapped = tuple[nn.Module, Callable[[], ContextManager]]
+Wrapper = Callable[[TrainState], Wrapped]
+
+STRATEGIES = ("ddp", "fsdp")
+
+
+def ddp_wrap(state: TrainState) -> Wrapped:
+    """DDP over ``state.module`` with the knobs in ``state.settings``."""
+    s = state.settings
+    if s.sync_bn:
+        # Converts in place and keeps the same Parameter objects, so the optimizer built
+        # over them stays valid; the state_dict keys are those of BatchNorm.
+        state.module = nn.SyncBatchNorm.convert_sync_batchnorm(state.module)
+    device_ids = None
+    if state.device.type == "cuda":
+        device_ids = [state.device.index if state.device.index is not None else torch.cuda.current_device()]
+    ddp = DistributedDataParallel(
+        state.module,
+        device_ids=device_ids,
+        bucket_cap_mb=s.ddp_bucket_cap_mb,  # MB of gradients per all-reduce
+        gradient_as_bucket_view=s.ddp_gradient_as_bucket_view,
+        static_graph=s.ddp_static_graph,
+    )
+    model = torch.compile(ddp) if s.compile else ddp
+    return model, partial(_static_graph_no_sync, ddp) if s.ddp_static_graph else ddp.no_sync
+
+
+def _static_graph_no_sync(ddp: DistributedDataParallel) -> ContextManager:
+    # A static graph is recorded during the first backward, which must all-reduce: DDP
+    # asserts inside its reducer when that backward runs under no_sync.  So the first
+    # optimizer step of a gradient-accumulation run syncs on every micro-step, and later
+    # steps skip the all-reduce as usual.  (The flag is DDP's own; absent in some future
+    # torch, plain no_sync is used.)
+    if getattr(ddp, "_static_graph_delay_allreduce_enqueued", True):
+        return ddp.no_sync()
+    return contextlib.nullcontext()
+
+
+def fsdp_wrap(state: TrainState) -> Wrapped:
+    """Shard parameters, gradients and optimizer state across the ranks (FSDP2)."""
+    from torch.distributed.fsdp import fully_shard
+
+    module = state.module
+    for block in repeated_blocks(module):
+        fully_shard(block)
+    fully_shard(module)
+    # fully_shard replaced every parameter by a sharded DTensor parameter: the optimizer
+    # (and the scheduler driving it) must be rebuilt over the new ones.
+    old = state.optimizer
+    accepted = inspect.signature(type(old).__init__).parameters
+    state.optimizer = type(old)(module.parameters(), **{k: v for k, v in old.defaults.items() if k in accepted})
+    state.scheduler = torch.optim.lr_scheduler.LambdaLR(state.optimizer, state.scheduler.lr_lambdas)
+    model = torch.compile(module) if state.settings.compile else module
+    return model, lambda: _fsdp_no_sync(module)
+
+
+def repeated_blocks(module: nn.Module) -> list[nn.Module]:
+    """The outermost members of ``ModuleList``/``Sequential`` containers that hold
+    parameters: ResNet's residual blocks, XLNet's transformer layers.  Each becomes one
+    all-gather unit, so only one block's full parameters are resident at a time.  The
+    blocks are disjoint subtrees, so the order they are sharded in does not matter."""
+    blocks: list[nn.Module] = []
+
+    def visit(parent: nn.Module) -> None:
+        repeated = isinstance(parent, (nn.ModuleList, nn.Sequential))
+        for child in parent.children():
+            if repeated and any(True for _ in child.parameters()):
+                blocks.append(child)  # a block: its insides go with it
+            else:
+                visit(child)
+
+    visit(module)
+    return blocks
+
+
+@contextlib.contextmanager
+def _fsdp_no_sync(module: nn.Module) -> Iterator[None]:
+    # FSDP2's counterpart of DDP.no_sync: keep unsharded gradients, skip the reduce-scatter.
+    module.set_requires_gradient_sync(False)
+    try:
+        yield
+    finally:
+        module.set_requires_gradient_sync(True)
+
+
+def make_wrapper(strategy: str = "ddp") -> Wrapper:
+    """The wrap hook for ``build_workload(..., wrap_model=)``: ``ddp`` or ``fsdp``."""
+    from hpml.errors import HpmlError
+
+    if strategy not in STRATEGIES:
+        raise HpmlError(f"unknown distributed strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+    return fsdp_wrap if strategy == "fsdp" else ddp_wrap
