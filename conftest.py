@@ -3,6 +3,8 @@
 * ``--data-dir`` (default ``$HPML_DATA_DIR``): where real-format datasets live.
   Without it, everything runs on the synthetic twins and the bundled digits set.
 * Tests marked ``gpu`` are skipped, with the reason, when CUDA is absent.
+* ``--hpml-seeds N`` / ``--hpml-weights DIR``: seeds and pretrained weights for the
+  convergence tests (``tests/convergence``, ``-m convergence``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("HPML_DATA_DIR"),
         help="directory holding real-format datasets (default: $HPML_DATA_DIR; "
         "without it the synthetic twins are used)",
+    )
+    # Convergence options (tests/convergence); options must be registered here, at startup.
+    group.addoption(
+        "--hpml-seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="convergence tests: train each case with N seeds (0..N-1) and report the accuracy "
+        "mean and spread (default: 1 for GPU cases, 3 for the digits sweep)",
+    )
+    group.addoption(
+        "--hpml-weights",
+        default=None,
+        metavar="DIR",
+        help="convergence tests: directory of pretrained weights (resnet50.pth, xlnet-base-cased/) "
+        "for the pretrained cases (default: $HPML_WEIGHTS_DIR; without it they are skipped)",
     )
 
 

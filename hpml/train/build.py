@@ -69,7 +69,9 @@ def build_datasets(cfg: RunConfig) -> tuple[Dataset, Dataset]:
         data_dir=cfg.data_dir, synthetic=cfg.synthetic, seed=cfg.seed,
         image_size=cfg.image_size, seq_len=cfg.seq_len,
     )
-    train_set = create_dataset(cfg.dataset, "train", size=cfg.train_size, **common)
+    # cfg.extra["tokenizer"]: a SentencePiece file (e.g. pretrained XLNet's spiece.model)
+    # used instead of one trained on the reviews; pretrained embeddings need their own vocabulary.
+    train_set = create_dataset(cfg.dataset, "train", size=cfg.train_size, tokenizer=cfg.extra.get("tokenizer"), **common)
     # text: the test split must use the tokenizer fitted on the training text
     tokenizer = getattr(train_set, "tokenizer", None)
     test_set = create_dataset(cfg.dataset, "test", size=cfg.test_size, tokenizer=tokenizer, **common)

@@ -1,0 +1,33 @@
+"""Convergence: does a run still reach its accuracy target, and how fast?
+
+* :mod:`hpml.convergence.targets` -- the accuracy targets, each with its source;
+* :mod:`hpml.convergence.recipes` -- the training recipe per case, and the case matrix;
+* :mod:`hpml.convergence.weights` -- where pretrained cases find the user's weights;
+* :mod:`hpml.convergence.run` -- time-to-accuracy runs over seeds, the spread check;
+* :mod:`hpml.convergence.records` -- the JSON records under ``.benchmarks/convergence/``.
+
+The tests live in ``tests/convergence`` (``pytest -m convergence``); see README_SECTION.md.
+"""
+
+from hpml.convergence.recipes import (
+    DIGITS,
+    DIGITS_OPTIMIZATIONS,
+    RECIPES,
+    Case,
+    Recipe,
+    digits_case,
+    list_cases,
+    make_case,
+)
+from hpml.convergence.records import read_records, write_record
+from hpml.convergence.run import CaseResult, SeedRun, Summary, converge, converge_case, time_to_target, within_spread
+from hpml.convergence.targets import TARGETS, Target, list_targets, target_for
+from hpml.convergence.weights import Weights, find_weights, weights_dir
+
+__all__ = [
+    "DIGITS", "DIGITS_OPTIMIZATIONS", "RECIPES", "TARGETS",
+    "Case", "CaseResult", "Recipe", "SeedRun", "Summary", "Target", "Weights",
+    "converge", "converge_case", "digits_case", "find_weights", "list_cases", "list_targets",
+    "make_case", "read_records", "target_for", "time_to_target", "weights_dir", "within_spread",
+    "write_record",
+]
