@@ -1,0 +1,265 @@
+"""The benchmark matrix, generated from the registries.
+
+Every row is a :class:`Case`: a phase, a dataset, a device and an optimization (plus the
+optimizer for phases that train, and the data source for phases that read data).  The
+rows come from :data:`hpml.train.optimizations.OPTIMIZATIONS` and
+:func:`hpml.data.list_datasets`, so registering an optimization or a dataset adds rows
+without editing the benchmarks.  Which optimizations a phase measures follows from what
+they change in :class:`~hpml.train.optimizations.Settings`:
+
+* ``train`` (one optimizer step): every optimization that is not ``distributed_only``.
+  Loader-only ones (they change nothing but loader settings) are skipped with
+  :data:`LOADER_ONLY_REASON`: a pure step on pre-built batches cannot see them.
+* ``inference`` (an eval forward): ``baseline`` + those changing the forward pass
+  (:data:`FORWARD_FIELDS`).
+* ``load`` (batches from a loader, no compute): ``baseline`` + those changing loader
+  settings (:data:`LOADER_FIELDS`) + the loader knobs of :data:`LOADER_KNOBS`, which
+  isolate what the ``workers`` optimization bundles (persistence, prefetch depth).
+* ``end_to_end`` (loader + step): ``baseline`` + loader optimizations + composites
+  (``optimized``), so loader effects show up in training throughput.
+* ``preprocess`` (decode + augment per sample): ``baseline`` only; nothing in the
+  catalogue changes per-sample decoding.
+
+A row that does not apply (fp16 on CPU, pin_memory without an accelerator) is kept and
+skipped with the optimization's own reason, never silently dropped or measured as
+something else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import pytest
+
+from hpml.bench.profiles import Profile
+from hpml.data import dataset_info, list_datasets
+from hpml.errors import HpmlError
+from hpml.registry import Registry
+from hpml.train.optimizations import OPTIMIZATIONS, OptContext, Settings, expand, validate_optimizations
+
+DEVICES = ("cpu", "cuda")
+OPTIMIZERS = ("sgd", "adam")
+#: Data sources of the phases that read data: the real on-disk format, or the synthetic twin.
+SOURCES = ("real", "synthetic")
+
+#: Settings fields a loader reads (``hpml.train.build.build_loader``).
+LOADER_FIELDS = frozenset({"num_workers", "persistent_workers", "prefetch_factor", "pin_memory", "device_loader"})
+#: Settings fields that change an eval forward pass.
+FORWARD_FIELDS = frozenset({"autocast_dtype", "channels_last", "compile", "cudnn_benchmark", "tf32"})
+
+LOADER_ONLY_REASON = "loader optimization: measured in loading/end-to-end rows"
+
+BASELINE = "baseline"
+
+
+# --- what an optimization changes ----------------------------------------------------
+
+
+def settings_of(name: str, device: str, profile: Profile) -> Settings:
+    """The settings ``name`` folds to on ``device``, without availability checks."""
+    ctx = OptContext(device, profile.accum_steps, profile.num_workers)
+    if name in LOADER_KNOBS:
+        knob = LOADER_KNOBS.get(name)
+        return knob.change(settings_of(knob.base, device, profile), profile)
+    settings = Settings()
+    for member in expand((name,), device):
+        settings = OPTIMIZATIONS.get(member).apply(settings, ctx)
+    return settings
+
+
+def changed_fields(settings: Settings) -> frozenset[str]:
+    default = Settings()
+    return frozenset(
+        f.name for f in dataclasses.fields(Settings) if getattr(settings, f.name) != getattr(default, f.name)
+    )
+
+
+def _changes_anywhere(name: str, profile: Profile) -> frozenset[str]:
+    changed: frozenset[str] = frozenset()
+    for device in DEVICES:
+        changed |= changed_fields(settings_of(name, device, profile))
+    return changed
+
+
+def is_loader_only(name: str, device: str, profile: Profile) -> bool:
+    changed = changed_fields(settings_of(name, device, profile))
+    return bool(changed) and changed <= LOADER_FIELDS
+
+
+def loader_settings(settings: Settings) -> tuple:
+    return tuple(getattr(settings, f) for f in sorted(LOADER_FIELDS))
+
+
+# --- loader knobs (measurement-only variants of the `workers` optimization) ----------
+
+
+@dataclass(frozen=True)
+class LoaderKnob:
+    """A loader variant that is not a registered optimization: ``base`` changed by ``change``."""
+
+    name: str
+    description: str
+    base: str  # the registered optimization it varies
+    change: Callable[[Settings, Profile], Settings]
+
+
+LOADER_KNOBS: Registry[LoaderKnob] = Registry("loader knob")
+LOADER_KNOBS.add("workers_nonpersistent", LoaderKnob(
+    "workers_nonpersistent",
+    "worker processes started afresh for every pass (what persistent workers save)",
+    "workers",
+    lambda s, p: dataclasses.replace(s, persistent_workers=False),
+))
+LOADER_KNOBS.add("prefetch", LoaderKnob(
+    "prefetch",
+    "persistent workers with the profile's deeper prefetch (batches in flight per worker)",
+    "workers",
+    lambda s, p: dataclasses.replace(s, prefetch_factor=p.prefetch_factor),
+))
+
+
+# --- which optimizations each phase measures -------------------------------------------
+
+
+def _catalogue() -> list[str]:
+    return [name for name in OPTIMIZATIONS if not OPTIMIZATIONS.get(name).distributed_only]
+
+
+def train_optimizations(profile: Profile) -> list[str]:
+    return _catalogue()
+
+
+def inference_optimizations(profile: Profile) -> list[str]:
+    return [n for n in _catalogue() if n == BASELINE or _changes_anywhere(n, profile) & FORWARD_FIELDS]
+
+
+def loading_variants(profile: Profile) -> list[str]:
+    registered = [n for n in _catalogue() if n == BASELINE or _changes_anywhere(n, profile) & LOADER_FIELDS]
+    return registered + list(LOADER_KNOBS)
+
+
+def end_to_end_optimizations(profile: Profile) -> list[str]:
+    return [
+        n for n in _catalogue()
+        if n == BASELINE or _changes_anywhere(n, profile) & LOADER_FIELDS or OPTIMIZATIONS.get(n).composite
+    ]
+
+
+def optimizers_for(name: str) -> tuple[str, ...]:
+    """Both optimizers for the reference rows (baseline, composites); SGD for the rest."""
+    return OPTIMIZERS if name == BASELINE or OPTIMIZATIONS.get(name).composite else OPTIMIZERS[:1]
+
+
+# --- cases ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark row."""
+
+    phase: str  # train | load | preprocess | inference | end_to_end
+    dataset: str  # registered dataset name
+    device: str  # cpu | cuda
+    optimization: str  # a registered optimization, or a loader knob (load phase)
+    optimizer: str | None = None  # phases that train: sgd | adam
+    source: str = "synthetic"  # real (on-disk format) | synthetic (twin)
+
+    @property
+    def label(self) -> str:
+        """The dataset as recorded: load/preprocess rows on the twin say so (``cifar10-synthetic``),
+        so the real-format and twin rows of one dataset keep distinct case keys."""
+        if self.phase in ("load", "preprocess") and self.source == "synthetic":
+            return f"{self.dataset}-synthetic"
+        return self.dataset
+
+    @property
+    def model(self) -> str | None:
+        """The dataset's model for phases that run one; None for load/preprocess."""
+        return None if self.phase in ("load", "preprocess") else dataset_info(self.dataset).model
+
+    @property
+    def group(self) -> str:
+        return f"{self.phase}:{self.label}:{self.device}"
+
+    @property
+    def id(self) -> str:
+        parts = [self.label, self.device, self.optimization]
+        return "-".join(parts + ([self.optimizer] if self.optimizer else []))
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.optimization == BASELINE
+
+    @property
+    def baseline_key(self) -> tuple:
+        """Rows sharing this key are compared against the same baseline row."""
+        return (self.phase, self.label, self.model, self.device, self.optimizer)
+
+    def settings(self, profile: Profile) -> Settings:
+        return settings_of(self.optimization, self.device, profile)
+
+
+def skip_reason(case: Case, profile: Profile) -> str | None:
+    """Why ``case`` does not apply (None when it does): the optimization's own reason first."""
+    name = LOADER_KNOBS.get(case.optimization).base if case.optimization in LOADER_KNOBS else case.optimization
+    try:
+        validate_optimizations((name,), case.device)
+    except HpmlError as err:
+        return str(err)
+    if case.phase == "train" and is_loader_only(case.optimization, case.device, profile):
+        return LOADER_ONLY_REASON
+    if case.phase == "load" and not case.is_baseline:
+        if loader_settings(case.settings(profile)) == loader_settings(Settings()):
+            return f"{case.optimization} changes no loader setting on {case.device}: its loader is the baseline's"
+    return None
+
+
+def marks(case: Case, profile: Profile) -> list[pytest.MarkDecorator]:
+    out = []
+    if case.device == "cuda":
+        out.append(pytest.mark.gpu)
+    if case.settings(profile).compile:
+        out.append(pytest.mark.slow)  # compilation takes minutes per model on a small CPU
+    return out
+
+
+def params(cases: Iterable[Case], profile: Profile) -> list:
+    """``pytest.param`` per case, with its id and marks."""
+    return [pytest.param(c, id=c.id, marks=marks(c, profile)) for c in cases]
+
+
+def train_cases(profile: Profile, datasets: Iterable[str] | None = None) -> list[Case]:
+    return [
+        Case("train", d, dev, opt, optimizer)
+        for dev in DEVICES for d in (datasets or list_datasets())
+        for opt in train_optimizations(profile) for optimizer in optimizers_for(opt)
+    ]
+
+
+def inference_cases(profile: Profile, datasets: Iterable[str] | None = None) -> list[Case]:
+    return [
+        Case("inference", d, dev, opt)
+        for dev in DEVICES for d in (datasets or list_datasets()) for opt in inference_optimizations(profile)
+    ]
+
+
+def loading_cases(profile: Profile, datasets: Iterable[str] | None = None) -> list[Case]:
+    return [
+        Case("load", d, dev, opt, source=src)
+        for dev in DEVICES for d in (datasets or list_datasets()) for src in SOURCES
+        for opt in loading_variants(profile)
+    ]
+
+
+def preprocess_cases(profile: Profile, datasets: Iterable[str] | None = None) -> list[Case]:
+    # Per-sample decoding runs on the host whatever the training device: CPU rows only.
+    return [Case("preprocess", d, "cpu", BASELINE, source=src) for d in (datasets or list_datasets()) for src in SOURCES]
+
+
+def end_to_end_cases(profile: Profile, datasets: Iterable[str] | None = None) -> list[Case]:
+    return [
+        Case("end_to_end", d, dev, opt, "sgd", source="real")
+        for dev in DEVICES for d in (datasets or list_datasets()) for opt in end_to_end_optimizations(profile)
+    ]

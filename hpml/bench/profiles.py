@@ -1,0 +1,191 @@
+"""Benchmark profiles: how big each benchmark is, by name (``--hpml-profile``).
+
+A profile fixes everything that decides how long a benchmark runs and what it
+measures: batch sizes, image sides, the XLNet preset and sequence length, rounds and
+warm-up rounds, and how many batches a loading or end-to-end round covers.  The
+profile's name is recorded in every result, so numbers from different profiles are
+never mistaken for one another.
+
+* ``smoke``: the CPU default.  Small batches, ImageNet at 96 px (still above the
+  64 px limit where hpml's ResNet switches to the CIFAR stem, so it keeps the ImageNet
+  stem), XLNet ``tiny``: the whole ``pytest benchmarks`` run fits in ~10 minutes on a
+  2-core CPU.  Its numbers show relative effects, not production throughput.
+* ``standard``: the default when CUDA is present.  Real resolutions, moderate batches,
+  XLNet ``base`` at 256 tokens.
+* ``full``: the real training configurations (CIFAR batch 256, ImageNet 224 px
+  batch 256, XLNet base 512 tokens batch 32) for GPU nodes.
+
+>>> get_profile("smoke").batch_size(dataset_info("cifar10"))
+8
+>>> get_profile("smoke").image_size(dataset_info("imagenet"))
+96
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from hpml.data import DatasetInfo, dataset_info  # noqa: F401  (dataset_info: doctest)
+from hpml.errors import HpmlError
+from hpml.registry import Registry
+
+#: Inputs at most this many pixels wide count as "small images" (CIFAR-like), matching
+#: the side below which hpml's ResNet uses the CIFAR stem.
+SMALL_IMAGE_MAX_SIDE = 64
+
+#: Environment variable that picks the profile when ``--hpml-profile`` is not given.
+PROFILE_ENV = "HPML_BENCH_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes and repetition counts of one benchmark profile (units in the comments)."""
+
+    name: str
+    description: str
+    small_image_batch: int  # samples per micro-batch, images <= 64 px (CIFAR, digits)
+    large_image_batch: int  # samples per micro-batch, ImageNet-sized images
+    text_batch: int  # samples per micro-batch, token sequences
+    large_image_size: int | None  # px side for ImageNet-sized datasets; None = native (224)
+    text_preset: str  # XLNet architecture preset (tiny/base/large)
+    seq_len: int | None  # tokens per sample; None = the dataset's default (256)
+    rounds: int  # measured calls per benchmark
+    warmup_rounds: int  # unmeasured calls first (compile, autotune, allocator, worker start)
+    accum_steps: int  # micro-batches per optimizer step for grad_accum
+    num_workers: int  # loader worker processes for the `workers` optimization
+    prefetch_factor: int  # batches in flight per worker for the `prefetch` loader knob
+    load_batches: int  # batches per measured call of a loading benchmark
+    e2e_batches: int  # batches per measured call of an end-to-end benchmark
+    preprocess_samples: int  # samples decoded + augmented per measured preprocessing call
+    jpeg_size: tuple[int, int]  # (width, height) px of the JPEGs written for ImageNet rows
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for field in ("small_image_batch", "large_image_batch", "text_batch", "rounds", "accum_steps",
+                      "prefetch_factor", "load_batches", "e2e_batches", "preprocess_samples"):
+            if getattr(self, field) < 1:
+                raise HpmlError(f"profile {self.name!r}: {field} must be >= 1, got {getattr(self, field)}")
+        if self.warmup_rounds < 0 or self.num_workers < 1:
+            raise HpmlError(f"profile {self.name!r}: warmup_rounds must be >= 0 and num_workers >= 1")
+        if self.large_image_size is not None and self.large_image_size <= SMALL_IMAGE_MAX_SIDE:
+            raise HpmlError(
+                f"profile {self.name!r}: large_image_size {self.large_image_size} px would switch ResNet to "
+                f"the CIFAR stem; use more than {SMALL_IMAGE_MAX_SIDE} px"
+            )
+
+    def is_small_image(self, info: DatasetInfo) -> bool:
+        return info.modality == "image" and info.image_size <= SMALL_IMAGE_MAX_SIDE
+
+    def batch_size(self, info: DatasetInfo) -> int:
+        """Samples per micro-batch for ``info``'s dataset."""
+        if info.modality == "text":
+            return self.text_batch
+        return self.small_image_batch if self.is_small_image(info) else self.large_image_batch
+
+    def image_size(self, info: DatasetInfo) -> int | None:
+        """Input side (px) for an image dataset; None for text."""
+        if info.modality != "image":
+            return None
+        if self.is_small_image(info) or self.large_image_size is None:
+            return info.image_size
+        return self.large_image_size
+
+    def sequence_length(self, info: DatasetInfo) -> int | None:
+        """Tokens per sample for a text dataset; None for images."""
+        if info.modality != "text":
+            return None
+        return self.seq_len or info.seq_len
+
+    def model_preset(self, info: DatasetInfo) -> str | None:
+        return self.text_preset if info.modality == "text" else None
+
+    def as_dict(self) -> dict[str, object]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+PROFILES: Registry[Profile] = Registry("benchmark profile")
+
+
+def register_profile(profile: Profile) -> Profile:
+    PROFILES.add(profile.name, profile)
+    return profile
+
+
+register_profile(Profile(
+    name="smoke",
+    description="CPU default: tiny batches, ImageNet at 96 px, XLNet tiny; the whole suite in ~10 min on 2 cores",
+    small_image_batch=8,
+    large_image_batch=8,
+    text_batch=8,
+    large_image_size=96,
+    text_preset="tiny",
+    seq_len=128,
+    rounds=3,
+    warmup_rounds=1,
+    accum_steps=2,
+    num_workers=2,
+    prefetch_factor=4,
+    load_batches=4,
+    e2e_batches=2,
+    preprocess_samples=32,
+    jpeg_size=(160, 120),
+))
+register_profile(Profile(
+    name="standard",
+    description="CUDA default: native resolutions, moderate batches, XLNet base at 256 tokens",
+    small_image_batch=128,
+    large_image_batch=64,
+    text_batch=16,
+    large_image_size=None,
+    text_preset="base",
+    seq_len=256,
+    rounds=10,
+    warmup_rounds=3,
+    accum_steps=4,
+    num_workers=4,
+    prefetch_factor=4,
+    load_batches=16,
+    e2e_batches=16,
+    preprocess_samples=256,
+    jpeg_size=(500, 375),  # ImageNet's typical photo
+))
+register_profile(Profile(
+    name="full",
+    description="GPU nodes: real training sizes (CIFAR bs 256, ImageNet 224 px bs 256, XLNet base 512 tokens bs 32)",
+    small_image_batch=256,
+    large_image_batch=256,
+    text_batch=32,
+    large_image_size=None,
+    text_preset="base",
+    seq_len=512,
+    rounds=20,
+    warmup_rounds=5,
+    accum_steps=4,
+    num_workers=8,
+    prefetch_factor=4,
+    load_batches=32,
+    e2e_batches=32,
+    preprocess_samples=1024,
+    jpeg_size=(500, 375),
+))
+
+
+def list_profiles() -> list[str]:
+    return PROFILES.names()
+
+
+def get_profile(name: str) -> Profile:
+    """The registered profile ``name``; HpmlError naming the profiles otherwise."""
+    if name not in PROFILES:
+        raise HpmlError(f"unknown benchmark profile {name!r}; choose from {', '.join(list_profiles())}")
+    return PROFILES.get(name)
+
+
+def default_profile_name() -> str:
+    """``$HPML_BENCH_PROFILE``, else ``standard`` with CUDA and ``smoke`` without."""
+    return os.environ.get(PROFILE_ENV) or ("standard" if torch.cuda.is_available() else "smoke")

@@ -1,0 +1,323 @@
+"""What each benchmark phase runs: builders turning a :class:`~hpml.bench.matrix.Case`
+into a :class:`~hpml.bench.harness.Measured` call.
+
+Everything expensive and one-off happens here, before measurement: datasets, the
+model, the optimizer state, pre-built batches, a device-resident copy of the data.  The
+pieces are hpml's own (``create_dataset``, ``create_model``, ``make_state``,
+``train_step``, ``build_loader``), configured as ``hpml train`` would configure them for
+the same :class:`~hpml.config.RunConfig`, so a benchmark measures the product's code
+path, not a re-implementation.
+
+Data sources: ``train`` and ``inference`` rows draw their batches from the synthetic
+twin (a step's cost does not depend on pixel values or on which words a review holds);
+``load``, ``preprocess`` and ``end_to_end`` rows read the real on-disk formats
+(:mod:`hpml.bench.realdata`), and ``load``/``preprocess`` also the twin.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from hpml.bench.harness import Measured, NotApplicable, median_breakdown
+from hpml.bench.matrix import LOADER_KNOBS, Case
+from hpml.config import RunConfig
+from hpml.data import DatasetInfo, HpmlDataset, create_dataset, dataset_info
+from hpml.errors import HpmlError
+from hpml.measure import flops_per_sample, synchronize
+from hpml.models import create_model
+from hpml.train.build import build_loader, model_kwargs
+from hpml.train.optimizations import Settings
+from hpml.train.state import TrainState, make_state
+from hpml.train.step import train_step
+
+if TYPE_CHECKING:
+    from hpml.bench.harness import BenchSession
+
+#: Samples in the batch FLOPs are counted on (2: the smallest BatchNorm accepts in training).
+FLOPS_BATCH = 2
+
+
+# --- shared pieces -----------------------------------------------------------------
+
+
+def run_config(case: Case, session: BenchSession) -> RunConfig:
+    """The validated RunConfig ``hpml train`` would use for this row."""
+    p = session.profile
+    info = dataset_info(case.dataset)
+    name = LOADER_KNOBS.get(case.optimization).base if case.optimization in LOADER_KNOBS else case.optimization
+    return RunConfig(
+        model=info.model,
+        dataset=case.dataset,
+        device=case.device,
+        batch_size=p.batch_size(info),
+        optimizer=case.optimizer or "sgd",
+        optimizations=(name,),
+        accum_steps=p.accum_steps,
+        num_workers=p.num_workers,
+        model_preset=p.model_preset(info),
+        image_size=p.image_size(info),
+        seq_len=p.sequence_length(info),
+        seed=p.seed,
+        synthetic=True,
+        evaluate=False,
+    )
+
+
+def dataset(case: Case, session: BenchSession, size: int, *, split: str = "train", source: str | None = None) -> HpmlDataset:
+    """``size`` samples of the case's dataset from ``source`` (default: the case's)."""
+    p = session.profile
+    info = dataset_info(case.dataset)
+    source = source or case.source
+    common = dict(size=size, seed=p.seed, image_size=p.image_size(info), seq_len=p.sequence_length(info))
+    if source == "synthetic":
+        return create_dataset(case.dataset, split, synthetic=True, **common)
+    real = session.real_data
+    try:
+        return create_dataset(
+            case.dataset, split, synthetic=False, data_dir=real.root(case.dataset),
+            tokenizer=real.tokenizer(case.dataset), **common,
+        )
+    except HpmlError as err:  # no such data under --data-dir, or fewer samples than one call needs
+        raise NotApplicable(f"real {case.dataset} data: {err}") from None
+
+
+def stack(ds: HpmlDataset, start: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples ``start .. start+n`` as one host batch (decoded and augmented once, here)."""
+    samples = [ds[i] for i in range(start, start + n)]
+    return torch.stack([x for x, _ in samples]), torch.tensor([y for _, y in samples], dtype=torch.int64)
+
+
+def build_state(case: Case, session: BenchSession, cfg: RunConfig, settings: Settings, ds: HpmlDataset) -> TrainState:
+    """Model + optimizer state exactly as ``build_workload`` makes them, for ``settings``."""
+    info = dataset_info(case.dataset)
+    if settings.compile:
+        torch._dynamo.reset()  # a fresh compile per row: no cache-limit fallback to eager
+    module = create_model(cfg.model, num_classes=info.num_classes, **model_kwargs(cfg, info, ds))
+    return make_state(
+        module,
+        device=cfg.device,
+        settings=settings,
+        optimizer=cfg.optimizer,
+        lr=cfg.effective_lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+        label_smoothing=cfg.label_smoothing,
+        schedule=cfg.schedule,
+        image_inputs=info.modality == "image",
+    )
+
+
+def count_flops(session: BenchSession, case: Case, cfg: RunConfig, state: TrainState, x: torch.Tensor, *, train: bool) -> int:
+    """FLOPs per sample of the case's model (cached per model shape: optimizations don't change it)."""
+    key = (cfg.model, case.dataset, cfg.image_size, cfg.seq_len, cfg.model_preset, train)
+    if key not in session.flops_cache:
+        example = state.move_input(x[:FLOPS_BATCH])
+        session.flops_cache[key] = flops_per_sample(state.module, example, train=train)
+    return session.flops_cache[key]
+
+
+def input_extra(cfg: RunConfig, info: DatasetInfo, settings: Settings) -> dict[str, Any]:
+    extra: dict[str, Any] = {"accum_steps": settings.accum_steps}
+    if info.modality == "image":
+        extra["image_size"] = cfg.image_size or info.image_size
+    else:
+        extra.update(seq_len=cfg.seq_len or info.seq_len, model_preset=cfg.model_preset)
+    return extra
+
+
+def _compute_dtype(settings: Settings) -> torch.dtype:
+    return settings.autocast_dtype or torch.float32
+
+
+def _pin(batch: tuple[torch.Tensor, torch.Tensor], settings: Settings, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    # A pinned-memory loader hands the step page-locked batches: do the same, outside the timing.
+    if settings.pin_memory and device == "cuda":
+        return batch[0].pin_memory(), batch[1].pin_memory()
+    return batch
+
+
+# --- train: one optimizer step ---------------------------------------------------------
+
+
+def train_step_workload(case: Case, session: BenchSession) -> Measured:
+    """One ``train_step``: one optimizer update over ``accum_steps`` pre-built micro-batches."""
+    cfg = run_config(case, session)
+    info = dataset_info(case.dataset)
+    settings = case.settings(session.profile)
+    micro = settings.accum_steps
+    ds = dataset(case, session, micro * cfg.batch_size)
+    state = build_state(case, session, cfg, settings, ds)
+    batches = [_pin(stack(ds, k * cfg.batch_size, cfg.batch_size), settings, case.device) for k in range(micro)]
+    flops = count_flops(session, case, cfg, state, batches[0][0], train=True)
+    return Measured(
+        target=lambda: train_step(state, batches),
+        samples_per_round=micro * cfg.batch_size,
+        batch_size=cfg.batch_size,
+        flops_per_sample=flops,
+        compute_dtype=_compute_dtype(settings),
+        extra=input_extra(cfg, info, settings),
+    )
+
+
+# --- inference: one eval forward ---------------------------------------------------------
+
+
+def inference_workload(case: Case, session: BenchSession) -> Measured:
+    """One eval-mode forward of a pre-built test batch (input copy to the device included)."""
+    cfg = run_config(case, session)
+    info = dataset_info(case.dataset)
+    settings = case.settings(session.profile)
+    ds = dataset(case, session, cfg.batch_size, split="test")
+    state = build_state(case, session, cfg, settings, ds)
+    state.model.eval()
+    x, _ = _pin(stack(ds, 0, cfg.batch_size), settings, case.device)
+    flops = count_flops(session, case, cfg, state, x, train=False)
+
+    @torch.inference_mode()
+    def forward() -> torch.Tensor:
+        with state.autocast():
+            return state.model(state.move_input(x))
+
+    return Measured(
+        target=forward,
+        samples_per_round=cfg.batch_size,
+        batch_size=cfg.batch_size,
+        flops_per_sample=flops,
+        compute_dtype=_compute_dtype(settings),
+        extra=input_extra(cfg, info, settings),
+    )
+
+
+# --- load: batches from the loader, no compute ---------------------------------------
+
+
+def _loader(case: Case, session: BenchSession, cfg: RunConfig, settings: Settings, ds: HpmlDataset):
+    """The loader ``hpml train`` builds for these settings; the device-resident one copies
+    the whole split to the device here (its one-off cost is recorded, not timed)."""
+    start = time.perf_counter()
+    try:
+        loader = build_loader(ds, cfg, settings, train=True)
+    except HpmlError as err:
+        if settings.device_loader:  # e.g. ImageNet JPEGs: no in-memory arrays() to copy over
+            raise NotApplicable(f"device_loader needs the split in memory: {err}") from None
+        raise
+    return loader, time.perf_counter() - start
+
+
+def loading_workload(case: Case, session: BenchSession) -> Measured:
+    """One pass over ``load_batches`` batches (one epoch of a dataset that size), each
+    copied to the device; a fresh iterator per call, so worker start-up is part of a
+    pass unless the workers persist."""
+    p = session.profile
+    cfg = run_config(case, session)
+    info = dataset_info(case.dataset)
+    settings = case.settings(p)
+    ds = dataset(case, session, p.load_batches * cfg.batch_size)
+    loader, setup_s = _loader(case, session, cfg, settings, ds)
+    device = torch.device(case.device)
+
+    def one_pass() -> int:
+        n = 0
+        for x, y in loader:
+            x = x.to(device, non_blocking=settings.pin_memory)
+            y = y.to(device, non_blocking=settings.pin_memory)
+            n += y.shape[0]
+        return n
+
+    extra = {
+        "num_workers": settings.num_workers,
+        "persistent_workers": settings.persistent_workers,
+        "prefetch_factor": settings.prefetch_factor,
+        "pin_memory": settings.pin_memory,
+        "device_loader": settings.device_loader,
+        "loader_setup_s": setup_s,  # s, one-off (device_loader: the copy of the split)
+        "batches_per_round": len(loader),
+        **{k: v for k, v in input_extra(cfg, info, settings).items() if k != "accum_steps"},
+    }
+    return Measured(target=one_pass, samples_per_round=len(ds), batch_size=cfg.batch_size, extra=extra)
+
+
+# --- preprocess: decode + augment per sample -------------------------------------------
+
+
+def preprocess_workload(case: Case, session: BenchSession) -> Measured:
+    """``ds[i]`` for ``preprocess_samples`` samples in this process: CIFAR from uint8,
+    ImageNet JPEG decode + RandomResizedCrop, text SentencePiece tokenization."""
+    p = session.profile
+    info = dataset_info(case.dataset)
+    n = p.preprocess_samples
+    ds = dataset(case, session, n)
+
+    def decode_all() -> None:
+        for i in range(n):
+            ds[i]
+
+    extra = {"image_size": p.image_size(info)} if info.modality == "image" else {"seq_len": p.sequence_length(info)}
+    return Measured(target=decode_all, samples_per_round=n, batch_size=1, extra=extra)
+
+
+# --- end to end: loader + step ---------------------------------------------------------
+
+
+def end_to_end_workload(case: Case, session: BenchSession) -> Measured:
+    """``e2e_batches`` batches from the loader, each trained on: a slice of an epoch.
+
+    The breakdown in ``extra_info["phases"]`` splits each call into ``load`` (host time
+    waiting for the next batch, worker start-up included) and ``train`` (the steps and
+    the final device sync), median over the measured calls.  No sync is added between
+    steps, so on CUDA a step's kernels may still run while the next batch loads: the
+    ``load`` share is then the stall the loader causes, not its total work.
+    """
+    p = session.profile
+    cfg = run_config(case, session)
+    info = dataset_info(case.dataset)
+    settings = case.settings(p)
+    micro = settings.accum_steps
+    ds = dataset(case, session, p.e2e_batches * micro * cfg.batch_size)
+    state = build_state(case, session, cfg, settings, ds)
+    loader, setup_s = _loader(case, session, cfg, settings, ds)
+    x0, _ = stack(ds, 0, FLOPS_BATCH)
+    flops = count_flops(session, case, cfg, state, x0, train=True)
+    calls: list[dict[str, float]] = []
+
+    def epoch_slice() -> None:
+        load_s = train_s = 0.0
+        group: list[tuple[torch.Tensor, torch.Tensor]] = []
+        t0 = time.perf_counter()
+        for batch in loader:  # iter() inside the clock: worker start-up is loading time
+            t1 = time.perf_counter()
+            load_s += t1 - t0
+            group.append(batch)
+            if len(group) == micro:
+                train_step(state, group)
+                group = []
+            t0 = time.perf_counter()
+            train_s += t0 - t1
+        t1 = time.perf_counter()
+        load_s += t1 - t0  # the loader's end-of-epoch bookkeeping
+        if group:
+            train_step(state, group)
+        synchronize(case.device)  # host-device sync: the slice's kernels are done
+        train_s += time.perf_counter() - t1
+        calls.append({"load": load_s, "train": train_s})
+
+    extra = {
+        "num_workers": settings.num_workers,
+        "pin_memory": settings.pin_memory,
+        "device_loader": settings.device_loader,
+        "loader_setup_s": setup_s,
+        "batches_per_round": len(loader),
+        **input_extra(cfg, info, settings),
+    }
+    return Measured(
+        target=epoch_slice,
+        samples_per_round=len(ds),
+        batch_size=cfg.batch_size,
+        flops_per_sample=flops,
+        compute_dtype=_compute_dtype(settings),
+        extra=extra,
+        phases=lambda measured: median_breakdown(calls, measured),
+    )

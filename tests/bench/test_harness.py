@@ -1,0 +1,91 @@
+"""Harness pieces: the planted slowdown, same-run speedups, phase breakdowns."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from hpml.bench.harness import PLANTED_SLOWDOWN_ENV, BaselineBook, median_breakdown, planted_slowdown, timed_call
+from hpml.bench.matrix import Case
+from hpml.errors import HpmlError
+
+
+@pytest.mark.parametrize("raw,value", [(None, 0.0), ("", 0.0), ("0.2", 0.2), (" 1 ", 1.0)])
+def test_planted_slowdown_reads_a_fraction(raw, value):
+    env = {} if raw is None else {PLANTED_SLOWDOWN_ENV: raw}
+    assert planted_slowdown(env) == value
+
+
+@pytest.mark.parametrize("raw", ["-0.1", "fast", "nan", "inf"])
+def test_planted_slowdown_rejects_anything_else(raw):
+    with pytest.raises(HpmlError, match=PLANTED_SLOWDOWN_ENV):
+        planted_slowdown({PLANTED_SLOWDOWN_ENV: raw})
+
+
+class FakeClock:
+    """Stands in for the ``time`` module: each target call "takes" 2 s, sleeps are recorded."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_planted_slowdown_sleeps_its_fraction_of_the_call_inside_it(monkeypatch):
+    import hpml.bench.harness as harness
+
+    clock = FakeClock()
+    monkeypatch.setattr(harness, "time", clock)
+
+    def work() -> None:
+        clock.now += 2.0
+
+    timed_call(work, "cpu", slowdown=0.25)()
+    assert clock.slept == [0.5]  # 0.25 x the call's own 2 s
+    timed_call(work, "cpu")()
+    assert clock.slept == [0.5]  # no slowdown planted: no sleep
+
+
+def test_planted_slowdown_makes_real_calls_slower():
+    def median_seconds(call, n=5):
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        return sorted(times)[n // 2]
+
+    work = lambda: time.sleep(0.02)  # noqa: E731
+    ratio = median_seconds(timed_call(work, "cpu", slowdown=0.5)) / median_seconds(timed_call(work, "cpu"))
+    assert ratio > 1.3  # 1.5 on a quiet machine; sleeps only ever overshoot
+
+
+def test_timed_call_returns_the_target_result():
+    assert timed_call(lambda: 42, "cpu")() == 42
+    assert timed_call(lambda: 42, "cpu", slowdown=0.1)() == 42
+
+
+def test_speedup_needs_the_baseline_of_the_same_configuration():
+    book = BaselineBook()
+    sgd = Case("train", "cifar10", "cpu", "amp", "sgd")
+    assert book.speedup(sgd, 30.0) is None  # baseline not run (yet)
+    book.record(Case("train", "cifar10", "cpu", "baseline", "sgd"), 10.0)
+    assert book.speedup(sgd, 30.0) == pytest.approx(3.0)
+    assert book.speedup(Case("train", "cifar10", "cpu", "amp", "adam"), 30.0) is None  # other optimizer
+    assert book.speedup(Case("train", "cifar100", "cpu", "amp", "sgd"), 30.0) is None  # other dataset
+    assert book.speedup(sgd, None) is None  # not measured (--benchmark-disable)
+
+
+def test_median_breakdown_uses_the_measured_calls_only():
+    calls = [{"load": 9.0, "train": 1.0}] + [{"load": 1.0, "train": 3.0}] * 3  # first: warm-up
+    phases = median_breakdown(calls, measured=3)
+    assert phases["load"] == {"seconds": 1.0, "fraction": 0.25}
+    assert phases["train"] == {"seconds": 3.0, "fraction": 0.75}
+    assert median_breakdown([], measured=3) == {}

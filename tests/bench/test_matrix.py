@@ -1,0 +1,115 @@
+"""The benchmark matrix: rows from the registries, and why a row is skipped."""
+
+from __future__ import annotations
+
+import pytest
+
+from hpml.bench import matrix
+from hpml.bench.matrix import LOADER_ONLY_REASON, Case, skip_reason
+from hpml.bench.profiles import get_profile
+from hpml.data import list_datasets
+from hpml.train.optimizations import OPTIMIZATIONS, Optimization
+
+SMOKE = get_profile("smoke")
+
+
+def _names(cases, **where):
+    return {c.optimization for c in cases if all(getattr(c, k) == v for k, v in where.items())}
+
+
+def test_train_rows_cover_every_optimization_dataset_and_device():
+    cases = matrix.train_cases(SMOKE)
+    expected = {n for n in OPTIMIZATIONS if not OPTIMIZATIONS.get(n).distributed_only}
+    for dataset in list_datasets():
+        for device in matrix.DEVICES:
+            assert _names(cases, dataset=dataset, device=device) == expected
+    assert not {n for n in OPTIMIZATIONS if OPTIMIZATIONS.get(n).distributed_only} & _names(cases)
+
+
+def test_a_registered_optimization_adds_rows(monkeypatch):
+    monkeypatch.setattr(OPTIMIZATIONS, "_entries", dict(OPTIMIZATIONS._entries))
+    OPTIMIZATIONS.add("noop_test", Optimization("noop_test", "does nothing", lambda s, ctx: s))
+    rows = [c for c in matrix.train_cases(SMOKE) if c.optimization == "noop_test"]
+    assert len(rows) == len(list_datasets()) * len(matrix.DEVICES)
+
+
+def test_reference_rows_get_both_optimizers():
+    cases = matrix.train_cases(SMOKE, datasets=["cifar10"])
+    by_opt = {}
+    for c in cases:
+        by_opt.setdefault(c.optimization, set()).add(c.optimizer)
+    assert by_opt["baseline"] == by_opt["optimized"] == {"sgd", "adam"}
+    assert by_opt["amp"] == by_opt["grad_accum"] == {"sgd"}
+
+
+def test_phase_matrices_follow_what_an_optimization_changes():
+    inference = set(matrix.inference_optimizations(SMOKE))
+    assert {"baseline", "amp", "channels_last", "compile"} <= inference
+    assert not {"grad_accum", "workers", "fused_optimizer"} & inference
+    loading = set(matrix.loading_variants(SMOKE))
+    assert {"baseline", "workers", "pin_memory", "device_loader", "workers_nonpersistent", "prefetch"} <= loading
+    assert not {"amp", "grad_accum"} & loading
+    e2e = set(matrix.end_to_end_optimizations(SMOKE))
+    assert {"baseline", "workers", "device_loader", "optimized"} <= e2e and "amp" not in e2e
+
+
+@pytest.mark.parametrize(
+    "case,reason",
+    [
+        (Case("train", "cifar10", "cpu", "amp_fp16", "sgd"), "amp_fp16 applies only to cuda, not cpu"),
+        (Case("train", "cifar10", "cpu", "pin_memory", "sgd"), "pin_memory applies only to cuda, not cpu"),
+        (Case("train", "cifar10", "cpu", "cudnn_benchmark", "sgd"), "cudnn_benchmark applies only to cuda, not cpu"),
+        (Case("train", "cifar10", "cpu", "tf32", "sgd"), "tf32 applies only to cuda, not cpu"),
+        (Case("train", "cifar10", "cpu", "workers", "sgd"), LOADER_ONLY_REASON),
+        (Case("train", "cifar10", "cpu", "device_loader", "sgd"), LOADER_ONLY_REASON),
+        (Case("load", "cifar10", "cpu", "optimized", source="real"), "changes no loader setting on cpu"),
+        (Case("load", "cifar10", "cpu", "pin_memory", source="real"), "pin_memory applies only to cuda"),
+    ],
+    ids=lambda v: v.id if isinstance(v, Case) else None,
+)
+def test_rows_that_do_not_apply_say_why(case, reason):
+    assert reason in (skip_reason(case, SMOKE) or "")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        Case("train", "cifar10", "cpu", "baseline", "sgd"),
+        Case("train", "imagenet", "cpu", "amp_bf16", "adam"),
+        Case("train", "cifar10", "cpu", "optimized", "sgd"),
+        Case("load", "cifar10", "cpu", "workers_nonpersistent", source="synthetic"),
+        Case("end_to_end", "digits", "cpu", "device_loader", "sgd", source="real"),
+    ],
+    ids=lambda c: c.id,
+)
+def test_rows_that_apply_have_no_reason(case):
+    assert skip_reason(case, SMOKE) is None
+
+
+def test_marks_gpu_rows_and_compile_rows():
+    def names(case):
+        return {m.name for m in matrix.marks(case, SMOKE)}
+
+    assert names(Case("train", "cifar10", "cuda", "baseline", "sgd")) == {"gpu"}
+    assert names(Case("train", "cifar10", "cpu", "compile", "sgd")) == {"slow"}
+    assert names(Case("inference", "cifar10", "cuda", "compile")) == {"gpu", "slow"}
+    assert names(Case("train", "cifar10", "cpu", "optimized", "sgd")) == set()
+
+
+def test_labels_keep_real_and_twin_rows_apart():
+    real = Case("load", "cifar10", "cpu", "baseline", source="real")
+    twin = Case("load", "cifar10", "cpu", "baseline", source="synthetic")
+    assert (real.label, twin.label) == ("cifar10", "cifar10-synthetic")
+    assert real.baseline_key != twin.baseline_key
+    assert real.group == "load:cifar10:cpu" and real.model is None
+    train = Case("train", "amazon_full", "cpu", "amp", "sgd")
+    assert train.group == "train:amazon_full:cpu" and train.model == "xlnet"
+    assert train.id == "amazon_full-cpu-amp-sgd"
+
+
+def test_knob_settings_vary_the_workers_optimization():
+    base = matrix.settings_of("workers", "cpu", SMOKE)
+    assert base.num_workers == SMOKE.num_workers and base.persistent_workers
+    assert not matrix.settings_of("workers_nonpersistent", "cpu", SMOKE).persistent_workers
+    assert matrix.settings_of("prefetch", "cpu", SMOKE).prefetch_factor == SMOKE.prefetch_factor
+    assert matrix.settings_of("grad_accum", "cpu", SMOKE).accum_steps == SMOKE.accum_steps
