@@ -51,7 +51,8 @@ def test_nproc_2_reduces_metrics_writes_once_and_resumes_on_one_process(tmp_path
     assert record["phases"]["train"]["samples"] == 32
     assert record["phases"]["inference"]["samples"] == 16
     epoch = record["epochs"][0]
-    assert epoch["samples"] == 16 and 0.0 <= epoch["accuracy"] <= 1.0
+    # epoch metrics: training samples summed over ranks, evaluated samples likewise
+    assert epoch["samples"] == 32 and epoch["test_samples"] == 16 and 0.0 <= epoch["accuracy"] <= 1.0
     assert epoch["step"] == 32 // (2 * 8)  # each rank: its 16 samples in batches of 8
     assert len(log_path.read_text().splitlines()) == 1  # rank 0 alone appends
     assert (ckpt / CHECKPOINT_NAME).is_file()
