@@ -28,9 +28,9 @@ from hpml.data import DatasetInfo, HpmlDataset, create_dataset, dataset_info
 from hpml.errors import HpmlError
 from hpml.measure import flops_per_sample, synchronize
 from hpml.models import create_model
-from hpml.train.build import build_loader, model_kwargs
+from hpml.train.build import build_loader, model_kwargs, state_for
 from hpml.train.optimizations import Settings
-from hpml.train.state import TrainState, make_state
+from hpml.train.state import TrainState
 from hpml.train.step import train_step
 
 if TYPE_CHECKING:
@@ -96,18 +96,7 @@ def build_state(case: Case, session: BenchSession, cfg: RunConfig, settings: Set
     if settings.compile:
         torch._dynamo.reset()  # a fresh compile per row: no cache-limit fallback to eager
     module = create_model(cfg.model, num_classes=info.num_classes, **model_kwargs(cfg, info, ds))
-    return make_state(
-        module,
-        device=cfg.device,
-        settings=settings,
-        optimizer=cfg.optimizer,
-        lr=cfg.effective_lr,
-        momentum=cfg.momentum,
-        weight_decay=cfg.weight_decay,
-        label_smoothing=cfg.label_smoothing,
-        schedule=cfg.schedule,
-        image_inputs=info.modality == "image",
-    )
+    return state_for(cfg, module, info, settings)
 
 
 def count_flops(session: BenchSession, case: Case, cfg: RunConfig, state: TrainState, x: torch.Tensor, *, train: bool) -> int:

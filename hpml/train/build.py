@@ -105,6 +105,26 @@ def model_kwargs(cfg: RunConfig, info: DatasetInfo, train_set: Dataset) -> dict[
     return dict(image_size=cfg.image_size or info.image_size, weights=cfg.weights)
 
 
+def state_for(
+    cfg: RunConfig, module, info: DatasetInfo, settings: Settings, *, total_steps: int = 1, warmup_steps: int = 0
+) -> TrainState:
+    """The training state ``cfg`` asks for around ``module`` (optimizer, schedule, loss, settings)."""
+    return make_state(
+        module,
+        device=cfg.device,
+        settings=settings,
+        optimizer=cfg.optimizer,
+        lr=cfg.effective_lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+        label_smoothing=cfg.label_smoothing,
+        schedule=cfg.schedule,
+        total_steps=total_steps,
+        warmup_steps=warmup_steps,
+        image_inputs=info.modality == "image",
+    )
+
+
 def build_workload(cfg: RunConfig, *, rank: int = 0, world_size: int = 1, wrap_model=None) -> Workload:
     """Build data, loaders, model and state for ``cfg``.
 
@@ -124,19 +144,10 @@ def build_workload(cfg: RunConfig, *, rank: int = 0, world_size: int = 1, wrap_m
     test_loader = build_loader(test_set, cfg, settings, train=False)
     module = create_model(cfg.model, num_classes=info.num_classes, **model_kwargs(cfg, info, train_set))
     work = Workload(cfg, info, settings, train_set, test_set, train_loader, test_loader, None, rank, world_size)  # type: ignore[arg-type]
-    work.state = make_state(
-        module,
-        device=cfg.device,
-        settings=settings,
-        optimizer=cfg.optimizer,
-        lr=cfg.effective_lr,
-        momentum=cfg.momentum,
-        weight_decay=cfg.weight_decay,
-        label_smoothing=cfg.label_smoothing,
-        schedule=cfg.schedule,
+    work.state = state_for(
+        cfg, module, info, settings,
         total_steps=work.total_steps,
         warmup_steps=round(cfg.warmup_epochs * work.steps_per_epoch),
-        image_inputs=info.modality == "image",
     )
     if wrap_model is not None:
         work.state.model, work.state.no_sync = wrap_model(work.state)
