@@ -16,6 +16,7 @@ from typing import Callable, ContextManager
 import torch
 import torch.nn as nn
 
+from hpml.train.allocator import tune_host_allocator
 from hpml.train.optimizations import Settings
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -50,10 +51,14 @@ class TrainState:
 def apply_backend_flags(settings: Settings) -> None:
     """Set process-wide CUDA flags explicitly both ways, so a baseline measured after an
     optimized row does not inherit its flags.  (PyTorch enables cuDNN TF32 by default;
-    hpml's fp32 baseline turns it off so `tf32` is a measurable optimization.)"""
+    hpml's fp32 baseline turns it off so `tf32` is a measurable optimization.)  The host
+    allocator tuning is one-way (see :mod:`hpml.train.allocator`): it is applied when
+    asked for and cannot be switched back."""
     torch.backends.cudnn.benchmark = settings.cudnn_benchmark
     torch.backends.cudnn.allow_tf32 = settings.tf32
     torch.backends.cuda.matmul.allow_tf32 = settings.tf32
+    if settings.host_allocator:
+        tune_host_allocator()
 
 
 def lr_lambda(schedule: str, total_steps: int, warmup_steps: int) -> Callable[[int], float]:

@@ -11,7 +11,7 @@ from hpml.train.optimizations import validate_optimizations
 
 EXPECTED = {
     "baseline", "amp", "amp_bf16", "amp_fp16", "channels_last", "compile", "grad_accum", "pin_memory",
-    "workers", "fused_optimizer", "cudnn_benchmark", "tf32", "device_loader", "optimized",
+    "workers", "fused_optimizer", "cudnn_benchmark", "tf32", "host_allocator", "device_loader", "optimized",
 }
 
 

@@ -1,0 +1,31 @@
+"""Shared fixtures of the unit tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from hpml.train import allocator
+
+
+class FakeLibc:
+    """Stands in for glibc's ``mallopt``: records the calls, accepts (or rejects) them."""
+
+    def __init__(self, accept: bool = True) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.accept = accept
+
+    def mallopt(self, param, value) -> int:
+        self.calls.append((param.value, value.value))
+        return 1 if self.accept else 0
+
+
+@pytest.fixture(autouse=True)
+def fake_allocator(monkeypatch: pytest.MonkeyPatch) -> FakeLibc:
+    """Keep the test process's real allocator untouched: ``host_allocator`` (part of the
+    CPU ``optimized``) is one-way per process, and in-process benchmark runs in later
+    tests must measure the default.  Each test starts untuned, with a recording fake;
+    tests/train/test_allocator.py checks the real effect in fresh processes."""
+    fake = FakeLibc()
+    monkeypatch.setattr(allocator, "_glibc", lambda: fake)
+    monkeypatch.setattr(allocator, "_tuned", False)
+    return fake
