@@ -42,6 +42,7 @@ from hpml.bench.matrix import Case, skip_reason
 from hpml.bench.profiles import Profile
 from hpml.errors import HpmlError
 from hpml.measure import IoTracker, MemoryTracker, machine_fingerprint, measured_peak_flops, synchronize
+from hpml.train.allocator import host_allocator_tuned
 from hpml.train.build import seed_everything
 
 SCHEMA = 1
@@ -165,7 +166,7 @@ class BenchSession:
 
     def run(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured]) -> None:
         """Build ``case`` with ``build``, measure it, record extra_info (or skip with the reason)."""
-        reason = skip_reason(case, self.profile)
+        reason = skip_reason(case, self.profile) or self._process_reason(benchmark, case)
         if reason:
             pytest.skip(reason)
         try:
@@ -184,6 +185,14 @@ class BenchSession:
         # it references) is gone by now, so the memory really is released.
         release_memory(case.device)
         pytest.skip(reason)
+
+    @staticmethod
+    def _process_reason(benchmark: Any, case: Case) -> str | None:
+        """Why a default-allocator row cannot be measured in this process (None if it can)."""
+        if benchmark.enabled and not case.process_wide and host_allocator_tuned():
+            return ("the host allocator was tuned by an earlier row in this process and glibc cannot undo "
+                    "it, so this row would not measure the default; run it in a fresh process (-k)")
+        return None
 
     def _measure(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured]) -> None:
         p = self.profile
@@ -235,6 +244,7 @@ class BenchSession:
             # per call (warm-up calls included in the average); None where not measurable
             "read_bytes": None if read.read_bytes is None else read.read_bytes // calls,
             "read_chars": None if read.read_chars is None else read.read_chars // calls,
+            "minor_faults": None if mem.minor_faults is None else mem.minor_faults // calls,
             "threads": torch.get_num_threads(),
             "seed": p.seed,
             "speedup_vs_baseline": 1.0 if case.is_baseline and samples_per_s else self.book.speedup(case, samples_per_s),

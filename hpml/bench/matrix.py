@@ -37,7 +37,14 @@ from hpml.bench.profiles import Profile
 from hpml.data import dataset_info, list_datasets
 from hpml.errors import HpmlError
 from hpml.registry import Registry
-from hpml.train.optimizations import OPTIMIZATIONS, OptContext, Settings, expand, validate_optimizations
+from hpml.train.optimizations import (
+    OPTIMIZATIONS,
+    OptContext,
+    Settings,
+    expand,
+    is_process_wide,
+    validate_optimizations,
+)
 
 DEVICES = ("cpu", "cuda")
 OPTIMIZERS = ("sgd", "adam")
@@ -47,7 +54,7 @@ SOURCES = ("real", "synthetic")
 #: Settings fields a loader reads (``hpml.train.build.build_loader``).
 LOADER_FIELDS = frozenset({"num_workers", "persistent_workers", "prefetch_factor", "pin_memory", "device_loader"})
 #: Settings fields that change an eval forward pass.
-FORWARD_FIELDS = frozenset({"autocast_dtype", "channels_last", "compile", "cudnn_benchmark", "tf32"})
+FORWARD_FIELDS = frozenset({"autocast_dtype", "channels_last", "compile", "cudnn_benchmark", "tf32", "host_allocator"})
 
 LOADER_ONLY_REASON = "loader optimization: measured in loading/end-to-end rows"
 
@@ -191,6 +198,13 @@ class Case:
     @property
     def is_baseline(self) -> bool:
         return self.optimization == BASELINE
+
+    @property
+    def process_wide(self) -> bool:
+        """Whether this row changes process state for good (``host_allocator``): such rows
+        run after all others, so no default row is measured in a changed process."""
+        name = self.optimization
+        return name in OPTIMIZATIONS and is_process_wide((name,), self.device)
 
     @property
     def baseline_key(self) -> tuple:

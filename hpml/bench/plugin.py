@@ -67,27 +67,32 @@ def _case(item: pytest.Item) -> Case | None:
     return value if isinstance(value, Case) else None
 
 
-def baselines_first(items: list[pytest.Item]) -> list[pytest.Item]:
-    """``items`` with every baseline row moved just before the first row of its group
-    (phase, dataset, device); everything else keeps its order (a stable sort)."""
+def run_order(items: list[pytest.Item]) -> list[pytest.Item]:
+    """``items`` in the order they run: every baseline row moved just before the first row
+    of its group (phase, dataset, device), so same-run speedups can be computed; rows
+    that change process state for good (``Case.process_wide``) after all the others, so
+    no row is measured in a process they changed.  Everything else keeps its order (a
+    stable sort)."""
     first: dict[str, int] = {}
     for i, item in enumerate(items):
         case = _case(item)
         if case is not None:
             first.setdefault(case.group, i)
 
-    def key(pair: tuple[int, pytest.Item]) -> tuple[int, int]:
+    def key(pair: tuple[int, pytest.Item]) -> tuple[int, int, int]:
         i, item = pair
         case = _case(item)
+        if case is not None and case.process_wide:
+            return (1, i, 1)
         if case is not None and case.is_baseline:
-            return (first[case.group], 0)
-        return (i, 1)
+            return (0, first[case.group], 0)
+        return (0, i, 1)
 
     return [item for _, item in sorted(enumerate(items), key=key)]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    items[:] = baselines_first(items)
+    items[:] = run_order(items)
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,12 @@ Device (``peak_device_bytes``): ``torch.cuda.max_memory_allocated`` after
 allocator: not the allocator's reserved-but-free cache, the CUDA context, or memory
 allocated outside PyTorch.  0 on CPU and MPS (MPS has no peak statistic).
 
+Page faults (``minor_faults``, ``major_faults``): counted for this process, all its
+threads, over the region (``getrusage``; None where the resource module is missing).
+A minor fault is a page the kernel had to map on first touch: a step that returns
+freed memory to the OS and allocates it again pays them every step (see
+:mod:`hpml.train.allocator`); major faults had to read from disk.
+
 Both high-water marks are process-wide, so resetting one would erase the peak of an
 enclosing region; :class:`_HighWaterMark` folds the current peak into every open
 region before it resets, which makes nested and concurrent regions correct.
@@ -35,6 +41,11 @@ from __future__ import annotations
 
 import threading
 import time
+
+try:
+    import resource
+except ImportError:  # not POSIX
+    resource = None  # type: ignore[assignment]
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Callable
@@ -209,6 +220,15 @@ class MemoryStats:
     children_peak_rss_bytes: int
     peak_device_bytes: int  # 0 off CUDA
     rss_method: str  # "vmhwm" (kernel high-water mark) or "sampled"
+    minor_faults: int | None = None  # pages mapped on first touch in the region (this process)
+    major_faults: int | None = None  # pages read from disk in the region (this process)
+
+
+def _faults() -> tuple[int, int] | None:
+    if resource is None:
+        return None
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_minflt, usage.ru_majflt
 
 
 class MemoryTracker:
@@ -227,9 +247,11 @@ class MemoryTracker:
         self._rss_region: _Region | None = None
         self._device_region: _Region | None = None
         self._sampler: RssSampler | None = None
+        self._faults: tuple[int, int] | None = None
 
     def start(self) -> None:
         global _vmhwm_usable
+        self._faults = _faults()
         self._rss_region = None
         if _vmhwm_usable:
             try:
@@ -258,12 +280,18 @@ class MemoryTracker:
             device_peak = _device_mark(self.device).end(self._device_region)
         children_peak = self._sampler.children_peak
         self._sampler = self._rss_region = self._device_region = None
+        end = _faults()
+        minor = major = None
+        if self._faults is not None and end is not None:
+            minor, major = end[0] - self._faults[0], end[1] - self._faults[1]
         self.stats = MemoryStats(
             peak_rss_bytes=main_peak + children_peak,
             main_peak_rss_bytes=main_peak,
             children_peak_rss_bytes=children_peak,
             peak_device_bytes=device_peak,
             rss_method=method,
+            minor_faults=minor,
+            major_faults=major,
         )
         return self.stats
 

@@ -27,7 +27,8 @@ markers =
     slow: slow
 """
 
-# Baselines listed last on purpose: the plugin must run them first.
+# Baselines listed last and the process-wide row first on purpose: the plugin must run
+# baselines first and the process-wide row (host_allocator) after everything else.
 BENCHMARKS = """
 import time
 
@@ -36,9 +37,11 @@ import torch
 
 from hpml.bench.harness import Measured, NotApplicable
 from hpml.bench.matrix import Case
+from hpml.train.allocator import tune_host_allocator
 
-SECONDS = {"baseline": 0.02, "channels_last": 0.01}
+SECONDS = {"baseline": 0.02, "channels_last": 0.01, "host_allocator": 0.01}
 CASES = [
+    Case("train", "cifar10", "cpu", "host_allocator", "sgd"),
     Case("train", "cifar10", "cpu", "channels_last", "sgd"),
     Case("train", "cifar10", "cpu", "amp_fp16", "sgd"),
     Case("train", "cifar10", "cpu", "workers", "sgd"),
@@ -53,6 +56,8 @@ def sleeper(case, session):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
     if case.optimization == "amp_bf16":
         raise NotApplicable("no bf16 here")
+    if case.optimization == "host_allocator":
+        tune_host_allocator()  # the tests' recording fake of glibc's mallopt
     seconds = SECONDS[case.optimization]
     return Measured(target=lambda: time.sleep(seconds), samples_per_round=8, batch_size=8)
 
@@ -80,7 +85,7 @@ def _rows(path: Path) -> dict[str, dict]:
 
 def test_rows_are_measured_skipped_with_reasons_and_ordered(suite: pytest.Pytester):
     result = suite.runpytest("--hpml-profile=smoke", "--benchmark-json=out.json", "-rs", "-v")
-    result.assert_outcomes(passed=2, skipped=4)
+    result.assert_outcomes(passed=3, skipped=4)
     result.stdout.fnmatch_lines_random([
         "*amp_fp16 applies only to cuda, not cpu*",
         "*loader optimization: measured in loading/end-to-end rows*",
@@ -88,9 +93,9 @@ def test_rows_are_measured_skipped_with_reasons_and_ordered(suite: pytest.Pytest
         "*no bf16 here*",
     ])
     order = [line for line in result.outlines if "::test_bench[" in line and ("PASSED" in line or "SKIPPED" in line)]
-    assert "baseline" in order[0]
+    assert "baseline" in order[0] and "host_allocator" in order[-1]
     rows = _rows(suite.path / "out.json")
-    assert set(rows) == {"baseline", "channels_last"}  # the OOM row left no (broken) stats behind
+    assert set(rows) == {"baseline", "channels_last", "host_allocator"}  # the OOM row left no (broken) stats behind
     base, fast = rows["baseline"]["extra_info"], rows["channels_last"]["extra_info"]
     assert base["speedup_vs_baseline"] == 1.0
     assert 1.3 < fast["speedup_vs_baseline"] < 3.5  # 20 ms vs 10 ms sleeps
@@ -103,6 +108,22 @@ def test_rows_are_measured_skipped_with_reasons_and_ordered(suite: pytest.Pytest
     assert set(EXTRA_KEYS) <= set(fast)
 
 
+def test_a_default_row_is_not_measured_in_a_process_the_allocator_tuning_changed(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    from hpml.train import allocator
+
+    monkeypatch.setattr(allocator, "_tuned", True)
+    result = suite.runpytest("-rs", "-v", "-k", "channels_last or host_allocator")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines_random([
+        "*channels_last*SKIPPED*", "*host_allocator*PASSED*",
+        "*host allocator was tuned by an earlier row in this process*run it in a fresh process*",
+    ])
+    result = suite.runpytest("-k", "channels_last", "--benchmark-disable")  # nothing measured: runs
+    result.assert_outcomes(passed=1)
+
+
 def test_speedup_is_null_without_a_baseline_in_the_run(suite: pytest.Pytester):
     result = suite.runpytest("--benchmark-json=out.json", "-k", "channels_last")
     result.assert_outcomes(passed=1)
@@ -112,7 +133,7 @@ def test_speedup_is_null_without_a_baseline_in_the_run(suite: pytest.Pytester):
 def test_unknown_profile_is_a_usage_error(suite: pytest.Pytester):
     result = suite.runpytest("--hpml-profile=huge")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown benchmark profile 'huge'; choose from smoke, standard, full*"])
+    result.stderr.fnmatch_lines(["*unknown benchmark profile 'huge'; choose from smoke, cpu, standard, full*"])
 
 
 def test_bad_planted_slowdown_is_a_usage_error(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
@@ -151,7 +172,7 @@ def test_summary_is_written_next_to_the_stored_runs(suite: pytest.Pytester):
 
 def test_no_summary_when_benchmarks_are_disabled(suite: pytest.Pytester):
     result = suite.runpytest("--benchmark-disable", "--benchmark-storage=file://store")
-    result.assert_outcomes(passed=2, skipped=4)
+    result.assert_outcomes(passed=3, skipped=4)
     assert not (suite.path / "store" / "summaries").exists()
 
 
