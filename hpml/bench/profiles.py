@@ -10,6 +10,10 @@ never mistaken for one another.
   64 px limit where hpml's ResNet switches to the CIFAR stem, so it keeps the ImageNet
   stem), XLNet ``tiny``: the whole ``pytest benchmarks`` run fits in ~10 minutes on a
   2-core CPU.  Its numbers show relative effects, not production throughput.
+* ``cpu``: the CPU reference point.  CIFAR at batch 32 (the batch at which the 2-core
+  reference numbers, 13 img/s fp32 and 36 img/s bf16, were taken), more rounds than
+  ``smoke``.  Meant for picked rows (``-k``), e.g. the step and overhead rows that show
+  hpml's performance floor; a CIFAR ResNet-50 fp32 row takes ~20 s on 2 cores.
 * ``standard``: the default when CUDA is present.  Real resolutions, moderate batches,
   XLNet ``base`` at 256 tokens.
 * ``full``: the real training configurations (CIFAR batch 256, ImageNet 224 px
@@ -133,6 +137,25 @@ register_profile(Profile(
     load_batches=4,
     e2e_batches=2,
     preprocess_samples=32,
+    jpeg_size=(160, 120),
+))
+register_profile(Profile(
+    name="cpu",
+    description="CPU reference: CIFAR batch 32, ImageNet 128 px batch 16, XLNet tiny; 8 rounds; run picked rows (-k)",
+    small_image_batch=32,
+    large_image_batch=16,
+    text_batch=16,
+    large_image_size=128,
+    text_preset="tiny",
+    seq_len=128,
+    rounds=8,
+    warmup_rounds=2,
+    accum_steps=2,
+    num_workers=2,
+    prefetch_factor=4,
+    load_batches=4,
+    e2e_batches=2,
+    preprocess_samples=64,
     jpeg_size=(160, 120),
 ))
 register_profile(Profile(

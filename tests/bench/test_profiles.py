@@ -12,13 +12,13 @@ from hpml.errors import HpmlError
 
 
 def test_registry_holds_the_three_profiles_in_size_order():
-    assert list_profiles() == ["smoke", "standard", "full"]
+    assert list_profiles() == ["smoke", "cpu", "standard", "full"]
     sizes = [get_profile(n).large_image_batch * (get_profile(n).large_image_size or 224) ** 2 for n in list_profiles()]
     assert sizes == sorted(sizes)
 
 
 def test_unknown_profile_names_the_registered_ones():
-    with pytest.raises(HpmlError, match="unknown benchmark profile 'huge'; choose from smoke, standard, full"):
+    with pytest.raises(HpmlError, match="unknown benchmark profile 'huge'; choose from smoke, cpu, standard, full"):
         get_profile("huge")
 
 
