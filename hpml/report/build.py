@@ -295,15 +295,23 @@ def resources_section(latest: Run, out: Path) -> Section:
 
 
 def trend_section(runs: Sequence[Run], latest: Run, out: Path) -> Section:
-    """Each case across the runs of the latest run's machine (other machines would mix hardware in)."""
+    """Each case across the runs of the latest run's machine and profile (other machines
+    would mix hardware in, other profiles other workload sizes)."""
     section = Section("Trend across commits")
     machine = machine_fingerprint(latest.machine_info)
-    same = [r for r in runs if machine_fingerprint(r.machine_info) == machine]
-    others = len(runs) - len(same)
-    note = f" ({others} run(s) from other machines left out: their seconds are not comparable.)" if others else ""
+    on_machine = [r for r in runs if machine_fingerprint(r.machine_info) == machine]
+    same = [r for r in on_machine if r.profiles == latest.profiles]
+    notes = []
+    if len(runs) > len(on_machine):
+        notes.append(f"{len(runs) - len(on_machine)} run(s) from other machines left out: their seconds are not comparable.")
+    if len(on_machine) > len(same):
+        notes.append(f"{len(on_machine) - len(same)} run(s) with another benchmark profile left out: "
+                     "their workload sizes differ.")
+    note = f" ({' '.join(notes)})" if notes else ""
     if len(same) < 2:
         section.blocks.append(
-            f"Only one run (commit {latest.short_commit}) on this machine, and a trend needs at least two: rerun "
+            f"Only one run (commit {latest.short_commit}) on this machine with this profile, and a trend needs at "
+            f"least two: rerun "
             f"the benchmarks after a change (`pytest benchmarks --benchmark-autosave`) and the report will plot "
             f"each benchmark across commits.{note}"
         )
@@ -334,7 +342,8 @@ def trend_section(runs: Sequence[Run], latest: Run, out: Path) -> Section:
         change = f"{now_v / then_v - 1:+.1%}" if now_v and then_v else "-"
         rows.append([key.label, fmt_time(before.median_s), fmt_time(bench.median_s), change])
     section.blocks += [
-        f"{len(same)} runs on this machine, oldest to newest.{note}", Image(path.name, "trend across commits"),
+        f"{len(same)} runs on this machine with profile {', '.join(sorted(latest.profiles)) or '?'}, "
+        f"oldest to newest.{note}", Image(path.name, "trend across commits"),
         f"First ({first.short_commit}) vs latest ({last.short_commit}) run; change in throughput (+ is faster):",
         Table(["case", f"median {first.short_commit}", f"median {last.short_commit}", "throughput change"], rows,
               numeric=[False, True, True, True]),

@@ -63,7 +63,7 @@ def test_markdown_links_every_chart(full_report: Path) -> None:
     linked = set(re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md))
     assert linked == charts_in(full_report)
     assert "| train:cifar10:resnet50:cpu:sgd:amp_bf16 |" in md  # the speedup table names the case
-    assert "Trend across commits" in md and "3 runs on this machine" in md
+    assert "Trend across commits" in md and "3 runs on this machine with profile smoke" in md
 
 
 def test_html_embeds_every_chart_and_references_no_file(full_report: Path) -> None:
@@ -175,3 +175,22 @@ def test_hpml_cli_wires_report_and_stale_charts_go(tmp_path: Path) -> None:
     assert main(["report", str(tmp_path / "run.json"), "--out", str(out)]) == 0
     assert (out / "index.html").is_file()
     assert not (out / "trend.png").exists() and (out / "notes.png").exists()
+
+
+def test_trend_leaves_out_runs_of_another_profile(tmp_path: Path) -> None:
+    """A run with other workload sizes (another --hpml-profile) is not a point of the trend."""
+    files = run_files()
+    other = json.loads(files[0].read_text())
+    for bench in other["benchmarks"]:
+        (bench.get("extra_info") or {})["profile"] = "cpu"
+    other["datetime"] = "2000-01-01T00:00:00.000000+00:00"  # the oldest run
+    inputs = tmp_path / "runs"
+    inputs.mkdir()
+    for f in files:
+        shutil.copy(f, inputs / f.name)
+    (inputs / "0000_other_profile.json").write_text(json.dumps(other))
+    out = tmp_path / "out"
+    assert report(inputs, "--out", out) == 0
+    md = (out / "index.md").read_text()
+    assert f"{len(files)} runs on this machine with profile smoke" in md
+    assert "1 run(s) with another benchmark profile left out" in md
