@@ -171,7 +171,8 @@ register("fsdp", "FSDP (fully_shard): parameters, gradients and optimizer state 
 #: README's "optimized" table.  CPU: bf16 autocast + channels_last gave the largest
 #: same-run speedup on a 2-core AVX-512-BF16 machine, and the tuned host allocator a
 #: further 1.05-1.15x at batch 32 (benchmarks/results/cpu-2core-reference/0003: the
-#: `optimized` rows take no page faults, `amp_bf16` alone up to ~40k per step); worker
+#: `optimized` rows take no page faults; in a fresh process a bf16 step without it took
+#: ~42k); worker
 #: processes compete with the compute for the same cores there, and fused SGD measured
 #: no different from foreach at batch 32, so they are left out.
 OPTIMIZED: dict[str, tuple[str, ...]] = {
@@ -218,6 +219,15 @@ def is_process_wide(names: tuple[str, ...] | list[str], device: str) -> bool:
     """Whether any of ``names`` (composites expanded for ``device``) changes process-wide
     state for good, so that rows without it must run before it in one process."""
     return any(OPTIMIZATIONS.get(name).process_wide for name in expand(names, device))
+
+
+def check_single_process(names: tuple[str, ...] | list[str], device: str) -> None:
+    """HpmlError when a single-process run is given a distributed-only optimization,
+    which would silently do nothing there."""
+    dist = [n for n in expand(names, device) if OPTIMIZATIONS.get(n).distributed_only]
+    if dist:
+        raise HpmlError(f"{', '.join(dist)} only applies to distributed runs: add --nproc N (N > 1) "
+                        "or launch with torchrun")
 
 
 def validate_optimizations(names: tuple[str, ...] | list[str], device: str) -> None:

@@ -20,6 +20,7 @@ from hpml.models import count_parameters
 from hpml.train.build import Workload, build_workload
 from hpml.train.checkpoint import atomic_write
 from hpml.train.fit import fit
+from hpml.train.optimizations import check_single_process
 from hpml.train.step import evaluate
 
 #: Batches drawn from the loader in the "load" phase (the first one pays worker start-up).
@@ -68,8 +69,12 @@ def run(
     work: Workload | None = None,
     reduce=lambda m: m,
 ) -> dict[str, Any]:
-    """Build, measure each phase, train, evaluate; return (and optionally write) the record."""
-    work = work or build_workload(cfg)
+    """Build, measure each phase, train, evaluate; return (and optionally write) the record.
+
+    Without ``work`` this is a single-process run (a distributed rank passes its own)."""
+    if work is None:
+        check_single_process(cfg.optimizations, cfg.device)
+        work = build_workload(cfg)
     state = work.state
     phases: dict[str, Any] = {}
     phases["preprocess"] = measure_preprocess(work, n=4 * cfg.batch_size)

@@ -35,6 +35,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
         (["train", "--batch-size", "many"], "invalid int value"),
         (["train", "--dataset", "cifar10", "--data-dir", "/nonexistent/hpml", "--steps", "1"], "cifar"),
         (["fly"], "invalid choice"),
+        (["train", "--opt", "ddp_static_graph", "--steps", "1"], "ddp_static_graph only applies to distributed runs"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
