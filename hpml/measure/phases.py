@@ -52,6 +52,7 @@ class PhaseStats:
     read_bytes: int | None  # from storage, page-cache hits count 0 (io.py)
     read_chars: int | None  # returned by read syscalls, page-cache hits included
     rss_method: str = "vmhwm"  # how this process's peak was taken: "vmhwm" or "sampled"
+    minor_faults: int | None = None  # pages this process mapped on first touch during the phase
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (pytest-benchmark ``extra_info``, reports)."""
@@ -122,4 +123,5 @@ class measure_phase:
             read_bytes=io.read_bytes,
             read_chars=io.read_chars,
             rss_method=memory.rss_method,
+            minor_faults=memory.minor_faults,
         )

@@ -115,3 +115,14 @@ def test_cuda_peak_counts_a_region_allocation() -> None:
     with MemoryTracker("cuda") as idle:
         pass
     assert idle.stats is not None and idle.stats.peak_device_bytes < ALLOC
+
+
+def test_minor_faults_count_the_pages_a_region_touches_first():
+    size = 64 << 20  # bytes: 16,384 pages of 4 KiB, fresh from the OS (above any mmap threshold)
+    with MemoryTracker("cpu") as mem:
+        block = b"\x01" * size  # allocated and written: every page faults once
+    assert len(block) == size
+    assert mem.stats.minor_faults is not None and mem.stats.minor_faults >= size // 4096 // 2
+    with MemoryTracker("cpu") as idle:
+        pass
+    assert idle.stats.minor_faults < 1000
