@@ -170,9 +170,9 @@ register("fsdp", "FSDP (fully_shard): parameters, gradients and optimizer state 
 #: The best combination per device.  Measured, not guessed: see benchmarks/ and the
 #: README's "optimized" table.  CPU: bf16 autocast + channels_last gave the largest
 #: same-run speedup on a 2-core AVX-512-BF16 machine, and the tuned host allocator a
-#: further 1.05-1.15x at batch 32 (benchmarks/results/cpu-2core-reference/0003: the
-#: `optimized` rows take no page faults; in a fresh process a bf16 step without it took
-#: ~42k); worker
+#: further 1.07x / 1.17x over the fp32 baseline at batch 32 (the host_allocator rows of
+#: benchmarks/results/cpu-2core-reference 0003 / 0004; the `optimized` rows take no page
+#: faults, where a fresh-process bf16 step without it took ~42k); worker
 #: processes compete with the compute for the same cores there, and fused SGD measured
 #: no different from foreach at batch 32, so they are left out.
 OPTIMIZED: dict[str, tuple[str, ...]] = {
