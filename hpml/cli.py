@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(train)
     train.set_defaults(func=cmd_train)
     info = sub.add_parser("info", help="devices, versions and measured peak FLOP/s")
-    info.add_argument("--refresh", action="store_true", help="re-measure the peaks instead of using the cache")
+    info.add_argument("--refresh", action="store_true", help="probe the peaks again (the cache keeps the highest value measured)")
     info.set_defaults(func=cmd_info)
     report = sub.add_parser("report", help="write the benchmark report (Markdown, HTML, charts)")
     add_report_arguments(report)

@@ -150,18 +150,15 @@ class BenchSession:
         self._peaks: dict[tuple, float] = {}
 
     def peak_flops(self, device: str, dtype: torch.dtype) -> float:
-        """Peak matmul FLOP/s of ``device`` in ``dtype``: the better of hpml's cached probe
-        and a fresh one, once per session.
+        """Peak matmul FLOP/s of ``device`` in ``dtype``, re-probed once per session.
 
-        Other load on the machine only ever slows a probe down, so a single probe taken
-        at a busy moment underestimates the peak (utilizations above 100 %), and hpml's
-        per-machine cache would keep that value; re-probing each session and keeping the
-        maximum converges on the real peak.
+        A probe taken at a busy moment underestimates the peak (utilizations above
+        100 %); ``measured_peak_flops(refresh=True)`` keeps the maximum over probes, so
+        re-probing each session converges on the real peak.
         """
         key = (device, str(dtype), tuple(sorted(machine_fingerprint(device).items())))
         if key not in self._peaks:
-            cached = measured_peak_flops(device, dtype)  # probes only when nothing is cached
-            self._peaks[key] = max(cached, measured_peak_flops(device, dtype, refresh=True))
+            self._peaks[key] = measured_peak_flops(device, dtype, refresh=True)
         return self._peaks[key]
 
     def run(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured]) -> None:
