@@ -41,11 +41,6 @@ from __future__ import annotations
 
 import threading
 import time
-
-try:
-    import resource
-except ImportError:  # not POSIX
-    resource = None  # type: ignore[assignment]
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Callable
@@ -55,6 +50,11 @@ import torch
 
 from hpml.measure.proctree import FAST_CHILD_LISTING, child_pids
 from hpml.measure.timers import DeviceLike, as_device
+
+try:
+    import resource
+except ImportError:  # not POSIX
+    resource = None  # type: ignore[assignment]
 
 #: Poll period of the sampling thread (s): short enough to catch a worker's batch,
 #: long enough that the thread costs little on a 2-core machine (numbers in phases.py).

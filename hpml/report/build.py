@@ -310,10 +310,9 @@ def trend_section(runs: Sequence[Run], latest: Run, out: Path) -> Section:
     note = f" ({' '.join(notes)})" if notes else ""
     if len(same) < 2:
         section.blocks.append(
-            f"Only one run (commit {latest.short_commit}) on this machine with this profile, and a trend needs at "
-            f"least two: rerun "
-            f"the benchmarks after a change (`pytest benchmarks --benchmark-autosave`) and the report will plot "
-            f"each benchmark across commits.{note}"
+            f"Only one run (commit {latest.short_commit}) on this machine with this profile, and a trend needs "
+            f"at least two: rerun the benchmarks after a change (`pytest benchmarks --benchmark-autosave`) and "
+            f"the report will plot each benchmark across commits.{note}"
         )
         return section
     labels, seen = [], defaultdict(int)
