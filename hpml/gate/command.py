@@ -150,13 +150,9 @@ def run_gate(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m hpml.gate``) until ``hpml gate`` is wired in."""
+    """``python -m hpml.gate``: the same as ``hpml gate`` (one parser, one error handler)."""
     import sys
 
-    parser = argparse.ArgumentParser(prog="hpml gate", description=__doc__.split("\n\n")[0])
-    add_gate_arguments(parser)
-    try:
-        return run_gate(parser.parse_args(argv))
-    except HpmlError as exc:
-        print(f"hpml gate: error: {exc}", file=sys.stderr)
-        return 2
+    from hpml.cli import main as cli_main
+
+    return cli_main(["gate", *(sys.argv[1:] if argv is None else argv)])

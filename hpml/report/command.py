@@ -54,13 +54,9 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m hpml.report``)."""
+    """``python -m hpml.report``: the same as ``hpml report`` (one parser, one error handler)."""
     import sys
 
-    parser = argparse.ArgumentParser(prog="hpml report", description=__doc__.split("\n\n")[0])
-    add_report_arguments(parser)
-    try:
-        return run_report(parser.parse_args(argv))
-    except HpmlError as exc:
-        print(f"hpml report: error: {exc}", file=sys.stderr)
-        return 2
+    from hpml.cli import main as cli_main
+
+    return cli_main(["report", *(sys.argv[1:] if argv is None else argv)])
