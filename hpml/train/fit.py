@@ -96,11 +96,13 @@ def append_jsonl(path: Path, record: dict) -> None:
 
 
 class OutputWrites:
-    """Writes of the run's outputs (log, checkpoints) that must not end the run when
-    they fail: the first failure per path is kept as one line naming the path and the
-    errno, later writes to that path are skipped, and the run's summary still prints."""
+    """Writes of the run's outputs (log, checkpoints).  A failure is one line naming the
+    path and the errno: raised as :class:`RunFailed`, or with ``keep_going`` kept (the
+    first per path; later writes to that path are skipped) so that a finished run still
+    reports its summary (``hpml train``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_going: bool) -> None:
+        self.keep_going = keep_going
         self.failures: dict[str, str] = {}
 
     def __call__(self, what: str, path: Path, write: Callable[[], None]) -> None:
@@ -109,7 +111,10 @@ class OutputWrites:
         try:
             write()
         except OSError as exc:
-            self.failures[str(path)] = f"could not write {what} {path}: {os_error(exc)}"
+            message = f"could not write {what} {path}: {os_error(exc)}"
+            if not self.keep_going:
+                raise RunFailed(message) from exc
+            self.failures[str(path)] = message
 
 
 def fit(
@@ -121,6 +126,7 @@ def fit(
     progress: bool = True,
     on_epoch: Callable[[dict], None] | None = None,
     reduce: Callable[[dict], dict] = lambda m: m,
+    keep_going_on_write_error: bool = False,
 ) -> dict[str, Any]:
     """Train ``work`` for its configured epochs/steps.
 
@@ -128,7 +134,9 @@ def fit(
     atomically write ``checkpoint_dir/last.ckpt``.  With ``resume`` the run continues
     from that checkpoint; on CPU with the same seed it ends with the same weights as an
     uninterrupted run.  ``reduce`` combines per-rank metrics (identity when not
-    distributed).
+    distributed).  A log or checkpoint that cannot be written raises :class:`RunFailed`
+    naming the path and errno; with ``keep_going_on_write_error`` training goes on and
+    the failures are returned in ``output_errors``.
     """
     cfg, state = work.cfg, work.state
     ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
@@ -141,7 +149,7 @@ def fit(
     log = Path(log_path) if (log_path and work.is_main) else None
     if log:
         log.parent.mkdir(parents=True, exist_ok=True)
-    outputs = OutputWrites()
+    outputs = OutputWrites(keep_going_on_write_error)
     history: list[dict] = []
     last_good: dict = {}
     total_steps, accum = work.total_steps, work.settings.accum_steps

@@ -83,7 +83,7 @@ def run(
 
     with measure_phase("train", state.device) as m:
         result = fit(work, log_path=log_path, checkpoint_dir=checkpoint_dir, resume=resume,
-                     progress=progress, reduce=reduce)
+                     progress=progress, reduce=reduce, keep_going_on_write_error=True)
         m.samples = result["train_samples"]
     train = m.stats.as_dict()
     # fit's own clock covers the training steps only (not the per-epoch evaluation).
