@@ -32,6 +32,9 @@ RESUME_MUST_MATCH = ("model", "dataset", "optimizer", "seed", "model_preset")
 #: numpy types in ``np.random.get_state()`` (an ndarray of uint32), resolved from live
 #: objects so the deprecated ``numpy.core`` module is never imported.
 _NUMPY_SAFE = [np.empty(0).__reduce__()[0], np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+# Process-wide (torch >= 2.4; the scoped `safe_globals` needs 2.5): numpy arrays rebuild
+# data, never run code, so allowing them for every weights_only load is harmless.
+torch.serialization.add_safe_globals(_NUMPY_SAFE)
 
 #: A temporary file left by a writer killed mid-write (``.last.ckpt.<random>.tmp``) is
 #: older than this (s) when the next run sweeps it; younger ones may belong to a live writer.
@@ -149,8 +152,7 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     if not path.is_file():
         raise HpmlError(f"no checkpoint to resume from at {path}")
     try:
-        with torch.serialization.safe_globals(_NUMPY_SAFE):
-            payload = torch.load(path, map_location=device, weights_only=True)
+        payload = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
         # torch's message goes on to advise weights_only=False, which would run the code.
         refused = _refused_global(str(exc))
