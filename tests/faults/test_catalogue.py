@@ -353,8 +353,8 @@ def test_sigterm_is_one_line_exit_143_and_keeps_the_checkpoint(tmp_path: Path) -
     args = [*BASE, "--batch-size", "8", "--epochs", "200", "--log", str(log), "--checkpoint-dir", str(tmp_path)]
     proc = hpml_subprocess(args, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 300
-    while not log.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)  # until the first epoch (and its checkpoint) is written
+    while not (tmp_path / "last.ckpt").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)  # until the first epoch's checkpoint is written
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM
