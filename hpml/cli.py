@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from typing import Callable, Sequence
 
-from hpml.errors import HpmlError, RunFailed
+from hpml.errors import HpmlError, RunFailed, one_line_message
 from hpml.gate import add_gate_arguments, run_gate
 from hpml.report import add_report_arguments, run_report
 
@@ -73,7 +75,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     from hpml.config import RunConfig
-    from hpml.data import dataset_info
+    from hpml.data import dataset_info, list_datasets
 
     preset = PRESETS.get(args.preset or "", {})
     model, dataset = args.model or preset.get("model"), args.dataset or preset.get("dataset")
@@ -83,8 +85,10 @@ def config_from_args(args: argparse.Namespace):
         model = dataset_info(dataset).model
     optimizations = args.opt if args.opt is not None else preset.get("optimizations", ())
     test_size = args.test_size
-    if test_size is None and args.steps is not None:
-        test_size = args.steps * args.batch_size  # a --steps run is a quick look, not a full evaluation
+    if test_size is None and args.steps is not None and dataset in list_datasets():
+        # a --steps run is a quick look, not a full evaluation: steps x batch samples, at
+        # most the whole test split (digits has 360)
+        test_size = min(args.steps * args.batch_size, dataset_info(dataset).test_size)
     return RunConfig(
         model=model, dataset=dataset, device=args.device, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
@@ -97,10 +101,43 @@ def config_from_args(args: argparse.Namespace):
     )
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse unwritable outputs before training, not after the run they would record."""
+    from hpml.train.checkpoint import check_writable_dir, check_writable_file
+
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 alone writes (on its own node's filesystem)
+    if args.json_path:
+        check_writable_file(args.json_path, "--json")
+    if args.log_path:
+        check_writable_file(args.log_path, "--log")
+    if args.checkpoint_dir:
+        check_writable_dir(args.checkpoint_dir, "--checkpoint-dir")
+
+
+def check_resume(args: argparse.Namespace, cfg) -> None:
+    """Read the checkpoint before anything is built: one that would run code, is not
+    hpml's, or was written by another model/dataset/optimizer/seed is refused up front
+    (the ranks of a distributed run read it again, and check it again)."""
+    from hpml.train.checkpoint import CHECKPOINT_NAME, check_resume_config, read_checkpoint
+
+    if not args.resume:
+        return
+    if not args.checkpoint_dir:
+        raise HpmlError("--resume needs --checkpoint-dir")
+    path = os.path.join(args.checkpoint_dir, CHECKPOINT_NAME)
+    check_resume_config(path, read_checkpoint(path).get("config"), cfg)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from hpml.train.run import run, summary_lines
 
+    if args.nproc < 1:
+        raise HpmlError(f"--nproc must be >= 1 (processes), got {args.nproc}")
     cfg = config_from_args(args)
+    cfg.check_fits_in_memory()
+    check_outputs(args)
+    check_resume(args, cfg)
     options = dict(json_path=args.json_path, log_path=args.log_path, checkpoint_dir=args.checkpoint_dir,
                    resume=args.resume, progress=not args.no_progress)
     if args.nproc > 1 or "WORLD_SIZE" in os.environ:
@@ -109,10 +146,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         record = launch_run(cfg, nproc=args.nproc, **options)
     else:
         record = run(cfg, **options)
-    if record is not None:  # None on ranks other than 0
-        print("\n".join(summary_lines(record)))
-        if args.json_path:
-            print(f"  record written to {args.json_path}")
+    if record is None:  # ranks other than 0
+        return 0
+    print("\n".join(summary_lines(record)))
+    failures = record.get("output_errors") or []
+    if failures:
+        # the run itself finished: its summary is above; what it could not save is here
+        print(f"hpml: run failed: {'; '.join(failures)}", file=sys.stderr)
+        return 1
+    if args.json_path:
+        print(f"  record written to {args.json_path}")
     return 0
 
 
@@ -163,20 +206,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM (a scheduler's or torchrun's stop) raised in the main thread, so that
+    ``finally`` blocks run (ranks stopped, temporary folders removed) before exit 143."""
+
+
+def _on_sigterm(main_pid: int):
+    def handler(signum, frame) -> None:
+        if os.getpid() != main_pid:  # a forked loader worker inherited this handler
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated()
+
+    return handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm(os.getpid())) if in_main_thread else None
     try:
         return args.func(args)
     except HpmlError as exc:
-        print(f"hpml: error: {exc}", file=sys.stderr)
+        print(f"hpml: error: {one_line_message(exc)}", file=sys.stderr)
         return 2
     except RunFailed as exc:
-        print(f"hpml: run failed: {exc}", file=sys.stderr)
+        print(f"hpml: run failed: {one_line_message(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("hpml: interrupted (the last epoch checkpoint, if any, is intact)", file=sys.stderr)
         return 130
+    except Terminated:
+        print("hpml: terminated by SIGTERM (the last epoch checkpoint, if any, is intact)", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    except Exception as exc:
+        from hpml.train.fit import is_out_of_memory
+
+        if not is_out_of_memory(exc):
+            raise  # a bug: the traceback is the useful report
+        print(f"hpml: run failed: out of memory: {one_line_message(exc)}; use a smaller --batch-size "
+              "or --image-size", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

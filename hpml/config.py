@@ -10,6 +10,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,15 @@ def resolve_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise HpmlError("device 'cuda' requested but CUDA is not available on this machine; use --device cpu")
     return device
+
+
+def device_memory_bytes(device: str) -> int:
+    """Total memory (bytes) of the device a run trains on: host RAM for ``cpu``."""
+    if device == "cuda":
+        return torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+    import psutil
+
+    return psutil.virtual_memory().total
 
 
 @dataclass(frozen=True)
@@ -101,15 +111,51 @@ class RunConfig:
                 raise HpmlError(f"{name} must be >= 1 when given, got {value}")
         if self.num_workers < 0:
             raise HpmlError(f"num_workers must be >= 0, got {self.num_workers}")
-        if self.lr is not None and self.lr <= 0:
-            raise HpmlError(f"lr must be > 0, got {self.lr}")
+        # `not x > 0` rather than `x <= 0`: NaN fails every comparison, so it is refused too.
+        if self.lr is not None and not 0 < self.lr < math.inf:
+            raise HpmlError(f"lr must be a finite number > 0, got {self.lr}")
+        if not 0 <= self.weight_decay < math.inf:
+            raise HpmlError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        if not 0 <= self.momentum < math.inf:
+            raise HpmlError(f"momentum must be a finite number >= 0, got {self.momentum}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise HpmlError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.warmup_epochs < 0:
-            raise HpmlError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        if not 0 <= self.warmup_epochs < math.inf:
+            raise HpmlError(f"warmup_epochs must be a finite number >= 0, got {self.warmup_epochs}")
+        if self.model_preset is not None:
+            from hpml.models.xlnet import PRESETS as XLNET_PRESETS
+
+            if not text_model:
+                raise HpmlError(f"--model-preset sets the xlnet size; {self.model!r} has no presets (leave it out)")
+            if self.model_preset not in XLNET_PRESETS:
+                raise HpmlError(f"unknown xlnet preset {self.model_preset!r}; choose from {', '.join(XLNET_PRESETS)}")
         if self.synthetic is False and self.data_dir is None and self.dataset != "digits":
             raise HpmlError(f"real {self.dataset} data needs --data-dir (or $HPML_DATA_DIR); or use --synthetic")
         validate_optimizations(self.optimizations, self.device)
+
+    def check_fits_in_memory(self) -> None:
+        """Refuse, before anything is allocated, a batch whose activations alone cannot
+        fit this device's memory (``--batch-size 1000000000``, ``--image-size 60000``).
+
+        The bound is a floor (input + first layer output, fp32; see
+        :func:`hpml.models.activation_floor_bytes`), so it never refuses a batch that fits;
+        what passes it and still does not fit fails as out of memory (exit 1)."""
+        from hpml.data import dataset_info
+        from hpml.models import activation_floor_bytes
+
+        info = dataset_info(self.dataset)
+        samples = min(self.batch_size, self.train_size or info.train_size)
+        per_sample = activation_floor_bytes(
+            self.model, image_size=self.image_size or info.image_size,
+            seq_len=self.seq_len or info.seq_len, preset=self.model_preset,
+        )
+        need = samples * per_sample
+        have = device_memory_bytes(self.device)
+        if need > have:
+            raise HpmlError(
+                f"a batch of {samples} samples needs at least {need / 2**30:.1f} GiB of activations, more than "
+                f"the {have / 2**30:.1f} GiB of {self.device} memory; use a smaller --batch-size or --image-size"
+            )
 
     @property
     def effective_lr(self) -> float:

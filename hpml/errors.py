@@ -16,3 +16,21 @@ class RunFailed(Exception):
     The message is one line naming where it failed (step, epoch, batch size) and what
     to try; the CLI prints it and exits 1.
     """
+
+
+def one_line_message(exc: BaseException) -> str:
+    """``exc``'s message on one line.
+
+    An exception raised in a DataLoader worker comes back re-raised with the worker's
+    whole traceback in its message; the last line of that traceback is the original
+    message, which is what the user needs."""
+    text = str(exc).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if "Original Traceback" in text:
+        original = lines[-1]
+        for name in (f"{type(exc).__module__}.{type(exc).__qualname__}: ", f"{type(exc).__qualname__}: "):
+            original = original.removeprefix(name)
+        return f"{original} (in a data loader worker)"
+    return lines[0]

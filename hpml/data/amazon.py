@@ -192,6 +192,8 @@ def read_hf(files: list[Path], num_classes: int, limit: int | None = None) -> Re
     if len(builders) != 1:
         raise HpmlError(f"mixed file types in {files[0].parent}: use only parquet or only json/jsonl")
     names = ", ".join(str(p) for p in files)
+    # Its "Generating split" bars would add lines to stderr around hpml's one-line errors.
+    datasets.disable_progress_bars()
     try:
         ds = datasets.load_dataset(
             builders.pop(),
@@ -209,7 +211,16 @@ def read_hf(files: list[Path], num_classes: int, limit: int | None = None) -> Re
     n = len(ds) if limit is None else min(limit, len(ds))
     if n == 0:
         raise HpmlError(f"{names}: no rows")
-    labels = table.column("label").slice(0, n).to_numpy().astype(np.int64)
+    column = table.column("label").slice(0, n)
+    if not pa.types.is_integer(column.type):
+        # a ClassLabel column is stored as integers; strings would fail to cast with a
+        # traceback, floats would be truncated into wrong classes
+        raise HpmlError(f"{names}: column 'label' holds {column.type}, expected integer class ids "
+                        f"0..{num_classes - 1}")
+    if column.null_count:
+        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+        raise HpmlError(f"{names}: row {row} has no label (null); every review needs one")
+    labels = column.to_numpy().astype(np.int64)
     bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
     if len(bad):
         raise HpmlError(f"{names}: row {bad[0]} has label {labels[bad[0]]} outside 0..{num_classes - 1}")

@@ -130,6 +130,21 @@ class HpmlDataset(Dataset):  # type: ignore[type-arg]
         """Reseed the per-dataset augmentation generator (the loaders call this per worker)."""
         self._rng.manual_seed(seed)
 
+    # A torch.Generator cannot be sent to a *spawned* or *forkserver* DataLoader worker
+    # (its state travels as shared memory and the worker dies in rebuild_storage_fd), and
+    # those are the default start methods on macOS, in DDP ranks and on Linux from
+    # Python 3.14.  The generator is left out of the pickle and rebuilt, seeded 0, on
+    # the other side; the loader's worker_init_fn reseeds it from the worker seed.
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state.pop("_rng", None)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._rng = torch.Generator()
+        self._rng.manual_seed(0)
+
     def __len__(self) -> int:
         raise NotImplementedError
 

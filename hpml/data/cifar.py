@@ -109,7 +109,11 @@ def decode_batch(path: Path, label_key: bytes, num_classes: int) -> tuple[torch.
             f"corrupt CIFAR batch {path}: data is {data.dtype}{list(data.shape)}, "
             f"expected uint8[N, {_PIXELS}]"
         )
-    y = np.asarray(labels, dtype=np.int64)
+    y = np.asarray(labels)
+    if len(y) and not np.issubdtype(y.dtype, np.integer):
+        # strings would fail to convert with a traceback; floats would be truncated
+        raise HpmlError(f"corrupt CIFAR batch {path}: {label_key!r} holds {y.dtype} values, expected integers")
+    y = y.astype(np.int64)
     if y.shape != (len(data),):
         raise HpmlError(f"corrupt CIFAR batch {path}: {len(y)} labels for {len(data)} images")
     if len(y) and (y.min() < 0 or y.max() >= num_classes):

@@ -21,6 +21,7 @@ paths stay compact and are not copied into forked workers by reference counting.
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,11 @@ def load_meta(path: Path) -> tuple[dict[str, tuple[str, ...]], list[str]]:
     """``(wnid_to_classes, val_wnids)`` from torchvision's ``meta.bin``."""
     try:
         meta = torch.load(path, weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's message advises retrying with weights_only=False: that would run the
+        # file's code, so it is not quoted.
+        raise HpmlError(f"corrupt ImageNet meta file {path}: it holds objects other than a dict and a "
+                        "list of strings (not torchvision's meta.bin); not loading it") from None
     except Exception as err:  # pickle/zip errors come in many types
         raise HpmlError(f"corrupt ImageNet meta file {path}: {one_line(err)}") from None
     if not (isinstance(meta, (tuple, list)) and len(meta) == 2 and isinstance(meta[0], dict)):

@@ -117,6 +117,22 @@ def backend_for(device: str | torch.device) -> str:
     return "nccl" if torch.device(device).type == "cuda" else "gloo"
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. under SLURM or taskset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def check_cpu_ranks(nproc: int, device: str) -> None:
+    """``hpml train --nproc K`` on CPU: at most one rank per core.  Each CPU rank is a
+    whole training process (model, optimizer, loader); more ranks than cores only add
+    memory and contention (``--nproc 100`` on 2 cores took 3 GB in 5 s)."""
+    if torch.device(device).type == "cpu" and nproc > usable_cores():
+        raise HpmlError(f"--nproc {nproc} exceeds the {usable_cores()} CPU cores this process may use; "
+                        f"use --nproc {usable_cores()} or fewer")
+
+
 def check_nproc(nproc: int, device: str) -> None:
     """One CUDA device per local rank: more ranks than devices is refused up front."""
     if nproc < 1:

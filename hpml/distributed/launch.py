@@ -36,6 +36,7 @@ import torch.multiprocessing as mp
 
 from hpml.distributed.env import (
     DistEnv,
+    check_cpu_ranks,
     check_nproc,
     env_from_environ,
     in_distributed_environment,
@@ -43,12 +44,14 @@ from hpml.distributed.env import (
     rank_device,
     timeout_from,
 )
-from hpml.errors import HpmlError, RunFailed
+from hpml.errors import HpmlError, RunFailed, one_line_message
 
 #: s between the launcher's looks at its ranks (exit codes, error reports).
 POLL_S = 0.05
 #: s a rank gets to exit after SIGTERM before it is killed.
 GRACE_S = 3.0
+#: Rendezvous folders under the temp dir: ``hpml-ddp-<launcher pid>-<random>``.
+WORKDIR_PREFIX = "hpml-ddp-"
 
 #: Messages of collectives that failed because *another* rank went away: a symptom,
 #: reported as such, never as the cause.
@@ -72,8 +75,7 @@ class RankFailed(RunFailed):
 # --- errors as one line ------------------------------------------------------------
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else ""
+    return one_line_message(exc)
 
 
 def _is_peer_lost(exc: BaseException) -> bool:
@@ -89,6 +91,10 @@ def describe(exc: BaseException) -> tuple[str, str]:
         return "hpml", _first_line(exc)
     if isinstance(exc, RunFailed):
         return "failed", _first_line(exc)
+    from hpml.train.fit import is_out_of_memory
+
+    if is_out_of_memory(exc):
+        return "failed", f"out of memory: {_first_line(exc)}"
     if _is_peer_lost(exc):
         return "peer", f"lost contact with another rank ({_first_line(exc)})"
     if isinstance(exc, KeyboardInterrupt):
@@ -135,7 +141,10 @@ def spawn(
     seconds = timeout_from(timeout).total_seconds()
     threads = threads or default_threads(nproc)
     ctx = mp.get_context("spawn")
-    workdir = Path(tempfile.mkdtemp(prefix="hpml-ddp-"))
+    sweep_orphan_workdirs()
+    # The launcher's pid in the name lets a later launch remove it if this one is killed
+    # with -9 before its `finally` runs (the ranks also remove it when they see it die).
+    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
     procs: list[Any] = []
     try:
         for rank in range(nproc):
@@ -157,6 +166,18 @@ def spawn(
     finally:
         stop(procs)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def sweep_orphan_workdirs(root: str | Path | None = None) -> list[Path]:
+    """Remove rendezvous folders of launchers that no longer run (killed with -9)."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*-*"):
+        pid = folder.name[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or psutil.pid_exists(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def _first_failure(workdir: Path, procs: list) -> Exception | None:
@@ -240,18 +261,20 @@ def _load_result(workdir: Path, rank: int) -> Any:
     return torch.load(workdir / f"result-{rank}.pt", weights_only=False)
 
 
-def _watch_parent(parent_pid: int) -> None:
-    """Exit if the launcher disappears (killed with -9, its `finally` never ran)."""
+def _watch_parent(parent_pid: int, workdir: str) -> None:
+    """Exit if the launcher disappears (killed with -9, its `finally` never ran), and
+    remove the rendezvous folder it can no longer remove."""
     while True:
         time.sleep(1.0)
         if os.getppid() != parent_pid:
+            shutil.rmtree(workdir, ignore_errors=True)
             os._exit(1)
 
 
 def _rank_main(rank: int, nproc: int, workdir: str, fn: Callable[..., Any], args: tuple,
                device: str, timeout_s: float, threads: int, parent_pid: int) -> None:
     """Body of a spawned rank: join the group, run ``fn``, report the result or the error."""
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    threading.Thread(target=_watch_parent, args=(parent_pid, workdir), daemon=True).start()
     env = DistEnv(rank, nproc, rank, nproc)
     os.environ.update(env.as_environ())
     torch.set_num_threads(threads)
@@ -371,6 +394,7 @@ def launch_run(
                             "use torchrun's --nproc-per-node instead")
         return run_from_env(cfg, timeout=timeout, **options)
     check_nproc(nproc, cfg.device)
+    check_cpu_ranks(nproc, cfg.device)
     check_run_options(cfg, checkpoint_dir=checkpoint_dir, resume=resume)
     results = spawn(train_rank, nproc, (cfg, options), device=cfg.device, timeout=timeout)
     return results[0]

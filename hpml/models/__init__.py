@@ -37,7 +37,27 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def activation_floor_bytes(name: str, *, image_size: int = 0, seq_len: int = 0, preset: str | None = None) -> int:
+    """A floor (bytes) on the activations training keeps per sample for backward, fp32.
+
+    ResNet: the input, the stem's two 64-channel maps and the first stage's six (each
+    block keeps at least its conv output, its ReLU output and its sum; ResNet-50's
+    bottlenecks keep more), at full size with the CIFAR stem, at 1/2 (stem) and 1/4
+    (first stage) with the ImageNet stem.  XLNet: one d_model-wide hidden state per
+    token per layer.  A floor, not an estimate (tests/models checks it against what
+    autograd saves): it refuses impossible sizes, never ones that might fit.
+    """
+    if name == "xlnet":
+        shape = xlnet.PRESETS.get(preset or "base", xlnet.PRESETS["base"])
+        return 4 * seq_len * shape["d_model"] * shape["n_layer"]
+    if image_size <= resnet.CIFAR_STEM_MAX_SIZE:
+        stem = stage = image_size
+    else:
+        stem, stage = image_size // 2, image_size // 4
+    return 4 * (3 * image_size**2 + 2 * 64 * stem**2 + 6 * 64 * stage**2)
+
+
 # Importing the family modules registers their models.
 from hpml.models import resnet, xlnet  # noqa: E402,F401
 
-__all__ = ["MODELS", "register_model", "create_model", "list_models", "count_parameters"]
+__all__ = ["MODELS", "register_model", "create_model", "list_models", "count_parameters", "activation_floor_bytes"]

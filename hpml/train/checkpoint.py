@@ -1,10 +1,19 @@
-"""Atomic checkpoints holding everything needed to resume bit-exactly on CPU."""
+"""Atomic checkpoints holding everything needed to resume bit-exactly on CPU.
+
+Checkpoints are read with ``torch.load(weights_only=True)``: a ``last.ckpt`` on a shared
+filesystem must not be able to run code when a run resumes from it.  Only tensors, plain
+containers and the numpy types of numpy's RNG state (allow-listed below) are rebuilt.
+"""
 
 from __future__ import annotations
 
+import errno
+import json
 import os
+import pickle
 import random
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +24,21 @@ from hpml.errors import HpmlError
 from hpml.train.state import TrainState
 
 CHECKPOINT_NAME = "last.ckpt"
+
+#: Config fields that must match between a checkpoint and the run resuming it: anything
+#: else (batch size, steps, optimizations, threads) may change between the two.
+RESUME_MUST_MATCH = ("model", "dataset", "optimizer", "seed", "model_preset")
+
+#: numpy types in ``np.random.get_state()`` (an ndarray of uint32), resolved from live
+#: objects so the deprecated ``numpy.core`` module is never imported.
+_NUMPY_SAFE = [np.empty(0).__reduce__()[0], np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+# Process-wide (torch >= 2.4; the scoped `safe_globals` needs 2.5): numpy arrays rebuild
+# data, never run code, so allowing them for every weights_only load is harmless.
+torch.serialization.add_safe_globals(_NUMPY_SAFE)
+
+#: A temporary file left by a writer killed mid-write (``.last.ckpt.<random>.tmp``) is
+#: older than this (s) when the next run sweeps it; younger ones may belong to a live writer.
+STALE_TMP_S = 60.0
 
 
 def atomic_write(path: str | Path, write) -> None:
@@ -30,6 +54,53 @@ def atomic_write(path: str | Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sweep_stale_tmp(path: str | Path, older_than_s: float = STALE_TMP_S) -> list[Path]:
+    """Delete the temporary files :func:`atomic_write` left next to ``path`` when its writer
+    was killed (kill -9 skips the cleanup); returns what was removed."""
+    path = Path(path)
+    removed = []
+    now = time.time()
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > older_than_s:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue  # gone already, or not ours to delete
+    return removed
+
+
+def check_writable_dir(folder: str | Path, what: str) -> None:
+    """Refuse, before a run starts, an output folder that cannot be created or written
+    (a regular file in the way, no permission, a read-only filesystem)."""
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise HpmlError(f"{what} {folder} cannot be created: {existing} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".hpml-write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise HpmlError(f"{what} {folder} is not writable: {os_error(exc)}") from None
+
+
+def check_writable_file(path: str | Path, what: str) -> None:
+    """Refuse, before a run starts, an output file whose folder is not writable or
+    whose name is taken by a directory."""
+    path = Path(path)
+    if path.is_dir():
+        raise HpmlError(f"{what} {path} is a directory; give a file name")
+    check_writable_dir(path.parent, f"{what} {path}: folder")
+
+
+def os_error(exc: OSError) -> str:
+    """``[Errno 28] ENOSPC: No space left on device``: the errno name helps a search."""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    return f"[Errno {exc.errno}] {name}: {exc.strerror}" if exc.errno else str(exc)
 
 
 def rng_states() -> dict[str, Any]:
@@ -60,29 +131,88 @@ def save_checkpoint(path: str | Path, state: TrainState, **meta: Any) -> None:
         "rng": rng_states(),
         "step": state.step,
         "epoch": state.epoch,
-        **meta,
+        # JSON round trip: plain types only, which weights_only loading accepts.
+        **json.loads(json.dumps(meta, default=str)),
     }
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+    def write(tmp: str) -> None:
+        # Through a Python file object, a full disk raises OSError(ENOSPC); torch's own
+        # file writer reports it as "unexpected pos ..." with no errno.
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_write(path, write)
 
 
-def load_checkpoint(path: str | Path, state: TrainState) -> dict[str, Any]:
-    """Restore ``state`` from ``path``; returns the checkpoint's extra metadata."""
+def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """The checkpoint's payload, loaded without running any code from it."""
     path = Path(path)
     if not path.is_file():
         raise HpmlError(f"no checkpoint to resume from at {path}")
     try:
-        # weights_only=False: the checkpoint holds RNG states (numpy arrays, tuples); hpml
-        # only loads checkpoints it wrote itself.
-        payload = torch.load(path, map_location=state.device, weights_only=False)
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's message goes on to advise weights_only=False, which would run the code.
+        refused = _refused_global(str(exc))
+        raise HpmlError(
+            f"checkpoint {path} refers to {refused or 'objects'} that a checkpoint written by hpml never "
+            "holds; not loading it (it could run code)"
+        ) from None
+    except Exception as exc:  # zip/pickle corruption comes in many types
+        raise HpmlError(f"checkpoint {path} is unreadable: {_one_line(exc)}") from None
+    missing = [k for k in ("model", "optimizer", "scaler", "scheduler", "rng", "step", "epoch")
+               if not isinstance(payload, dict) or k not in payload]
+    if missing:
+        raise HpmlError(f"checkpoint {path} is not an hpml checkpoint: missing {', '.join(missing)}")
+    return payload
+
+
+def check_resume_config(path: str | Path, saved: dict[str, Any] | None, cfg: Any) -> None:
+    """Refuse to resume a checkpoint into a run of another model, dataset, optimizer or seed."""
+    if not isinstance(saved, dict):
+        return  # written by a library user without config metadata
+    current = cfg.as_dict()
+    diffs = [f"{k} {saved.get(k)!r} (checkpoint) vs {current.get(k)!r} (this run)"
+             for k in RESUME_MUST_MATCH if k in saved and saved.get(k) != current.get(k)]
+    if diffs:
+        raise HpmlError(f"cannot resume from {path}: {'; '.join(diffs)}; "
+                        "use the checkpoint's settings or another --checkpoint-dir")
+
+
+def load_checkpoint(path: str | Path, state: TrainState, cfg: Any = None) -> dict[str, Any]:
+    """Restore ``state`` from ``path``; returns the checkpoint's extra metadata.
+
+    With ``cfg`` (a :class:`~hpml.config.RunConfig`) a checkpoint of another model,
+    dataset, optimizer or seed is refused before anything is restored."""
+    path = Path(path)
+    payload = read_checkpoint(path, state.device)
+    if cfg is not None:
+        check_resume_config(path, payload.get("config"), cfg)
+    try:
         state.module.load_state_dict(payload["model"])
         state.optimizer.load_state_dict(payload["optimizer"])
         state.scaler.load_state_dict(payload["scaler"])
         state.scheduler.load_state_dict(payload["scheduler"])
         set_rng_states(payload["rng"])
-    except HpmlError:
-        raise
+    except KeyError as exc:
+        raise HpmlError(f"checkpoint {path} does not fit this run (another optimizer or model?): "
+                        f"its state has no entry {exc}") from None
     except Exception as exc:
-        raise HpmlError(f"checkpoint {path} is unreadable or from another model: {exc}".splitlines()[0]) from exc
+        raise HpmlError(f"checkpoint {path} does not fit this run (another model?): {_one_line(exc)}") from None
     state.step, state.epoch = payload["step"], payload["epoch"]
     known = {"model", "optimizer", "scaler", "scheduler", "rng", "step", "epoch"}
     return {k: v for k, v in payload.items() if k not in known}
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__
+
+
+def _refused_global(message: str) -> str:
+    """The global torch refused (``Unsupported global: GLOBAL posix.system``), if named."""
+    marker = "GLOBAL "
+    if marker not in message:
+        return ""
+    return message[message.index(marker) + len(marker):].split()[0].rstrip(".,;:")

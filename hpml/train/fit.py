@@ -13,7 +13,14 @@ from tqdm import tqdm
 from hpml.errors import HpmlError, RunFailed
 from hpml.measure.timers import synchronize
 from hpml.train.build import Workload
-from hpml.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from hpml.train.checkpoint import (
+    CHECKPOINT_NAME,
+    atomic_write,
+    load_checkpoint,
+    os_error,
+    save_checkpoint,
+    sweep_stale_tmp,
+)
 from hpml.train.step import Batch, evaluate, train_step
 
 #: Optimizer steps between loss read-backs (each one forces a device sync).
@@ -62,19 +69,52 @@ def check_finite(losses: list[torch.Tensor], first_step: int, epoch: int, last_g
     )
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, Python's MemoryError, or the CPU allocator's RuntimeError
+    (``DefaultCPUAllocator: can't allocate memory``), which torch gives no type of its own."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+
+
 def oom_message(work: Workload) -> str:
     s = work.settings
+    where = "device memory" if work.state.device.type == "cuda" else "host memory"
     return (
-        f"out of device memory at batch size {work.cfg.batch_size} "
+        f"out of {where} at batch size {work.cfg.batch_size} "
         f"(x{s.accum_steps} micro-batches per step) on {work.cfg.device}; "
         "try a smaller --batch-size with --opt grad_accum to keep the effective batch"
     )
 
 
 def append_jsonl(path: Path, record: dict) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
+    """Append one JSON line by rewriting the file atomically (a log holds one line per
+    epoch, so this is cheap): a full disk or a kill never leaves a truncated log."""
+    old = path.read_bytes() if path.exists() else b""
+    line = (json.dumps(record) + "\n").encode()
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(old + line))
+
+
+class OutputWrites:
+    """Writes of the run's outputs (log, checkpoints).  A failure is one line naming the
+    path and the errno: raised as :class:`RunFailed`, or with ``keep_going`` kept (the
+    first per path; later writes to that path are skipped) so that a finished run still
+    reports its summary (``hpml train``)."""
+
+    def __init__(self, keep_going: bool) -> None:
+        self.keep_going = keep_going
+        self.failures: dict[str, str] = {}
+
+    def __call__(self, what: str, path: Path, write: Callable[[], None]) -> None:
+        if str(path) in self.failures:
+            return
+        try:
+            write()
+        except OSError as exc:
+            message = f"could not write {what} {path}: {os_error(exc)}"
+            if not self.keep_going:
+                raise RunFailed(message) from exc
+            self.failures[str(path)] = message
 
 
 def fit(
@@ -86,6 +126,7 @@ def fit(
     progress: bool = True,
     on_epoch: Callable[[dict], None] | None = None,
     reduce: Callable[[dict], dict] = lambda m: m,
+    keep_going_on_write_error: bool = False,
 ) -> dict[str, Any]:
     """Train ``work`` for its configured epochs/steps.
 
@@ -93,17 +134,22 @@ def fit(
     atomically write ``checkpoint_dir/last.ckpt``.  With ``resume`` the run continues
     from that checkpoint; on CPU with the same seed it ends with the same weights as an
     uninterrupted run.  ``reduce`` combines per-rank metrics (identity when not
-    distributed).
+    distributed).  A log or checkpoint that cannot be written raises :class:`RunFailed`
+    naming the path and errno; with ``keep_going_on_write_error`` training goes on and
+    the failures are returned in ``output_errors``.
     """
     cfg, state = work.cfg, work.state
     ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
     if resume:
         if ckpt is None:
             raise HpmlError("--resume needs --checkpoint-dir")
-        load_checkpoint(ckpt, state)
+        load_checkpoint(ckpt, state, cfg)
+    if ckpt is not None and work.is_main:
+        sweep_stale_tmp(ckpt)  # left by a run killed while writing (kill -9)
     log = Path(log_path) if (log_path and work.is_main) else None
     if log:
         log.parent.mkdir(parents=True, exist_ok=True)
+    outputs = OutputWrites(keep_going_on_write_error)
     history: list[dict] = []
     last_good: dict = {}
     total_steps, accum = work.total_steps, work.settings.accum_steps
@@ -131,8 +177,10 @@ def fit(
                     bar.set_postfix(loss=f"{losses[-1].item():.4f}")  # .item(): device sync
                 if state.step >= total_steps or len(losses) >= steps_this_epoch:
                     break
-        except torch.cuda.OutOfMemoryError as exc:
-            raise RunFailed(oom_message(work)) from exc
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                raise RunFailed(oom_message(work)) from exc
+            raise
         finally:
             bar.close()
         synchronize(state.device)
@@ -157,9 +205,9 @@ def fit(
         history.append(metrics)
         last_good = {k: metrics[k] for k in ("epoch", "train_loss", "accuracy") if k in metrics}
         if log:
-            append_jsonl(log, metrics)
+            outputs("log", log, lambda: append_jsonl(log, metrics))
         if ckpt is not None and work.is_main:
-            save_checkpoint(ckpt, state, config=cfg.as_dict(), metrics=metrics)
+            outputs("checkpoint", ckpt, lambda: save_checkpoint(ckpt, state, config=cfg.as_dict(), metrics=metrics))
         if on_epoch is not None:
             on_epoch(metrics)
     return {
@@ -168,4 +216,5 @@ def fit(
         "train_seconds": train_seconds,
         "train_samples": train_samples,
         "final": history[-1] if history else {},
+        "output_errors": list(outputs.failures.values()),
     }

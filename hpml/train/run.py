@@ -18,7 +18,7 @@ from hpml.machine import machine_info
 from hpml.measure import flops_per_sample, measure_phase, measured_peak_flops
 from hpml.models import count_parameters
 from hpml.train.build import Workload, build_workload
-from hpml.train.checkpoint import atomic_write
+from hpml.train.checkpoint import atomic_write, os_error
 from hpml.train.fit import fit
 from hpml.train.optimizations import check_single_process
 from hpml.train.step import evaluate
@@ -83,7 +83,7 @@ def run(
 
     with measure_phase("train", state.device) as m:
         result = fit(work, log_path=log_path, checkpoint_dir=checkpoint_dir, resume=resume,
-                     progress=progress, reduce=reduce)
+                     progress=progress, reduce=reduce, keep_going_on_write_error=True)
         m.samples = result["train_samples"]
     train = m.stats.as_dict()
     # fit's own clock covers the training steps only (not the per-epoch evaluation).
@@ -121,9 +121,15 @@ def run(
         "accuracy": accuracy,
         "world_size": work.world_size,
         "machine": machine_info(),
+        # Outputs that could not be written (one line each: path and errno); the CLI
+        # prints the summary, then these, and exits 1.
+        "output_errors": list(result["output_errors"]),
     }
     if json_path and work.is_main:
-        atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, default=str)))
+        try:
+            atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, default=str)))
+        except OSError as exc:
+            record["output_errors"].append(f"could not write record {json_path}: {os_error(exc)}")
     return record
 
 

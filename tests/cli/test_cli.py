@@ -76,3 +76,16 @@ def test_python_dash_m_hpml_runs(tmp_path):
     assert proc.stderr.strip() == "hpml: error: unknown optimization 'nope'; registered: " + ", ".join(
         list_optimizations()
     )
+
+
+def test_steps_default_test_size_is_capped_at_the_split() -> None:
+    # Issue 14, group 4: --steps 100 --batch-size 8 on digits asked for 800 of its 360
+    # test samples and exited 2; the quick-look test set is now at most the whole split.
+    from hpml.cli import build_parser, config_from_args
+
+    cfg = config_from_args(build_parser().parse_args(
+        ["train", "--dataset", "digits", "--model", "resnet18", "--device", "cpu", "--steps", "100", "--batch-size", "8"]))
+    assert cfg.test_size == 360
+    small = config_from_args(build_parser().parse_args(
+        ["train", "--dataset", "digits", "--model", "resnet18", "--device", "cpu", "--steps", "2", "--batch-size", "8"]))
+    assert small.test_size == 16

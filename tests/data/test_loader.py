@@ -206,3 +206,34 @@ def test_make_loader_with_a_sampler_shards() -> None:
     assert sorted(seen) == list(range(10))
     with pytest.raises(HpmlError, match="shuffle=True conflicts with a sampler"):
         make_loader(ds, LoaderOptions(batch_size=2), sampler=DistributedSampler(ds, num_replicas=2, rank=0))
+
+
+def _worker_batches(start_method: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    ds = create_dataset("cifar10", "train", size=12)  # synthetic twin, random crop + flip
+    loader = make_loader(ds, LoaderOptions(batch_size=4, num_workers=1, seed=3))
+    loader.multiprocessing_context = start_method
+    return list(loader)
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
+def test_workers_start_with_spawn_and_forkserver(start_method: str) -> None:
+    # Issue 14, group 1: the dataset's torch.Generator crashed spawned/forkserver workers
+    # (macOS's default, DDP ranks', Linux's from Python 3.14).  They must start, and
+    # augment exactly as forked workers do (the generator is reseeded per worker).
+    forked = _worker_batches("fork")
+    started = _worker_batches(start_method)
+    assert len(started) == len(forked) == 3
+    for (xs, ys), (xf, yf) in zip(started, forked):
+        assert torch.equal(ys, yf)
+        assert torch.equal(xs, xf)
+
+
+def test_dataset_pickles_without_its_generator() -> None:
+    import pickle
+
+    ds = create_dataset("cifar10", "train", size=4)
+    ds.seed_augmentation(5)
+    copy = pickle.loads(pickle.dumps(ds))
+    assert "_rng" not in ds.__getstate__()
+    copy.seed_augmentation(5)
+    assert torch.equal(copy[1][0], ds[1][0])  # same seed, same augmentation after the trip

@@ -3,6 +3,8 @@ reduction, evaluation shards, FSDP blocks, the catalogue entries."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 import torch.nn as nn
@@ -137,3 +139,55 @@ def test_default_sgd_lr_scales_with_the_global_batch():
     assert scale_lr(cfg, 4).lr == pytest.approx(4 * cfg.effective_lr)
     assert scale_lr(cfg.replace(lr=0.05), 4).lr == 0.05  # explicit: as given
     assert scale_lr(cfg, 1) is cfg
+
+
+def test_rendezvous_folders_of_dead_launchers_are_swept(tmp_path):
+    # Issue 14, group 11: a launcher killed with -9 never runs its `finally`, so its
+    # hpml-ddp-<pid>-* folder stayed in /tmp; the next launch removes it, and only it.
+    import subprocess
+
+    from hpml.distributed.launch import WORKDIR_PREFIX, sweep_orphan_workdirs
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = tmp_path / f"{WORKDIR_PREFIX}{dead.pid}-abc"
+    live = tmp_path / f"{WORKDIR_PREFIX}{os.getpid()}-def"
+    other = tmp_path / f"{WORKDIR_PREFIX}notapid"
+    for folder in (orphan, live, other):
+        folder.mkdir()
+        (folder / "rendezvous").write_text("x")
+    assert sweep_orphan_workdirs(tmp_path) == [orphan]
+    assert not orphan.exists() and live.is_dir() and other.is_dir()
+
+
+def test_an_error_from_a_loader_worker_is_its_own_message_on_one_line():
+    # Issue 14, group 9: DataLoader re-raises a worker's error with the worker's whole
+    # traceback in the message; hpml reports the original message only.
+    import torch
+
+    from hpml.distributed.launch import describe
+    from hpml.errors import HpmlError, one_line_message
+
+    class Broken(torch.utils.data.Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            raise HpmlError(f"cannot decode image img_{index}.JPEG: bad header")
+
+    loader = torch.utils.data.DataLoader(Broken(), num_workers=1, batch_size=1)
+    with pytest.raises(HpmlError) as info:
+        next(iter(loader))
+    assert "Traceback" in str(info.value)  # what DataLoader does: the premise of the fix
+    message = one_line_message(info.value)
+    assert message == "cannot decode image img_0.JPEG: bad header (in a data loader worker)"
+    assert describe(info.value) == ("hpml", message)
+
+
+def test_more_cpu_ranks_than_cores_is_refused(monkeypatch):
+    from hpml.distributed import env
+
+    monkeypatch.setattr(env, "usable_cores", lambda: 2)
+    env.check_cpu_ranks(2, "cpu")
+    with pytest.raises(HpmlError, match="--nproc 3 exceeds the 2 CPU cores"):
+        env.check_cpu_ranks(3, "cpu")
