@@ -57,7 +57,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=os.environ.get("HPML_DATA_DIR"),
                    help="real-format datasets (default: $HPML_DATA_DIR; none: synthetic twins)")
     p.add_argument("--synthetic", action="store_true", help="use the synthetic twin even with a data dir")
-    p.add_argument("--model-preset", help="xlnet size: tiny, base (default) or large")
+    p.add_argument("--model-preset", help="text model size: tiny, base (default) or large (xlnet); tiny shrinks any hf: model")
     p.add_argument("--image-size", type=int)
     p.add_argument("--seq-len", type=int)
     p.add_argument("--train-size", type=int, help="use only this many training samples")

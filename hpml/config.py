@@ -81,22 +81,20 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         from hpml.data import dataset_info, list_datasets
-        from hpml.models import list_models
+        from hpml.models import model_presets, model_spec
         from hpml.train.optimizations import validate_optimizations
 
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
         set_("device", resolve_device(self.device))
         set_("optimizations", tuple(dict.fromkeys(self.optimizations)))  # de-duplicate, keep order
-        if self.model not in list_models():
-            raise HpmlError(f"unknown model {self.model!r}; registered: {', '.join(list_models())}")
+        spec = model_spec(self.model)  # registered, plugin or SOURCE:NAME; else a one-line error
         if self.dataset not in list_datasets():
             raise HpmlError(f"unknown dataset {self.dataset!r}; registered: {', '.join(list_datasets())}")
         info = dataset_info(self.dataset)
-        text_model = self.model == "xlnet"
-        if text_model != (info.modality == "text"):
+        if spec.modality != info.modality:
             raise HpmlError(
-                f"model {self.model!r} cannot train on {info.modality} dataset {self.dataset!r}; "
-                f"use {info.model!r}"
+                f"model {self.model!r} takes {spec.modality} input and cannot train on {info.modality} "
+                f"dataset {self.dataset!r}; use a {spec.modality} dataset, or a model for {info.modality} such as {info.model!r}"
             )
         if self.optimizer not in OPTIMIZERS:
             raise HpmlError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
@@ -123,12 +121,11 @@ class RunConfig:
         if not 0 <= self.warmup_epochs < math.inf:
             raise HpmlError(f"warmup_epochs must be a finite number >= 0, got {self.warmup_epochs}")
         if self.model_preset is not None:
-            from hpml.models.xlnet import PRESETS as XLNET_PRESETS
-
-            if not text_model:
-                raise HpmlError(f"--model-preset sets the xlnet size; {self.model!r} has no presets (leave it out)")
-            if self.model_preset not in XLNET_PRESETS:
-                raise HpmlError(f"unknown xlnet preset {self.model_preset!r}; choose from {', '.join(XLNET_PRESETS)}")
+            presets = model_presets(spec)
+            if not presets:
+                raise HpmlError(f"--model-preset sets a text model's size; {self.model!r} has no presets (leave it out)")
+            if self.model_preset not in presets:
+                raise HpmlError(f"unknown {self.model} preset {self.model_preset!r}; choose from {', '.join(presets)}")
         if self.synthetic is False and self.data_dir is None and self.dataset != "digits":
             raise HpmlError(f"real {self.dataset} data needs --data-dir (or $HPML_DATA_DIR); or use --synthetic")
         validate_optimizations(self.optimizations, self.device)

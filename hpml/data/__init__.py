@@ -73,10 +73,16 @@ def register_dataset(
 
 
 def dataset_info(name: str) -> DatasetInfo:
+    from hpml.plugins import load_plugins
+
+    load_plugins()  # datasets registered by installed packages (entry points)
     return DATASETS.get(name).info
 
 
 def list_datasets() -> list[str]:
+    from hpml.plugins import load_plugins
+
+    load_plugins()
     return DATASETS.names()
 
 

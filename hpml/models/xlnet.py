@@ -40,7 +40,7 @@ class XLNetClassifier(nn.Module):
         return self.net(input_ids=input_ids, attention_mask=mask).logits
 
 
-@register_model("xlnet")
+@register_model("xlnet", modality="text")
 def xlnet(
     num_classes: int,
     preset: str = "base",
@@ -48,6 +48,7 @@ def xlnet(
     pad_id: int = 0,
     dropout: float = 0.1,
     weights: str | Path | None = None,
+    seq_len: int | None = None,  # unused: XLNet's relative positions take any length
 ) -> nn.Module:
     """XLNet classifier; ``preset`` one of tiny/base/large (base: 117,310,466 params, 2 labels)."""
     from transformers import XLNetConfig, XLNetForSequenceClassification

@@ -100,6 +100,7 @@ def model_kwargs(cfg: RunConfig, info: DatasetInfo, train_set: Dataset) -> dict[
             preset=cfg.model_preset or "base",
             vocab_size=train_set.vocab_size,
             pad_id=train_set.pad_id,
+            seq_len=cfg.seq_len or info.seq_len,
             weights=cfg.weights,
         )
     return dict(image_size=cfg.image_size or info.image_size, weights=cfg.weights)

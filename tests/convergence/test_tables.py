@@ -74,3 +74,10 @@ def test_every_case_builds_a_valid_config(case):
 def test_grad_accum_keeps_the_samples_per_optimizer_step(optimization):
     cfg = digits_case(optimization).run_config(seed=0, device="cpu")
     assert cfg.batch_size * cfg.effective_accum_steps == digits_case().recipe.batch_size
+
+
+def test_a_digits_case_can_name_any_image_model():
+    case = digits_case("optimized", model="torchvision:resnet18")
+    cfg = case.run_config(seed=0, device="cpu")
+    assert (cfg.model, cfg.image_size) == ("torchvision:resnet18", 32)  # an ImageNet stem needs 32 px
+    assert case.target == digits_case("optimized").target and case.name.startswith("torchvision:resnet18-digits")
