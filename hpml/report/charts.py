@@ -219,7 +219,8 @@ def heatmap(
     cell_w, cell_h = 0.95, 0.32  # inches per column / row: fits "1.93x*" at 8 pt
     label_in = min(3.2, 0.4 + 0.07 * max((len(r) for r in rows), default=8))
     header_in = min(1.6, 0.3 + 0.06 * max((len(c) for c in columns), default=8))
-    fig = plt.figure(figsize=(label_in + cell_w * len(columns) + 0.3, header_in + cell_h * len(rows) + 0.6))
+    # at least 5 in wide, so the title of a one-column matrix is not cut
+    fig = plt.figure(figsize=(max(5.0, label_in + cell_w * len(columns) + 0.3), header_in + cell_h * len(rows) + 0.6))
     ax = fig.add_axes((label_in / fig.get_figwidth(), 0.3 / fig.get_figheight(),
                        cell_w * len(columns) / fig.get_figwidth(), cell_h * len(rows) / fig.get_figheight()))
     for i, row in enumerate(rows):
