@@ -312,7 +312,8 @@ def heatmap_block(m: Matrix, run: Run, folder: Path) -> Heatmap:
                 continue
             key, s = found
             value = None if s.significant is False else s.estimate
-            title = f"{key.label}: {s.text}" + (f"; busy: {s.busy_reason}" if s.busy_reason else "")
+            title = (f"{key.label}: {s.text}" + (f"; busy: {s.busy_reason}" if s.busy_reason else "")
+                     + (f"; same settings as {', '.join(s.aliases)} here" if s.aliases else ""))
             line.append(HeatCell(s.cell, value, row_id(key), title))
         cells.append(line)
     paired = any(s.interval is not None for _, s in m.cells.values())
@@ -427,8 +428,8 @@ def advice_sentences(m: Matrix, bests: list[Best], run: Run) -> list[str]:
         lo = min(chosen, key=lambda b: b.speedup.estimate)
         hi = max(chosen, key=lambda b: b.speedup.estimate)
         span = _link(hi) if lo is hi else f"{_link(lo)} to {_link(hi)}"
-        text = (f"{where}: `{name}` gives the largest gain on {len(chosen)} of {len(group)} workload(s) ({span}, "
-                f"peak memory {memory_cost(run, hi.key)} at the largest)")
+        text = (f"{where}: `{name}` gives the largest gain on {len(chosen)} of {len(group)} workload(s), {span} "
+                f"(largest on {hi.workload}: {hi.speedup.text}, peak memory {memory_cost(run, hi.key)})")
         others = sorted({b.key.optimization for b in wins} - {name})
         if others:
             text += f"; elsewhere {', '.join(f'`{o}`' for o in others)}"
@@ -497,14 +498,23 @@ def _detail_metrics(benches: Sequence[Benchmark]) -> list[tuple[charts.Metric, C
 
 
 def details_sections(latest: Run, sp: dict[CaseKey, Speedup], folder: Path) -> list[Section]:
-    """One collapsed block per workload (dataset · model on a device): chart pages and the table of its rows."""
-    workloads: dict[tuple[str, str], list[CaseKey]] = defaultdict(list)
+    """One collapsed block per workload (dataset · model on a device): chart pages and the table of its rows.
+
+    Loading and pre-processing rows name no model and may name the synthetic twin
+    (``cifar10-synthetic``): they join the workload of their dataset.
+    """
+    by_dataset: dict[tuple[str, str], list[CaseKey]] = defaultdict(list)
     for key in sorted(latest.benchmarks, key=_order):
         if key.is_hpml:
-            title = " · ".join(p for p in (key.dataset, key.model) if p)
-            workloads[(key.device, title)].append(key)
+            by_dataset[(key.device, key.dataset.removesuffix("-synthetic"))].append(key)
         else:
-            workloads[("", "other benchmarks (no hpml extra_info)")].append(key)
+            by_dataset[("", "")].append(key)
+    workloads: dict[tuple[str, str], list[CaseKey]] = {}
+    for (device, dataset), keys in by_dataset.items():
+        models = sorted({k.model for k in keys if k.model})
+        title = " · ".join([dataset, *(["/".join(models)] if models else [])]) if dataset \
+            else "other benchmarks (no hpml extra_info)"
+        workloads[(device, title)] = keys
     section = Section("Details per workload", [
         "Every row of the latest run, per workload: throughput, peak memory and achieved FLOP/s by phase "
         "(a metric that is missing or the same on every row gets no chart). Click a workload to open it."])
@@ -519,13 +529,15 @@ def details_sections(latest: Run, sp: dict[CaseKey, Speedup], folder: Path) -> l
             groups: dict[str, list[Bar]] = defaultdict(list)
             for key, bench in zip(keys, benches):
                 label = _heat_row(key) if key.is_hpml else key.label
-                group = " · ".join(p for p in (key.phase, key.optimizer) if p) or "rows"
+                twin = key.dataset if key.dataset.endswith("-synthetic") else ""
+                group = " · ".join(p for p in (key.phase, twin, key.optimizer) if p) or "rows"
                 groups[group].append(Bar(label, {m.name: value(bench) for m, value in metrics}))
             pages = charts.paginate(list(groups.items()), charts.MAX_ROWS)
             for n, page in enumerate(pages, start=1):
                 part = f", part {n}/{len(pages)}" if len(pages) > 1 else ""
-                path = charts.facet_hbars(page, [m for m, _ in metrics], title=f"{name}: run {latest.short_commit}{part}",
-                                          path=folder / f"workload-{slug}{'-' + str(n) if len(pages) > 1 else ''}.png")
+                path = charts.facet_hbars(
+                    page, [m for m, _ in metrics], title=f"{name}: run {latest.short_commit}{part}",
+                    path=folder / f"workload-{slug}{'-' + str(n) if len(pages) > 1 else ''}.png")
                 blocks.append(Image(f"{CHARTS}/{path.name}", f"{name}, details"))
         else:
             blocks.append("No metric varies between these rows: no chart.")

@@ -14,7 +14,6 @@ import html
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence, Union
 
 

@@ -23,11 +23,13 @@ WIDTH, HEIGHT = 1280, 800  # CSS px: a common laptop viewport
 #: Opens the first workload whose details hold a chart and scrolls its heading to the top.
 OPEN_DETAIL = """(() => {
   const all = [...document.querySelectorAll('details')];
-  const d = all.find(e => e.querySelector('img') && e.querySelector('summary').textContent.includes('·')) || all.find(e => e.querySelector('img')) || all[0];
+  const charted = all.filter(e => e.querySelector('img'));
+  const d = charted.find(e => e.querySelector('summary').textContent.includes('·')) || charted[0] || all[0];
   if (!d) return false;
   d.open = true;
   d.scrollIntoView({block: 'start'});
-  return Promise.all([...d.querySelectorAll('img')].map(i => i.complete ? 0 : new Promise(r => { i.onload = i.onerror = r; })))
+  const loaded = i => i.complete ? 0 : new Promise(r => { i.onload = i.onerror = r; });
+  return Promise.all([...d.querySelectorAll('img')].map(loaded))
     .then(() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true)))));
 })()"""
 
