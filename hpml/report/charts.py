@@ -298,9 +298,9 @@ def facet_hbars(
             ax.tick_params(axis="x", labelsize=7)
             ax.grid(axis="x", alpha=0.3)
             # the group's name over its first panel, the metric's over the top row
-            title = "\n".join(([metric.xlabel] if g == 0 else []) + ([name] if m == 0 else []))
-            if title:
-                ax.set_title(title, fontsize=9, loc="left" if m == 0 else "center")
+            heading = "\n".join(([metric.xlabel] if g == 0 else []) + ([name] if m == 0 else []))
+            if heading:
+                ax.set_title(heading, fontsize=9, loc="left" if m == 0 else "center")
     fig.suptitle(title, fontsize=11)
     return _save(fig, path)
 
