@@ -1,8 +1,12 @@
 """What goes into the report: tables and charts computed from the loaded inputs.
 
 Each ``*_section`` function turns the inputs into one :class:`~hpml.report.render.Section`,
-writing its charts into the report folder.  When the data for a chart is absent the
-section says so, and how to produce it, instead of showing an empty plot.
+writing its charts into the report's ``charts/`` folder.  When the data for a chart is
+absent the section says so, and how to produce it, instead of showing an empty plot.
+
+Order: what answers "which optimization, by how much" first (the heatmaps and What to
+use), then the gated trend, the phase breakdown, the per-workload details, time to
+accuracy and the runs read.
 """
 
 from __future__ import annotations
@@ -440,9 +444,9 @@ def advice_sentences(m: Matrix, bests: list[Best], run: Run) -> list[str]:
     return sentences
 
 
-def glance_sections(latest: Run, records: Sequence[ConvergenceRecord], folder: Path) -> list[Section]:
+def glance_sections(latest: Run, sp: dict[CaseKey, Speedup], records: Sequence[ConvergenceRecord],
+                    folder: Path) -> list[Section]:
     """The first screen: the primary phase's heatmap(s), what to use, then the other heatmaps."""
-    sp = speedups(latest)
     mats = matrices(sp)
     if not mats:
         return [Section("Speedup at a glance", [
@@ -648,11 +652,12 @@ def build_document(inputs: Inputs, folder: Path, source: str, base: Path, config
         f"{machine_line(latest)}, profile {profiles}; from {len(inputs.runs)} run(s) and "
         f"{len(inputs.convergence)} convergence record(s) in {source}.",
     ]
+    sp = speedups(latest)
     sections = [
-        *glance_sections(latest, inputs.convergence, folder),
+        *glance_sections(latest, sp, inputs.convergence, folder),
         trend_section(inputs.runs, latest, config, folder),
         phases_section(latest, folder),
-        *details_sections(latest, speedups(latest), folder),
+        *details_sections(latest, sp, folder),
         convergence_section(inputs.convergence, folder),
         runs_section(inputs.runs, base),
     ]

@@ -46,10 +46,13 @@ class Speedup:
 
     @property
     def text(self) -> str:
-        """``1.93x [1.80, 2.05]``, ``1.02x [0.97, 1.08] (~)`` or ``1.93x (no interval)``."""
+        """``1.93x [1.80, 2.05]``, ``~ (1.02x [0.97, 1.08])`` or ``1.93x (no interval)``; ``, busy`` when it was."""
+        busy = ", machine busy" if self.busy_reason else ""
         if self.interval is None:
-            return f"{self.estimate:.2f}x (no interval)"
-        return f"{self.estimate:.2f}x {self.interval_text}" + (" (~)" if self.significant is False else "")
+            return f"{self.estimate:.2f}x (no interval{busy})"
+        if self.significant is False:  # the contract: a row that is not significant reads "~" everywhere
+            return f"~ ({self.estimate:.2f}x {self.interval_text}{busy})"
+        return f"{self.estimate:.2f}x {self.interval_text}{busy}"
 
 
 def _finite(value: Any) -> float | None:

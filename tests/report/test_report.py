@@ -244,6 +244,8 @@ def test_paired_fields_fill_the_heatmap_and_what_to_use(tmp_path: Path) -> None:
     row = next(x for x in advice.splitlines() if x.startswith("| cifar10 · resnet50 · sgd | train |"))
     assert "channels_last" not in row and "1.50x [1.40, 1.60]" in row
     assert "no interval" not in advice
+    detail = next(x for x in md.splitlines() if "</a>train:cifar10:resnet50:cpu:sgd:channels_last |" in x)
+    assert "| ~ (3.00x [0.80, 5.00]) |" in detail  # "~" everywhere, the numbers behind it
 
 
 def test_old_runs_show_the_estimate_without_interval(full_report: Path) -> None:
@@ -330,3 +332,16 @@ def test_two_reports_into_one_folder_neither_crash_nor_mix(tmp_path: Path) -> No
     linked = set(re.findall(r"\]\((charts/[^)]+\.png)\)", md))
     assert linked == charts_in(out)  # the charts on disk are the ones this index.md links, no other
     assert not [p for p in out.iterdir() if p.name.startswith(".charts")]  # no temp folder left
+
+
+def test_accuracy_cost_comes_from_the_convergence_records() -> None:
+    from hpml.report.build import accuracy_cost
+    from hpml.report.load import CaseKey, load_convergence
+
+    records = [load_convergence(p) for p in sorted((STORAGE / "convergence").glob("*.json"))]
+    by = {r.optimization: r.final_accuracy for r in records}
+    key = CaseKey("train", "cifar10", "resnet50", "cpu", "sgd", "amp_bf16")
+    expected = (by["amp_bf16"] - by["baseline"]) * 100
+    assert accuracy_cost(records, key).startswith(f"{expected:+.1f} pp (resnet50, 1 vs 1 run(s))")
+    assert accuracy_cost(records, key.with_optimization("channels_last")) == "not measured"
+    assert accuracy_cost(records, CaseKey("train", "digits", "resnet50", "cpu", "sgd", "amp_bf16")) == "not measured"
