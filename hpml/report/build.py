@@ -1,30 +1,39 @@
 """What goes into the report: tables and charts computed from the loaded inputs.
 
 Each ``*_section`` function turns the inputs into one :class:`~hpml.report.render.Section`,
-writing its charts into the report folder.  When the data for a chart is absent the
-section says so, and how to produce it, instead of showing an empty plot.
+writing its charts into the report's ``charts/`` folder.  When the data for a chart is
+absent the section says so, and how to produce it, instead of showing an empty plot.
+
+Order: what answers "which optimization, by how much" first (the heatmaps and What to
+use), then the gated trend, the phase breakdown, the per-workload details, time to
+accuracy and the runs read.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from hpml.gate.summary import summary_from_run
+from hpml.gate.config import GateConfig
 from hpml.report import charts
 from hpml.report.charts import Bar
 from hpml.report.load import PHASES, Benchmark, CaseKey, ConvergenceRecord, Inputs, Run, machine_fingerprint
-from hpml.report.render import Document, Image, Section, Table, fmt_time
+from hpml.report.paired import Speedup, speedups
+from hpml.report.render import Details, Document, HeatCell, Heatmap, Image, Section, Table, fmt_time, heat_colour
 
 #: Phases stacked in the breakdown, in pipeline order (end_to_end and ddp are totals, not parts).
 BREAKDOWN_PHASES = ("preprocess", "load", "train", "inference")
 #: Runs listed in the run table; older ones are counted, not listed.
 MAX_LISTED_RUNS = 30
 MiB, GiB = 1024**2, 1024**3
-#: Every file name a chart of this module may have; stale ones are removed before a rewrite.
-CHART_FILE = re.compile(r"^(speedup-[\w.-]+|phases|throughput|memory|flops|trend|convergence)\.png$")
+#: Charts live in this sub-folder of the report, replaced as a whole on every report.
+CHARTS = "charts"
+#: Chart files that reports before the charts/ folder wrote next to index.md; removed when seen.
+OLD_CHART_FILE = re.compile(r"^(speedup-[\w.-]+|phases|throughput|memory|flops|trend|convergence)\.png$")
 
 
 def _num(value: float | None) -> str:
@@ -104,52 +113,6 @@ def runs_section(runs: Sequence[Run], base: Path) -> Section:
     return Section("Runs", blocks)
 
 
-def speedup_section(latest: Run, out: Path) -> Section:
-    """Same-run speedups of the latest run, one chart per phase, error bars = 68 % bootstrap interval."""
-    summary = summary_from_run(latest)
-    rows = [r for r in summary["rows"] if r.get("speedup") is not None and r.get("optimization") != "baseline"]
-    section = Section("Speedup vs baseline (latest run)")
-    if not rows:
-        section.blocks.append(
-            "No speedups in the latest run: they need hpml rows (extra_info phase/dataset/device/optimization) "
-            "with an `optimization=\"baseline\"` row of the same case in the same run."
-        )
-        return section
-    section.blocks.append(
-        f"Throughput of each optimization divided by the baseline's, both measured in run {latest.short_commit} "
-        "(samples/s, so grad_accum's larger calls count fairly). Error bars: central 68% bootstrap interval of the "
-        "ratio of medians over the rounds (only with `--benchmark-save-data`); a bar cut at the chart's edge is "
-        "wider than shown (see the table). Dashed line: no change (1x)."
-    )
-    by_key = dict(zip(latest.benchmarks, summary["rows"]))  # summary rows follow the run's row order
-    by_phase: dict[str, list[CaseKey]] = defaultdict(list)
-    for key, row in by_key.items():
-        if row.get("speedup") is not None and key.optimization != "baseline":
-            by_phase[key.phase].append(key)
-    table_rows = []
-    for phase in sorted(by_phase, key=lambda p: PHASES.index(p) if p in PHASES else len(PHASES)):
-        groups = []
-        for title, keys in _grouped(by_phase[phase]).items():
-            bars = []
-            for key in keys:
-                row = by_key[key]
-                spread = row.get("speedup_spread")
-                bars.append(Bar(_bar_label(key), {"speedup": row["speedup"]},
-                                 {"speedup": tuple(spread) if spread else None}))
-                table_rows.append([key.label, _num(row.get("samples_per_s")), _num(row.get("baseline_samples_per_s")),
-                                   f"{row['speedup']:.2f}x",
-                                   f"{spread[0]:.2f}-{spread[1]:.2f}" if spread else "-", str(row.get("rounds"))])
-            groups.append((title, bars))
-        path = charts.grouped_hbars(groups, ["speedup"], title=f"Speedup vs baseline, {phase} phase "
-                                     f"(run {latest.short_commit})", xlabel="speedup (x baseline throughput)",
-                                     path=out / f"speedup-{_slug(phase)}.png", fmt=lambda v: f"{v:.2f}x",
-                                     reference=1.0)
-        section.blocks.append(Image(path.name, f"speedup vs baseline, {phase}"))
-    section.blocks.append(Table(["case", "samples/s", "baseline samples/s", "speedup", "68% interval", "rounds"],
-                                table_rows, numeric=[False, True, True, True, True, True]))
-    return section
-
-
 def _phase_seconds_per_sample(bench: Benchmark) -> dict[str, float]:
     """Seconds per sample of each phase of an end-to-end row's ``phases`` dict."""
     phases = bench.extra.get("phases")
@@ -215,13 +178,19 @@ def phases_section(latest: Run, out: Path) -> Section:
     labels = list(configs)
     longest = max(sum(c.values()) for c in configs.values())  # s per sample
     unit, scale = ("s", 1.0) if longest >= 1 else ("ms", 1e3) if longest >= 1e-3 else ("us", 1e6)
-    segments = {p: [configs[label].get(p, 0.0) * scale for label in labels] for p in order}
-    path = charts.stacked_hbars(labels, segments, title=f"Time per sample by phase (run {latest.short_commit})",
-                                xlabel=f"time per sample ({unit}), stacked by phase", path=out / "phases.png")
-    section.blocks += [
+    section.blocks.append(
         f"Time per sample in each phase, from {source}. Where phases were measured as separate benchmarks the "
-        "stack shows where time per sample goes, not one wall-clock run.",
-        Image(path.name, "phase breakdown"),
+        "stack shows where time per sample goes, not one wall-clock run.")
+    pages = charts.paginate([("", labels)], charts.MAX_ROWS)
+    for n, page in enumerate(pages, start=1):
+        names = page[0][1]
+        part = f", part {n}/{len(pages)}" if len(pages) > 1 else ""
+        path = charts.stacked_hbars(names, {p: [configs[label].get(p, 0.0) * scale for label in names] for p in order},
+                                    title=f"Time per sample by phase (run {latest.short_commit}{part})",
+                                    xlabel=f"time per sample ({unit}), stacked by phase",
+                                    path=out / f"phases{'-' + str(n) if len(pages) > 1 else ''}.png")
+        section.blocks.append(Image(f"{CHARTS}/{path.name}", "phase breakdown"))
+    section.blocks += [
         Table(["configuration", *[f"{p} ({unit}/sample)" for p in order], f"total ({unit}/sample)"],
               [[label, *[charts.plain(configs[label][p] * scale) if p in configs[label] else "-" for p in order],
                 charts.plain(sum(configs[label].values()) * scale)] for label in labels],
@@ -236,118 +205,6 @@ def _peak_fraction(bench: Benchmark) -> float | None:
         achieved, peak = bench.metric("achieved_flops"), bench.metric("peak_flops")
         fraction = achieved / peak if achieved is not None and peak else None
     return fraction
-
-
-def resources_section(latest: Run, out: Path) -> Section:
-    """Throughput, peak memory and achieved FLOP/s of every row of the latest run."""
-    section = Section("Throughput, memory and FLOP/s (latest run)")
-    groups = _grouped(latest.benchmarks)
-
-    def chart(name: str, series: Sequence[str], values: Callable[[Benchmark], dict[str, float | None]],
-              title: str, xlabel: str, fmt: Callable[[float], str], missing: str, **kw: Any) -> None:
-        panels = []
-        for group_title, keys in groups.items():
-            bars = [Bar(_bar_label(k), values(latest.benchmarks[k])) for k in keys]
-            bars = [b for b in bars if any(v is not None for v in b.values.values())]
-            if bars:
-                panels.append((group_title, bars))
-        if not panels:
-            section.blocks.append(missing)
-            return
-        path = charts.grouped_hbars(panels, series, title=f"{title} (run {latest.short_commit})", xlabel=xlabel,
-                                    path=out / f"{name}.png", fmt=fmt, **kw)
-        section.blocks.append(Image(path.name, title))
-
-    chart("throughput", ["samples/s"], lambda b: {"samples/s": b.samples_per_s}, "Throughput",
-          "throughput (samples/s, from the median round)", charts.eng,
-          "No throughput: rows lack `extra_info[\"samples_per_round\"]`.", sharex=False, engineering=True)
-    peak = max((v for b in latest.benchmarks.values()
-                for v in (b.metric("peak_rss_bytes"), b.metric("peak_device_bytes")) if v), default=0.0)
-    unit, scale = ("GiB", GiB) if peak >= 2 * GiB else ("MiB", MiB)
-
-    def memory(b: Benchmark) -> dict[str, float | None]:
-        rss, device = b.metric("peak_rss_bytes"), b.metric("peak_device_bytes")
-        return {"host RSS": rss / scale if rss else None, "device": device / scale if device else None}
-
-    has_device = any(b.metric("peak_device_bytes") for b in latest.benchmarks.values())
-    chart("memory", ["host RSS", "device"] if has_device else ["host RSS"], memory, "Peak memory",
-          f"peak memory ({unit})", lambda v: f"{charts.plain(v)} {unit}",
-          "No memory numbers: rows lack `extra_info[\"peak_rss_bytes\"]`/`[\"peak_device_bytes\"]`.")
-    chart("flops", ["% of peak"],
-          lambda b: {"% of peak": _peak_fraction(b) * 100 if _peak_fraction(b) is not None else None},
-          "Achieved FLOP/s as a share of the measured peak", "achieved / measured peak FLOP/s (%)",
-          lambda v: f"{v:.3g}%",
-          "No FLOP/s numbers: rows lack `extra_info[\"achieved_flops\"]` and `[\"peak_flops\"]` (or "
-          "`[\"peak_fraction\"]`).")
-    rows = []
-    for keys in groups.values():
-        for key in keys:
-            b = latest.benchmarks[key]
-            achieved = b.metric("achieved_flops")
-            fraction = _peak_fraction(b)
-            rows.append([key.label, _num(b.samples_per_s), fmt_time(b.median_s), _bytes(b.metric("peak_rss_bytes")),
-                         _bytes(b.metric("peak_device_bytes")), _num(achieved),
-                         "-" if fraction is None else f"{fraction:.1%}", str(b.rounds)])
-    section.blocks.append(Table(
-        ["case", "samples/s", "median per call", "peak RSS", "peak device", "FLOP/s", "% of peak", "rounds"],
-        rows, numeric=[False] + [True] * 7))
-    return section
-
-
-def trend_section(runs: Sequence[Run], latest: Run, out: Path) -> Section:
-    """Each case across the runs of the latest run's machine and profile (other machines
-    would mix hardware in, other profiles other workload sizes)."""
-    section = Section("Trend across commits")
-    machine = machine_fingerprint(latest.machine_info)
-    on_machine = [r for r in runs if machine_fingerprint(r.machine_info) == machine]
-    same = [r for r in on_machine if r.profiles == latest.profiles]
-    notes = []
-    if len(runs) > len(on_machine):
-        notes.append(f"{len(runs) - len(on_machine)} run(s) from other machines left out: their seconds are not comparable.")
-    if len(on_machine) > len(same):
-        notes.append(f"{len(on_machine) - len(same)} run(s) with another benchmark profile left out: "
-                     "their workload sizes differ.")
-    note = f" ({' '.join(notes)})" if notes else ""
-    if len(same) < 2:
-        section.blocks.append(
-            f"Only one run (commit {latest.short_commit}) on this machine with this profile, and a trend needs "
-            f"at least two: rerun the benchmarks after a change (`pytest benchmarks --benchmark-autosave`) and "
-            f"the report will plot each benchmark across commits.{note}"
-        )
-        return section
-    labels, seen = [], defaultdict(int)
-    for run in same:
-        seen[run.short_commit] += 1
-        labels.append(run.short_commit + (f" ({seen[run.short_commit]})" if seen[run.short_commit] > 1 else ""))
-    panels: dict[tuple[str, str], dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
-    for i, run in enumerate(same):
-        for key, bench in sorted(run.benchmarks.items(), key=lambda kv: _order(kv[0])):
-            title = _group_title(key)
-            if bench.samples_per_s:
-                panels[(title, "throughput (samples/s)")][_bar_label(key)].append((i, bench.samples_per_s))
-            else:
-                panels[(title, "median time per call (ms)")][_bar_label(key)].append((i, bench.median_s * 1e3))
-    path = charts.trend_lines([(t, unit, dict(lines)) for (t, unit), lines in panels.items()], labels,
-                               title=f"Benchmarks across {len(same)} runs (x: commit, in run order)",
-                               path=out / "trend.png")
-    first, last = same[0], same[-1]
-    rows = []
-    for key, bench in last.benchmarks.items():
-        before = first.benchmarks.get(key)
-        if before is None:
-            continue
-        now_v, then_v = (bench.samples_per_s, before.samples_per_s) if bench.samples_per_s and before.samples_per_s \
-            else (1 / bench.median_s if bench.median_s else None, 1 / before.median_s if before.median_s else None)
-        change = f"{now_v / then_v - 1:+.1%}" if now_v and then_v else "-"
-        rows.append([key.label, fmt_time(before.median_s), fmt_time(bench.median_s), change])
-    section.blocks += [
-        f"{len(same)} runs on this machine with profile {', '.join(sorted(latest.profiles)) or '?'}, "
-        f"oldest to newest.{note}", Image(path.name, "trend across commits"),
-        f"First ({first.short_commit}) vs latest ({last.short_commit}) run; change in throughput (+ is faster):",
-        Table(["case", f"median {first.short_commit}", f"median {last.short_commit}", "throughput change"], rows,
-              numeric=[False, True, True, True]),
-    ]
-    return section
 
 
 def convergence_section(records: Sequence[ConvergenceRecord], out: Path) -> Section:
@@ -376,29 +233,432 @@ def convergence_section(records: Sequence[ConvergenceRecord], out: Path) -> Sect
                      "-" if best is None else f"{best:.2%}", str(len(r.epochs))])
     section.blocks += [
         "Accuracy after each epoch against cumulative wall time; dashed: the target, star: when it was reached.",
-        Image(path.name, "time to accuracy"),
+        Image(f"{CHARTS}/{path.name}", "time to accuracy"),
         Table(["case", "seed", "device", "target", "reached", "time to target", "best accuracy", "epochs"], rows,
               numeric=[False, True, False, True, False, True, True, True]),
     ]
     return section
 
 
-def build_document(inputs: Inputs, out: Path, source: str, base: Path) -> Document:
-    """All sections; the charts are written into ``out`` on the way."""
+
+
+# --- the first screen: speedup heatmaps and what to use --------------------------------------
+
+#: Phases in the order their heatmaps appear; training answers the suite's first question.
+HEAT_PHASE_ORDER = ("train", "inference", "end_to_end", "load", "preprocess", "ddp")
+#: What-to-use covers the phases a user picks optimizations for.
+ADVICE_PHASES = {"train": "Training", "inference": "Inference"}
+#: Below this the best gain is called small in the sentences (x baseline).
+SMALL_GAIN = 1.2
+#: Columns of one heatmap image; wider matrices are drawn as several images.
+MAX_HEAT_COLUMNS = 14
+
+
+def row_id(key: CaseKey) -> str:
+    """Anchor of a row's line in its workload's detail table."""
+    return "row-" + _slug(key.label)
+
+
+def workload_of(key: CaseKey) -> str:
+    """A heatmap column: ``dataset · model · optimizer`` (what is left of those)."""
+    return " · ".join(p for p in (key.dataset, key.model, key.optimizer) if p) or key.name
+
+
+def _heat_row(key: CaseKey) -> str:
+    return key.optimization + (f" [{key.variant}]" if key.variant else "")
+
+
+def _phase_rank(phase: str) -> tuple[int, str]:
+    return (HEAT_PHASE_ORDER.index(phase) if phase in HEAT_PHASE_ORDER else len(HEAT_PHASE_ORDER), phase)
+
+
+def _workload_rank(label: str) -> tuple[str, ...]:
+    parts = label.split(" · ")
+    return (parts[1] if len(parts) > 1 else "", *parts)  # by model, then dataset, then optimizer
+
+
+@dataclass
+class Matrix:
+    """The speedups of one device and phase: rows optimizations, columns workloads."""
+
+    device: str
+    phase: str
+    rows: list[str]
+    columns: list[str]
+    cells: dict[tuple[str, str], tuple[CaseKey, Speedup]]
+
+
+def matrices(sp: dict[CaseKey, Speedup]) -> list[Matrix]:
+    """One matrix per (device, phase), in heatmap order; rows by mean log speedup, best first."""
+    by: dict[tuple[str, str], dict[tuple[str, str], tuple[CaseKey, Speedup]]] = defaultdict(dict)
+    for key, s in sp.items():
+        by[(key.device, key.phase)][(_heat_row(key), workload_of(key))] = (key, s)
+    out = []
+    for (device, phase), cells in sorted(by.items(), key=lambda kv: (kv[0][0], _phase_rank(kv[0][1]))):
+        columns = sorted({c for _, c in cells}, key=_workload_rank)
+        score: dict[str, list[float]] = defaultdict(list)
+        for (row, _), (_, s) in cells.items():
+            score[row].append(math.log(s.estimate))
+        rows = sorted(score, key=lambda r: (-sum(score[r]) / len(score[r]), r))
+        out.append(Matrix(device, phase, rows, columns, cells))
+    return out
+
+
+def heatmap_block(m: Matrix, run: Run, folder: Path) -> Heatmap:
+    """The HTML/Markdown heatmap of one matrix, its PNG(s) drawn into ``folder``."""
+    cells: list[list[HeatCell | None]] = []
+    for row in m.rows:
+        line: list[HeatCell | None] = []
+        for column in m.columns:
+            found = m.cells.get((row, column))
+            if found is None:
+                line.append(None)
+                continue
+            key, s = found
+            value = None if s.significant is False else s.estimate
+            title = (f"{key.label}: {s.text}" + (f"; busy: {s.busy_reason}" if s.busy_reason else "")
+                     + (f"; same settings as {', '.join(s.aliases)} here" if s.aliases else ""))
+            line.append(HeatCell(s.cell, value, row_id(key), title))
+        cells.append(line)
+    paired = any(s.interval is not None for _, s in m.cells.values())
+    unknown = any(s.significant is None for _, s in m.cells.values())
+    caption = (f"Speedup vs baseline, {m.phase} phase on {m.device} (run {run.short_commit}; x baseline "
+               "throughput, blue faster, red slower).")
+    if paired:
+        caption += " `~`: the 95% interval of the paired estimate does not show a change beyond the noise floor."
+    if unknown:
+        caption += (" `*`: no interval (a run before paired measurement, or too few pairs): the estimate alone, "
+                    "significance unknown.")
+    images = []
+    pages = [(r, c) for r in range(0, len(m.rows), charts.MAX_ROWS)
+             for c in range(0, len(m.columns), MAX_HEAT_COLUMNS)]
+    for n, (r0, c0) in enumerate(pages, start=1):
+        rows = m.rows[r0:r0 + charts.MAX_ROWS]
+        columns = m.columns[c0:c0 + MAX_HEAT_COLUMNS]
+        sub = [cells[m.rows.index(r)][c0:c0 + MAX_HEAT_COLUMNS] for r in rows]
+        part = f" (part {n}/{len(pages)})" if len(pages) > 1 else ""
+        path = charts.heatmap(rows, columns, [["" if c is None else c.text for c in line] for line in sub],
+                              [["#ffffff" if c is None else heat_colour(c.value) for c in line] for line in sub],
+                              title=f"Speedup vs baseline, {m.phase} on {m.device}{part}",
+                              path=folder / f"heatmap-{_slug(m.device)}-{_slug(m.phase)}"
+                                            f"{'-' + str(n) if len(pages) > 1 else ''}.png")
+        images.append(f"{CHARTS}/{path.name}")
+    return Heatmap(f"heatmap-{_slug(m.device)}-{_slug(m.phase)}", caption, m.columns, m.rows, cells, images)
+
+
+def _memory(bench: Benchmark | None) -> tuple[float | None, str]:
+    """Peak memory of a row: the device's when it used one, else the host's RSS (bytes)."""
+    if bench is None:
+        return None, ""
+    device = bench.metric("peak_device_bytes")
+    if device:
+        return device, "device"
+    return bench.metric("peak_rss_bytes"), "RSS"
+
+
+def memory_cost(run: Run, key: CaseKey) -> str:
+    """``+12% peak RSS`` of a row against its baseline, or ``-`` when not measured."""
+    mine, kind = _memory(run.benchmarks.get(key))
+    base, _ = _memory(run.benchmarks.get(key.with_optimization("baseline")))
+    if not mine or not base:
+        return "-"
+    return f"{mine / base - 1:+.0%} ({kind})"
+
+
+def accuracy_cost(records: Sequence[ConvergenceRecord], key: CaseKey) -> str:
+    """Mean final accuracy of the optimization's convergence runs minus the baseline's, in points."""
+    def mean(optimization: str) -> tuple[float | None, int, str]:
+        found = [r for r in records if r.dataset == key.dataset and r.optimization == optimization
+                 and (not key.optimizer or not r.optimizer or r.optimizer == key.optimizer)
+                 and r.final_accuracy is not None]
+        values = [r.final_accuracy for r in found if r.final_accuracy is not None]
+        models = sorted({r.model for r in found if r.model})
+        return (sum(values) / len(values) if values else None), len(values), ", ".join(models)
+
+    mine, n, model = mean(key.optimization)
+    base, m, _ = mean("baseline")
+    if mine is None or base is None:
+        return "not measured"
+    return f"{(mine - base) * 100:+.1f} pp ({model or 'model ?'}, {n} vs {m} run(s))"
+
+
+@dataclass
+class Best:
+    workload: str
+    key: CaseKey
+    speedup: Speedup
+
+    @property
+    def wins(self) -> bool:
+        """Faster than baseline, and not shown to be noise."""
+        return self.speedup.estimate > 1.0 and self.speedup.significant is not False
+
+
+def best_per_workload(m: Matrix) -> list[Best]:
+    """The largest estimate of each column; rows shown as not significant count only when
+    nothing else is measured."""
+    out = []
+    for column in m.columns:
+        found = [(k, s) for (_, c), (k, s) in m.cells.items() if c == column]
+        credible = [(k, s) for k, s in found if s.significant is not False] or found
+        key, s = max(credible, key=lambda ks: (ks[1].estimate, ks[0].optimization))
+        out.append(Best(column, key, s))
+    return out
+
+
+def _link(best: Best) -> str:
+    return f"[{best.speedup.estimate:.2f}x](#{row_id(best.key)})"
+
+
+def advice_sentences(m: Matrix, bests: list[Best], run: Run) -> list[str]:
+    """One sentence per model of a matrix, generated from its best rows (each number links to its row)."""
+    phase = ADVICE_PHASES.get(m.phase, m.phase)
+    by_model: dict[str, list[Best]] = defaultdict(list)
+    for b in bests:
+        by_model[b.key.model or "-"].append(b)
+    sentences = []
+    for model, group in sorted(by_model.items()):
+        wins = [b for b in group if b.wins]
+        top = max(group, key=lambda b: b.speedup.estimate)
+        where = f"{phase} {model} on {m.device}"
+        if not wins:
+            sentences.append(f"{where}: no optimization is measurably faster than baseline on its {len(group)} "
+                             f"workload(s); the best estimate is `{top.key.optimization}` at {_link(top)}.")
+            continue
+        counts: dict[str, list[Best]] = defaultdict(list)
+        for b in wins:
+            counts[b.key.optimization].append(b)
+        name, chosen = max(counts.items(), key=lambda kv: (len(kv[1]), max(b.speedup.estimate for b in kv[1])))
+        lo = min(chosen, key=lambda b: b.speedup.estimate)
+        hi = max(chosen, key=lambda b: b.speedup.estimate)
+        span = _link(hi) if lo is hi else f"{_link(lo)} to {_link(hi)}"
+        text = (f"{where}: `{name}` gives the largest gain on {len(chosen)} of {len(group)} workload(s), {span} "
+                f"(largest on {hi.workload}: {hi.speedup.text}, peak memory {memory_cost(run, hi.key)})")
+        others = sorted({b.key.optimization for b in wins} - {name})
+        if others:
+            text += f"; elsewhere {', '.join(f'`{o}`' for o in others)}"
+        best_gain = max(b.speedup.estimate for b in wins)
+        if best_gain < SMALL_GAIN:
+            text += f"; nothing beats {best_gain:.2f}x"
+        sentences.append(text + ".")
+    return sentences
+
+
+def glance_sections(latest: Run, sp: dict[CaseKey, Speedup], records: Sequence[ConvergenceRecord],
+                    folder: Path) -> list[Section]:
+    """The first screen: the primary phase's heatmap(s), what to use, then the other heatmaps."""
+    mats = matrices(sp)
+    if not mats:
+        return [Section("Speedup at a glance", [
+            "No speedups in the latest run: they need hpml rows (extra_info phase/dataset/device/optimization) "
+            "with an `optimization=\"baseline\"` row of the same case in the same run."])]
+    first_phase = min((m.phase for m in mats), key=_phase_rank)
+    glance = Section("Speedup at a glance", [heatmap_block(m, latest, folder) for m in mats if m.phase == first_phase])
+    advice = Section("What to use")
+    rows, ids = [], []
+    for m in mats:
+        if m.phase not in ADVICE_PHASES:
+            continue
+        bests = best_per_workload(m)
+        advice.blocks += advice_sentences(m, bests, latest)
+        for b in bests:
+            rows.append([b.workload, m.phase, m.device, f"`{b.key.optimization}`",
+                         f"[{b.speedup.text}](#{row_id(b.key)})", memory_cost(latest, b.key),
+                         accuracy_cost(records, b.key)])
+    if rows:
+        advice.blocks.append(Table(["workload", "phase", "device", "best optimization", "speedup [95% interval]",
+                                    "peak memory vs baseline", "accuracy vs baseline (convergence)"], rows,
+                                   numeric=[False, False, False, False, True, True, True]))
+    else:
+        advice.blocks.append("No training or inference speedups in the latest run to choose from.")
+    more = Section("Speedup heatmaps, other phases",
+                   [heatmap_block(m, latest, folder) for m in mats if m.phase != first_phase])
+    return [glance, advice] + ([more] if more.blocks else [])
+
+
+# --- per-workload detail -------------------------------------------------------------------
+
+
+def _detail_metrics(benches: Sequence[Benchmark]) -> list[tuple[charts.Metric, Callable[[Benchmark], float | None]]]:
+    """The metrics worth a chart for these rows: present on some row and not the same on all."""
+    peak = max((v for b in benches for v in (b.metric("peak_rss_bytes"), b.metric("peak_device_bytes")) if v),
+               default=0.0)
+    unit, scale = ("GiB", GiB) if peak >= 2 * GiB else ("MiB", MiB)
+    candidates = [
+        (charts.Metric("samples/s", "throughput (samples/s)", charts.eng), lambda b: b.samples_per_s),
+        (charts.Metric(f"RSS {unit}", f"peak host RSS ({unit})", charts.plain),
+         lambda b: b.metric("peak_rss_bytes") / scale if b.metric("peak_rss_bytes") else None),
+        (charts.Metric(f"device {unit}", f"peak device memory ({unit})", charts.plain),
+         lambda b: b.metric("peak_device_bytes") / scale if b.metric("peak_device_bytes") else None),
+        (charts.Metric("% of peak", "achieved / peak FLOP/s (%)", lambda v: f"{v:.3g}%"),
+         lambda b: _peak_fraction(b) * 100 if _peak_fraction(b) is not None else None),
+    ]
+    out = []
+    for metric, value in candidates:
+        values = [v for v in (value(b) for b in benches) if v is not None]
+        if len(set(values)) > 1:  # empty or constant: no chart
+            out.append((metric, value))
+    return out
+
+
+def details_sections(latest: Run, sp: dict[CaseKey, Speedup], folder: Path) -> list[Section]:
+    """One collapsed block per workload (dataset · model on a device): chart pages and the table of its rows.
+
+    Loading and pre-processing rows name no model and may name the synthetic twin
+    (``cifar10-synthetic``): they join the workload of their dataset.
+    """
+    by_dataset: dict[tuple[str, str], list[CaseKey]] = defaultdict(list)
+    for key in sorted(latest.benchmarks, key=_order):
+        if key.is_hpml:
+            by_dataset[(key.device, key.dataset.removesuffix("-synthetic"))].append(key)
+        else:
+            by_dataset[("", "")].append(key)
+    workloads: dict[tuple[str, str], list[CaseKey]] = {}
+    for (device, dataset), keys in by_dataset.items():
+        models = sorted({k.model for k in keys if k.model})
+        title = " · ".join([dataset, *(["/".join(models)] if models else [])]) if dataset \
+            else "other benchmarks (no hpml extra_info)"
+        workloads[(device, title)] = keys
+    section = Section("Details per workload", [
+        "Every row of the latest run, per workload: throughput, peak memory and achieved FLOP/s by phase "
+        "(a metric that is missing or the same on every row gets no chart). Click a workload to open it."])
+    for (device, title), keys in sorted(workloads.items(), key=lambda kv: (kv[0][0] == "", kv[0][0],
+                                                                            _workload_rank(kv[0][1]))):
+        benches = [latest.benchmarks[k] for k in keys]
+        name = f"{title} ({device})" if device else title
+        slug = _slug(f"{device}-{title}")
+        blocks: list[Any] = []
+        metrics = _detail_metrics(benches)
+        if metrics:
+            groups: dict[str, list[Bar]] = defaultdict(list)
+            for key, bench in zip(keys, benches):
+                label = _heat_row(key) if key.is_hpml else key.label
+                twin = key.dataset if key.dataset.endswith("-synthetic") else ""
+                group = " · ".join(p for p in (key.phase, twin, key.optimizer) if p) or "rows"
+                groups[group].append(Bar(label, {m.name: value(bench) for m, value in metrics}))
+            pages = charts.paginate(list(groups.items()), charts.MAX_ROWS)
+            for n, page in enumerate(pages, start=1):
+                part = f", part {n}/{len(pages)}" if len(pages) > 1 else ""
+                path = charts.facet_hbars(
+                    page, [m for m, _ in metrics], title=f"{name}: run {latest.short_commit}{part}",
+                    path=folder / f"workload-{slug}{'-' + str(n) if len(pages) > 1 else ''}.png")
+                blocks.append(Image(f"{CHARTS}/{path.name}", f"{name}, details"))
+        else:
+            blocks.append("No metric varies between these rows: no chart.")
+        rows = []
+        for key, bench in zip(keys, benches):
+            s = sp.get(key)
+            fraction = _peak_fraction(bench)
+            rows.append([key.label, "1 (baseline)" if key.optimization == "baseline" else s.text if s else "-",
+                         _num(bench.samples_per_s), fmt_time(bench.median_s), _bytes(bench.metric("peak_rss_bytes")),
+                         _bytes(bench.metric("peak_device_bytes")), "-" if fraction is None else f"{fraction:.1%}",
+                         str(bench.rounds)])
+        blocks.append(Table(["case", "speedup", "samples/s", "median per call", "peak RSS", "peak device",
+                             "% of peak FLOP/s", "rounds"], rows, numeric=[False] + [True] * 7,
+                            ids=[row_id(k) for k in keys]))
+        section.blocks.append(Details(name, f"workload-{slug}", blocks))
+    return [section]
+
+
+# --- trend of the gated rows ---------------------------------------------------------------
+
+#: Gate patterns drawn in one trend image; more become further images.
+TREND_PANELS_PER_IMAGE = 5
+
+
+def gate_threshold(config: GateConfig, key: CaseKey) -> tuple[str, float] | None:
+    """(pattern, the speedup below which ``hpml gate`` fails the row), None for an ungated row.
+
+    The one place the report reads the gate's rules: its expectation and tolerance.
+    """
+    exp = config.expectation_for(key)
+    if exp is None:
+        return None
+    return exp.pattern, exp.min_speedup * (1 - config.tolerance_for(exp))
+
+
+def trend_section(runs: Sequence[Run], latest: Run, config: GateConfig, folder: Path) -> Section:
+    """The gated rows across the runs of the latest run's machine and profile (other machines
+    would mix hardware in, other profiles other workload sizes)."""
+    section = Section("Trend of the gated rows across commits")
+    machine = machine_fingerprint(latest.machine_info)
+    on_machine = [r for r in runs if machine_fingerprint(r.machine_info) == machine]
+    same = [r for r in on_machine if r.profiles == latest.profiles]
+    notes = []
+    if len(runs) > len(on_machine):
+        notes.append(f"{len(runs) - len(on_machine)} run(s) from other machines left out: their speedups come from "
+                     "other hardware.")
+    if len(on_machine) > len(same):
+        notes.append(f"{len(on_machine) - len(same)} run(s) with another benchmark profile left out: "
+                     "their workload sizes differ.")
+    note = f" ({' '.join(notes)})" if notes else ""
+    if not config.expectations:
+        section.blocks.append("No row is gated: `[tool.hpml.gate.min_speedup]` in pyproject.toml sets no "
+                              f"expectation, so there is no trend of gated rows to draw.{note}")
+        return section
+    if len(same) < 2:
+        section.blocks.append(
+            f"Only one run (commit {latest.short_commit}) on this machine with this profile, and a trend needs "
+            f"at least two: rerun the benchmarks after a change (`pytest benchmarks --benchmark-autosave`) and "
+            f"the report will plot each gated row across commits.{note}")
+        return section
+    labels, seen = [], defaultdict(int)
+    for run in same:
+        seen[run.short_commit] += 1
+        labels.append(run.short_commit + (f" ({seen[run.short_commit]})" if seen[run.short_commit] > 1 else ""))
+    panels: dict[str, tuple[float, dict[str, list[charts.TrendPoint]]]] = {}
+    for i, run in enumerate(same):
+        for key, s in speedups(run).items():
+            gated = gate_threshold(config, key)
+            if gated is None:
+                continue
+            pattern, threshold = gated
+            lines = panels.setdefault(pattern, (threshold, defaultdict(list)))[1]
+            lines[key.label].append(charts.TrendPoint(i, s.estimate, s.interval, s.estimate < threshold))
+    if not panels:
+        section.blocks.append(f"No row of these {len(same)} runs matches a `[tool.hpml.gate.min_speedup]` "
+                              f"pattern ({', '.join(e.pattern for e in config.expectations)}).{note}")
+        return section
+    items = sorted(panels.items())
+    section.blocks.append(
+        f"{len(same)} runs on this machine with profile {', '.join(sorted(latest.profiles)) or '?'}, oldest to "
+        f"newest: each gated row's speedup, its 95% interval as a band (runs before paired measurement have none), "
+        f"the gate's threshold dashed, a red cross where the gate failed the row.{note}")
+    for n in range(0, len(items), TREND_PANELS_PER_IMAGE):
+        page = items[n:n + TREND_PANELS_PER_IMAGE]
+        suffix = f"-{n // TREND_PANELS_PER_IMAGE + 1}" if len(items) > TREND_PANELS_PER_IMAGE else ""
+        path = charts.gated_trend([(f"{p} (fails below {t:.2f}x)", t, dict(lines)) for p, (t, lines) in page],
+                                  labels, title=f"Gated speedups across {len(same)} runs", path=folder /
+                                  f"trend{suffix}.png")
+        section.blocks.append(Image(f"{CHARTS}/{path.name}", "gated rows across commits"))
+    rows = []
+    for pattern, (threshold, lines) in items:
+        for label, points in lines.items():
+            last = points[-1]
+            rows.append([label, pattern, f"{threshold:.2f}x", f"{sum(p.failed for p in points)} of {len(points)}",
+                         f"{last.estimate:.2f}x" + (f" [{last.interval[0]:.2f}, {last.interval[1]:.2f}]"
+                                                    if last.interval else "")])
+    section.blocks.append(Table(["gated row", "gate pattern", "fails below", "runs failed", "latest speedup"], rows,
+                                numeric=[False, False, True, True, True]))
+    return section
+
+
+def build_document(inputs: Inputs, folder: Path, source: str, base: Path, config: GateConfig) -> Document:
+    """All sections; the charts are written into ``folder`` (the report's charts/) on the way."""
     latest = inputs.runs[-1]
     profiles = ", ".join(sorted(latest.profiles)) or "?"
     intro = [
-        f"Generated by `hpml report` from {len(inputs.runs)} pytest-benchmark run(s) and "
-        f"{len(inputs.convergence)} convergence record(s) in {source}.",
         f"Latest run: commit {latest.short_commit}, {latest.datetime[:19].replace('T', ' ')} UTC, "
-        f"{machine_line(latest)}, profile {profiles}, pytest-benchmark {latest.version}.",
+        f"{machine_line(latest)}, profile {profiles}; from {len(inputs.runs)} run(s) and "
+        f"{len(inputs.convergence)} convergence record(s) in {source}.",
     ]
+    sp = speedups(latest)
     sections = [
-        speedup_section(latest, out),
-        phases_section(latest, out),
-        resources_section(latest, out),
-        trend_section(inputs.runs, latest, out),
-        convergence_section(inputs.convergence, out),
+        *glance_sections(latest, sp, inputs.convergence, folder),
+        trend_section(inputs.runs, latest, config, folder),
+        phases_section(latest, folder),
+        *details_sections(latest, sp, folder),
+        convergence_section(inputs.convergence, folder),
         runs_section(inputs.runs, base),
     ]
     if inputs.skipped:

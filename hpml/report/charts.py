@@ -2,28 +2,40 @@
 
 Every chart has a title, axis labels with units, a legend when it shows more than
 one series, and a size that grows with the number of bars, so that labels never
-overlap.  Bars are horizontal: long case labels then read left to right instead of
-being rotated.  Colours follow the series name (an optimization keeps its colour
-across charts).
+overlap -- up to :data:`MAX_HEIGHT_PX`: callers split longer data into pages
+(:func:`paginate`), so a chart of 500 rows is several readable images, not one strip.
+Bars are horizontal: long case labels then read left to right instead of being
+rotated.  Colours follow the series name (an optimization keeps its colour across
+charts).  Files are palette PNGs (a few dozen kB) written atomically.
 """
 
 from __future__ import annotations
 
-import math
+import io
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: render to files, never open a window
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.colors  # noqa: E402
+import matplotlib.patches  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
 #: Inches per bar row and per group heading; chosen so 9-10 pt labels never touch.
 ROW_IN, GROUP_IN, BASE_IN = 0.30, 0.55, 1.3
 WIDTH_IN = 10.0
 DPI = 110
+#: No chart is taller than this (px); 2000 is the hard limit the tests hold it to.
+MAX_HEIGHT_PX = 1800
+#: Bar rows that fit one chart: (MAX_HEIGHT_PX / DPI - room for title, axis, panel headings) / ROW_IN.
+MAX_ROWS = 36
+#: Colours of the palette PNGs: plenty for flat bars, lines and anti-aliased text.
+PNG_COLOURS = 128
 _PALETTE = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors
 
 
@@ -52,9 +64,55 @@ class Bar:
     intervals: dict[str, tuple[float, float] | None] = field(default_factory=dict)  # absolute (low, high)
 
 
+T = TypeVar("T")
+
+
+def paginate(groups: Sequence[tuple[str, Sequence[T]]], max_rows: int = MAX_ROWS) -> list[list[tuple[str, list[T]]]]:
+    """Split titled groups of rows into pages of at most ``max_rows`` rows.
+
+    Groups stay whole when they fit; a group longer than a page is cut into parts
+    titled ``(part k/n)``.
+    """
+    pieces: list[tuple[str, list[T]]] = []
+    for title, rows in groups:
+        rows = list(rows)
+        parts = max(1, -(-len(rows) // max_rows))
+        for k in range(parts):
+            chunk = rows[k * max_rows:(k + 1) * max_rows]
+            pieces.append((f"{title} (part {k + 1}/{parts})" if parts > 1 else title, chunk))
+    pages: list[list[tuple[str, list[T]]]] = []
+    used = max_rows
+    for title, rows in pieces:
+        if used + len(rows) > max_rows:
+            pages.append([])
+            used = 0
+        pages[-1].append((title, rows))
+        used += len(rows)
+    return pages
+
+
 def _save(fig: Any, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI)
+    """Write ``fig`` as a palette PNG, atomically (temp file + rename), height capped."""
+    from PIL import Image  # matplotlib's own dependency
+
+    width_in, height_in = fig.get_size_inches()
+    if height_in * DPI > MAX_HEIGHT_PX:  # a caller forgot to paginate: shrink rather than write a strip
+        fig.set_size_inches(width_in, MAX_HEIGHT_PX / DPI)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=DPI, format="png")
     plt.close(fig)
+    buffer.seek(0)
+    with Image.open(buffer) as img:
+        small = img.convert("RGB").quantize(colors=PNG_COLOURS, method=Image.Quantize.MEDIANCUT)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            small.save(f, format="PNG", optimize=True)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -69,83 +127,6 @@ def eng(value: float) -> str:
 def plain(value: float) -> str:
     """3 significant digits without exponent notation: 1130.4 -> '1,130', 2.43 -> '2.43'."""
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
-
-
-def grouped_hbars(
-    groups: Sequence[tuple[str, Sequence[Bar]]],
-    series: Sequence[str],
-    *,
-    title: str,
-    xlabel: str,
-    path: Path,
-    fmt: Callable[[float], str] = plain,
-    reference: float | None = None,
-    sharex: bool = True,
-    engineering: bool = False,
-) -> Path:
-    """One panel per group (stacked vertically), one bar per row and series.
-
-    ``sharex``: one scale for all panels (ratios, percentages); False when groups differ
-    by orders of magnitude (throughput of loading vs training).  ``reference`` draws a
-    dashed vertical line (e.g. 1.0x for speedups).  Values are written at the end of
-    each bar so the chart reads without a ruler.  Error bars wider than the chart (a
-    few disturbed rounds) are cut at the edge: the axis follows the bars, not the
-    noise.
-    """
-    groups = [(name, bars) for name, bars in groups if bars]
-    rows = [len(bars) * max(1, len(series)) for _, bars in groups]
-    height = BASE_IN + sum(r * ROW_IN + GROUP_IN for r in rows) + (0.3 if len(series) > 1 else 0.0)
-    fig, axes = plt.subplots(len(groups), 1, figsize=(WIDTH_IN, height), sharex=sharex, squeeze=False,
-                             gridspec_kw={"height_ratios": [r + 1.2 for r in rows]}, layout="constrained")
-    bar_h = 0.8 / max(1, len(series))
-    overall = 0.0
-    labels: list[tuple[Any, float, float, bool, str]] = []  # axes, y, bar end, has error bar, text
-    for ax, (name, bars) in zip(axes[:, 0], groups):
-        largest = 0.0
-        for s_i, s in enumerate(series):
-            ys, xs, lows, highs = [], [], [], []
-            for b_i, bar in enumerate(bars):
-                value = bar.values.get(s)
-                if value is None:
-                    continue
-                interval = bar.intervals.get(s)
-                ys.append(b_i + (s_i - (len(series) - 1) / 2) * bar_h)
-                xs.append(value)
-                lows.append(max(0.0, value - interval[0]) if interval else 0.0)
-                highs.append(max(0.0, interval[1] - value) if interval else 0.0)
-                # an interval at most 1.5x the bar widens the axis; a wider one is cut at the edge
-                largest = max(largest, value, min(interval[1], 1.5 * value) if interval else 0.0)
-            if not xs:
-                continue
-            has_err = any(lows) or any(highs)
-            ax.barh(ys, xs, height=bar_h * 0.9, color=COLOURS(s) if len(series) > 1 else "#4c72b0",
-                    label=s if len(series) > 1 else None, xerr=[lows, highs] if has_err else None,
-                    error_kw={"capsize": 3, "elinewidth": 1, "ecolor": "#333333"})
-            labels += [(ax, y, x, has_err, fmt(x)) for y, x in zip(ys, xs)]
-        ax.set_yticks(range(len(bars)), [bar.label for bar in bars], fontsize=9)
-        ax.set_ylim(len(bars) - 0.5, -0.5)  # first bar on top, like a table
-        ax.set_title(name, fontsize=10, loc="left")
-        ax.grid(axis="x", alpha=0.3)
-        if engineering:  # 24.6k, 3.08M; below 1000 plain decimals ("200m" would read as millions)
-            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: eng(v)))
-        if reference is not None:
-            ax.axvline(reference, color="black", linestyle="--", linewidth=1)
-            largest = max(largest, reference)
-        if not sharex:
-            ax.set_xlim(0, largest * 1.2 if largest > 0 else 1)  # room for the value labels
-        overall = max(overall, largest)
-    if sharex:
-        axes[0, 0].set_xlim(0, overall * 1.2 if overall > 0 else 1)
-    axes[-1, 0].set_xlabel(xlabel)
-    for ax, y, end, has_err, text in labels:
-        # Next to the bar's end; with an error bar, just above its whisker so the two never cross.
-        ax.annotate(text, (end, y), xytext=(3, 2 if has_err else 0), textcoords="offset points",
-                    va="bottom" if has_err else "center", fontsize=8, clip_on=True)
-    fig.suptitle(title, fontsize=12)
-    if len(series) > 1:
-        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside upper right", ncols=len(series),
-                   fontsize=9)
-    return _save(fig, path)
 
 
 def stacked_hbars(
@@ -173,46 +154,6 @@ def stacked_hbars(
     ax.set_title(title, fontsize=12)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=9, title="phase")
-    return _save(fig, path)
-
-
-def trend_lines(
-    panels: Sequence[tuple[str, str, dict[str, list[tuple[int, float]]]]],
-    run_labels: Sequence[str],
-    *,
-    title: str,
-    path: Path,
-) -> Path:
-    """Small multiples: one panel per (group, unit), one line per case across runs.
-
-    ``panels``: (panel title, y label, {case label: [(run index, value)]});
-    ``run_labels``: the x tick label of each run index (commit ids in run order).
-    """
-    ncols = 1 if len(panels) == 1 else 2
-    nrows = math.ceil(len(panels) / ncols)
-    longest = max((len(case) for _, _, lines in panels for case in lines), default=10)
-    legend_in = min(3.5, 0.5 + 0.065 * longest)
-    panel_w = 5.2 + legend_in
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_w * ncols, 3.6 * nrows + 0.8), squeeze=False,
-                             layout="constrained")
-    for ax, (name, ylabel, lines) in zip(axes.flat, panels):
-        for case, points in lines.items():
-            xs, ys = zip(*points)
-            ax.plot(xs, ys, marker="o", markersize=4, label=case, color=COLOURS(case.rsplit(":", 1)[-1]))
-        ax.set_title(name + (f" · {next(iter(lines))}" if len(lines) == 1 else ""), fontsize=10, loc="left")
-        ax.set_ylabel(ylabel)
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: eng(v)))
-        ax.set_xlabel("commit (run order)")
-        ax.set_xticks(range(len(run_labels)), run_labels, rotation=45, ha="right", fontsize=8)
-        ax.set_xlim(-0.5, len(run_labels) - 0.5)
-        top = max((v for points in lines.values() for _, v in points), default=1.0)
-        ax.set_ylim(0, top * 1.12 or 1.0)  # from zero, so a 5 % wiggle does not look like a cliff
-        ax.grid(alpha=0.3)
-        if len(lines) > 1:
-            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.set_visible(False)
-    fig.suptitle(title, fontsize=12)
     return _save(fig, path)
 
 
@@ -260,5 +201,160 @@ def convergence_curves(curves: Sequence[Curve], *, title: str, path: Path) -> Pa
         ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title, fontsize=12)
+    return _save(fig, path)
+
+
+def heatmap(
+    rows: Sequence[str],
+    columns: Sequence[str],
+    texts: Sequence[Sequence[str]],
+    colours: Sequence[Sequence[str]],
+    *,
+    title: str,
+    path: Path,
+) -> Path:
+    """A table of coloured cells with their text (the colours are computed by the caller,
+    so the PNG and the HTML table share one scale)."""
+    cell_w, cell_h = 0.95, 0.32  # inches per column / row: fits "1.93x*" at 8 pt
+    label_in = min(3.2, 0.4 + 0.07 * max((len(r) for r in rows), default=8))
+    header_in = min(1.6, 0.3 + 0.06 * max((len(c) for c in columns), default=8))
+    # room right of the cells for the last slanted column label; at least 5 in wide, so no title is cut
+    right_in = 0.3 + 0.05 * max((len(c) for c in columns), default=8)
+    fig = plt.figure(figsize=(max(5.0, label_in + cell_w * len(columns) + right_in),
+                              header_in + cell_h * len(rows) + 0.6))
+    ax = fig.add_axes((label_in / fig.get_figwidth(), 0.3 / fig.get_figheight(),
+                       cell_w * len(columns) / fig.get_figwidth(), cell_h * len(rows) / fig.get_figheight()))
+    for i, row in enumerate(rows):
+        for j in range(len(columns)):
+            ax.add_patch(matplotlib.patches.Rectangle((j, i), 1, 1, facecolor=colours[i][j], edgecolor="white"))
+            if texts[i][j]:
+                dark = colours[i][j] not in ("#ffffff",) and _luminance(colours[i][j]) < 0.45
+                ax.text(j + 0.5, i + 0.5, texts[i][j], ha="center", va="center", fontsize=8,
+                        color="white" if dark else "#222222")
+    ax.set_xlim(0, len(columns))
+    ax.set_ylim(len(rows), 0)
+    ax.set_yticks([i + 0.5 for i in range(len(rows))], rows, fontsize=8)
+    ax.set_xticks([j + 0.5 for j in range(len(columns))], columns, fontsize=8, rotation=35, ha="left")
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    fig.suptitle(title, fontsize=10, x=0.01, ha="left", y=1 - 0.08 / fig.get_figheight())
+    return _save(fig, path)
+
+
+def _luminance(colour: str) -> float:
+    r, g, b = matplotlib.colors.to_rgb(colour)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+@dataclass
+class Metric:
+    """One column of a facet chart: a value per bar, its axis label and how to print it."""
+
+    name: str
+    xlabel: str
+    fmt: Callable[[float], str] = plain
+
+
+def facet_hbars(
+    groups: Sequence[tuple[str, Sequence[Bar]]],
+    metrics: Sequence[Metric],
+    *,
+    title: str,
+    path: Path,
+) -> Path:
+    """Small multiples: one row of panels per group (e.g. phase), one column per metric.
+
+    Each panel has its own x scale (throughput of loading and of training differ by
+    orders of magnitude); bars are labelled with their value.  Call it with one page of
+    :func:`paginate` at most.
+    """
+    groups = [(name, bars) for name, bars in groups if bars]
+    rows = [len(bars) for _, bars in groups]
+    height = BASE_IN + sum(r * ROW_IN + GROUP_IN for r in rows)
+    longest = max((len(b.label) for _, bars in groups for b in bars), default=8)
+    label_in = 0.3 + 0.075 * longest  # inches for the bar labels
+    width = min(14.0, label_in + 3.2 * len(metrics))  # one panel per metric
+    # Fixed margins instead of constrained layout: as readable here, and several times faster with many panels.
+    fig, axes = plt.subplots(len(groups), len(metrics), figsize=(width, height), squeeze=False,
+                             gridspec_kw={"height_ratios": [r + 1.2 for r in rows]})
+    mean_panel_in = (height - BASE_IN - GROUP_IN * len(groups)) / max(1, len(groups))
+    fig.subplots_adjust(left=min(0.6, label_in / width), right=0.97, top=1 - 0.75 / height, bottom=0.55 / height,
+                        wspace=0.25, hspace=GROUP_IN / max(0.3, mean_panel_in))
+    for g, (name, bars) in enumerate(groups):
+        for m, metric in enumerate(metrics):
+            ax = axes[g, m]
+            ys = [i for i, b in enumerate(bars) if b.values.get(metric.name) is not None]
+            xs = [bars[i].values[metric.name] for i in ys]
+            ax.barh(ys, xs, height=0.7, color=[COLOURS(bars[i].label) for i in ys])
+            for y, x in zip(ys, xs):
+                ax.annotate(metric.fmt(x), (x, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+            ax.set_yticks(range(len(bars)), [b.label for b in bars] if m == 0 else [""] * len(bars), fontsize=8)
+            ax.set_ylim(len(bars) - 0.5, -0.5)
+            ax.set_xlim(0, max(xs, default=1.0) * 1.3 or 1.0)
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: eng(v)))
+            ax.tick_params(axis="x", labelsize=7)
+            ax.grid(axis="x", alpha=0.3)
+            # the group's name over its first panel, the metric's over the top row
+            heading = "\n".join(([metric.xlabel] if g == 0 else []) + ([name] if m == 0 else []))
+            if heading:
+                ax.set_title(heading, fontsize=9, loc="left" if m == 0 else "center")
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+@dataclass
+class TrendPoint:
+    run: int  # x: index of the run (commit) in run order
+    estimate: float
+    interval: tuple[float, float] | None
+    failed: bool  # the gate failed this row in this run
+
+
+def gated_trend(
+    panels: Sequence[tuple[str, float | None, dict[str, list[TrendPoint]]]],
+    run_labels: Sequence[str],
+    *,
+    title: str,
+    path: Path,
+) -> Path:
+    """asv-style: one panel per gate expectation, one line per gated row across commits.
+
+    ``panels``: (title, the gate's threshold or None, {row label: points}).  The
+    interval is a band around the line; a red cross marks each run where the gate
+    failed the row; the dashed line is the threshold.
+    """
+    fig, axes = plt.subplots(len(panels), 1, figsize=(WIDTH_IN, 0.9 + 2.9 * len(panels)), squeeze=False,
+                             layout="constrained")
+    for ax, (name, threshold, lines) in zip(axes[:, 0], panels):
+        for label, points in lines.items():
+            colour = COLOURS(label.rsplit(":", 1)[-1])
+            xs = [p.run for p in points]
+            ax.plot(xs, [p.estimate for p in points], marker="o", markersize=4, color=colour, label=label)
+            banded = [p for p in points if p.interval is not None]
+            if banded:
+                ax.fill_between([p.run for p in banded], [p.interval[0] for p in banded],
+                                [p.interval[1] for p in banded], color=colour, alpha=0.2, linewidth=0)
+            failed = [p for p in points if p.failed]
+            if failed:
+                ax.plot([p.run for p in failed], [p.estimate for p in failed], linestyle="none", marker="X",
+                        markersize=10, color="#c0392b")
+        if threshold is not None:
+            ax.axhline(threshold, color="#c0392b", linestyle="--", linewidth=1)
+        ax.axhline(1.0, color="black", linewidth=0.8, alpha=0.6)
+        if any(p.failed for points in lines.values() for p in points):
+            ax.plot([], [], linestyle="none", marker="X", markersize=8, color="#c0392b", label="gate failed")
+        if threshold is not None:
+            ax.plot([], [], color="#c0392b", linestyle="--", linewidth=1, label=f"gate threshold {threshold:.2f}x")
+        ax.set_title(name, fontsize=10, loc="left")
+        ax.set_ylabel("speedup (x baseline)")
+        ax.set_xticks(range(len(run_labels)), run_labels, rotation=30, ha="right", fontsize=8)
+        ax.set_xlim(-0.5, len(run_labels) - 0.5)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    axes[-1, 0].set_xlabel("commit (run order)")
     fig.suptitle(title, fontsize=12)
     return _save(fig, path)

@@ -1,17 +1,28 @@
-"""``hpml report``: Markdown + self-contained HTML + PNG charts from benchmark runs.
+"""``hpml report``: Markdown + HTML + PNG charts from benchmark runs.
 
 Reads every pytest-benchmark run and convergence record under ``--storage`` (or
-the files/folders given), and writes ``index.md``, ``index.html`` and the charts to
+the files/folders given), and writes ``index.md``, ``index.html`` and ``charts/`` to
 ``--out``.  Bad input raises HpmlError (the CLI prints it and exits 2).
+
+Two reports into one ``--out`` at the same time neither crash nor mix: each holds an
+exclusive lock on ``--out/.hpml-report.lock`` while it writes, builds its charts in a
+temporary folder next to ``charts/`` and swaps it in whole, and replaces ``index.md``
+and ``index.html`` atomically.  A reader sees the old report or the new one.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from hpml.errors import HpmlError
 from hpml.report.load import HOW_TO_RUN, discover
+
+LOCK_FILE = ".hpml-report.lock"
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +33,23 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", type=Path, default=Path(".benchmarks"), metavar="DIR",
                         help="pytest-benchmark storage to read when no PATH is given (default: .benchmarks)")
     parser.add_argument("--out", type=Path, default=Path("hpml-report"), metavar="DIR",
-                        help="folder to write index.md, index.html and the charts to (default: hpml-report)")
+                        help="folder to write index.md, index.html and charts/ to (default: hpml-report)")
+    parser.add_argument("--config", type=Path, metavar="PYPROJECT",
+                        help="pyproject.toml whose [tool.hpml.gate] says which rows are gated, for the trend "
+                             "(default: nearest above cwd)")
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Atomically: a temp file in the same folder, then ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -33,21 +60,39 @@ def run_report(args: argparse.Namespace) -> int:
     inputs = discover(paths, explicit=[p for p in args.paths if p.is_file()])
     if not inputs.runs:
         raise HpmlError(f"no pytest-benchmark run file in {', '.join(map(str, paths))}; {HOW_TO_RUN}")
-    from hpml.report.build import CHART_FILE, build_document  # matplotlib: only when a report is written
+    from hpml.gate.config import load_gate_config
+    from hpml.report.build import CHARTS, OLD_CHART_FILE, build_document  # matplotlib: only when a report is written
     from hpml.report.render import to_html, to_markdown
 
+    config = load_gate_config(getattr(args, "config", None))
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise HpmlError(f"--out {out} is a file; pass a folder")
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.iterdir():  # a chart from an earlier report that this one may not redraw
-        if CHART_FILE.match(stale.name):
-            stale.unlink()
-    source = ", ".join(map(str, paths))
-    doc = build_document(inputs, out, source, base=Path.cwd())
-    (out / "index.md").write_text(to_markdown(doc), encoding="utf-8")
-    (out / "index.html").write_text(to_html(doc, out), encoding="utf-8")
-    charts = sorted(p.name for p in out.iterdir() if CHART_FILE.match(p.name))
+    with open(out / LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second report into this folder waits here
+        fresh = Path(tempfile.mkdtemp(prefix=f".{CHARTS}.", dir=out))
+        try:
+            doc = build_document(inputs, fresh, ", ".join(map(str, paths)), base=Path.cwd(), config=config)
+            for chart in fresh.iterdir():
+                chart.chmod(0o644)
+            fresh.chmod(0o755)
+            old = out / CHARTS
+            if old.exists():  # swap the whole folder: no chart of an earlier report survives
+                trash = Path(tempfile.mkdtemp(prefix=f".{CHARTS}.old.", dir=out))
+                os.replace(old, trash / CHARTS)
+                os.replace(fresh, old)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                os.replace(fresh, old)
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+        _write_text(out / "index.md", to_markdown(doc))
+        _write_text(out / "index.html", to_html(doc))
+        for stale in out.iterdir():  # charts that reports before charts/ wrote next to index.md
+            if OLD_CHART_FILE.match(stale.name):
+                stale.unlink()
+        charts = sorted(p.name for p in (out / CHARTS).iterdir())
     print(f"hpml report: wrote {out / 'index.md'}, {out / 'index.html'} and {len(charts)} chart(s) "
           f"from {len(inputs.runs)} run(s)")
     return 0

@@ -245,6 +245,13 @@ def run_from_json(obj: Any, path: Path, *, check_version: bool = True) -> Run:
             raise HpmlError(f"{path}: benchmark {name!r} has no 'stats'; the file is damaged; {HOW_TO_RUN}")
         median = _number(stats.get("median"))
         rounds = _number(stats.get("rounds"))
+        raw_median = stats.get("median")
+        if isinstance(raw_median, float) and not math.isfinite(raw_median):
+            raise HpmlError(f"{path}: benchmark {name!r} has stats.median {raw_median}: its timings are not numbers, "
+                            f"so nothing can be reported from them; {HOW_TO_RUN}")
+        if median == 0:
+            raise HpmlError(f"{path}: benchmark {name!r} has stats.median 0 s (all-zero timings): the timer measured "
+                            f"nothing, so no speed can be computed; {HOW_TO_RUN}")
         if median is None or median < 0 or rounds is None:
             raise HpmlError(f"{path}: benchmark {name!r} lacks stats.median/stats.rounds; the file is damaged")
         data_raw = stats.get("data")
@@ -388,6 +395,18 @@ class ConvergenceRecord:
     epochs: tuple[ConvergenceEpoch, ...]
     seed: int | None = None  # one record per seed; several seeds of a case draw several curves
     error: str | None = None  # why the run stopped early, when it did
+    dataset: str = ""  # the case's identity, matched against benchmark rows for the accuracy cost
+    model: str = ""
+    optimizer: str = ""
+    optimization: str = ""
+
+    @property
+    def final_accuracy(self) -> float | None:
+        """Accuracy after the last epoch (fraction); None when the run stopped early."""
+        if self.error:
+            return None
+        last = [e.accuracy for e in self.epochs if e.accuracy is not None]
+        return last[-1] if last else None
 
     @property
     def label(self) -> str:
@@ -434,6 +453,7 @@ def convergence_from_json(obj: Any, path: Path) -> ConvergenceRecord:
         device=str(obj.get("device") or ""), epochs=tuple(epochs),
         seed=int(obj["seed"]) if _number(obj.get("seed")) is not None else None,
         error=str(obj["error"]) if obj.get("error") else None,
+        **{f: str(obj.get(f) or "") for f in ("dataset", "model", "optimizer", "optimization")},
     )
 
 
