@@ -87,17 +87,21 @@ def cell(info: dict[str, Any] | None) -> str:
 
 
 def _column(info: dict[str, Any]) -> str:
-    dataset = str(info.get("dataset") or "?")
-    synthetic = dataset.endswith("-synthetic")
-    base = dataset.removesuffix("-synthetic")
-    name = SHORT.get(base, base[:6]) + ("*" if synthetic else "")
+    base = str(info.get("dataset") or "?").removesuffix("-synthetic")
+    name = SHORT.get(base, base[:6])
     return name if info.get("device") in (None, "cpu") else f"{name}:{str(info.get('device'))[:4]}"
 
 
 def _row_label(info: dict[str, Any]) -> str:
+    """The optimization, with its optimizer when not SGD and "(twin)" for rows reading the
+    synthetic twin instead of the real file format."""
     name = str(info.get("optimization"))
     optimizer = info.get("optimizer")
-    return f"{name}/{optimizer}" if optimizer and optimizer != "sgd" else name
+    if optimizer and optimizer != "sgd":
+        name = f"{name}/{optimizer}"
+    if str(info.get("dataset") or "").endswith("-synthetic"):
+        name = f"{name} (twin)"
+    return name
 
 
 def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]], busy_rows: int) -> list[str]:
@@ -109,12 +113,13 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         if info.get("optimization") == "baseline" or info.get("phase") is None:
             continue
         by_phase.setdefault(str(info["phase"]), []).append(info)
+    width = max([len(_row_label(i)) + 2 for infos in by_phase.values() for i in infos] + [len(p) for p in by_phase],
+                default=0)
     for phase in sorted(by_phase, key=lambda p: PHASES.index(p) if p in PHASES else len(PHASES)):
         infos = by_phase[phase]
         columns = list(dict.fromkeys(_column(i) for i in infos))
         labels = list(dict.fromkeys(_row_label(i) for i in infos))
         cells = {(_row_label(i), _column(i)): i for i in infos}
-        width = max([len(label) + 2 for label in labels] + [len(phase)])
         lines.append(f"{phase:<{width}}" + "".join(f"{c:>{CELL}}" for c in columns))
         for label in labels:
             lines.append(f"  {label:<{width - 2}}" + "".join(f"{cell(cells.get((label, c))):>{CELL}}" for c in columns))
@@ -122,8 +127,8 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         parts = []
         for phase, f in floors_by_phase.items():
             lo, hi = f["interval"]
-            parts.append(f"{phase} [{lo:.2f}, {hi:.2f}]")
-        lines.append("noise floor (A/A, baseline vs itself; widest per phase): " + ", ".join(parts))
+            parts.append(f"{phase} {lo:.2f}-{hi:.2f}")
+        lines.append("noise floor (A/A: baseline vs itself, widest per phase): " + ", ".join(parts))
     else:
         lines.append("noise floor: not measured (no paired baseline row ran)")
     if busy_rows:
