@@ -173,7 +173,7 @@ class Side:
     def __init__(self, spec: Measured, device: str, slowdown: float = 0.0) -> None:
         self.spec = spec
         self.device = device
-        self._call = timed_call(spec.target, device, slowdown)
+        self.timed = timed_call(spec.target, device, slowdown)  # the measured call (setup not included)
 
     @property
     def samples_per_round(self) -> int:
@@ -183,7 +183,7 @@ class Side:
         if self.spec.setup is not None:
             self.spec.setup()
         start = time.perf_counter()
-        self._call()
+        self.timed()
         return time.perf_counter() - start
 
     def warm(self, calls: int) -> dict[str, Any]:
@@ -217,7 +217,7 @@ class Side:
 
     def close(self) -> None:
         self.spec = None  # type: ignore[assignment]  # drop the workload (model, data) now
-        self._call = None  # type: ignore[assignment]
+        self.timed = None  # type: ignore[assignment]
 
 
 def baseline_case(case: Case) -> Case:
@@ -370,7 +370,9 @@ class BenchSession:
         try:
             readings = side.warm(p.warmup_rounds) if p.warmup_rounds else {}
             monitor.measuring()
-            benchmark.pedantic(lambda: side(), rounds=p.rounds, iterations=1)
+            setup = side.spec.setup
+            benchmark.pedantic(side.timed, setup=(lambda: setup()) if setup is not None else None,
+                               rounds=p.rounds, iterations=1)
             verdict = monitor.finish()
             median_s = benchmark.stats.stats.median if benchmark.enabled and benchmark.stats else None
             self._record(benchmark, case, side.describe(), readings, median_s, None, verdict, side)

@@ -106,7 +106,7 @@ def _row_label(info: dict[str, Any]) -> str:
 
 def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]], busy_rows: int) -> list[str]:
     """The compact matrix, the noise floors and the busy warning, as lines."""
-    lines = ["hpml: paired speedup over each group's baseline (95% interval; ~ not significant, "
+    lines = ["hpml: paired speedup over each group's baseline (±: 95% interval; ~ not significant, x? unpaired, "
              "· not run, ! busy machine)"]
     by_phase: dict[str, list[dict[str, Any]]] = {}
     for info in rows:

@@ -208,3 +208,40 @@ def test_no_summary_when_nothing_was_measured(suite: pytest.Pytester):
     result = suite.runpytest("--benchmark-storage=file://store", "-k", "amp_fp16")
     result.assert_outcomes(skipped=1)
     assert not (suite.path / "store" / "summaries").exists()
+
+
+REAL = """
+import pytest
+
+from hpml.bench import workloads
+from hpml.bench.matrix import Case
+
+CASES = [Case("inference", "digits", "cpu", name) for name in ("host_allocator", "channels_last", "baseline")]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_real(benchmark, hpml_bench, case):
+    hpml_bench.run(benchmark, case, workloads.inference_workload)
+"""
+
+
+def test_real_rows_hold_every_contract_key(suite: pytest.Pytester):
+    """A tiny real workload (ResNet-18 inference on digits) through plugin, harness, fresh
+    processes and pytest-benchmark: the JSON every reader relies on."""
+    from hpml.bench.harness import PAIRED_KEYS
+    from hpml.train.allocator import host_allocator_tuned, unavailable_reason
+
+    suite.makepyfile(test_real=REAL)
+    result = suite.runpytest("test_real.py", "--benchmark-json=real.json", "-rs")
+    fresh = unavailable_reason() is None  # host_allocator needs glibc
+    result.assert_outcomes(passed=3 if fresh else 2, skipped=0 if fresh else 1)
+    rows = _rows(suite.path / "real.json")
+    cl = rows["channels_last"]["extra_info"]
+    assert set(PAIRED_KEYS) <= set(cl) and cl["aliases"] == []
+    assert cl["speedup_pairs"] >= 3 and cl["speedup_interval"][0] <= cl["speedup_vs_baseline"] <= cl["speedup_interval"][1]
+    assert cl["busy_evidence"]["during"]["seconds"] > 0
+    assert rows["baseline"]["extra_info"]["aa_control"]["pairs"] >= 3
+    if fresh:
+        row = rows["host_allocator"]["extra_info"]
+        assert set(PAIRED_KEYS) <= set(row) and row["fresh_process"] is True and row["speedup_pairs"] >= 3
+        assert not host_allocator_tuned()  # both sides ran in fresh processes, not in this one
