@@ -17,8 +17,8 @@
 * ``machine_info["hpml"]``: torch/torchvision/transformers/CUDA/cuDNN versions, GPU,
   CPU model, cores and threads, the profile.
 * At session end, unless benchmarks were disabled or nothing was measured, a run
-  summary of same-run speedups goes to ``<benchmark storage>/summaries/``
-  (:mod:`hpml.gate.summary`).
+  summary of the paired speedups, noise floors and busy rows goes to
+  ``<benchmark storage>/summaries/`` (:mod:`hpml.gate.summary`).
 """
 
 from __future__ import annotations
