@@ -276,12 +276,12 @@ class BenchSession:
 
             batch = self.profile.batch_size(dataset_info(case.dataset))
             reason = f"out of memory on {case.device} at batch size {batch}: {_first_line(err)}"
+            self.drop_baseline()  # make room: the next row rebuilds it
         else:
             release_memory(case.device)
             return
         # Skipped outside the except block: the exception's traceback (and the workload
         # it references) is gone by now, so the memory really is released.
-        self.drop_baseline()
         release_memory(case.device)
         pytest.skip(reason)
 

@@ -110,23 +110,24 @@ def _case(item: pytest.Item) -> Case | None:
 
 def run_order(items: list[pytest.Item]) -> list[pytest.Item]:
     """``items`` in the order they run: the rows sharing a baseline (``Case.baseline_key``)
-    together, at the place of the first of them, so one built baseline serves them all;
-    in each such group the baseline row first (its A/A control is the noise floor), the
-    rows measured in fresh processes (``Case.process_wide``) last.  Everything else keeps
-    its order (a stable sort)."""
+    together, at the place of the first of them, so one built baseline serves them all,
+    the baseline row first (its A/A control is the noise floor); the rows measured in
+    fresh processes (``Case.process_wide``) after all the others, grouped the same way,
+    so the fresh processes' server (a child holding torch) is not yet resident while
+    the in-process rows' memory is measured.  Everything else keeps its order (a
+    stable sort)."""
     first: dict[tuple, int] = {}
     for i, item in enumerate(items):
         case = _case(item)
         if case is not None:
             first.setdefault(case.baseline_key, i)
 
-    def key(pair: tuple[int, pytest.Item]) -> tuple[int, int, int]:
+    def key(pair: tuple[int, pytest.Item]) -> tuple[int, int, int, int]:
         i, item = pair
         case = _case(item)
         if case is None:
-            return (i, 0, i)
-        rank = 0 if case.is_baseline else (2 if case.process_wide else 1)
-        return (first[case.baseline_key], rank, i)
+            return (0, i, 0, i)
+        return (int(case.process_wide), first[case.baseline_key], 0 if case.is_baseline else 1, i)
 
     return [item for _, item in sorted(enumerate(items), key=key)]
 
