@@ -67,7 +67,7 @@ class Profile:
     jpeg_size: tuple[int, int]  # (width, height) px of the JPEGs written for ImageNet rows
     target_halfwidth: float = 0.05  # relative half-width of a paired speedup's 95 % interval to stop at
     row_budget_s: float = 2.0  # s of measured calls (both sides) per row before it stops anyway
-    min_pairs: int = 4  # (baseline, optimization) pairs before the stop rule is checked
+    min_pairs: int = 6  # (baseline, optimization) pairs before the stop rule is checked
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -155,8 +155,10 @@ register_profile(Profile(
     preprocess_samples=32,
     jpeg_size=(160, 120),
     target_halfwidth=0.05,
-    row_budget_s=1.0,  # the whole default run stays <= 10 min on 2 cores (pairs double the calls)
-    min_pairs=3,
+    # s of measured calls per row: most smoke rows stop at min_pairs (6 pairs x 2 calls of
+    # 0.1-1.3 s), fast ones (loading) at this budget; sized for a ~10 min default run
+    row_budget_s=0.5,
+    min_pairs=6,  # from 6 pairs the median's rank interval reaches 95 % (hpml.bench.paired)
 ))
 register_profile(Profile(
     name="cpu",
@@ -178,7 +180,7 @@ register_profile(Profile(
     jpeg_size=(160, 120),
     target_halfwidth=0.02,
     row_budget_s=20.0,
-    min_pairs=6,
+    min_pairs=8,
 ))
 register_profile(Profile(
     name="standard",
@@ -200,7 +202,7 @@ register_profile(Profile(
     jpeg_size=(500, 375),  # ImageNet's typical photo
     target_halfwidth=0.02,
     row_budget_s=20.0,
-    min_pairs=6,
+    min_pairs=8,
 ))
 register_profile(Profile(
     name="full",

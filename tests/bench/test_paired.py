@@ -151,3 +151,30 @@ def test_noise_floor_is_the_widest_a_a_control():
     controls = [PairedResult(1.0, (0.98, 1.02), 8), PairedResult(1.01, (0.95, 1.03), 8), PairedResult(1.0, None, 2)]
     assert noise_floor(controls).interval == (0.95, 1.03)
     assert noise_floor([PairedResult(1.0, None, 1)]) is None
+
+
+def test_rank_interval_ranks_match_the_binomial_table():
+    from hpml.bench.paired import median_rank_interval
+
+    # 0-based ranks of the classic 95 % median interval (e.g. n=20: 6th and 15th values)
+    assert median_rank_interval(6) == (0, 5)
+    assert median_rank_interval(10) == (1, 8)
+    assert median_rank_interval(20) == (5, 14)
+    assert median_rank_interval(3) == (0, 2)  # no 95 % interval exists: min..max
+
+
+@pytest.mark.parametrize("pairs", [6, 9, 25])
+def test_an_a_a_control_holds_1_in_its_interval_at_least_95_percent_of_the_time(pairs):
+    """The baseline paired with itself, heavy-tailed noise (a neighbour now and then):
+    the interval must hold 1.0 in >= 95 % of simulated runs, also at smoke's few pairs."""
+    rng = random.Random(pairs)
+    runs, held = 400, 0
+    for _ in range(runs):
+        def noisy():
+            spike = 3.0 if rng.random() < 0.05 else 1.0
+            return 0.1 * spike * math.exp(rng.gauss(0, 0.05))
+
+        base = [noisy() for _ in range(pairs)]
+        opt = [noisy() for _ in range(pairs)]
+        held += paired_speedup(base, opt, resamples=500).contains(1.0)
+    assert held / runs >= 0.95
