@@ -96,7 +96,11 @@ class FreshSide:
                                  name=f"hpml-fresh-{case.id}")
         self._proc.start()
         child.close()
-        status, payload = self._receive(BUILD_TIMEOUT_S)
+        try:
+            status, payload = self._receive(BUILD_TIMEOUT_S)
+        except BaseException:  # interrupted (Ctrl-C) or failed: the process must not outlive the row
+            self.close()
+            raise
         if status != "ok":
             self.close()
             if status == "not_applicable":
@@ -138,6 +142,8 @@ class FreshSide:
         return self._ask("phases", measured)
 
     def close(self) -> None:
+        if self._conn.closed:
+            return
         if self._proc.is_alive():
             try:
                 self._conn.send(("close", None))
