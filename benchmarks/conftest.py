@@ -13,6 +13,7 @@ from hpml.bench.plugin import (  # noqa: F401  (pytest finds hooks and fixtures 
     pytest_benchmark_update_machine_info,
     pytest_collection_modifyitems,
     pytest_configure,
+    pytest_runtestloop,
     pytest_sessionfinish,
     pytest_terminal_summary,
 )

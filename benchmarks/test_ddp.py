@@ -45,7 +45,9 @@ def test_ddp(benchmark, hpml_bench, case, pools):
     if reason:
         pytest.skip(reason)
     pool = pools(case.device, case.world_size)
-    hpml_bench.run(benchmark, case, lambda c, session: bench.ddp_workload(c, session, pool))
+    # Not paired: a rank pool holds one workload at a time, so a DDP row and its
+    # baseline cannot alternate; these rows carry no interval (speedup_interval null).
+    hpml_bench.run(benchmark, case, lambda c, session: bench.ddp_workload(c, session, pool), paired=False)
     if "samples_per_s" not in benchmark.extra_info:
         return
     benchmark.extra_info["ddp_buckets"] = bench.bucket_count(pool)

@@ -4,20 +4,31 @@ The workload builders (:mod:`hpml.bench.workloads`) say *what* runs: a
 :class:`Measured` with the call to time and how many samples it processes.  This module
 decides *how* it is timed and recorded:
 
-* ``benchmark.pedantic(call, rounds=R, warmup_rounds=W, iterations=1)`` with the
-  profile's R and W: warm-up calls (compilation, cuDNN autotuning, allocator growth,
-  the first worker start-up) are never measured;
-* every measured call ends with a device synchronization
-  (:func:`hpml.measure.timers.synchronize`), so queued CUDA work is billed to the call
-  that queued it;
-* the seed is fixed before each row is built; the thread count is recorded;
-* peak host/device memory and bytes read are tracked around all the calls of the row;
-* ``extra_info`` gets the keys the report and the gate read (:data:`EXTRA_KEYS`),
-  including ``speedup_vs_baseline``: this row's samples/s over its baseline row's
-  (same phase, dataset, model, device and optimizer) measured earlier in the same
-  pytest session, or null when that baseline did not run;
-* a row that does not apply is skipped with the reason; one that runs out of memory is
-  skipped with the batch size, and the session goes on.
+* **paired with its baseline** (:mod:`hpml.bench.paired`): an optimization row builds
+  its group's baseline workload too (one built baseline per group is kept alive and
+  reused by the group's rows), warms both up, then alternates their calls
+  ``A B B A ...`` until the paired speedup's 95 % interval is as narrow as the
+  profile's ``target_halfwidth`` or the row's ``row_budget_s`` is spent.  The
+  baseline row is paired with itself: the A/A control that gives the phase's noise
+  floor.  Rows that change the process for good (``Case.process_wide``:
+  ``host_allocator``, CPU ``optimized``) are paired the same way between two fresh
+  processes (:mod:`hpml.bench.fresh`), so nothing leaks into other rows and no row is
+  skipped for its order;
+* pytest-benchmark's own statistics of a row are the row's own call times
+  (:func:`hpml.bench.compat.record_rounds`), so ``--benchmark-compare`` keeps working;
+  the paired results go into ``extra_info`` (:data:`PAIRED_KEYS`);
+* every measured call goes through :func:`timed_call`: it ends with a device
+  synchronization (:func:`hpml.measure.timers.synchronize`), so queued CUDA work is
+  billed to the call that queued it; warm-up calls are never measured;
+* what else used the cores before and during the row is recorded
+  (:mod:`hpml.bench.busy`) and a crowded row is flagged ``busy``;
+* the seed is fixed before each side is built; the thread count is recorded;
+* peak host/device memory, page faults and bytes read are tracked around the row's
+  warm-up calls (absolute values: the group's baseline, kept alive for pairing, is
+  resident too);
+* a row that does not apply is skipped with the reason; one whose baseline cannot run
+  is skipped with that reason; one that runs out of memory is skipped with the batch
+  size, and the session goes on.
 
 ``HPML_PLANTED_SLOWDOWN`` (a fraction, e.g. ``0.2``) is for testing the regression gate
 only: each measured call then sleeps that fraction of its own duration, inside the
@@ -27,6 +38,7 @@ harness, and never touches hpml's training code.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import os
@@ -38,11 +50,13 @@ from typing import Any, Callable
 import pytest
 import torch
 
-from hpml.bench.matrix import Case, skip_reason
+from hpml.bench.busy import RowMonitor, Verdict
+from hpml.bench.compat import record_rounds
+from hpml.bench.matrix import BASELINE, Case, aliases_of, skip_reason
+from hpml.bench.paired import PairedRun, Precision, measure_pairs
 from hpml.bench.profiles import Profile
 from hpml.errors import HpmlError
 from hpml.measure import IoTracker, MemoryTracker, machine_fingerprint, measured_peak_flops, synchronize
-from hpml.train.allocator import host_allocator_tuned
 from hpml.train.build import seed_everything
 
 SCHEMA = 1
@@ -54,6 +68,11 @@ EXTRA_KEYS = (
     "batch_size", "samples_per_round", "samples_per_s", "flops_per_sample", "achieved_flops",
     "peak_flops", "peak_fraction", "peak_rss_bytes", "peak_device_bytes", "read_bytes", "threads",
     "seed", "speedup_vs_baseline",
+)
+#: The paired-measurement keys (the shared contract of the gate and the report).
+PAIRED_KEYS = (
+    "speedup_vs_baseline", "speedup_interval", "speedup_pairs", "speedup_halfwidth", "speedup_target_halfwidth",
+    "speedup_significant", "busy", "busy_reason", "busy_evidence", "aliases",
 )
 
 
@@ -111,7 +130,8 @@ def timed_call(target: Callable[[], Any], device: str, slowdown: float = 0.0) ->
 
 
 class BaselineBook:
-    """Baseline throughputs measured so far in this session, for same-run speedups."""
+    """Baseline throughputs measured so far in this session, for rows that are not paired
+    (DDP: a rank pool holds one workload at a time) and DDP's scaling efficiency."""
 
     def __init__(self) -> None:
         self._rates: dict[tuple, float] = {}
@@ -127,6 +147,10 @@ class BaselineBook:
         return samples_per_s / base
 
 
+class BaselineUnavailable(Exception):
+    """The row's baseline cannot be built or run here; the message says why."""
+
+
 def release_memory(device: str) -> None:
     gc.collect()
     if device == "cuda" and torch.cuda.is_available():
@@ -138,16 +162,83 @@ def _first_line(err: BaseException) -> str:
     return text[0] if text else type(err).__name__
 
 
-class BenchSession:
-    """Per-pytest-session state of the benchmarks: profile, baselines, data, caches."""
+def dtype_name(dtype: torch.dtype | None) -> str | None:
+    return str(dtype).removeprefix("torch.") if dtype is not None else None
 
-    def __init__(self, profile: Profile, real_data: Any, slowdown: float = 0.0) -> None:
+
+class Side:
+    """One side of a pair, built in this process: each call is timed here, around
+    :func:`timed_call` (device sync included), after the workload's untimed setup."""
+
+    def __init__(self, spec: Measured, device: str, slowdown: float = 0.0) -> None:
+        self.spec = spec
+        self.device = device
+        self.timed = timed_call(spec.target, device, slowdown)  # the measured call (setup not included)
+
+    @property
+    def samples_per_round(self) -> int:
+        return self.spec.samples_per_round
+
+    def __call__(self) -> float:
+        if self.spec.setup is not None:
+            self.spec.setup()
+        start = time.perf_counter()
+        self.timed()
+        return time.perf_counter() - start
+
+    def warm(self, calls: int) -> dict[str, Any]:
+        """``calls`` unmeasured calls under the memory and I/O trackers; their readings."""
+        memory, io = MemoryTracker(self.device), IoTracker()
+        io.start()
+        memory.start()
+        try:
+            for _ in range(calls):
+                self()
+        finally:
+            mem = memory.stop()
+            read = io.stop()
+        return {
+            "peak_rss_bytes": mem.peak_rss_bytes,
+            "peak_device_bytes": mem.peak_device_bytes,
+            # per call; None where not measurable
+            "read_bytes": None if read.read_bytes is None else read.read_bytes // max(1, calls),
+            "read_chars": None if read.read_chars is None else read.read_chars // max(1, calls),
+            "minor_faults": None if mem.minor_faults is None else mem.minor_faults // max(1, calls),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        s = self.spec
+        return {"samples_per_round": s.samples_per_round, "batch_size": s.batch_size,
+                "flops_per_sample": s.flops_per_sample, "compute_dtype": dtype_name(s.compute_dtype),
+                "extra": dict(s.extra)}
+
+    def phases(self, measured: int) -> dict[str, Any] | None:
+        return self.spec.phases(measured) if self.spec.phases is not None else None
+
+    def close(self) -> None:
+        self.spec = None  # type: ignore[assignment]  # drop the workload (model, data) now
+        self.timed = None  # type: ignore[assignment]
+
+
+def baseline_case(case: Case) -> Case:
+    """The row ``case`` is compared with: same phase, data, device, optimizer; ``baseline``."""
+    return dataclasses.replace(case, optimization=BASELINE)
+
+
+class BenchSession:
+    """Per-pytest-session state of the benchmarks: profile, precision, the group's built
+    baseline, real-format data, caches."""
+
+    def __init__(self, profile: Profile, real_data: Any, slowdown: float = 0.0,
+                 precision: Precision | None = None) -> None:
         self.profile = profile
         self.real_data = real_data  # hpml.bench.realdata.RealData
         self.slowdown = slowdown
+        self.precision = precision or profile.precision()
         self.book = BaselineBook()
         self.flops_cache: dict[tuple, int] = {}
         self._peaks: dict[tuple, float] = {}
+        self._baseline: tuple[tuple, Any] | None = None  # (baseline_key, Side or FreshSide)
 
     def peak_flops(self, device: str, dtype: torch.dtype) -> float:
         """Peak matmul FLOP/s of ``device`` in ``dtype``, re-probed once per session.
@@ -161,20 +252,31 @@ class BenchSession:
             self._peaks[key] = measured_peak_flops(device, dtype, refresh=True)
         return self._peaks[key]
 
-    def run(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured]) -> None:
-        """Build ``case`` with ``build``, measure it, record extra_info (or skip with the reason)."""
-        reason = skip_reason(case, self.profile) or self._process_reason(benchmark, case)
+    def run(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
+            paired: bool = True) -> None:
+        """Build ``case`` with ``build``, measure it (paired with its baseline unless
+        ``paired`` is False), record extra_info, or skip with the reason."""
+        reason = skip_reason(case, self.profile)
         if reason:
             pytest.skip(reason)
+        monitor = RowMonitor()
         try:
-            self._measure(benchmark, case, build)
+            if not paired:
+                self._measure_alone(benchmark, case, build, monitor)
+            elif case.process_wide:
+                self._measure_fresh(benchmark, case, build, monitor)
+            else:
+                self._measure_paired(benchmark, case, build, monitor)
         except NotApplicable as err:
             reason = str(err)
+        except BaselineUnavailable as err:
+            reason = f"its baseline cannot run here: {err}"
         except torch.OutOfMemoryError as err:
             from hpml.data import dataset_info
 
             batch = self.profile.batch_size(dataset_info(case.dataset))
             reason = f"out of memory on {case.device} at batch size {batch}: {_first_line(err)}"
+            self.drop_baseline()  # make room: the next row rebuilds it
         else:
             release_memory(case.device)
             return
@@ -183,42 +285,111 @@ class BenchSession:
         release_memory(case.device)
         pytest.skip(reason)
 
-    @staticmethod
-    def _process_reason(benchmark: Any, case: Case) -> str | None:
-        """Why a default-allocator row cannot be measured in this process (None if it can)."""
-        if benchmark.enabled and not case.process_wide and host_allocator_tuned():
-            return ("the host allocator was tuned by an earlier row in this process and glibc cannot undo "
-                    "it, so this row would not measure the default; run it in a fresh process (-k)")
-        return None
+    # --- the group's baseline, built once -------------------------------------------------
 
-    def _measure(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured]) -> None:
+    def drop_baseline(self) -> None:
+        if self._baseline is not None:
+            self._baseline[1].close()
+            self._baseline = None
+
+    def _baseline_side(self, case: Case, make: Callable[[Case], Any]) -> Any:
+        """The warmed-up baseline side of ``case``'s group, built on first use."""
+        base = baseline_case(case)
+        key = (base.baseline_key, make.__name__ if hasattr(make, "__name__") else None)
+        if self._baseline is not None and self._baseline[0] == key:
+            return self._baseline[1]
+        self.drop_baseline()
+        release_memory(case.device)
+        try:
+            side = make(base)
+            side.warm(max(1, self.profile.warmup_rounds))
+        except (NotApplicable, HpmlError) as err:
+            raise BaselineUnavailable(_first_line(err)) from None
+        except torch.OutOfMemoryError as err:
+            raise BaselineUnavailable(f"out of memory on {case.device}: {_first_line(err)}") from None
+        self._baseline = (key, side)
+        return side
+
+    # --- the three ways a row is measured ---------------------------------------------------
+
+    def _measure_paired(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
+                        monitor: RowMonitor) -> None:
+        def in_process(c: Case) -> Side:
+            seed_everything(self.profile.seed)
+            return Side(build(c, self), c.device, self.slowdown)
+
+        in_process.__name__ = f"in_process:{getattr(build, '__name__', id(build))}"
+        base = self._baseline_side(case, in_process)
+        opt = base if case.is_baseline else in_process(case)
+        try:
+            self._pair(benchmark, case, base, opt, monitor)
+        finally:
+            if opt is not base:
+                opt.close()
+
+    def _measure_fresh(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
+                       monitor: RowMonitor) -> None:
+        from hpml.bench.fresh import FreshSide
+
+        def fresh(c: Case) -> FreshSide:
+            return FreshSide(c, self, build)
+
+        fresh.__name__ = f"fresh:{getattr(build, '__name__', id(build))}"
+        # The baseline's fresh process never changes process state (it is the baseline),
+        # so the group's rows share it; each optimization gets a fresh process of its own.
+        base = self._baseline_side(case, fresh)
+        opt = FreshSide(case, self, build)
+        try:
+            self._pair(benchmark, case, base, opt, monitor)
+        finally:
+            opt.close()
+
+    def _pair(self, benchmark: Any, case: Case, base: Any, opt: Any, monitor: RowMonitor) -> None:
+        p = self.profile
+        benchmark.group = case.group
+        readings = opt.warm(max(1, p.warmup_rounds))
+        if not benchmark.enabled:  # --benchmark-disable: the body ran (the warm-up), nothing is measured
+            self._record(benchmark, case, opt.describe(), readings, None, None, monitor.finish(), opt)
+            return
+        monitor.measuring()
+        scale = opt.samples_per_round / base.samples_per_round
+        run = measure_pairs(base, opt, self.precision, scale=scale)
+        verdict = monitor.finish()
+        record_rounds(benchmark, run.opt_s)
+        median_s = statistics.median(run.opt_s)
+        self._record(benchmark, case, opt.describe(), readings, median_s, run, verdict, opt)
+
+    def _measure_alone(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
+                       monitor: RowMonitor) -> None:
+        """Rounds of this row alone (pedantic); its speedup divides by the baseline row
+        measured earlier in the session, so it carries no interval."""
         p = self.profile
         seed_everything(p.seed)
-        spec = build(case, self)
+        side = Side(build(case, self), case.device, self.slowdown)
         benchmark.group = case.group
-        setup = spec.setup
-        memory, io = MemoryTracker(case.device), IoTracker()
-        io.start()
-        memory.start()
         try:
-            benchmark.pedantic(
-                timed_call(spec.target, case.device, self.slowdown),
-                setup=(lambda: setup()) if setup is not None else None,
-                rounds=p.rounds,
-                warmup_rounds=p.warmup_rounds,
-                iterations=1,
-            )
+            readings = side.warm(p.warmup_rounds) if p.warmup_rounds else {}
+            monitor.measuring()
+            setup = side.spec.setup
+            benchmark.pedantic(side.timed, setup=(lambda: setup()) if setup is not None else None,
+                               rounds=p.rounds, iterations=1)
+            verdict = monitor.finish()
+            median_s = benchmark.stats.stats.median if benchmark.enabled and benchmark.stats else None
+            self._record(benchmark, case, side.describe(), readings, median_s, None, verdict, side)
         finally:
-            mem = memory.stop()
-            read = io.stop()
-        calls = p.rounds + p.warmup_rounds if benchmark.enabled else 1
-        measured = p.rounds if benchmark.enabled else 1
-        median_s = benchmark.stats.stats.median if benchmark.enabled and benchmark.stats else None
-        samples_per_s = spec.samples_per_round / median_s if median_s else None
-        if case.is_baseline and samples_per_s is not None:
-            self.book.record(case, samples_per_s)
-        peak = self.peak_flops(case.device, spec.compute_dtype) if samples_per_s and spec.compute_dtype else None
-        achieved = spec.flops_per_sample * samples_per_s if spec.flops_per_sample and samples_per_s else None
+            side.close()
+
+    # --- extra_info ---------------------------------------------------------------------------
+
+    def _record(self, benchmark: Any, case: Case, spec: dict[str, Any], readings: dict[str, Any],
+                median_s: float | None, run: PairedRun | None, verdict: Verdict, side: Any) -> None:
+        p = self.profile
+        samples_per_s = spec["samples_per_round"] / median_s if median_s else None
+        dtype = getattr(torch, spec["compute_dtype"]) if spec["compute_dtype"] else None
+        peak = self.peak_flops(case.device, dtype) if samples_per_s and dtype is not None else None
+        flops = spec["flops_per_sample"]
+        achieved = flops * samples_per_s if flops and samples_per_s else None
+        measured = (run.result.pairs if run is not None else p.rounds) if median_s else 1
         info: dict[str, Any] = {
             "hpml_schema": SCHEMA,
             "phase": case.phase,
@@ -228,32 +399,63 @@ class BenchSession:
             "device": case.device,
             "profile": p.name,
             "optimizer": case.optimizer,
-            "batch_size": spec.batch_size,
-            "samples_per_round": spec.samples_per_round,
+            "batch_size": spec["batch_size"],
+            "samples_per_round": spec["samples_per_round"],
             "samples_per_s": samples_per_s,
-            "flops_per_sample": spec.flops_per_sample,
+            "flops_per_sample": flops,
             "achieved_flops": achieved,  # FLOP/s
             "peak_flops": peak,  # FLOP/s: matmul peak of compute_dtype (see peak_flops)
-            "peak_dtype": str(spec.compute_dtype).removeprefix("torch.") if spec.compute_dtype else None,
+            "peak_dtype": spec["compute_dtype"],
             "peak_fraction": achieved / peak if achieved and peak else None,
-            "peak_rss_bytes": mem.peak_rss_bytes,
-            "peak_device_bytes": mem.peak_device_bytes,
-            # per call (warm-up calls included in the average); None where not measurable
-            "read_bytes": None if read.read_bytes is None else read.read_bytes // calls,
-            "read_chars": None if read.read_chars is None else read.read_chars // calls,
-            "minor_faults": None if mem.minor_faults is None else mem.minor_faults // calls,
+            "peak_rss_bytes": readings.get("peak_rss_bytes"),
+            "peak_device_bytes": readings.get("peak_device_bytes"),
+            "read_bytes": readings.get("read_bytes"),  # per call, over the warm-up calls
+            "read_chars": readings.get("read_chars"),
+            "minor_faults": readings.get("minor_faults"),
             "threads": torch.get_num_threads(),
             "seed": p.seed,
-            "speedup_vs_baseline": 1.0 if case.is_baseline and samples_per_s else self.book.speedup(case, samples_per_s),
             "source": case.source,
-            "rounds": p.rounds if benchmark.enabled else 0,
-            "warmup_rounds": p.warmup_rounds if benchmark.enabled else 0,
+            "rounds": measured if median_s else 0,
+            "warmup_rounds": max(1, p.warmup_rounds),
             "planted_slowdown": self.slowdown,
+            "fresh_process": bool(case.process_wide),  # measured in fresh processes (hpml.bench.fresh)
         }
-        if spec.phases is not None:
-            info["phases"] = spec.phases(measured)
-        info.update(spec.extra)
+        info.update(self._speedup_info(case, samples_per_s, run))
+        info.update(verdict.as_extra())
+        info["aliases"] = aliases_of(case, p)
+        phases = side.phases(measured)
+        if phases is not None:
+            info["phases"] = phases
+        info.update(spec["extra"])
         benchmark.extra_info.update(info)
+
+    def _speedup_info(self, case: Case, samples_per_s: float | None, run: PairedRun | None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "speedup_vs_baseline": None, "speedup_interval": None, "speedup_pairs": 0,
+            "speedup_halfwidth": None, "speedup_target_halfwidth": self.precision.target_halfwidth,
+            # decided against the phase's noise floor at session end (hpml.bench.plugin)
+            "speedup_significant": False,
+        }
+        if run is None:  # not paired (DDP) or not measured
+            if samples_per_s is not None and case.is_baseline:
+                self.book.record(case, samples_per_s)
+            out["speedup_vs_baseline"] = 1.0 if case.is_baseline and samples_per_s else self.book.speedup(case, samples_per_s)
+            return out
+        result = run.result
+        if case.is_baseline:
+            out["speedup_vs_baseline"] = 1.0
+            out["aa_control"] = result.as_dict()  # the baseline paired with itself: the noise floor
+            out["speedup_stop"] = run.stop
+            return out
+        out.update({
+            "speedup_vs_baseline": result.estimate,
+            "speedup_interval": list(result.interval) if result.interval is not None else None,
+            "speedup_pairs": result.pairs,
+            "speedup_halfwidth": result.halfwidth,
+            "speedup_stop": run.stop,  # target | budget | max_pairs
+            "baseline_interleaved_s": run.base_s,
+        })
+        return out
 
 
 def median_breakdown(calls: list[dict[str, float]], measured: int) -> dict[str, Any]:

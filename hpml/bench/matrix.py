@@ -216,7 +216,20 @@ class Case:
 
 
 def skip_reason(case: Case, profile: Profile) -> str | None:
-    """Why ``case`` does not apply (None when it does): the optimization's own reason first."""
+    """Why ``case`` is not measured (None when it is): the optimization's own reason first,
+    then an alias (same settings as an earlier row of its group: measured once)."""
+    reason = _not_applicable(case, profile)
+    if reason:
+        return reason
+    same = alias_target(case, profile)
+    if same is not None:
+        return (f"{case.optimization} = {same} on {case.device} (same settings): measured once, as {same}; "
+                "measuring it twice would only measure noise")
+    return None
+
+
+def _not_applicable(case: Case, profile: Profile) -> str | None:
+    """Why ``case`` does not apply on its device (None when it does)."""
     name = LOADER_KNOBS.get(case.optimization).base if case.optimization in LOADER_KNOBS else case.optimization
     try:
         validate_optimizations((name,), case.device)
@@ -228,6 +241,49 @@ def skip_reason(case: Case, profile: Profile) -> str | None:
         if loader_settings(case.settings(profile)) == loader_settings(Settings()):
             return f"{case.optimization} changes no loader setting on {case.device}: its loader is the baseline's"
     return None
+
+
+#: The optimizations (or loader variants) each phase measures, in row order.
+PHASE_VARIANTS: dict[str, Callable[[Profile], list[str]]] = {
+    "train": train_optimizations,
+    "inference": inference_optimizations,
+    "load": loading_variants,
+    "end_to_end": end_to_end_optimizations,
+}
+
+
+def _group_rows(case: Case, profile: Profile) -> list[Case]:
+    """The rows of ``case``'s comparison group (same phase, data, device, optimizer) that apply."""
+    rows = []
+    for name in PHASE_VARIANTS[case.phase](profile):
+        if case.phase == "train" and case.optimizer not in optimizers_for(name):
+            continue
+        other = dataclasses.replace(case, optimization=name)
+        if _not_applicable(other, profile) is None:
+            rows.append(other)
+    return rows
+
+
+def alias_target(case: Case, profile: Profile) -> str | None:
+    """The earlier row of ``case``'s group whose optimization composes to the same
+    Settings on this device (CPU: ``amp_bf16`` is ``amp``), or None."""
+    if case.is_baseline or type(case) is not Case or case.phase not in PHASE_VARIANTS:
+        return None
+    mine = case.settings(profile)
+    for other in _group_rows(case, profile):
+        if other.optimization == case.optimization:
+            return None
+        if other.settings(profile) == mine:
+            return other.optimization
+    return None
+
+
+def aliases_of(case: Case, profile: Profile) -> list[str]:
+    """Optimizations of ``case``'s group skipped as aliases of ``case`` (measured once, here)."""
+    if type(case) is not Case or case.phase not in PHASE_VARIANTS:
+        return []
+    return [o.optimization for o in _group_rows(case, profile)
+            if o.optimization != case.optimization and alias_target(o, profile) == case.optimization]
 
 
 def marks(case: Case, profile: Profile) -> list[pytest.MarkDecorator]:

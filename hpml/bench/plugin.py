@@ -4,13 +4,21 @@
   ``standard`` with CUDA and ``smoke`` without); an unknown name is a usage error.
 * ``HPML_PLANTED_SLOWDOWN`` (testing the regression gate only): see
   :mod:`hpml.bench.harness`.
-* Baseline rows run before the other rows of their group, so every row's same-run
-  ``speedup_vs_baseline`` can be computed when it is measured.
+* ``--hpml-target-halfwidth F`` and ``--hpml-row-budget S`` override the profile's
+  precision target (relative half-width of a paired speedup's 95 % interval) and the
+  per-row time budget (s of measured calls); a value <= 0 is a usage error (exit 2).
+* Rows run grouped by their baseline (phase, data, device, optimizer), the baseline
+  row first (its A/A control) and the rows that need fresh processes last, so one
+  built baseline per group serves all its rows (:mod:`hpml.bench.harness`).
+* At the end: the matrix of paired speedups, the noise floors and the busy-machine
+  warning on one screen (:mod:`hpml.bench.screen`).  pytest-benchmark's long tables
+  are one option away (``--hpml-tables``; shown anyway with ``--benchmark-compare``,
+  ``--benchmark-histogram`` or ``--benchmark-verbose``).
 * ``machine_info["hpml"]``: torch/torchvision/transformers/CUDA/cuDNN versions, GPU,
   CPU model, cores and threads, the profile.
 * At session end, unless benchmarks were disabled or nothing was measured, a run
-  summary of same-run speedups goes to ``<benchmark storage>/summaries/``
-  (:mod:`hpml.gate.summary`).
+  summary of the paired speedups, noise floors and busy rows goes to
+  ``<benchmark storage>/summaries/`` (:mod:`hpml.gate.summary`).
 """
 
 from __future__ import annotations
@@ -20,8 +28,10 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from hpml.bench import screen
 from hpml.bench.harness import BenchSession, planted_slowdown
 from hpml.bench.matrix import Case, params
+from hpml.bench.paired import Precision
 from hpml.bench.profiles import Profile, default_profile_name, get_profile, list_profiles
 from hpml.bench.realdata import RealData
 from hpml.errors import HpmlError
@@ -29,6 +39,11 @@ from hpml.errors import HpmlError
 PROFILE_KEY = pytest.StashKey[Profile]()
 SLOWDOWN_KEY = pytest.StashKey[float]()
 SUMMARY_KEY = pytest.StashKey[Path]()
+PRECISION_KEY = pytest.StashKey[Precision]()
+SCREEN_KEY = pytest.StashKey[list]()
+FLOORS_KEY = pytest.StashKey[dict]()
+#: Exit status of a bad option value, as for the hpml CLI (pytest's own UsageError exits 4).
+USAGE_EXIT = 2
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,15 +54,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"benchmark profile: {', '.join(list_profiles())} (default: $HPML_BENCH_PROFILE, "
         "else standard with CUDA, smoke without)",
     )
+    group.addoption(
+        "--hpml-target-halfwidth", type=float, default=None, metavar="F",
+        help="stop pairing a row once its speedup's 95%% interval half-width is <= F (relative, "
+        "e.g. 0.02 = +-2%%; default: the profile's, smoke 0.05)",
+    )
+    group.addoption(
+        "--hpml-row-budget", type=float, default=None, metavar="S",
+        help="s of measured calls per row (both sides) after which a row stops pairing anyway "
+        "(default: the profile's)",
+    )
+    group.addoption(
+        "--hpml-tables", action="store_true", default=False,
+        help="also print pytest-benchmark's per-group tables (long: one line per row)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     name = config.getoption("--hpml-profile") or default_profile_name()
     try:
-        config.stash[PROFILE_KEY] = get_profile(name)
+        profile = config.stash[PROFILE_KEY] = get_profile(name)
         config.stash[SLOWDOWN_KEY] = planted_slowdown()
     except HpmlError as err:
         raise pytest.UsageError(str(err)) from None
+    try:
+        config.stash[PRECISION_KEY] = profile.precision(
+            config.getoption("--hpml-target-halfwidth"), config.getoption("--hpml-row-budget"))
+    except HpmlError as err:
+        flag = "--hpml-target-halfwidth" if "target" in str(err) else "--hpml-row-budget"
+        pytest.exit(f"hpml: {flag}: {err}", returncode=USAGE_EXIT)
+    wants_tables = any(config.getoption(o, None) for o in (
+        "--hpml-tables", "benchmark_compare", "benchmark_histogram", "benchmark_verbose"))
+    if not wants_tables and hasattr(config.option, "benchmark_quiet"):
+        # pytest-benchmark reads this when it configures, after this hook: its long tables
+        # (a line per row, ~200 rows) stay off; the matrix below says what they would.
+        config.option.benchmark_quiet = True
 
 
 def profile_of(config: pytest.Config) -> Profile:
@@ -68,25 +109,25 @@ def _case(item: pytest.Item) -> Case | None:
 
 
 def run_order(items: list[pytest.Item]) -> list[pytest.Item]:
-    """``items`` in the order they run: every baseline row moved just before the first row
-    of its group (phase, dataset, device), so same-run speedups can be computed; rows
-    that change process state for good (``Case.process_wide``) after all the others, so
-    no row is measured in a process they changed.  Everything else keeps its order (a
+    """``items`` in the order they run: the rows sharing a baseline (``Case.baseline_key``)
+    together, at the place of the first of them, so one built baseline serves them all,
+    the baseline row first (its A/A control is the noise floor); the rows measured in
+    fresh processes (``Case.process_wide``) after all the others, grouped the same way,
+    so the fresh processes' server (a child holding torch) is not yet resident while
+    the in-process rows' memory is measured.  Everything else keeps its order (a
     stable sort)."""
-    first: dict[str, int] = {}
+    first: dict[tuple, int] = {}
     for i, item in enumerate(items):
         case = _case(item)
         if case is not None:
-            first.setdefault(case.group, i)
+            first.setdefault(case.baseline_key, i)
 
-    def key(pair: tuple[int, pytest.Item]) -> tuple[int, int, int]:
+    def key(pair: tuple[int, pytest.Item]) -> tuple[int, int, int, int]:
         i, item = pair
         case = _case(item)
-        if case is not None and case.process_wide:
-            return (1, i, 1)
-        if case is not None and case.is_baseline:
-            return (0, first[case.group], 0)
-        return (0, i, 1)
+        if case is None:
+            return (0, i, 0, i)
+        return (int(case.process_wide), first[case.baseline_key], 0 if case.is_baseline else 1, i)
 
     return [item for _, item in sorted(enumerate(items), key=key)]
 
@@ -114,7 +155,9 @@ def hpml_bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     samples = max(profile.load_batches, profile.e2e_batches * profile.accum_steps) * batch
     samples = max(samples, profile.preprocess_samples)
     real = RealData(data_dir, tmp_path_factory.mktemp("hpml-real-format"), profile, samples)
-    yield BenchSession(profile, real, request.config.stash[SLOWDOWN_KEY])
+    session = BenchSession(profile, real, request.config.stash[SLOWDOWN_KEY], request.config.stash[PRECISION_KEY])
+    yield session
+    session.drop_baseline()  # a fresh baseline process ends here
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
@@ -127,31 +170,56 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info["hpml"] = info
 
 
-def write_run_summary(config: pytest.Config) -> Path | None:
-    """The session's run summary (same-run speedups), or None when nothing was measured."""
+def _measured_rows(config: pytest.Config) -> list[Any]:
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is None or bs.disabled:
+        return []
+    return [b for b in bs.benchmarks if b and not b.has_error and b.stats is not None]
+
+
+def write_run_summary(config: pytest.Config, floors: dict[str, Any] | None = None) -> Path | None:
+    """The session's run summary (paired speedups, noise floors), or None when nothing was measured."""
     from hpml.gate.summary import build_summary, summary_path, write_summary
 
     bs = getattr(config, "_benchmarksession", None)
-    if bs is None or bs.disabled:
-        return None
-    rows = [b for b in bs.benchmarks if b and not b.has_error]
+    rows = _measured_rows(config)
     if not rows:
         return None
     machine_info = bs.get_machine_info()
     commit_info = config.hook.pytest_benchmark_generate_commit_info(config=config)
     config.hook.pytest_benchmark_update_commit_info(config=config, commit_info=commit_info)
     profile = config.stash[PROFILE_KEY].name if PROFILE_KEY in config.stash else None
-    summary = build_summary([b.as_dict(include_data=True) for b in rows], machine_info, commit_info, profile)
+    summary = build_summary([b.as_dict(include_data=True) for b in rows], machine_info, commit_info, profile,
+                            noise_floor=floors)
     storage = Path(getattr(bs.storage, "path", ".benchmarks"))
     return write_summary(summary_path(storage, summary), summary)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
+    """When every row has run, before pytest-benchmark saves its JSON (at session finish):
+    decide significance against the noise floors, so the saved rows, the run summary
+    and the screen agree."""
+    yield
+    config = session.config
+    infos = [b.extra_info for b in _measured_rows(config)]
+    floors = config.stash[FLOORS_KEY] = screen.finalize(infos)
+    busy = sum(1 for info in infos if info.get("busy"))
+    if infos:
+        config.stash[SCREEN_KEY] = screen.render(infos, floors, busy)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    path = write_run_summary(session.config)
+    config = session.config
+    path = write_run_summary(config, config.stash.get(FLOORS_KEY, None))
     if path is not None:
-        session.config.stash[SUMMARY_KEY] = path
+        config.stash[SUMMARY_KEY] = path
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if SCREEN_KEY in config.stash:
+        terminalreporter.write_sep("=", "hpml speedups")
+        for line in config.stash[SCREEN_KEY]:
+            terminalreporter.write_line(line)
     if SUMMARY_KEY in config.stash:
         terminalreporter.write_line(f"hpml: run summary written to {config.stash[SUMMARY_KEY]}")

@@ -65,9 +65,18 @@ class Profile:
     e2e_batches: int  # batches per measured call of an end-to-end benchmark
     preprocess_samples: int  # samples decoded + augmented per measured preprocessing call
     jpeg_size: tuple[int, int]  # (width, height) px of the JPEGs written for ImageNet rows
+    target_halfwidth: float = 0.05  # relative half-width of a paired speedup's 95 % interval to stop at
+    row_budget_s: float = 2.0  # s of measured calls (both sides) per row before it stops anyway
+    min_pairs: int = 6  # (baseline, optimization) pairs before the stop rule is checked
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for field in ("target_halfwidth", "row_budget_s"):
+            value = getattr(self, field)
+            if not (isinstance(value, (int, float)) and value > 0 and value != float("inf")):
+                raise HpmlError(f"profile {self.name!r}: {field} must be a number > 0, got {value!r}")
+        if self.min_pairs < 1:
+            raise HpmlError(f"profile {self.name!r}: min_pairs must be >= 1, got {self.min_pairs}")
         for field in ("small_image_batch", "large_image_batch", "text_batch", "rounds", "accum_steps",
                       "prefetch_factor", "load_batches", "e2e_batches", "preprocess_samples"):
             if getattr(self, field) < 1:
@@ -106,6 +115,13 @@ class Profile:
     def model_preset(self, info: DatasetInfo) -> str | None:
         return self.text_preset if info.modality == "text" else None
 
+    def precision(self, target_halfwidth: float | None = None, row_budget_s: float | None = None):
+        """When a paired row stops (:class:`hpml.bench.paired.Precision`), with optional overrides."""
+        from hpml.bench.paired import Precision
+
+        return Precision(self.target_halfwidth if target_halfwidth is None else target_halfwidth,
+                         self.row_budget_s if row_budget_s is None else row_budget_s, self.min_pairs)
+
     def as_dict(self) -> dict[str, object]:
         from dataclasses import asdict
 
@@ -138,6 +154,11 @@ register_profile(Profile(
     e2e_batches=2,
     preprocess_samples=32,
     jpeg_size=(160, 120),
+    target_halfwidth=0.05,
+    # s of measured calls per row: most smoke rows stop at min_pairs (6 pairs x 2 calls of
+    # 0.1-1.3 s), fast ones (loading) at this budget; sized for a ~10 min default run
+    row_budget_s=0.5,
+    min_pairs=6,  # from 6 pairs the median's rank interval reaches 95 % (hpml.bench.paired)
 ))
 register_profile(Profile(
     name="cpu",
@@ -157,6 +178,9 @@ register_profile(Profile(
     e2e_batches=2,
     preprocess_samples=64,
     jpeg_size=(160, 120),
+    target_halfwidth=0.02,
+    row_budget_s=20.0,
+    min_pairs=8,
 ))
 register_profile(Profile(
     name="standard",
@@ -176,6 +200,9 @@ register_profile(Profile(
     e2e_batches=16,
     preprocess_samples=256,
     jpeg_size=(500, 375),  # ImageNet's typical photo
+    target_halfwidth=0.02,
+    row_budget_s=20.0,
+    min_pairs=8,
 ))
 register_profile(Profile(
     name="full",
@@ -195,6 +222,9 @@ register_profile(Profile(
     e2e_batches=32,
     preprocess_samples=1024,
     jpeg_size=(500, 375),
+    target_halfwidth=0.01,
+    row_budget_s=60.0,
+    min_pairs=8,
 ))
 
 

@@ -310,3 +310,4 @@ def end_to_end_workload(case: Case, session: BenchSession) -> Measured:
         extra=extra,
         phases=lambda measured: median_breakdown(calls, measured),
     )
+

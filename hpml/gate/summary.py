@@ -26,13 +26,26 @@ interval balloons (we saw [2.4, 20] around a clean 2.43x).  It is null without r
 data (``--benchmark-save-data``), with fewer than 3 rounds on either side, and for
 baseline rows (a ratio of a row to itself).
 
+Rows measured paired with their baseline (:mod:`hpml.bench.paired`, every matrix row
+since the paired harness) carry their own estimate in ``extra_info``: then ``speedup``
+is that paired estimate, ``speedup_interval`` its 95 % bootstrap interval over the
+pairs, ``pairs`` and ``halfwidth`` how many pairs and how precise, ``significant``
+whether it is a change at all (interval excludes 1.0, estimate outside the phase's
+noise floor), and ``busy`` / ``busy_reason`` whether something else used the cores.
+Rows without them (older runs) keep the ratio of medians above, with ``significant``
+null.  Top level: ``noise_floor`` (per phase, the A/A control: the baseline paired with
+itself) and ``busy_rows``.
+
 Schema (``hpml_schema`` 1)::
 
     {"hpml_schema": 1, "created": "2026-01-01T00:00:00+00:00", "commit": "<full id>", "dirty": false,
      "profile": "smoke", "machine": {"cpu": "...", "cores": 2, "torch": "2.4.1", "gpu": null, "node": "..."},
      "rows": [{"phase", "dataset", "model", "device", "optimizer", "optimization", "name",
                "median_s", "samples_per_round", "samples_per_s", "baseline_samples_per_s",
-               "speedup", "speedup_spread": [lo, hi] | null, "rounds"}]}
+               "speedup", "speedup_spread": [lo, hi] | null, "rounds",
+               "speedup_interval": [lo, hi] | null, "pairs", "halfwidth", "significant": bool | null,
+               "busy": bool, "busy_reason": str | null}],
+     "noise_floor": {phase: {"speedup", "interval": [lo, hi], "halfwidth", "pairs"}}, "busy_rows": int}
 """
 
 from __future__ import annotations
@@ -117,6 +130,24 @@ def _speedup(row: Benchmark, base: Benchmark) -> tuple[float | None, list[float]
     return round(speedup, 4), spread
 
 
+def _paired(bench: Benchmark) -> dict[str, Any]:
+    """The paired-measurement fields of a row (null/False for rows from older runs)."""
+    extra = bench.extra
+    interval = extra.get("speedup_interval")
+    has_interval = isinstance(interval, (list, tuple)) and len(interval) == 2
+    significant = extra.get("speedup_significant")
+    is_baseline = extra.get("optimization") == "baseline"
+    return {
+        "paired_speedup": bench.metric("speedup_vs_baseline") if has_interval else None,
+        "speedup_interval": [float(v) for v in interval] if has_interval else None,
+        "pairs": int(extra.get("speedup_pairs") or 0) if "speedup_pairs" in extra else None,
+        "halfwidth": bench.metric("speedup_halfwidth"),
+        "significant": (False if is_baseline else bool(significant)) if "speedup_significant" in extra else None,
+        "busy": bool(extra.get("busy", False)),
+        "busy_reason": extra.get("busy_reason") or None,
+    }
+
+
 def summarize_rows(benchmarks: dict[CaseKey, Benchmark]) -> list[dict[str, Any]]:
     """One summary row per benchmark, with its same-run speedup vs the matching baseline."""
     rows = []
@@ -127,6 +158,7 @@ def summarize_rows(benchmarks: dict[CaseKey, Benchmark]) -> list[dict[str, Any]]
         else:
             speedup, spread = (None, None) if base is None else _speedup(bench, base)
         row: dict[str, Any] = {f: (getattr(key, f) or None) if key.is_hpml else None for f in KEY_FIELDS}
+        paired = _paired(bench)
         row.update({
             "name": bench.name,
             "median_s": bench.median_s,  # s per call
@@ -136,7 +168,11 @@ def summarize_rows(benchmarks: dict[CaseKey, Benchmark]) -> list[dict[str, Any]]
             "speedup": speedup,
             "speedup_spread": spread,
             "rounds": bench.rounds,
+            **paired,
         })
+        if paired.get("paired_speedup") is not None:
+            row["speedup"] = paired["paired_speedup"]  # the paired estimate wins over the ratio of medians
+        row.pop("paired_speedup", None)
         rows.append(row)
     return rows
 
@@ -146,22 +182,31 @@ def build_summary(
     machine_info: dict[str, Any] | None,
     commit_info: dict[str, Any] | None,
     profile: str | None = None,
+    noise_floor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Summarize one session from pytest-benchmark's JSON rows (``output_json["benchmarks"]``).
 
     ``profile`` defaults to the single ``extra_info["profile"]`` of the rows, if they agree.
+    ``noise_floor`` (per phase, :func:`hpml.bench.screen.floors`) defaults to the one
+    the rows' A/A controls give.
     """
     obj = {"benchmarks": list(benchmarks), "machine_info": machine_info or {}, "commit_info": commit_info or {}}
     if not benchmarks:
         raise HpmlError("build_summary: no benchmarks to summarize (were all of them skipped or deselected?)")
     run = run_from_json(obj, Path("<session>"), check_version=False)
-    return summary_from_run(run, profile)
+    summary = summary_from_run(run, profile)
+    if noise_floor is not None:
+        summary["noise_floor"] = noise_floor
+    return summary
 
 
 def summary_from_run(run: Run, profile: str | None = None) -> dict[str, Any]:
     """The summary of an already loaded :class:`~hpml.report.load.Run`."""
+    from hpml.bench.screen import floors
+
     if profile is None and len(run.profiles) == 1:
         profile = next(iter(run.profiles))
+    rows = summarize_rows(run.benchmarks)
     return {
         "hpml_schema": SCHEMA,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -169,15 +214,26 @@ def summary_from_run(run: Run, profile: str | None = None) -> dict[str, Any]:
         "dirty": run.dirty,
         "profile": profile,
         "machine": _machine(run.machine_info),
-        "rows": summarize_rows(run.benchmarks),
+        "rows": rows,
+        "noise_floor": floors(b.extra for b in run.benchmarks.values()),
+        "busy_rows": sum(1 for r in rows if r["busy"]),
     }
 
 
 def summary_path(storage_dir: Path | str, summary: dict[str, Any]) -> Path:
-    """``<storage>/summaries/<UTC time>_<commit short>.json``; names sort in time order."""
+    """``<storage>/summaries/<UTC time>_p<pid>_<commit short>.json``, not yet taken; names
+    sort in time order.  The process id (and a counter if needed) keeps two sessions
+    finishing in the same second, e.g. concurrent autosaving runs, from overwriting
+    each other's summary."""
     created = dt.datetime.fromisoformat(summary["created"]).astimezone(dt.timezone.utc)
     commit = str(summary.get("commit") or "unknown")[:8] + ("-dirty" if summary.get("dirty") else "")
-    return Path(storage_dir) / SUMMARY_DIR / f"{created:%Y%m%dT%H%M%SZ}_{commit}.json"
+    folder = Path(storage_dir) / SUMMARY_DIR
+    stem = f"{created:%Y%m%dT%H%M%SZ}_p{os.getpid()}"
+    path, n = folder / f"{stem}_{commit}.json", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}_{commit}.json"
+    return path
 
 
 def write_summary(path: Path | str, summary: dict[str, Any]) -> Path:

@@ -113,3 +113,40 @@ def test_knob_settings_vary_the_workers_optimization():
     assert not matrix.settings_of("workers_nonpersistent", "cpu", SMOKE).persistent_workers
     assert matrix.settings_of("prefetch", "cpu", SMOKE).prefetch_factor == SMOKE.prefetch_factor
     assert matrix.settings_of("grad_accum", "cpu", SMOKE).accum_steps == SMOKE.accum_steps
+
+
+def test_optimizations_composing_to_the_same_settings_are_measured_once():
+    from hpml.bench.matrix import alias_target, aliases_of, skip_reason
+    from hpml.bench.profiles import get_profile
+
+    p = get_profile("smoke")
+    amp, bf16 = Case("train", "cifar10", "cpu", "amp", "sgd"), Case("train", "cifar10", "cpu", "amp_bf16", "sgd")
+    assert bf16.settings(p) == amp.settings(p)
+    assert alias_target(bf16, p) == "amp" and alias_target(amp, p) is None
+    assert aliases_of(amp, p) == ["amp_bf16"] and aliases_of(bf16, p) == []
+    assert skip_reason(bf16, p).startswith("amp_bf16 = amp on cpu (same settings): measured once, as amp")
+    # on CUDA amp is fp16 + GradScaler: a different thing, measured separately
+    cuda_amp, cuda_bf16 = Case("inference", "cifar10", "cuda", "amp"), Case("inference", "cifar10", "cuda", "amp_bf16")
+    assert cuda_amp.settings(p) != cuda_bf16.settings(p)
+    assert alias_target(cuda_bf16, p) is None and aliases_of(cuda_amp, p) == ["amp_fp16"]  # amp = amp_fp16 on cuda
+
+
+def test_rows_run_grouped_by_baseline_baseline_first_fresh_process_rows_after_all():
+    from hpml.bench.plugin import run_order
+
+    class Item:
+        def __init__(self, case):
+            self.callspec = type("CallSpec", (), {"params": {"case": case}})()
+            self.case = case
+
+    cases = [
+        Case("train", "cifar10", "cpu", "host_allocator", "sgd"),
+        Case("train", "cifar10", "cpu", "optimized", "adam"),
+        Case("train", "cifar10", "cpu", "amp", "sgd"),
+        Case("train", "cifar10", "cpu", "baseline", "adam"),
+        Case("train", "cifar10", "cpu", "baseline", "sgd"),
+        Case("train", "cifar10", "cpu", "channels_last", "sgd"),
+    ]
+    order = [(i.case.optimization, i.case.optimizer) for i in run_order([Item(c) for c in cases])]
+    assert order == [("baseline", "sgd"), ("amp", "sgd"), ("channels_last", "sgd"), ("baseline", "adam"),
+                     ("host_allocator", "sgd"), ("optimized", "adam")]

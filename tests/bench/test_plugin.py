@@ -16,19 +16,22 @@ pytest_plugins = ["pytester"]
 CONFTEST = """
 from hpml.bench.plugin import (
     hpml_bench, hpml_profile, pytest_addoption, pytest_benchmark_update_machine_info,
-    pytest_collection_modifyitems, pytest_configure, pytest_sessionfinish, pytest_terminal_summary,
+    pytest_collection_modifyitems, pytest_configure, pytest_runtestloop, pytest_sessionfinish, pytest_terminal_summary,
 )
 """
 
+# A short row budget (s of measured calls per row): the sleeps are 10-20 ms, so a row
+# still gets ~5-10 pairs, and the whole file stays well under a minute.
 INI = """
 [pytest]
+addopts = --hpml-row-budget=0.15
 markers =
     gpu: needs CUDA
     slow: slow
 """
 
-# Baselines listed last and the process-wide row first on purpose: the plugin must run
-# baselines first and the process-wide row (host_allocator) after everything else.
+# Baselines listed last on purpose: the plugin must run each group's baseline first.
+# (Process-wide rows go to fresh processes with a real builder: tests/bench/test_fresh.py.)
 BENCHMARKS = """
 import time
 
@@ -37,11 +40,10 @@ import torch
 
 from hpml.bench.harness import Measured, NotApplicable
 from hpml.bench.matrix import Case
-from hpml.train.allocator import tune_host_allocator
 
-SECONDS = {"baseline": 0.02, "channels_last": 0.01, "host_allocator": 0.01}
+SECONDS = {"baseline": 0.02, "channels_last": 0.01, "grad_accum": 0.02}
 CASES = [
-    Case("train", "cifar10", "cpu", "host_allocator", "sgd"),
+    Case("train", "cifar10", "cpu", "grad_accum", "sgd"),
     Case("train", "cifar10", "cpu", "channels_last", "sgd"),
     Case("train", "cifar10", "cpu", "amp_fp16", "sgd"),
     Case("train", "cifar10", "cpu", "workers", "sgd"),
@@ -56,10 +58,9 @@ def sleeper(case, session):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
     if case.optimization == "amp_bf16":
         raise NotApplicable("no bf16 here")
-    if case.optimization == "host_allocator":
-        tune_host_allocator()  # the tests' recording fake of glibc's mallopt
     seconds = SECONDS[case.optimization]
-    return Measured(target=lambda: time.sleep(seconds), samples_per_round=8, batch_size=8)
+    samples = 16 if case.optimization == "grad_accum" else 8  # twice the samples in the same time: 2x
+    return Measured(target=lambda: time.sleep(seconds), samples_per_round=samples, batch_size=8)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -90,44 +91,64 @@ def test_rows_are_measured_skipped_with_reasons_and_ordered(suite: pytest.Pytest
         "*amp_fp16 applies only to cuda, not cpu*",
         "*loader optimization: measured in loading/end-to-end rows*",
         "*out of memory on cpu at batch size 8: CUDA out of memory. Tried to allocate 2.00 GiB*",
-        "*no bf16 here*",
+        "*amp_bf16 = amp on cpu (same settings): measured once, as amp*",
     ])
     order = [line for line in result.outlines if "::test_bench[" in line and ("PASSED" in line or "SKIPPED" in line)]
-    assert "baseline" in order[0] and "host_allocator" in order[-1]
+    assert "baseline" in order[0]
     rows = _rows(suite.path / "out.json")
-    assert set(rows) == {"baseline", "channels_last", "host_allocator"}  # the OOM row left no (broken) stats behind
+    assert set(rows) == {"baseline", "channels_last", "grad_accum"}  # the OOM row left no (broken) stats behind
     base, fast = rows["baseline"]["extra_info"], rows["channels_last"]["extra_info"]
-    assert base["speedup_vs_baseline"] == 1.0
+    assert base["speedup_vs_baseline"] == 1.0 and base["speedup_interval"] is None
+    assert base["aa_control"]["pairs"] >= 3  # the baseline paired with itself: the noise floor
     assert 1.3 < fast["speedup_vs_baseline"] < 3.5  # 20 ms vs 10 ms sleeps
+    # the row's native pytest-benchmark stats are its own calls, one round per pair
+    assert rows["channels_last"]["stats"]["rounds"] == fast["speedup_pairs"] >= 3
     assert fast["samples_per_s"] == pytest.approx(8 / rows["channels_last"]["stats"]["median"])
     assert fast["profile"] == "smoke" and fast["phase"] == "train" and fast["dataset"] == "cifar10"
     assert rows["baseline"]["group"] == "train:cifar10:cpu"
-    assert rows["baseline"]["stats"]["rounds"] == 3
-    from hpml.bench.harness import EXTRA_KEYS
+    from hpml.bench.harness import EXTRA_KEYS, PAIRED_KEYS
 
-    assert set(EXTRA_KEYS) <= set(fast)
-
-
-def test_a_default_row_is_not_measured_in_a_process_the_allocator_tuning_changed(
-    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-):
-    from hpml.train import allocator
-
-    monkeypatch.setattr(allocator, "_tuned", True)
-    result = suite.runpytest("-rs", "-v", "-k", "channels_last or host_allocator")
-    result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines_random([
-        "*channels_last*SKIPPED*", "*host_allocator*PASSED*",
-        "*host allocator was tuned by an earlier row in this process*run it in a fresh process*",
-    ])
-    result = suite.runpytest("-k", "channels_last", "--benchmark-disable")  # nothing measured: runs
-    result.assert_outcomes(passed=1)
+    assert set(EXTRA_KEYS) <= set(fast) and set(PAIRED_KEYS) <= set(fast)
+    lo, hi = fast["speedup_interval"]
+    assert lo <= fast["speedup_vs_baseline"] <= hi
+    assert fast["speedup_halfwidth"] == pytest.approx((hi - lo) / 2 / fast["speedup_vs_baseline"])
+    assert fast["speedup_target_halfwidth"] == 0.05 and isinstance(fast["busy"], bool)
+    assert isinstance(fast["speedup_significant"], bool) and fast["aliases"] == []
+    assert len(fast["baseline_interleaved_s"]) == fast["speedup_pairs"]
+    accum = rows["grad_accum"]["extra_info"]  # same call time, twice the samples: a throughput ratio of 2
+    assert 1.4 < accum["speedup_vs_baseline"] < 2.8
+    result.stdout.fnmatch_lines(["*hpml speedups*", "train*c10*", "  channels_last*", "noise floor (A/A*train *"])
 
 
-def test_speedup_is_null_without_a_baseline_in_the_run(suite: pytest.Pytester):
+@pytest.mark.parametrize("option", ["--hpml-target-halfwidth=0", "--hpml-row-budget=-1"])
+def test_non_positive_target_or_budget_is_a_usage_error(suite: pytest.Pytester, option: str):
+    result = suite.runpytest_subprocess(option)  # pytester's in-process run cannot take pytest.exit here
+    assert result.ret == 2
+    result.stderr.fnmatch_lines(["*" + option.split("=")[0] + "*must be a number > 0*"])
+
+
+def test_long_tables_are_one_option_away(suite: pytest.Pytester):
+    quiet = suite.runpytest("-k", "baseline or channels_last")
+    assert not any("Name (time in" in line for line in quiet.outlines)
+    quiet.stdout.fnmatch_lines(["*hpml speedups*"])
+    loud = suite.runpytest("-k", "baseline or channels_last", "--hpml-tables")
+    assert any("Name (time in" in line for line in loud.outlines)
+
+
+def test_a_row_is_paired_even_when_its_baseline_row_is_deselected(suite: pytest.Pytester):
     result = suite.runpytest("--benchmark-json=out.json", "-k", "channels_last")
     result.assert_outcomes(passed=1)
-    assert _rows(suite.path / "out.json")["channels_last"]["extra_info"]["speedup_vs_baseline"] is None
+    assert 1.3 < _rows(suite.path / "out.json")["channels_last"]["extra_info"]["speedup_vs_baseline"] < 3.5
+
+
+def test_a_row_whose_baseline_cannot_run_is_skipped_with_that_reason(suite: pytest.Pytester):
+    suite.makepyfile(test_nobase=BENCHMARKS.replace(
+        'SECONDS = {', 'SECONDS = {"nothing": 0, ').replace(
+        '    seconds = SECONDS[case.optimization]',
+        '    if case.is_baseline:\n        raise NotApplicable("no baseline data")\n    seconds = SECONDS[case.optimization]'))
+    result = suite.runpytest("test_nobase.py", "-rs", "-k", "channels_last")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*its baseline cannot run here: no baseline data*"])
 
 
 def test_unknown_profile_is_a_usage_error(suite: pytest.Pytester):
@@ -163,6 +184,12 @@ def test_summary_is_written_next_to_the_stored_runs(suite: pytest.Pytester):
     rows = {r["optimization"]: r for r in summary["rows"]}
     assert rows["baseline"]["speedup"] == pytest.approx(1.0)
     assert 1.3 < rows["channels_last"]["speedup"] < 3.5
+    fast = rows["channels_last"]
+    stored_rows = _rows(next((suite.path / "store").glob("*/0001_*.json")))
+    assert fast["speedup"] == pytest.approx(stored_rows["channels_last"]["extra_info"]["speedup_vs_baseline"])  # paired
+    assert fast["pairs"] >= 3 and len(fast["speedup_interval"]) == 2 and isinstance(fast["significant"], bool)
+    assert fast["busy"] in (True, False) and "busy_reason" in fast
+    assert summary["noise_floor"]["train"]["pairs"] >= 3 and summary["busy_rows"] >= 0
     stored = list((suite.path / "store").glob("*/0001_*.json"))
     assert len(stored) == 1
     machine = json.loads(stored[0].read_text())["machine_info"]["hpml"]
@@ -174,9 +201,47 @@ def test_no_summary_when_benchmarks_are_disabled(suite: pytest.Pytester):
     result = suite.runpytest("--benchmark-disable", "--benchmark-storage=file://store")
     result.assert_outcomes(passed=3, skipped=4)
     assert not (suite.path / "store" / "summaries").exists()
+    assert not any("hpml speedups" in line for line in result.outlines)
 
 
 def test_no_summary_when_nothing_was_measured(suite: pytest.Pytester):
     result = suite.runpytest("--benchmark-storage=file://store", "-k", "amp_fp16")
     result.assert_outcomes(skipped=1)
     assert not (suite.path / "store" / "summaries").exists()
+
+
+REAL = """
+import pytest
+
+from hpml.bench import workloads
+from hpml.bench.matrix import Case
+
+CASES = [Case("inference", "digits", "cpu", name) for name in ("host_allocator", "channels_last", "baseline")]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_real(benchmark, hpml_bench, case):
+    hpml_bench.run(benchmark, case, workloads.inference_workload)
+"""
+
+
+def test_real_rows_hold_every_contract_key(suite: pytest.Pytester):
+    """A tiny real workload (ResNet-18 inference on digits) through plugin, harness, fresh
+    processes and pytest-benchmark: the JSON every reader relies on."""
+    from hpml.bench.harness import PAIRED_KEYS
+    from hpml.train.allocator import host_allocator_tuned, unavailable_reason
+
+    suite.makepyfile(test_real=REAL)
+    result = suite.runpytest("test_real.py", "--benchmark-json=real.json", "-rs")
+    fresh = unavailable_reason() is None  # host_allocator needs glibc
+    result.assert_outcomes(passed=3 if fresh else 2, skipped=0 if fresh else 1)
+    rows = _rows(suite.path / "real.json")
+    cl = rows["channels_last"]["extra_info"]
+    assert set(PAIRED_KEYS) <= set(cl) and cl["aliases"] == []
+    assert cl["speedup_pairs"] >= 3 and cl["speedup_interval"][0] <= cl["speedup_vs_baseline"] <= cl["speedup_interval"][1]
+    assert cl["busy_evidence"]["during"]["seconds"] > 0
+    assert rows["baseline"]["extra_info"]["aa_control"]["pairs"] >= 3
+    if fresh:
+        row = rows["host_allocator"]["extra_info"]
+        assert set(PAIRED_KEYS) <= set(row) and row["fresh_process"] is True and row["speedup_pairs"] >= 3
+        assert not host_allocator_tuned()  # both sides ran in fresh processes, not in this one

@@ -64,3 +64,19 @@ def test_default_profile_comes_from_the_environment(monkeypatch):
 
 def test_every_profile_is_a_profile():
     assert all(isinstance(PROFILES.get(n), Profile) for n in PROFILES)
+
+
+@pytest.mark.parametrize("field", ["target_halfwidth", "row_budget_s"])
+@pytest.mark.parametrize("value", [0, -1.0, float("inf")])
+def test_precision_target_and_budget_must_be_positive(field, value):
+    import dataclasses
+
+    from hpml.errors import HpmlError
+
+    with pytest.raises(HpmlError, match=f"{field} must be a number > 0"):
+        dataclasses.replace(get_profile("smoke"), **{field: value})
+
+
+def test_profiles_tighten_precision_with_size():
+    targets = {name: get_profile(name).target_halfwidth for name in ("smoke", "cpu", "standard", "full")}
+    assert targets == {"smoke": 0.05, "cpu": 0.02, "standard": 0.02, "full": 0.01}

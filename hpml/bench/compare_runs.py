@@ -1,0 +1,141 @@
+"""How far two benchmark runs of the same commit agree: ``python -m hpml.bench.compare_runs A.json B.json``.
+
+The runs are pytest-benchmark JSON files (``--benchmark-autosave`` stores them under
+``.benchmarks/<machine>/``; ``--benchmark-json PATH`` writes one).  It prints:
+
+* the rows significant in both runs, and the 50th / 90th percentile of how much their
+  speedups differ (``|a / b - 1|``);
+* every row significantly faster in one run and significantly slower in the other
+  (a contradiction: the runs give opposite verdicts);
+* the A/A controls (each group's baseline paired with itself): how often 1.00 lies
+  within the control's own 95 % interval, over all controls of all the runs given;
+* the rows flagged busy in either run (their numbers are unreliable).
+
+With more than two runs, each run is compared with the next.  Bad input (a missing or
+malformed file, a file without hpml rows) is one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from hpml.errors import HpmlError
+
+USAGE_EXIT = 2
+
+
+def load_rows(path: Path) -> dict[str, dict[str, Any]]:
+    """``extra_info`` of each hpml row of a pytest-benchmark JSON file, by benchmark name."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as err:
+        raise HpmlError(f"{path}: cannot read: {err.strerror or err}") from None
+    except json.JSONDecodeError as err:
+        raise HpmlError(f"{path}: not JSON ({err.msg} at line {err.lineno})") from None
+    benchmarks = data.get("benchmarks") if isinstance(data, dict) else None
+    if not isinstance(benchmarks, list):
+        raise HpmlError(f"{path}: not a pytest-benchmark run (no 'benchmarks' list); "
+                        "pass the files --benchmark-autosave stores under .benchmarks/")
+    rows = {str(b.get("fullname") or b.get("name")): b.get("extra_info") or {} for b in benchmarks if isinstance(b, dict)}
+    rows = {name: info for name, info in rows.items() if "phase" in info}
+    if not rows:
+        raise HpmlError(f"{path}: holds no hpml benchmark rows")
+    return rows
+
+
+def _direction(info: dict[str, Any]) -> int:
+    """+1 significantly faster, -1 significantly slower, 0 not significant / not paired."""
+    speedup = info.get("speedup_vs_baseline")
+    if not info.get("speedup_significant") or not isinstance(speedup, (int, float)):
+        return 0
+    return 1 if speedup > 1 else -1
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100), linear between order statistics."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def compare(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    common = sorted(set(a) & set(b))
+    both = [n for n in common if _direction(a[n]) and _direction(b[n])]
+    diffs = {n: abs(a[n]["speedup_vs_baseline"] / b[n]["speedup_vs_baseline"] - 1) for n in both}
+    contradictions = [n for n in common if _direction(a[n]) * _direction(b[n]) < 0]
+    busy = [n for n in common if a[n].get("busy") or b[n].get("busy")]
+    return {
+        "common": len(common),
+        "significant_in_both": len(both),
+        "p50_difference": statistics.median(diffs.values()) if diffs else None,
+        "p90_difference": percentile(list(diffs.values()), 90) if diffs else None,
+        "largest": sorted(diffs.items(), key=lambda kv: -kv[1])[:5],
+        "contradictions": [(n, a[n]["speedup_vs_baseline"], b[n]["speedup_vs_baseline"]) for n in contradictions],
+        "busy": busy,
+    }
+
+
+def aa_controls(runs: list[dict[str, dict[str, Any]]]) -> tuple[int, int]:
+    """(A/A controls holding 1.00 in their interval, A/A controls with an interval)."""
+    held = total = 0
+    for rows in runs:
+        for info in rows.values():
+            aa = info.get("aa_control")
+            if isinstance(aa, dict) and aa.get("interval"):
+                lo, hi = aa["interval"]
+                total += 1
+                held += lo <= 1.0 <= hi
+    return held, total
+
+
+def report(paths: list[Path]) -> list[str]:
+    runs = [load_rows(p) for p in paths]
+    lines = []
+    for (pa, a), (pb, b) in zip(zip(paths, runs), zip(paths[1:], runs[1:])):
+        c = compare(a, b)
+        lines.append(f"{pa.name} vs {pb.name}: {c['common']} rows in both, {c['significant_in_both']} significant in both")
+        if c["p90_difference"] is not None:
+            lines.append(f"  speedup difference |a/b - 1| among them: median {c['p50_difference']:.1%}, "
+                         f"90th percentile {c['p90_difference']:.1%} (target <= 5%)")
+            for name, diff in c["largest"]:
+                lines.append(f"    {diff:6.1%}  {name}: {a[name]['speedup_vs_baseline']:.3f}x vs "
+                             f"{b[name]['speedup_vs_baseline']:.3f}x")
+        lines.append(f"  significantly faster in one run and slower in the other: {len(c['contradictions'])} (target 0)")
+        for name, x, y in c["contradictions"]:
+            lines.append(f"    {name}: {x:.3f}x vs {y:.3f}x")
+        lines.append(f"  rows flagged busy in either run: {len(c['busy'])}")
+    held, total = aa_controls(runs)
+    if total:
+        lines.append(f"A/A controls holding 1.00 in their own 95% interval: {held}/{total} = {held / total:.0%} (target >= 95%)")
+    else:
+        lines.append("A/A controls: none in these runs (no paired baseline rows)")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hpml.bench.compare_runs", description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="pytest-benchmark JSON files of runs of the same commit")
+    args = parser.parse_args(argv)
+    if len(args.runs) < 2:
+        print("compare_runs: give at least two runs to compare", file=sys.stderr)
+        return USAGE_EXIT
+    try:
+        lines = report(args.runs)
+    except HpmlError as err:
+        print(f"compare_runs: {err}", file=sys.stderr)
+        return USAGE_EXIT
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Sides of a pair that live in a fresh process, for optimizations that change the
+process for good (``Case.process_wide``: ``host_allocator`` tunes glibc's malloc, which
+cannot be undone).
+
+Each side is a process forked from a *forkserver* that has imported torch and hpml but
+never built or ran anything: a fresh process in the sense that matters (default
+allocator, no model, no caches), without paying torch's import (seconds) per side.  The
+process builds the row's workload exactly as an in-process row would (the phase's
+builder from :data:`hpml.bench.workloads.BUILDERS`), then waits; the harness drives the
+two processes in lock step (``A B B A ...``): each ``call`` runs one timed call in the
+process (timed there, around :func:`hpml.bench.harness.timed_call`) and answers its
+seconds, so the pipe's latency is not measured.  A process waiting for its turn is
+blocked on the pipe and uses no CPU.
+
+The baseline's process never changes process state, so the rows of one group share it;
+every optimization row gets a process of its own, closed when the row ends.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from typing import TYPE_CHECKING, Any, Callable
+
+from hpml.errors import HpmlError
+
+if TYPE_CHECKING:
+    from hpml.bench.harness import BenchSession
+    from hpml.bench.matrix import Case
+
+#: s a fresh side may take to build its workload (ImageNet JPEGs, a ResNet-50 on 2 cores)
+BUILD_TIMEOUT_S = 600.0
+#: s one command (a call, the warm-up calls) may take before the side is declared hung
+CALL_TIMEOUT_S = 600.0
+
+_CONTEXT: Any = None
+
+
+def _context() -> Any:
+    global _CONTEXT
+    if _CONTEXT is None:
+        ctx = multiprocessing.get_context("forkserver")
+        # Imported once in the server; every side is forked from it with them loaded.
+        ctx.set_forkserver_preload(["torch", "hpml.bench.workloads"])
+        _CONTEXT = ctx
+    return _CONTEXT
+
+
+def _serve(conn: Any, case: "Case", build: Callable[..., Any], profile: Any, real_data: Any, slowdown: float) -> None:
+    """The fresh process: build the side, report what it is, then answer commands."""
+    import torch
+
+    from hpml.bench.harness import BenchSession, NotApplicable, Side, _first_line
+    from hpml.train.build import seed_everything
+
+    try:
+        session = BenchSession(profile, real_data, slowdown)
+        seed_everything(profile.seed)
+        side = Side(build(case, session), case.device, slowdown)
+    except NotApplicable as err:
+        conn.send(("not_applicable", str(err)))
+        return
+    except torch.OutOfMemoryError as err:
+        conn.send(("oom", _first_line(err)))
+        return
+    except Exception as err:  # reported by the parent as one line naming the row
+        conn.send(("error", f"{type(err).__name__}: {_first_line(err)}"))
+        return
+    conn.send(("ok", side.describe()))
+    while True:
+        try:
+            command, arg = conn.recv()
+        except EOFError:  # the parent went away
+            return
+        if command == "call":
+            conn.send(("ok", side()))
+        elif command == "warm":
+            conn.send(("ok", side.warm(arg)))
+        elif command == "phases":
+            conn.send(("ok", side.phases(arg)))
+        else:  # "close"
+            return
+
+
+class FreshSide:
+    """One side of a pair in its own fresh process (same interface as ``harness.Side``)."""
+
+    def __init__(self, case: "Case", session: "BenchSession", build: Callable[..., Any]) -> None:
+        from hpml.bench.harness import NotApplicable
+
+        self.case = case
+        if case.source == "real" or case.phase in ("load", "preprocess", "end_to_end"):
+            session.real_data.root(case.dataset)  # write the real-format files here, once, not per process
+        ctx = _context()
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child, case, build, session.profile, session.real_data, session.slowdown),
+                                 name=f"hpml-fresh-{case.id}")
+        self._proc.start()
+        child.close()
+        try:
+            status, payload = self._receive(BUILD_TIMEOUT_S)
+        except BaseException:  # interrupted (Ctrl-C) or failed: the process must not outlive the row
+            self.close()
+            raise
+        if status != "ok":
+            self.close()
+            if status == "not_applicable":
+                raise NotApplicable(payload)
+            raise HpmlError(f"fresh process for {case.id}: {payload}")
+        self._description = payload
+
+    def _receive(self, timeout: float) -> tuple[str, Any]:
+        if not self._conn.poll(timeout):
+            self.close()
+            raise HpmlError(f"fresh process for {self.case.id} did not answer within {timeout:.0f} s")
+        try:
+            return self._conn.recv()
+        except EOFError:
+            self._proc.join(5)
+            raise HpmlError(f"fresh process for {self.case.id} died (exit code {self._proc.exitcode})") from None
+
+    def _ask(self, command: str, arg: Any = None) -> Any:
+        self._conn.send((command, arg))
+        status, payload = self._receive(CALL_TIMEOUT_S)
+        if status != "ok":
+            raise HpmlError(f"fresh process for {self.case.id}: {payload}")
+        return payload
+
+    @property
+    def samples_per_round(self) -> int:
+        return self._description["samples_per_round"]
+
+    def __call__(self) -> float:
+        return self._ask("call")
+
+    def warm(self, calls: int) -> dict[str, Any]:
+        return self._ask("warm", calls)
+
+    def describe(self) -> dict[str, Any]:
+        return self._description
+
+    def phases(self, measured: int) -> dict[str, Any] | None:
+        return self._ask("phases", measured)
+
+    def close(self) -> None:
+        if self._conn.closed:
+            return
+        if self._proc.is_alive():
+            try:
+                self._conn.send(("close", None))
+            except OSError:
+                pass
+            self._proc.join(10)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join(5)
+        self._conn.close()

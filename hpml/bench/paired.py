@@ -1,0 +1,221 @@
+"""Paired measurement: an optimization's speedup from rounds interleaved with its baseline's.
+
+Rows measured one after another let the machine's drift (a neighbour starting, the
+CPU clocking down, caches filling) go straight into the ratio of two rows.  Here the
+two sides of a comparison run alternately, ``A B B A A B B A ...``, in the same
+process (or in two fresh processes driven in lock step, see :mod:`hpml.bench.fresh`),
+after both are warmed up.  A *pair* is one call of each side taken back to back, so
+both see the same machine; the ABBA order puts the baseline first in half of the pairs
+and second in the other half, so a steady drift biases half the pairs up and half
+down by the same amount, and the median cancels it.
+
+* estimate: the median of the per-pair ratios ``scale * base_s / opt_s`` (``scale`` =
+  samples per optimization call over samples per baseline call, so the ratio is one of
+  throughputs);
+* interval: 95 % percentile bootstrap over the pairs (pairs are resampled whole, so
+  what they share, the machine's state at that moment, stays paired), widened where
+  needed to the distribution-free interval of a median (order statistics, binomial
+  ranks: :func:`median_rank_interval`).  With the 6-10 pairs of a smoke row, a
+  percentile bootstrap of a median is too narrow (for 3 pairs its interval lies inside
+  [min, max], which holds the median only 75 % of the time); the rank interval holds
+  the true median ratio with >= 95 % probability from 6 pairs on, whatever the noise's
+  distribution.  That is what lets an A/A control read 1.00 within its interval in
+  >= 95 % of runs;
+* half-width: ``(hi - lo) / 2 / estimate``, relative;
+* adaptive stop (:func:`measure_pairs`): pairs go on until the half-width is at most
+  the profile's target, or the row's time budget (seconds of measured calls, both
+  sides) is spent, or :attr:`Precision.max_pairs` is reached.
+
+A speedup is *significant* only when its interval excludes 1.0 and its estimate lies
+outside the phase's noise floor: the interval of an A/A control (the baseline paired
+with itself), see :func:`is_significant`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from hpml.errors import HpmlError
+
+#: Fewer pairs than this give no interval (a bootstrap of 1-2 pairs is the pairs themselves).
+MIN_PAIRS_FOR_INTERVAL = 3
+#: Two-sided level of the bootstrap interval.
+LEVEL = 0.95
+#: Bootstrap resamples: the stop check uses fewer (it runs often), the recorded interval more.
+CHECK_RESAMPLES = 1000
+FINAL_RESAMPLES = 4000
+
+
+@dataclass(frozen=True)
+class Precision:
+    """When a row stops adding pairs."""
+
+    target_halfwidth: float  # relative half-width of the 95 % interval, e.g. 0.05 = +-5 %
+    budget_s: float  # s of measured calls (both sides) per row; the row stops when spent
+    min_pairs: int = 6  # from 6 pairs the median's rank interval reaches 95 %
+    max_pairs: int = 200  # bounds a fast row (microsecond calls) that never reaches the target
+
+    def __post_init__(self) -> None:
+        for name in ("target_halfwidth", "budget_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise HpmlError(f"{name} must be a number > 0, got {value!r}")
+        if self.min_pairs < 1 or self.max_pairs < self.min_pairs:
+            raise HpmlError(f"pairs: need 1 <= min_pairs <= max_pairs, got {self.min_pairs}, {self.max_pairs}")
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """A paired speedup (optimization over baseline throughput) and how precise it is."""
+
+    estimate: float
+    interval: tuple[float, float] | None  # 95 % bootstrap; None with < MIN_PAIRS_FOR_INTERVAL pairs
+    pairs: int
+
+    @property
+    def halfwidth(self) -> float | None:
+        """Relative half-width ``(hi - lo) / 2 / estimate``; None without an interval."""
+        if self.interval is None or self.estimate <= 0:
+            return None
+        lo, hi = self.interval
+        return (hi - lo) / 2 / self.estimate
+
+    def contains(self, value: float) -> bool:
+        return self.interval is not None and self.interval[0] <= value <= self.interval[1]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "speedup": round(self.estimate, 5),
+            "interval": None if self.interval is None else [round(v, 5) for v in self.interval],
+            "halfwidth": None if self.halfwidth is None else round(self.halfwidth, 5),
+            "pairs": self.pairs,
+        }
+
+
+def pair_ratios(base_s: Sequence[float], opt_s: Sequence[float], scale: float = 1.0) -> np.ndarray:
+    """Per-pair throughput ratios ``scale * base / opt``."""
+    if len(base_s) != len(opt_s):
+        raise ValueError(f"unpaired times: {len(base_s)} baseline, {len(opt_s)} optimization")
+    base, opt = np.asarray(base_s, dtype=float), np.asarray(opt_s, dtype=float)
+    if np.any(base <= 0) or np.any(opt <= 0):
+        raise ValueError("call times must be > 0 s")
+    return scale * base / opt
+
+
+def median_rank_interval(n: int, level: float = LEVEL) -> tuple[int, int]:
+    """0-based ranks ``(lo, hi)`` of the sorted values bounding a distribution-free
+    ``level`` interval of the median of ``n`` values: the widest ranks ``k`` with
+    ``P(Binomial(n, 1/2) < k) <= (1 - level) / 2``.  Below 6 values no interval reaches
+    95 %; then (min, max), which covers ``1 - 2 ** (1 - n)``."""
+    tail = (1 - level) / 2
+    k, cumulative = 0, 0.0
+    while True:
+        cumulative += math.comb(n, k) / 2 ** n
+        if cumulative > tail:
+            break
+        k += 1
+    k = max(k, 1)
+    return k - 1, n - k
+
+
+def paired_speedup(base_s: Sequence[float], opt_s: Sequence[float], scale: float = 1.0,
+                   resamples: int = FINAL_RESAMPLES, seed: int = 0) -> PairedResult:
+    """Median of the per-pair ratios with its percentile-bootstrap interval over pairs.
+
+    The bootstrap works on log ratios (a speedup of 2x and one of 0.5x are equally far
+    from 1), and its seed is fixed, so the same pairs always give the same interval.
+    """
+    ratios = pair_ratios(base_s, opt_s, scale)
+    n = len(ratios)
+    if n == 0:
+        raise ValueError("no pairs")
+    estimate = float(statistics.median(ratios))
+    if n < MIN_PAIRS_FOR_INTERVAL:
+        return PairedResult(estimate, None, n)
+    logs = np.log(ratios)
+    rng = np.random.default_rng(seed)
+    medians = np.median(logs[rng.integers(0, n, size=(resamples, n))], axis=1)
+    tail = (1 - LEVEL) / 2 * 100
+    lo, hi = np.exp(np.percentile(medians, [tail, 100 - tail]))
+    ordered = np.sort(ratios)
+    rank_lo, rank_hi = median_rank_interval(n)
+    lo, hi = min(float(lo), float(ordered[rank_lo])), max(float(hi), float(ordered[rank_hi]))
+    # The interval always holds the estimate (a percentile bootstrap of a median can
+    # otherwise miss it by a hair when the resampled medians are lumpy).
+    return PairedResult(estimate, (min(lo, estimate), max(hi, estimate)), n)
+
+
+@dataclass
+class PairedRun:
+    """The raw times of a paired measurement and its result."""
+
+    base_s: list[float]
+    opt_s: list[float]
+    result: PairedResult
+    stop: str  # "target" | "budget" | "max_pairs"
+
+
+def measure_pairs(base: Callable[[], float], opt: Callable[[], float], precision: Precision,
+                  scale: float = 1.0) -> PairedRun:
+    """Alternate ``base`` and ``opt`` (ABBA), each call returning its own seconds, until
+    ``precision`` says stop.  Both callables must be warmed up already.
+
+    The stop rule is checked after :attr:`Precision.min_pairs` pairs, then about every
+    quarter more pairs (a bootstrap per pair would cost more than microsecond rows).
+    """
+    base_s: list[float] = []
+    opt_s: list[float] = []
+    spent = 0.0
+    next_check = precision.min_pairs
+    while True:
+        k = len(base_s)
+        if k % 2 == 0:  # A B
+            b, o = base(), opt()
+        else:  # B A: the other order, so a steady drift biases half the pairs each way
+            o, b = opt(), base()
+        base_s.append(b)
+        opt_s.append(o)
+        spent += b + o
+        n = k + 1
+        stop = None
+        if n >= next_check:
+            next_check = max(n + 1, int(n * 1.25))
+            check = paired_speedup(base_s, opt_s, scale, resamples=CHECK_RESAMPLES)
+            if check.halfwidth is not None and check.halfwidth <= precision.target_halfwidth:
+                stop = "target"
+        if stop is None and n >= precision.min_pairs:
+            if spent >= precision.budget_s:
+                stop = "budget"
+            elif n >= precision.max_pairs:
+                stop = "max_pairs"
+        if stop is not None:
+            return PairedRun(base_s, opt_s, paired_speedup(base_s, opt_s, scale), stop)
+
+
+def sequential_speedup(base_s: Sequence[float], opt_s: Sequence[float], scale: float = 1.0) -> float:
+    """What rows measured one after another report: ratio of the two rows' medians."""
+    return scale * statistics.median(base_s) / statistics.median(opt_s)
+
+
+def noise_floor(controls: Sequence[PairedResult]) -> PairedResult | None:
+    """A phase's noise floor: of its A/A controls, the one whose interval reaches farthest
+    from 1.0.  Conservative on purpose: a speedup inside it is never called a win."""
+    with_interval = [c for c in controls if c.interval is not None]
+    if not with_interval:
+        return None
+    return max(with_interval, key=lambda c: max(c.interval[1] - 1.0, 1.0 - c.interval[0]))
+
+
+def is_significant(result: PairedResult, floor: tuple[float, float] | None) -> bool:
+    """Interval excludes 1.0 and the estimate lies outside the noise floor ``[lo, hi]``
+    (no floor measured: the interval alone decides)."""
+    if result.interval is None or result.contains(1.0):
+        return False
+    if floor is not None and floor[0] <= result.estimate <= floor[1]:
+        return False
+    return True

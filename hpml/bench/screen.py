@@ -1,0 +1,137 @@
+"""The answer on one screen, printed at the end of ``pytest benchmarks``.
+
+One block per phase: optimizations down, workloads across, each cell the paired
+speedup over the group's baseline, e.g. ``1.87x±0.03`` (the interval's half-width), or
+``~`` where the change is not significant (the interval holds 1.0, or the estimate lies
+inside the phase's noise floor), ``·`` where the row did not run (skipped, deselected),
+``!`` appended when the row was measured on a busy machine.  Below: each phase's noise
+floor (its A/A control: the baseline paired with itself) and the busy-machine warning.
+
+It works on the rows' ``extra_info`` dicts only (no torch), and also decides each row's
+``speedup_significant`` against its phase's noise floor (:func:`finalize`), so that the
+saved JSON, the run summary and this table agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from hpml.bench.paired import PairedResult, is_significant, noise_floor
+
+#: Column headers of the datasets (short, so a block fits 100 columns).
+SHORT = {"cifar10": "c10", "cifar100": "c100", "imagenet": "inet", "amazon_polarity": "amz2",
+         "amazon_full": "amz5", "digits": "digits"}
+PHASES = ("train", "inference", "load", "end_to_end", "preprocess", "ddp", "overhead")
+CELL = 12  # characters per cell: " 1.87x±0.03" plus a busy mark
+
+
+def _result(info: dict[str, Any], key: str = "speedup") -> PairedResult | None:
+    if key == "aa":
+        aa = info.get("aa_control")
+        if not isinstance(aa, dict) or not aa.get("speedup"):
+            return None
+        interval = aa.get("interval")
+        return PairedResult(float(aa["speedup"]), tuple(interval) if interval else None, int(aa.get("pairs") or 0))
+    estimate, interval = info.get("speedup_vs_baseline"), info.get("speedup_interval")
+    if not isinstance(estimate, (int, float)) or not interval:
+        return None
+    return PairedResult(float(estimate), (float(interval[0]), float(interval[1])), int(info.get("speedup_pairs") or 0))
+
+
+def floors(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each phase's noise floor from its rows' A/A controls (``noise_floor`` of the summary)."""
+    controls: dict[str, list[PairedResult]] = {}
+    for info in rows:
+        aa = _result(info, "aa")
+        if aa is not None:
+            controls.setdefault(str(info.get("phase")), []).append(aa)
+    out = {}
+    for phase, results in controls.items():
+        floor = noise_floor(results)
+        if floor is not None:
+            entry = floor.as_dict()
+            entry["controls"] = len(results)  # A/A controls in this phase (one per group)
+            entry["controls_holding_1"] = sum(r.contains(1.0) for r in results)
+            out[phase] = entry
+    return out
+
+
+def finalize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Set every paired row's ``speedup_significant`` against its phase's noise floor;
+    return the floors."""
+    result = floors(rows)
+    for info in rows:
+        paired = _result(info)
+        if paired is None or info.get("optimization") == "baseline":
+            continue
+        floor = result.get(str(info.get("phase")), {}).get("interval")
+        info["speedup_significant"] = is_significant(paired, tuple(floor) if floor else None)
+        info["noise_floor"] = floor
+    return result
+
+
+def cell(info: dict[str, Any] | None) -> str:
+    if info is None:
+        return "·"
+    mark = "!" if info.get("busy") else ""
+    paired = _result(info)
+    if paired is None:
+        speedup = info.get("speedup_vs_baseline")
+        text = "-" if not isinstance(speedup, (int, float)) else f"{speedup:.2f}x?"  # unpaired: no interval
+    elif not info.get("speedup_significant"):
+        text = "~"
+    else:
+        lo, hi = paired.interval  # type: ignore[misc]
+        text = f"{paired.estimate:.2f}x±{(hi - lo) / 2:.2f}"
+    return text + mark
+
+
+def _column(info: dict[str, Any]) -> str:
+    base = str(info.get("dataset") or "?").removesuffix("-synthetic")
+    name = SHORT.get(base, base[:6])
+    return name if info.get("device") in (None, "cpu") else f"{name}:{str(info.get('device'))[:4]}"
+
+
+def _row_label(info: dict[str, Any]) -> str:
+    """The optimization, with its optimizer when not SGD and "(twin)" for rows reading the
+    synthetic twin instead of the real file format."""
+    name = str(info.get("optimization"))
+    optimizer = info.get("optimizer")
+    if optimizer and optimizer != "sgd":
+        name = f"{name}/{optimizer}"
+    if str(info.get("dataset") or "").endswith("-synthetic"):
+        name = f"{name} (twin)"
+    return name
+
+
+def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]], busy_rows: int) -> list[str]:
+    """The compact matrix, the noise floors and the busy warning, as lines."""
+    lines = ["hpml: paired speedup over each group's baseline (±: 95% interval; ~ not significant, x? unpaired, "
+             "· not run, ! busy machine)"]
+    by_phase: dict[str, list[dict[str, Any]]] = {}
+    for info in rows:
+        if info.get("optimization") == "baseline" or info.get("phase") is None:
+            continue
+        by_phase.setdefault(str(info["phase"]), []).append(info)
+    width = max([len(_row_label(i)) + 2 for infos in by_phase.values() for i in infos] + [len(p) for p in by_phase],
+                default=0)
+    for phase in sorted(by_phase, key=lambda p: PHASES.index(p) if p in PHASES else len(PHASES)):
+        infos = by_phase[phase]
+        columns = list(dict.fromkeys(_column(i) for i in infos))
+        labels = list(dict.fromkeys(_row_label(i) for i in infos))
+        cells = {(_row_label(i), _column(i)): i for i in infos}
+        lines.append(f"{phase:<{width}}" + "".join(f"{c:>{CELL}}" for c in columns))
+        for label in labels:
+            lines.append(f"  {label:<{width - 2}}" + "".join(f"{cell(cells.get((label, c))):>{CELL}}" for c in columns))
+    if floors_by_phase:
+        parts = []
+        for phase, f in floors_by_phase.items():
+            lo, hi = f["interval"]
+            parts.append(f"{phase} {lo:.2f}-{hi:.2f}")
+        lines.append("noise floor (A/A: baseline vs itself, widest per phase): " + ", ".join(parts))
+    else:
+        lines.append("noise floor: not measured (no paired baseline row ran)")
+    if busy_rows:
+        lines.append(f"WARNING: {busy_rows} rows measured on a busy machine: their numbers are unreliable "
+                     "(extra_info busy_reason says what else ran)")
+    return lines

@@ -1,0 +1,56 @@
+"""The matrix printed at the end of ``pytest benchmarks``, and significance vs the noise floor."""
+
+from __future__ import annotations
+
+from hpml.bench import matrix, screen
+from hpml.bench.profiles import get_profile
+
+
+def row(phase, dataset, optimization, speedup=1.0, interval=None, busy=False, optimizer=None, aa=None):
+    return {"phase": phase, "dataset": dataset, "device": "cpu", "optimization": optimization,
+            "optimizer": optimizer, "speedup_vs_baseline": speedup, "speedup_interval": interval,
+            "speedup_pairs": 10 if interval else 0, "busy": busy, "aa_control": aa}
+
+
+def test_cells_read_a_speedup_with_its_interval_or_a_tilde():
+    rows = [
+        row("train", "cifar10", "baseline", aa={"speedup": 1.0, "interval": [0.97, 1.04], "pairs": 8}),
+        row("train", "cifar10", "amp", 1.87, [1.84, 1.90]),
+        row("train", "cifar10", "channels_last", 1.03, [1.01, 1.05]),  # inside the floor
+        row("train", "cifar10", "grad_accum", 1.2, [0.9, 1.5]),  # interval holds 1.0
+        row("train", "digits", "amp", 0.5, [0.45, 0.55], busy=True),
+    ]
+    floors = screen.finalize(rows)
+    assert floors["train"]["interval"] == [0.97, 1.04] and floors["train"]["controls"] == 1
+    assert [r.get("speedup_significant") for r in rows[1:]] == [True, False, False, True]
+    lines = screen.render(rows, floors, busy_rows=1)
+    text = "\n".join(lines)
+    amp = next(line for line in lines if line.strip().startswith("amp"))
+    assert "1.87x±0.03" in amp and "0.50x±0.05!" in amp
+    assert next(line for line in lines if "channels_last" in line).split()[1:] == ["~", "·"]
+    assert "noise floor" in text and "train 0.97-1.04" in text
+    assert "1 rows measured on a busy machine: their numbers are unreliable" in text
+
+
+def test_the_default_cpu_matrix_fits_one_screen():
+    """Every smoke row a default CPU run measures, as a significant cell: <= 40 lines."""
+    profile = get_profile("smoke")
+    cases = (matrix.train_cases(profile) + matrix.inference_cases(profile) + matrix.loading_cases(profile)
+             + matrix.end_to_end_cases(profile) + matrix.preprocess_cases(profile))
+    rows = []
+    for case in cases:
+        if case.device != "cpu" or matrix.skip_reason(case, profile) or case.settings(profile).compile:
+            continue
+        aa = {"speedup": 1.0, "interval": [0.98, 1.02], "pairs": 8} if case.is_baseline else None
+        r = row(case.phase, case.label, case.optimization, 1.5, [1.45, 1.55], optimizer=case.optimizer, aa=aa)
+        rows.append(r)
+    floors = screen.finalize(rows)
+    lines = screen.render(rows, floors, busy_rows=3)
+    assert len(lines) <= 40, "\n".join(lines)
+    assert max(len(line) for line in lines) <= 160
+
+
+def test_rows_without_paired_results_read_as_such():
+    assert screen.cell(None) == "·"
+    assert screen.cell(row("ddp", "cifar10", "fsdp", 0.8)) == "0.80x?"  # unpaired: no interval
+    assert screen.cell(row("ddp", "cifar10", "fsdp", None)) == "-"
