@@ -153,7 +153,21 @@ def _ab_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check],
 
 
 def run_gate(args: argparse.Namespace) -> int:
-    """Run the gate; 0 ok, 1 regression.  Bad input raises HpmlError (the CLI exits 2)."""
+    """Run the gate; 0 ok, 1 regression.  Bad input raises HpmlError (the CLI exits 2).
+
+    CI reads exit 1 as "slower": an unexpected error inside the gate is re-raised as an
+    HpmlError (exit 2, one line) so that a crash never passes for a regression.
+    """
+    try:
+        return _run_gate(args)
+    except (HpmlError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise HpmlError(f"the gate itself failed ({type(exc).__name__}: {exc}); "
+                        "this is a bug in hpml gate, not a regression") from None
+
+
+def _run_gate(args: argparse.Namespace) -> int:
     ab = getattr(args, "ab", None) is not None or getattr(args, "base", None) is not None
     if args.ab is not None and args.base is not None:
         raise HpmlError("--ab and --base both choose the A/B runs; pass one of them")
