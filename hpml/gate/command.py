@@ -187,7 +187,7 @@ def _run_gate(args: argparse.Namespace) -> int:
     print("\n".join(f"hpml gate: {line}" for line in header))
     print(format_table(checks))
     print("ratio = current speed / reference speed (< 1: slower); A/B ratio [..]: 95% bootstrap interval; "
-          "speedup [..]: the summary's 68% interval")
+          "speedup [..] 95%: the paired interval (68%: an older summary's spread)")
     failed = failures(checks, args.fail_on_faster, args.allow_missing)
     missing = list(dict.fromkeys(c.case for c in checks if c.verdict == MISSING))
     if args.json is not None:
