@@ -15,6 +15,10 @@ Three kinds of check, each producing :class:`Check` rows:
 
 ``ratio`` is always *current speed / reference speed*: below 1 means slower, for
 speedups and for timings alike.
+
+Fail closed: a gated row that is missing is MISSING (fails unless ``--allow-missing``);
+a row only the current run has is NEW (reported); a run with nothing comparable and a
+gated row measured on a busy machine raise HpmlError (exit 2).
 """
 
 from __future__ import annotations
