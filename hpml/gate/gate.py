@@ -38,7 +38,7 @@ from hpml.gate.config import TESTS, Expectation, GateConfig
 from hpml.gate.stats import (
     QUANTILE, bootstrap_ratio, holm, mann_whitney_p, min_attainable_p, permutations_for, quantile_perm_test,
 )
-from hpml.gate.summary import keyed_rows, speedup_interval, validate_run
+from hpml.gate.summary import check_extra_info, keyed_rows, speedup_interval, validate_run
 from hpml.report.load import HOW_TO_RUN, Benchmark, CaseKey, Run, json_files, kind_of, machine_fingerprint, \
     read_json, run_from_json
 from hpml.report.render import fmt_time
@@ -199,6 +199,8 @@ def load_side(path: Path | str) -> list[Run]:
         obj = read_json(file, "pytest-benchmark run file", HOW_TO_RUN)
         if path.is_dir() and kind_of(obj) != "run":
             continue  # summaries and convergence records may share the folder
+        if isinstance(obj, dict):
+            check_extra_info(obj, file)
         runs.append(run_from_json(obj, file))
     if not runs:
         raise HpmlError(f"{path}: holds no pytest-benchmark run file; {HOW_TO_RUN}")

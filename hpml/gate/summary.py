@@ -209,6 +209,7 @@ def _validate(obj: Any, path: Path) -> dict[str, Any]:
     kind = kind_of(obj)
     if kind == "run":
         # A pytest-benchmark file works too: summarize it on the fly.
+        check_extra_info(obj, path)
         run = run_from_json(obj, path)
         validate_run(run)
         obj = summary_from_run(run)
@@ -256,6 +257,16 @@ def validate_row(row: dict[str, Any], where: str) -> None:
     busy = row.get("busy")
     if busy is not None and not isinstance(busy, bool):
         raise HpmlError(f"{where}: busy is {busy!r}, expected true, false or null")
+
+
+def check_extra_info(obj: dict[str, Any], path: Path) -> None:
+    """pytest-benchmark writes ``extra_info: {}`` for a foreign benchmark; an explicit null means
+    the file was damaged, and every hpml row would silently lose its identity (and its gate)."""
+    for i, bench in enumerate(obj.get("benchmarks") or []):
+        if isinstance(bench, dict) and "extra_info" in bench and bench["extra_info"] is None:
+            name = bench.get("name") or f"benchmarks[{i}]"
+            raise HpmlError(f"{path}: row {name}: extra_info is null (pytest-benchmark writes an object); "
+                            "the file is damaged, rerun the benchmarks")
 
 
 def validate_run(run: Run) -> None:

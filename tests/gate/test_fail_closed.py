@@ -104,10 +104,19 @@ def test_all_zero_timings_are_bad_input(gate, tmp_path: Path) -> None:
     one_line_exit_2(gate("--ab", path, path), str(path), "timing")  # >= 4 rounds: was a ZeroDivisionError
 
 
-def test_run_with_null_extra_info_has_nothing_to_compare(gate, tmp_path: Path) -> None:
+def test_run_with_null_extra_info_is_bad_input(gate, tmp_path: Path) -> None:
     run = read(RUNS[-1])
     for bench in run["benchmarks"]:
         bench["extra_info"] = None
+    path = write(tmp_path / "nulls.json", run)
+    one_line_exit_2(gate("--summary", path), str(path), "extra_info is null")
+    one_line_exit_2(gate("--ab", RUNS[-1], path), str(path), "extra_info is null")
+
+
+def test_foreign_run_has_nothing_to_compare(gate, tmp_path: Path) -> None:
+    run = read(RUNS[-1])
+    for bench in run["benchmarks"]:
+        bench["extra_info"] = {}  # what pytest-benchmark writes for a benchmark hpml did not measure
     path = write(tmp_path / "foreign.json", run)
     one_line_exit_2(gate("--summary", path), str(path), "nothing to compare")
 

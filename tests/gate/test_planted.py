@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hpml.bench.harness import PLANTED_COMPUTE_ENV, planted_compute, timed_call
+from hpml.bench.harness import PLANTED_COMPUTE_ENV, PlantedCompute, planted_compute, timed_call
 from hpml.errors import HpmlError
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
@@ -60,8 +60,9 @@ def test_env_reaches_timed_call(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_planted_compute_is_real_fixed_work() -> None:
     torch.set_num_threads(1)
     plain, planted = timed_call(_work, "cpu", compute=0.0), timed_call(_work, "cpu", compute=0.5)
-    for call in (plain, planted):
-        call()  # warm-up (and calibration)
+    for _ in range(PlantedCompute.CALIBRATION_CALLS):
+        plain()
+        planted()  # warm-up and calibration: the size is fixed from the fastest of these calls
     counts = []
     for _ in range(6):
         planted()
