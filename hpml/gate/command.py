@@ -113,7 +113,8 @@ def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Ch
     if not comparable:
         raise HpmlError(f"{path}: nothing to compare: no optimization row has a same-run speedup (no hpml rows, "
                         "or none with its baseline in the same run)")
-    ref_path = args.reference if args.reference is not None else config.reference
+    derived = any(e.min_speedup is None for e in config.expectations)  # "reference" expectations
+    ref_path = args.reference if args.reference is not None else config.reference if derived else None
     reference = load_summary(ref_path) if ref_path is not None else None
     if reference is not None:
         header.append(f"reference: {ref_path} (commit {str(reference.get('commit'))[:8]})")
