@@ -5,6 +5,7 @@ The study itself measures for minutes; the end-to-end run is ``slow``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -51,10 +52,35 @@ def test_ci_selection_collects_the_rows_the_study_measures() -> None:
     assert ids == ["test_train_step[digits-cpu-baseline-sgd]", "test_train_step[digits-cpu-channels_last-sgd]"]
 
 
+def _spin(units: float) -> None:
+    total = 0
+    for i in range(int(units)):
+        total += i * i
+
+
+def test_study_runs_end_to_end_on_a_stand_in_selection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The study's own plumbing (trials, tally, table, JSON) on two cheap stand-in rows; the
+    real selection is built by the slow test below."""
+    import hpml.gate.power as power
+
+    def fake_rows(ids):
+        def build(fraction: float):
+            return lambda: _spin(20_000 * (1 + fraction))
+        return [Row(CaseKey("train", "digits", "resnet50", "cpu", "sgd", opt), build)
+                for opt in ("baseline", "channels_last")]
+
+    monkeypatch.setattr(power, "collect_ids", lambda args, cwd: ["a", "b"])
+    monkeypatch.setattr(power, "build_rows", fake_rows)
+    assert main(["--trials", "2", "--rounds", "6", "--json", str(tmp_path / "p.json")]) == 0
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert set(result["cases"]) == {"identical", "uniform", "one_optimization"}
+    assert all(c["trials"] == 2 and 0 <= c["count"] <= 2 for c in result["cases"].values())
+    assert result["rounds"] == 6 and "false alarms on identical code" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_one_short_trial_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import json
-
     monkeypatch.chdir(ROOT)
     assert main(["--trials", "1", "--rounds", "4", "--json", str(tmp_path / "p.json")]) == 0
     result = json.loads((tmp_path / "p.json").read_text())
