@@ -122,6 +122,9 @@ def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Ch
             raise HpmlError(f"{ref_path} was measured with profile {reference['profile']!r} and {path} with "
                             f"{current['profile']!r}; speedups of different workload sizes are not comparable")
     checks = check_expectations(current, config, path, reference, ref_path)
+    busy = current.get("busy_rows")
+    if isinstance(busy, int) and not isinstance(busy, bool) and busy > 0:
+        header.append(f"note: {busy} row(s) were measured on a busy machine; a gated one stops the gate (exit 2)")
     if args.reference is not None:
         if (reference.get("machine") or {}).get("cpu") != (current.get("machine") or {}).get("cpu"):
             header.append("note: reference from another machine; same-run speedups still compare, raw times would not")

@@ -70,9 +70,11 @@ def _fmt_speedup(value: float | None, row: dict[str, Any] | None = None) -> str:
     if value is None:
         return "-"
     interval, level = speedup_interval(row or {})
+    # "~": the paired estimate is not significant (its interval holds 1.0 or the noise floor)
+    mark = " ~" if row is not None and row.get("significant") is False else ""
     if interval is None:
-        return f"{value:.2f}x" + (" (no interval)" if row is not None else "")
-    return f"{value:.2f}x [{interval[0]:.2f}, {interval[1]:.2f}] {level}"
+        return f"{value:.2f}x" + (" (no interval)" if row is not None else "") + mark
+    return f"{value:.2f}x [{interval[0]:.2f}, {interval[1]:.2f}] {level}{mark}"
 
 
 def refuse_busy(row: dict[str, Any], label: str, source: Any) -> None:

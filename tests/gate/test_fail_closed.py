@@ -158,6 +158,10 @@ def test_paired_interval_is_shown_and_old_rows_say_no_interval(gate, tmp_path: P
     channels_last = next(line for line in out.splitlines() if line.startswith("train:cifar10:resnet50:cpu:sgd:"
                                                                               "channels_last "))
     assert "68%" in channels_last  # the older speedup_spread
+    amp_row(summary).update(speedup=1.01, speedup_interval=[0.97, 1.05], significant=False)
+    summary["busy_rows"] = 2
+    code, out, _ = gate("--summary", write(tmp_path / "ns.json", summary))
+    assert code == 0 and "1.01x [0.97, 1.05] 95% ~" in out and "2 row(s) were measured on a busy machine" in out
     summary = read(SUMMARIES[-1])
     amp_row(summary)["speedup_spread"] = None
     code, out, _ = gate("--summary", write(tmp_path / "old.json", summary))
