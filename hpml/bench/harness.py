@@ -33,7 +33,10 @@ decides *how* it is timed and recorded:
 ``HPML_PLANTED_SLOWDOWN`` (a fraction, e.g. ``0.2``) is for testing the regression gate
 only: each measured call then sleeps that fraction of its own duration, inside the
 timed region, so every benchmark looks that much slower.  It lives here, in the
-harness, and never touches hpml's training code.
+harness, and never touches hpml's training code.  ``HPML_PLANTED_COMPUTE`` (e.g. ``0.1``)
+plants *real work* instead, a fixed number of matmuls worth that fraction of an
+undisturbed call on the same device and cores (:class:`PlantedCompute`): a slowdown
+that behaves like a code change, which is what the gate's power is measured with.
 """
 
 from __future__ import annotations
@@ -110,10 +113,74 @@ class Measured:
     phases: Callable[[int], dict[str, Any]] | None = None  # (measured calls) -> per-phase breakdown
 
 
-def timed_call(target: Callable[[], Any], device: str, slowdown: float = 0.0) -> Callable[[], Any]:
-    """``target`` followed by a device sync; with ``slowdown`` > 0, also a sleep of that
-    fraction of the call's own duration (inside the timed region)."""
-    if slowdown <= 0:
+PLANTED_COMPUTE_ENV = "HPML_PLANTED_COMPUTE"
+
+
+def planted_compute(environ: dict[str, str] | None = None) -> float:
+    """The ``HPML_PLANTED_COMPUTE`` fraction (0.0 when unset); testing the gate only."""
+    raw = (environ if environ is not None else os.environ).get(PLANTED_COMPUTE_ENV, "").strip()
+    try:
+        value = float(raw) if raw else 0.0
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise HpmlError(f"{PLANTED_COMPUTE_ENV}={raw!r}: expected a fraction >= 0 (0.1 adds real compute worth "
+                        "10% of each measured call)")
+    return value
+
+
+class PlantedCompute:
+    """Real work appended to every measured call: a regression to test the gate with (never a sleep).
+
+    The work is a chain of small fp32 matmuls on the call's device, on the same cores
+    and thread pool as the step, so a busy neighbour slows it like real code.  Its size
+    is fixed, like a code change: ``fraction`` x the fastest of the first
+    :attr:`CALIBRATION_CALLS` calls (warm-up included; the fastest is the undisturbed
+    one), in matmuls of the rate measured once when the row starts.  64 x 64 on CPU
+    (~20 us each, fine-grained enough for calls of a millisecond); 1024 x 1024 on CUDA
+    so the work is device compute, not launch overhead.
+    """
+
+    CALIBRATION_CALLS = 3
+
+    def __init__(self, fraction: float, device: str) -> None:
+        side = 1024 if device == "cuda" else 64
+        g = torch.Generator().manual_seed(0)
+        self.a = (torch.rand(side, side, generator=g) / side).to(device)  # rows sum < 1: no overflow
+        self.out = torch.empty_like(self.a)
+        self.fraction, self.device = fraction, device
+        self.fastest_call, self.calls, self.matmuls = math.inf, 0, 0
+        self._matmul(3)  # warm the kernel before timing it
+        rates = []
+        for _ in range(3):
+            start = time.perf_counter()
+            self._matmul(20)
+            rates.append((time.perf_counter() - start) / 20)
+        self.seconds_per_matmul = max(min(rates), 1e-9)  # s per matmul, the undisturbed rate
+
+    def _matmul(self, n: int) -> None:
+        for _ in range(n):
+            torch.mm(self.a, self.a, out=self.out)
+        synchronize(self.device)  # host-device sync: the planted work is billed to this call
+
+    def after_call(self, call_seconds: float) -> None:
+        """Run the planted work after a call that took ``call_seconds`` (inside the timed region)."""
+        if self.calls < self.CALIBRATION_CALLS:
+            self.calls += 1
+            self.fastest_call = min(self.fastest_call, call_seconds)
+            self.matmuls = max(1, round(self.fraction * self.fastest_call / self.seconds_per_matmul))
+        self._matmul(self.matmuls)
+
+
+def timed_call(target: Callable[[], Any], device: str, slowdown: float = 0.0,
+               compute: float | None = None) -> Callable[[], Any]:
+    """``target`` followed by a device sync.  Testing the gate only: ``slowdown`` > 0 adds a
+    sleep of that fraction of the call's own duration; ``compute`` > 0 (default: the
+    ``HPML_PLANTED_COMPUTE`` fraction) adds that fraction of real work (:class:`PlantedCompute`).
+    Both inside the timed region; every measured call of every row goes through here."""
+    compute = planted_compute() if compute is None else compute
+    planted = PlantedCompute(compute, device) if compute > 0 else None
+    if slowdown <= 0 and planted is None:
         def call() -> Any:
             out = target()
             synchronize(device)  # host-device sync: the call's queued work is billed to it
@@ -124,8 +191,13 @@ def timed_call(target: Callable[[], Any], device: str, slowdown: float = 0.0) ->
         start = time.perf_counter()
         out = target()
         synchronize(device)  # host-device sync
-        time.sleep(slowdown * (time.perf_counter() - start))  # planted slowdown (testing only)
+        elapsed = time.perf_counter() - start
+        if planted is not None:
+            planted.after_call(elapsed)  # planted regression: real work (testing only)
+        if slowdown > 0:
+            time.sleep(slowdown * elapsed)  # planted slowdown: a sleep (testing only)
         return out
+    slowed.planted = planted  # type: ignore[attr-defined]  # for the gate's tests
     return slowed
 
 

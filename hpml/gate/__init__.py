@@ -5,7 +5,8 @@
 * :mod:`hpml.gate.stats` -- Mann-Whitney U, bootstrap interval, Holm correction;
 * :mod:`hpml.gate.gate` -- the checks and the printed table;
 * :mod:`hpml.gate.revisions` -- ``--base REV``: interleaved runs in a temporary worktree;
-* :mod:`hpml.gate.command` -- argparse wiring: :func:`add_gate_arguments`, :func:`run_gate`.
+* :mod:`hpml.gate.command` -- argparse wiring: :func:`add_gate_arguments`, :func:`run_gate`;
+* :mod:`hpml.gate.power` -- ``python -m hpml.gate.power``: false alarms and detection of CI's A/B gate.
 """
 
 from hpml.gate.command import add_gate_arguments, run_gate

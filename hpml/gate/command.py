@@ -7,7 +7,12 @@ Modes:
 * ``--ab BASE CURRENT`` -- raw timings of two runs (files or folders of runs, each
   folder's runs pooled), Mann-Whitney U + minimum effect, Holm-corrected;
 * ``--base REV`` -- run ``--bench-args`` at REV (temporary worktree) and at the
-  working tree, interleaved, then the same A/B comparison.
+  working tree, interleaved, then the same A/B comparison (``--base auto``: the
+  merge-base with the default branch, else the previous commit).
+
+Fails closed: a gated row that is missing fails (exit 1) unless ``--allow-missing``;
+a run with nothing comparable, NaN/inf/zero/negative numbers, a busy gated row or an
+unwritable ``--json`` is bad input (one line, exit 2).  Exit 1 means a regression only.
 
 A table of everything checked is always printed.
 """
@@ -24,8 +29,8 @@ from hpml.gate.gate import (
     MISSING, Check, check_compatible, check_expectations, check_reference, compare_ab, failures, format_table,
     load_side, merge_runs, underpowered, write_checks_json,
 )
-from hpml.gate.revisions import run_interleaved
-from hpml.gate.summary import latest_summary, load_summary
+from hpml.gate.revisions import auto_base, run_interleaved
+from hpml.gate.summary import keyed_rows, latest_summary, load_summary, validate_run
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +45,9 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                       help="A/B test of raw timings: two pytest-benchmark JSON files (or folders of them, pooled) "
                            "written with --benchmark-save-data")
     mode.add_argument("--base", metavar="REV",
-                      help="run the selection at git revision REV and at the working tree, interleaved, then A/B")
+                      help="run the selection at git revision REV and at the working tree, interleaved, then A/B; "
+                           "'auto': the merge-base with the default branch, else the previous commit (none: the "
+                           "stage says so and passes)")
     mode.add_argument("--storage", type=Path, default=Path(".benchmarks"), metavar="DIR",
                       help="pytest-benchmark storage holding summaries/ (default: .benchmarks)")
     run = parser.add_argument_group("--base runs")
@@ -64,19 +71,31 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     verdict = parser.add_argument_group("verdict")
     verdict.add_argument("--fail-on-faster", action="store_true",
                          help="also exit 1 on a significant speed-up (a benchmark that stopped doing its work)")
+    verdict.add_argument("--allow-missing", action="store_true",
+                         help="do not fail on gated rows missing from the run (or only in the A/B base); "
+                              "they are listed instead")
     verdict.add_argument("--fail-on-missing", action="store_true",
-                         help="also exit 1 when a benchmark or expected case is missing on one side")
+                         help=argparse.SUPPRESS)  # the default since missing rows fail; kept for old scripts
     verdict.add_argument("--allow-other-machine", action="store_true",
                          help="A/B: compare raw timings even though the runs come from different machines")
     verdict.add_argument("--json", type=Path, metavar="FILE", help="also write the checks as JSON")
 
 
+#: Command-line flags that override [tool.hpml.gate] keys (their errors name the flag).
+FLAGS = {"tolerance": "--tolerance", "alpha": "--alpha", "min_effect": "--min-effect", "test": "--test",
+         "repeats": "--repeats"}
+
+
 def _config(args: argparse.Namespace) -> GateConfig:
     config = load_gate_config(args.config)
     overrides: dict[str, Any] = {
-        name: getattr(args, name) for name in ("tolerance", "alpha", "min_effect", "test", "repeats")
-        if getattr(args, name, None) is not None
+        name: getattr(args, name) for name in FLAGS if getattr(args, name, None) is not None
     }
+    for name, value in overrides.items():
+        try:
+            GateConfig(**{name: value})  # validate the flag alone, so the message names the flag
+        except HpmlError as exc:
+            raise HpmlError(str(exc).replace(f"[tool.hpml.gate] {name}", FLAGS[name])) from None
     if getattr(args, "bench_args", None) is not None:
         overrides["bench_args"] = parse_bench_args(args.bench_args)
     if not overrides:
@@ -89,13 +108,27 @@ def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Ch
     current = load_summary(path)
     header = [f"same-run speedups of {path} (commit {str(current.get('commit'))[:8]}, "
               f"profile {current.get('profile') or '?'})"]
-    checks = check_expectations(current, config)
+    comparable = [r for k, r in keyed_rows(current).items()
+                  if k.is_hpml and k.optimization != "baseline" and r.get("speedup") is not None]
+    if not comparable:
+        raise HpmlError(f"{path}: nothing to compare: no optimization row has a same-run speedup (no hpml rows, "
+                        "or none with its baseline in the same run)")
+    derived = any(e.min_speedup is None for e in config.expectations)  # "reference" expectations
+    ref_path = args.reference if args.reference is not None else config.reference if derived else None
+    reference = load_summary(ref_path) if ref_path is not None else None
+    if reference is not None:
+        header.append(f"reference: {ref_path} (commit {str(reference.get('commit'))[:8]})")
+        if reference.get("profile") and current.get("profile") and reference["profile"] != current["profile"]:
+            raise HpmlError(f"{ref_path} was measured with profile {reference['profile']!r} and {path} with "
+                            f"{current['profile']!r}; speedups of different workload sizes are not comparable")
+    checks = check_expectations(current, config, path, reference, ref_path)
+    busy = current.get("busy_rows")
+    if isinstance(busy, int) and not isinstance(busy, bool) and busy > 0:
+        header.append(f"note: {busy} row(s) were measured on a busy machine; a gated one stops the gate (exit 2)")
     if args.reference is not None:
-        reference = load_summary(args.reference)
-        header.append(f"reference: {args.reference} (commit {str(reference.get('commit'))[:8]})")
         if (reference.get("machine") or {}).get("cpu") != (current.get("machine") or {}).get("cpu"):
             header.append("note: reference from another machine; same-run speedups still compare, raw times would not")
-        checks += check_reference(current, reference, config)
+        checks += check_reference(current, reference, config, path)
     return checks, header
 
 
@@ -106,6 +139,8 @@ def _ab_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check],
     else:
         base_runs, current_runs = run_interleaved(args.base, config.bench_args, config.repeats, keep=args.keep)
         where = f"{args.base} vs working tree, {config.repeats} interleaved session(s) per side"
+    for run in (*base_runs, *current_runs):
+        validate_run(run)
     check_compatible(base_runs, current_runs, args.allow_other_machine)
     base, current = merge_runs(base_runs), merge_runs(current_runs)
     checks = compare_ab(base, current, alpha=config.alpha, min_effect=config.min_effect, test=config.test)
@@ -122,22 +157,43 @@ def _ab_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check],
 
 
 def run_gate(args: argparse.Namespace) -> int:
-    """Run the gate; 0 ok, 1 regression.  Bad input raises HpmlError (the CLI exits 2)."""
+    """Run the gate; 0 ok, 1 regression.  Bad input raises HpmlError (the CLI exits 2).
+
+    CI reads exit 1 as "slower": an unexpected error inside the gate is re-raised as an
+    HpmlError (exit 2, one line) so that a crash never passes for a regression.
+    """
+    try:
+        return _run_gate(args)
+    except (HpmlError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise HpmlError(f"the gate itself failed ({type(exc).__name__}: {exc}); "
+                        "this is a bug in hpml gate, not a regression") from None
+
+
+def _run_gate(args: argparse.Namespace) -> int:
     ab = getattr(args, "ab", None) is not None or getattr(args, "base", None) is not None
     if args.ab is not None and args.base is not None:
         raise HpmlError("--ab and --base both choose the A/B runs; pass one of them")
     if ab and (args.summary is not None or args.reference is not None):
         raise HpmlError("--summary/--reference gate same-run speedups, --ab/--base raw timings; pick one mode")
     config = _config(args)
+    if args.base == "auto":
+        base, why = auto_base()
+        if base is None:
+            print(f"hpml gate: no base revision to compare with ({why}); skipping the A/B stage")
+            return 0
+        print(f"hpml gate: --base auto: {why}")
+        args.base = base
     checks, header = (_ab_mode if ab else _summary_mode)(args, config)
     if config.source is not None:
         header.append(f"config: {config.source}")
     print("\n".join(f"hpml gate: {line}" for line in header))
     print(format_table(checks))
     print("ratio = current speed / reference speed (< 1: slower); A/B ratio [..]: 95% bootstrap interval; "
-          "speedup [..]: the summary's 68% interval")
-    failed = failures(checks, args.fail_on_faster, args.fail_on_missing)
-    missing = sum(c.verdict == MISSING for c in checks)
+          "speedup [..] 95%: the paired interval (68%: an older summary's spread)")
+    failed = failures(checks, args.fail_on_faster, args.allow_missing)
+    missing = list(dict.fromkeys(c.case for c in checks if c.verdict == MISSING))
     if args.json is not None:
         write_checks_json(args.json, checks, {"exit": 1 if failed else 0, "header": header})
     if failed:
@@ -145,7 +201,8 @@ def run_gate(args: argparse.Namespace) -> int:
         names = ", ".join(listed[:10]) + (f" and {len(listed) - 10} more" if len(listed) > 10 else "")
         print(f"hpml gate: FAIL: {len(failed)} check(s) failed: {names}")
         return 1
-    print(f"hpml gate: OK: {len(checks)} check(s), none failed" + (f", {missing} missing" if missing else ""))
+    print(f"hpml gate: OK: {len(checks)} check(s), none failed"
+          + (f"; allowed missing (--allow-missing): {', '.join(missing)}" if missing else ""))
     return 0
 
 

@@ -14,11 +14,13 @@ Layout::
     test = "quantile"       # A/B test: "quantile" (25th percentile, permutation) or "mannwhitney"
     repeats = 3             # --base: interleaved sessions per side
     bench_args = "benchmarks -k 'digits and baseline'"  # --base: the pytest selection run at both revisions
+    reference = "benchmarks/results/.../summaries/X.json"  # for "reference" expectations (relative path)
 
     [tool.hpml.gate.min_speedup]
     # "phase:dataset:device:optimization" = minimal same-run speedup vs baseline
     "train:*:cpu:amp_bf16" = 1.8
     "train:imagenet:cuda:channels_last" = { min = 1.2, tolerance = 0.25 }
+    "train:digits:cpu:amp_bf16" = { min = "reference", tolerance = 0.05 }  # low end of the reference's interval
 
 Pattern fields use shell wildcards (``*``, ``?``, ``[ab]``).  When several patterns
 match a case, the one with the most literal (wildcard-free) fields wins; among
@@ -28,6 +30,7 @@ equally literal ones the first in the file wins.
 from __future__ import annotations
 
 import fnmatch
+import math
 import shlex
 import tomllib
 from dataclasses import dataclass
@@ -47,7 +50,7 @@ TESTS = ("quantile", "mannwhitney")  # A/B tests, see hpml.gate.stats
 DEFAULT_BENCH_ARGS: tuple[str, ...] = ("benchmarks", "-k", "digits and baseline and not end_to_end")
 
 PATTERN_FIELDS = ("phase", "dataset", "device", "optimization")
-_KNOWN_KEYS = {"tolerance", "alpha", "min_effect", "test", "repeats", "bench_args", "min_speedup"}
+_KNOWN_KEYS = {"tolerance", "alpha", "min_effect", "test", "repeats", "bench_args", "min_speedup", "reference"}
 _DEVICES = ("cpu", "cuda")
 
 
@@ -56,8 +59,12 @@ class Expectation:
     """A minimal same-run speedup for the cases matching ``pattern``."""
 
     pattern: str  # "phase:dataset:device:optimization"
-    min_speedup: float  # x baseline throughput
+    min_speedup: float | None  # x baseline throughput; None: the low end of the reference run's interval
     tolerance: float | None = None  # overrides the table-wide tolerance when set
+
+    @property
+    def describe(self) -> str:
+        return "reference interval" if self.min_speedup is None else f"{self.min_speedup:g}x"
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -84,6 +91,7 @@ class GateConfig:
     repeats: int = DEFAULT_REPEATS
     bench_args: tuple[str, ...] = DEFAULT_BENCH_ARGS
     expectations: tuple[Expectation, ...] = ()
+    reference: Path | None = None  # summary whose intervals "reference" expectations come from
     source: Path | None = None  # the pyproject.toml read, for messages
 
     def __post_init__(self) -> None:
@@ -147,16 +155,25 @@ def _expectation(pattern: Any, value: Any, source: Path) -> Expectation:
                 f"{source}: [{table}] {pattern!r} must be a number or {{ min = X, tolerance = Y }}, "
                 f"got keys {', '.join(sorted(value))}"
             )
-        minimum = _number(table, pattern, value["min"], source)
+        minimum = _minimum(table, pattern, value["min"], source)
         if "tolerance" in value:
             tolerance = _number(table, f"{pattern}.tolerance", value["tolerance"], source)
             if not 0.0 <= tolerance < 1.0:
                 raise HpmlError(f"{source}: [{table}] {pattern!r} tolerance must be in [0, 1), got {tolerance}")
     else:
-        minimum = _number(table, pattern, value, source)
-    if minimum <= 0:
+        minimum = _minimum(table, pattern, value, source)
+    if minimum is not None and not (math.isfinite(minimum) and minimum > 0):
         raise HpmlError(f"{source}: [{table}] {pattern!r} must be a positive speedup, got {minimum}")
     return Expectation(pattern, minimum, tolerance)
+
+
+def _minimum(table: str, pattern: str, value: Any, source: Path) -> float | None:
+    """A number, or ``"reference"`` (None): the low end of the reference summary's interval."""
+    if value == "reference":
+        return None
+    if isinstance(value, str):
+        raise HpmlError(f"{source}: [{table}] {pattern!r} must be a number or \"reference\", got {value!r}")
+    return _number(table, pattern, value, source)
 
 
 def config_from_table(table: dict[str, Any], source: Path) -> GateConfig:
@@ -179,6 +196,11 @@ def config_from_table(table: dict[str, Any], source: Path) -> GateConfig:
         kwargs["repeats"] = table["repeats"]
     if "bench_args" in table:
         kwargs["bench_args"] = parse_bench_args(table["bench_args"], source)
+    if "reference" in table:
+        if not isinstance(table["reference"], str) or not table["reference"]:
+            raise HpmlError(f"{source}: [tool.hpml.gate] reference must be a path to a run summary, "
+                            f"got {table['reference']!r}")
+        kwargs["reference"] = source.parent / table["reference"]  # relative to the pyproject.toml
     speedups = table.get("min_speedup", {})
     if not isinstance(speedups, dict):
         raise HpmlError(f"{source}: [tool.hpml.gate.min_speedup] must be a table of \"pattern\" = speedup")

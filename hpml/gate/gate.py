@@ -15,12 +15,18 @@ Three kinds of check, each producing :class:`Check` rows:
 
 ``ratio`` is always *current speed / reference speed*: below 1 means slower, for
 speedups and for timings alike.
+
+Fail closed: a gated row that is missing is MISSING (fails unless ``--allow-missing``);
+a row only the current run has is NEW (reported); a run with nothing comparable and a
+gated row measured on a busy machine raise HpmlError (exit 2).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -28,16 +34,18 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from hpml.errors import HpmlError
-from hpml.gate.config import TESTS, GateConfig
+from hpml.gate.config import TESTS, Expectation, GateConfig
 from hpml.gate.stats import (
     QUANTILE, bootstrap_ratio, holm, mann_whitney_p, min_attainable_p, permutations_for, quantile_perm_test,
 )
-from hpml.gate.summary import keyed_rows
+from hpml.gate.summary import check_extra_info, keyed_rows, speedup_interval, validate_run
 from hpml.report.load import HOW_TO_RUN, Benchmark, CaseKey, Run, json_files, kind_of, machine_fingerprint, \
     read_json, run_from_json
 from hpml.report.render import fmt_time
 
 OK, SLOWER, FASTER, MISSING = "ok", "SLOWER", "FASTER", "missing"
+#: Reported, never failing: a row only the current run has, or an ungated row without a speedup.
+NEW, NOT_GATED = "new", "-"
 #: Fewer rounds than this on either side cannot reach p < 0.05 with Mann-Whitney U.
 MIN_ROUNDS_AB = 4
 
@@ -57,23 +65,59 @@ class Check:
     ci: tuple[float, float] | None = None  # 95 % bootstrap interval of ratio (A/B only)
 
 
-def _fmt_speedup(value: float | None, spread: Any = None) -> str:
+def _fmt_speedup(value: float | None, row: dict[str, Any] | None = None) -> str:
+    """``1.72x [1.63, 1.83] 95%``: the speedup and its interval (paired 95 % or older 68 %)."""
     if value is None:
         return "-"
-    text = f"{value:.2f}x"
-    if isinstance(spread, (list, tuple)) and len(spread) == 2 and all(isinstance(v, (int, float)) for v in spread):
-        text += f" [{spread[0]:.2f}, {spread[1]:.2f}]"
-    return text
+    interval, level = speedup_interval(row or {})
+    # "~": the paired estimate is not significant (its interval holds 1.0 or the noise floor)
+    mark = " ~" if row is not None and row.get("significant") is False else ""
+    if interval is None:
+        return f"{value:.2f}x" + (" (no interval)" if row is not None else "") + mark
+    return f"{value:.2f}x [{interval[0]:.2f}, {interval[1]:.2f}] {level}{mark}"
+
+
+def refuse_busy(row: dict[str, Any], label: str, source: Any) -> None:
+    """A gated row measured on a busy machine cannot give a verdict either way: exit 2."""
+    if row.get("busy"):
+        reason = row.get("busy_reason") or "no reason recorded"
+        raise HpmlError(f"{source}: row {label} was measured on a busy machine ({reason}); "
+                        "its numbers cannot pass or fail the gate, rerun on a quiet machine")
+
+
+def reference_floor(exp: Expectation, reference: dict[str, Any] | None, ref_source: Any) -> float:
+    """The minimal speedup of ``exp``: its number, or the low end of the reference row's interval."""
+    if exp.min_speedup is not None:
+        return exp.min_speedup
+    if reference is None:
+        raise HpmlError(f"[tool.hpml.gate.min_speedup] {exp.pattern!r} = \"reference\" needs a reference summary: "
+                        "set [tool.hpml.gate] reference = \"path/to/summary.json\" or pass --reference FILE")
+    rows = [(k, r) for k, r in keyed_rows(reference).items() if exp.matches(k)]
+    if len(rows) != 1:
+        found = "no row" if not rows else f"{len(rows)} rows ({', '.join(k.label for k, _ in rows[:3])})"
+        raise HpmlError(f"{ref_source}: [tool.hpml.gate.min_speedup] {exp.pattern!r} = \"reference\" needs exactly "
+                        f"one matching row in the reference summary, found {found}")
+    key, row = rows[0]
+    interval, _ = speedup_interval(row)
+    if interval is None:
+        raise HpmlError(f"{ref_source}: row {key.label} has no speedup interval to derive "
+                        f"{exp.pattern!r} from (a baseline row, or too few rounds); pick another reference")
+    return float(interval[0])
 
 
 # --- same-run speedup checks -------------------------------------------------------------
 
 
-def check_expectations(summary: dict[str, Any], config: GateConfig) -> list[Check]:
+def check_expectations(summary: dict[str, Any], config: GateConfig, source: Any = "summary",
+                       reference: dict[str, Any] | None = None, ref_source: Any = "reference") -> list[Check]:
     """Every non-baseline row against its configured minimal speedup (report-only when none).
 
-    Patterns that match no row are listed as missing: a benchmark that crashed or was
-    deselected must not pass the gate silently.
+    Fails closed: a gated row without a speedup, and a pattern that matches no row, are
+    MISSING, which fails the gate unless ``--allow-missing``: a benchmark that crashed,
+    was renamed or deselected must not pass silently.  An expectation given as
+    ``"reference"`` is the low end of the reference summary's interval for that row;
+    the current row fails when even the high end of its own interval (its point value
+    when it has none) lies below that floor minus the tolerance.
     """
     checks: list[Check] = []
     used: set[str] = set()
@@ -83,27 +127,33 @@ def check_expectations(summary: dict[str, Any], config: GateConfig) -> list[Chec
         exp = config.expectation_for(key)
         tol = config.tolerance_for(exp)
         speedup = row.get("speedup")
-        current = _fmt_speedup(speedup, row.get("speedup_spread"))
+        current = _fmt_speedup(speedup, row)
         used.update(e.pattern for e in config.expectations if e.matches(key))
-        reference = "-" if exp is None else f">={exp.min_speedup * (1 - tol):.2f}x ({exp.min_speedup:g}x -{tol:.0%})"
-        if not isinstance(speedup, (int, float)):
-            checks.append(Check(key.label, "speedup>=min", reference, current, None, None, MISSING,
-                                "no baseline row in this run"))
-            continue
         if exp is None:
-            checks.append(Check(key.label, "speedup>=min", reference, current, None, None, OK, "no expectation set"))
+            verdict, note = (OK, "no expectation set") if speedup is not None else (NOT_GATED, "no baseline row")
+            checks.append(Check(key.label, "speedup>=min", "-", current, None, None, verdict, note))
             continue
-        ratio = speedup / exp.min_speedup
-        verdict = SLOWER if speedup < exp.min_speedup * (1 - tol) else OK
-        checks.append(Check(key.label, "speedup>=min", reference, current, ratio, None, verdict, exp.pattern))
+        floor = reference_floor(exp, reference, ref_source)
+        origin = f"{floor:.2f}x" if exp.min_speedup is not None else f"reference low {floor:.2f}x"
+        expected = f">={floor * (1 - tol):.2f}x ({origin} -{tol:.0%})"
+        if speedup is None:
+            checks.append(Check(key.label, "speedup>=min", expected, current, None, None, MISSING,
+                                "gated, but no baseline row in this run"))
+            continue
+        refuse_busy(row, key.label, source)
+        interval, _ = speedup_interval(row)
+        best = interval[1] if interval is not None and exp.min_speedup is None else speedup
+        verdict = SLOWER if best < floor * (1 - tol) else OK
+        checks.append(Check(key.label, "speedup>=min", expected, current, speedup / floor, None, verdict, exp.pattern))
     for exp in config.expectations:
         if exp.pattern not in used:
-            checks.append(Check(exp.pattern, "speedup>=min", f">={exp.min_speedup:g}x", "-", None, None, MISSING,
-                                "no row in this run matches the pattern"))
+            checks.append(Check(exp.pattern, "speedup>=min", f">={exp.describe}", "-", None, None, MISSING,
+                                "gated, but no row in this run matches the pattern"))
     return checks
 
 
-def check_reference(current: dict[str, Any], reference: dict[str, Any], config: GateConfig) -> list[Check]:
+def check_reference(current: dict[str, Any], reference: dict[str, Any], config: GateConfig,
+                    source: Any = "summary") -> list[Check]:
     """Same-run speedups of ``current`` vs those of the same cases in ``reference``."""
     if current.get("profile") and reference.get("profile") and current["profile"] != reference["profile"]:
         raise HpmlError(
@@ -120,22 +170,22 @@ def check_reference(current: dict[str, Any], reference: dict[str, Any], config: 
         ref_s = ref.get("speedup") if ref else None
         cur_s = cur.get("speedup") if cur else None
         if ref is None:
-            if isinstance(cur_s, (int, float)):
-                checks.append(Check(key.label, "speedup~ref", "-", _fmt_speedup(cur_s), None, None, MISSING,
-                                    "new: not in the reference"))
+            if cur_s is not None:
+                checks.append(Check(key.label, "speedup~ref", "-", _fmt_speedup(cur_s, cur), None, None, NEW,
+                                    "not in the reference"))
             continue
-        if not isinstance(ref_s, (int, float)):
+        if ref_s is None:
             continue  # the reference itself had no baseline: nothing to hold the current run to
-        if cur is None or not isinstance(cur_s, (int, float)):
+        if cur is None or cur_s is None:
             note = "not in the current run" if cur is None else "no baseline row in the current run"
-            checks.append(Check(key.label, "speedup~ref", _fmt_speedup(ref_s), "-", None, None, MISSING, note))
+            checks.append(Check(key.label, "speedup~ref", _fmt_speedup(ref_s, ref), "-", None, None, MISSING, note))
             continue
+        refuse_busy(cur, key.label, source)
         tol = config.tolerance_for(config.expectation_for(key))
         ratio = cur_s / ref_s
         verdict = SLOWER if ratio < 1 - tol else FASTER if ratio > 1 / (1 - tol) else OK
-        checks.append(Check(key.label, "speedup~ref", _fmt_speedup(ref_s, ref.get("speedup_spread")),
-                            _fmt_speedup(cur_s, cur.get("speedup_spread")), ratio, None, verdict,
-                            f"tolerance {tol:.0%}"))
+        checks.append(Check(key.label, "speedup~ref", _fmt_speedup(ref_s, ref), _fmt_speedup(cur_s, cur), ratio,
+                            None, verdict, f"tolerance {tol:.0%}"))
     return checks
 
 
@@ -151,10 +201,13 @@ def load_side(path: Path | str) -> list[Run]:
         obj = read_json(file, "pytest-benchmark run file", HOW_TO_RUN)
         if path.is_dir() and kind_of(obj) != "run":
             continue  # summaries and convergence records may share the folder
+        if isinstance(obj, dict):
+            check_extra_info(obj, file)
         runs.append(run_from_json(obj, file))
     if not runs:
         raise HpmlError(f"{path}: holds no pytest-benchmark run file; {HOW_TO_RUN}")
     for run in runs:
+        validate_run(run)
         for bench in run.benchmarks.values():
             if not bench.data:
                 raise HpmlError(
@@ -245,6 +298,15 @@ def compare_ab(
         raise HpmlError(f"unknown A/B test {test!r}; choose one of {', '.join(TESTS)}")
     q = QUANTILE if test == "quantile" else 50.0
     common = [k for k in base if k in current]
+    if not common:
+        raise HpmlError(
+            f"nothing to compare: none of the {len(base)} base benchmark(s) is in the current run (e.g. base "
+            f"{next(iter(base)).label if base else '-'} vs current {next(iter(current)).label if current else '-'}); "
+            "were they renamed or deselected?"
+        )
+    for key in common:
+        for side, rows in (("base", base), ("current", current)):
+            refuse_busy(rows[key].extra, key.label, f"{side} run")
     permutations = permutations_for(len(common), alpha)
     rows = []
     for key in common:
@@ -281,7 +343,7 @@ def compare_ab(
                                 "only in base"))
     for key in current:
         if key not in base:
-            checks.append(Check(key.label, "A/B time", "-", fmt_time(current[key].median_s), None, None, MISSING,
+            checks.append(Check(key.label, "A/B time", "-", fmt_time(current[key].median_s), None, None, NEW,
                                 "only in current"))
     return checks
 
@@ -306,13 +368,23 @@ def format_table(checks: Sequence[Check]) -> str:
     return "\n".join(out)
 
 
-def failures(checks: Iterable[Check], fail_on_faster: bool = False, fail_on_missing: bool = False) -> list[Check]:
-    """The checks that make the gate exit 1."""
-    failing = {SLOWER} | ({FASTER} if fail_on_faster else set()) | ({MISSING} if fail_on_missing else set())
+def failures(checks: Iterable[Check], fail_on_faster: bool = False, allow_missing: bool = False) -> list[Check]:
+    """The checks that make the gate exit 1 (missing rows do, unless ``allow_missing``)."""
+    failing = {SLOWER} | ({FASTER} if fail_on_faster else set()) | (set() if allow_missing else {MISSING})
     return [c for c in checks if c.verdict in failing]
 
 
 def write_checks_json(path: Path | str, checks: Sequence[Check], meta: dict[str, Any]) -> None:
-    """Machine-readable results (for CI annotations or dashboards)."""
-    Path(path).write_text(json.dumps({**meta, "checks": [asdict(c) for c in checks]}, indent=2) + "\n",
-                          encoding="utf-8")
+    """Machine-readable results (for CI annotations or dashboards), written atomically."""
+    path = Path(path)
+    text = json.dumps({**meta, "checks": [asdict(c) for c in checks]}, indent=2) + "\n"
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise HpmlError(f"--json {path}: cannot write it ({exc.strerror or exc})") from None

@@ -51,6 +51,45 @@ def resolve_revision(rev: str, cwd: Path) -> str:
     return out.stdout.strip()
 
 
+def _default_branch(cwd: Path) -> str | None:
+    """The repository's default branch as git knows it here: origin's HEAD, else main or master."""
+    out = _git(["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"], cwd)
+    if out.returncode == 0 and out.stdout.strip():
+        return out.stdout.strip()
+    for name in ("main", "master", "origin/main", "origin/master"):
+        if _git(["rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"], cwd).returncode == 0:
+            return name
+    return None
+
+
+def auto_base(cwd: Path | None = None) -> tuple[str | None, str]:
+    """``--base auto``: the revision CI compares with, and why (None and the reason when there is none).
+
+    * on a branch: its merge-base with the default branch (what the branch changed);
+    * on the default branch itself (merge-base = HEAD, a fresh clone of main in CI): HEAD
+      when the working tree has uncommitted changes, else the previous commit HEAD~1;
+    * a first commit, or a shallow clone without HEAD's parent: None (nothing to compare).
+    """
+    cwd = (cwd or Path.cwd()).resolve()
+    top = git_toplevel(cwd)
+    head = resolve_revision("HEAD", top)
+    default = _default_branch(top)
+    if default is not None:
+        out = _git(["merge-base", "HEAD", default], top)
+        base = out.stdout.strip()
+        if out.returncode == 0 and base and base != head:
+            return base, f"merge-base of HEAD with {default}, {base[:8]}"
+    if _git(["status", "--porcelain", "--untracked-files=no"], top).stdout.strip():
+        return head, f"HEAD {head[:8]} (the working tree has uncommitted changes)"
+    parent = _git(["rev-parse", "--verify", "--quiet", "HEAD~1^{commit}"], top)
+    if parent.returncode == 0:
+        return parent.stdout.strip(), f"the previous commit HEAD~1, {parent.stdout.strip()[:8]}"
+    shallow = _git(["rev-parse", "--is-shallow-repository"], top).stdout.strip() == "true"
+    if shallow:
+        return None, "a shallow clone without HEAD's parent; fetch it with `git fetch --deepen=1` to gate"
+    return None, f"HEAD {head[:8]} is the first commit"
+
+
 @dataclass(frozen=True)
 class Side:
     """One side of the comparison: where to run pytest and which code it imports."""

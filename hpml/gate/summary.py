@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -72,6 +73,10 @@ HOW_TO_SUMMARIZE = (
 MIN_ROUNDS_FOR_SPREAD = 3
 #: Central share of the bootstrap distribution reported as speedup_spread (16th-84th percentile).
 SPREAD_LEVEL = 0.68
+#: Row fields that, when present and not null, must be finite and > 0 (read side).
+POSITIVE_FIELDS = ("speedup", "median_s", "samples_per_s", "baseline_samples_per_s", "samples_per_round")
+#: Row fields that, when present and not null, are [low, high] intervals of the speedup.
+INTERVAL_FIELDS = ("speedup_interval", "speedup_spread")
 
 
 def _machine(machine_info: dict[str, Any]) -> dict[str, Any]:
@@ -260,8 +265,11 @@ def _validate(obj: Any, path: Path) -> dict[str, Any]:
     kind = kind_of(obj)
     if kind == "run":
         # A pytest-benchmark file works too: summarize it on the fly.
-        return summary_from_run(run_from_json(obj, path))
-    if kind != "summary":
+        check_extra_info(obj, path)
+        run = run_from_json(obj, path)
+        validate_run(run)
+        obj = summary_from_run(run)
+    elif kind != "summary":
         raise HpmlError(f"{path}: not an hpml run summary (no 'hpml_schema' and 'rows'); {HOW_TO_SUMMARIZE}")
     if obj.get("hpml_schema") != SCHEMA:
         raise HpmlError(
@@ -276,7 +284,55 @@ def _validate(obj: Any, path: Path) -> dict[str, Any]:
     for i, row in enumerate(rows):
         if not (row.get("name") or all(row.get(f) for f in ("phase", "dataset", "device", "optimization"))):
             raise HpmlError(f"{path}: summary rows[{i}] has neither 'name' nor phase/dataset/device/optimization")
+        validate_row(row, f"{path}: row {row_key(row).label}")
     return obj
+
+
+def _bad(value: Any) -> bool:
+    """Not a usable positive quantity: a string, a bool, NaN, inf, zero or negative."""
+    return isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0
+
+
+def validate_row(row: dict[str, Any], where: str) -> None:
+    """Every number the gate reads from a summary row is finite and positive, or absent/null.
+
+    A NaN or zero speedup is not "no data": it means the run measured nothing sensible,
+    and a gate that let it through (NaN compares False with everything) would pass it.
+    """
+    for field in POSITIVE_FIELDS:
+        value = row.get(field)
+        if value is not None and _bad(value):
+            raise HpmlError(f"{where}: {field} is {value!r}, expected a finite number > 0; "
+                            "the run measured nothing usable or the file is damaged, rerun the benchmarks")
+    for field in INTERVAL_FIELDS:
+        value = row.get(field)
+        if value is None:
+            continue
+        if not (isinstance(value, list) and len(value) == 2 and not any(map(_bad, value)) and value[0] <= value[1]):
+            raise HpmlError(f"{where}: {field} is {value!r}, expected null or [low, high] with 0 < low <= high")
+    busy = row.get("busy")
+    if busy is not None and not isinstance(busy, bool):
+        raise HpmlError(f"{where}: busy is {busy!r}, expected true, false or null")
+
+
+def check_extra_info(obj: dict[str, Any], path: Path) -> None:
+    """pytest-benchmark writes ``extra_info: {}`` for a foreign benchmark; an explicit null means
+    the file was damaged, and every hpml row would silently lose its identity (and its gate)."""
+    for i, bench in enumerate(obj.get("benchmarks") or []):
+        if isinstance(bench, dict) and "extra_info" in bench and bench["extra_info"] is None:
+            name = bench.get("name") or f"benchmarks[{i}]"
+            raise HpmlError(f"{path}: row {name}: extra_info is null (pytest-benchmark writes an object); "
+                            "the file is damaged, rerun the benchmarks")
+
+
+def validate_run(run: Run) -> None:
+    """The timings of a pytest-benchmark run are finite and positive (zero seconds: nothing ran)."""
+    for bench in run.benchmarks.values():
+        values = [bench.median_s, *(bench.data or ())]
+        if any(_bad(v) for v in values):
+            bad = next(v for v in values if _bad(v))
+            raise HpmlError(f"{run.path}: row {bench.key.label}: a timing is {bad!r} s, expected a finite "
+                            "number > 0; the run measured nothing usable or the file is damaged")
 
 
 def load_summary(path: Path | str) -> dict[str, Any]:
@@ -300,6 +356,16 @@ def row_key(row: dict[str, Any]) -> CaseKey:
     return case_key(bench)
 
 
+def speedup_interval(row: dict[str, Any]) -> tuple[list[float] | None, str]:
+    """The row's speedup interval and its name: the paired 95 % ``speedup_interval`` (newer
+    summaries), else the 68 % ``speedup_spread`` (older ones), else (None, "no interval")."""
+    if row.get("speedup_interval") is not None:
+        return row["speedup_interval"], "95%"
+    if row.get("speedup_spread") is not None:
+        return row["speedup_spread"], "68%"
+    return None, "no interval"
+
+
 def keyed_rows(summary: dict[str, Any]) -> dict[CaseKey, dict[str, Any]]:
     """Summary rows by case key; duplicate cases get their benchmark name as variant."""
     keys = [row_key(row) for row in summary["rows"]]
@@ -314,5 +380,5 @@ def keyed_rows(summary: dict[str, Any]) -> dict[CaseKey, dict[str, Any]]:
 
 __all__ = [
     "build_summary", "write_summary", "load_summary", "latest_summary", "summary_path", "summary_from_run",
-    "summarize_rows", "keyed_rows", "row_key",
+    "summarize_rows", "keyed_rows", "row_key", "validate_row", "validate_run", "speedup_interval",
 ]

@@ -59,12 +59,13 @@ def test_expectation_met_and_missed(gate, storage: Path, tmp_path: Path) -> None
     assert out.splitlines()[-1].startswith("hpml gate: FAIL") and xlnet in out.splitlines()[-1]
 
 
-def test_expectation_without_rows_is_missing(gate, storage: Path, tmp_path: Path) -> None:
+def test_expectation_without_rows_fails_closed(gate, storage: Path, tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.hpml.gate.min_speedup]\n"train:*:cuda:amp_bf16" = 1.5\n')
     code, out, _ = gate()
-    assert code == 0 and "missing" in table_rows(out)["train:*:cuda:amp_bf16"]
-    code, out, _ = gate("--fail-on-missing")
-    assert code == 1 and "train:*:cuda:amp_bf16 (missing)" in out
+    assert code == 1 and "missing" in table_rows(out)["train:*:cuda:amp_bf16"]
+    assert "train:*:cuda:amp_bf16 (missing)" in out.splitlines()[-1]
+    code, out, _ = gate("--allow-missing")
+    assert code == 0 and "allowed missing (--allow-missing): train:*:cuda:amp_bf16" in out.splitlines()[-1]
 
 
 def test_reference_summary(gate, tmp_path: Path) -> None:
@@ -129,16 +130,17 @@ def test_ab_says_when_rounds_are_too_few(gate, tmp_path: Path) -> None:
     assert code == 0 and "too few rounds to ever be flagged" in out
 
 
-def test_ab_lists_missing_benchmarks(gate, tmp_path: Path) -> None:
+def test_ab_missing_benchmark_fails_new_one_does_not(gate, tmp_path: Path) -> None:
     current = read(RUNS[-1])
     current["benchmarks"] = [b for b in current["benchmarks"] if b["name"] != "test_plain"]
     extra = dict(current["benchmarks"][0], name="test_new", fullname="x.py::test_new", extra_info={})
     current["benchmarks"].append(extra)
     code, out, _ = gate("--ab", RUNS[-1], write(tmp_path / "cur.json", current))
     rows = table_rows(out)
-    assert code == 0 and "missing" in rows["test_plain"] and "missing" in rows["test_new"]
-    assert "only in base" in out and "only in current" in out
-    assert gate("--ab", RUNS[-1], tmp_path / "cur.json", "--fail-on-missing")[0] == 1
+    assert code == 1 and "missing" in rows["test_plain"] and "new" in rows["test_new"]
+    assert "only in base" in out and "only in current" in out and "test_plain (missing)" in out.splitlines()[-1]
+    code, out, _ = gate("--ab", RUNS[-1], tmp_path / "cur.json", "--allow-missing")
+    assert code == 0 and "test_plain" in out.splitlines()[-1]
 
 
 def test_ab_folders_are_pooled(gate, tmp_path: Path) -> None:
