@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import pytest
 
 from hpml.bench.profiles import Profile
 from hpml.data import dataset_info, list_datasets
 from hpml.errors import HpmlError
+from hpml.models import model_spec
 from hpml.registry import Registry
 from hpml.train.optimizations import (
     OPTIMIZATIONS,
@@ -59,6 +60,8 @@ FORWARD_FIELDS = frozenset({"autocast_dtype", "channels_last", "compile", "cudnn
 LOADER_ONLY_REASON = "loader optimization: measured in loading/end-to-end rows"
 
 BASELINE = "baseline"
+#: Phases that run no model: their rows have ``model`` None.
+MODEL_FREE_PHASES = ("load", "preprocess")
 
 
 # --- what an optimization changes ----------------------------------------------------
@@ -172,6 +175,17 @@ class Case:
     optimization: str  # a registered optimization, or a loader knob (load phase)
     optimizer: str | None = None  # phases that train: sgd | adam
     source: str = "synthetic"  # real (on-disk format) | synthetic (twin)
+    model: str | None = None  # phases that run a model; None: the dataset's default (resnet50, xlnet)
+
+    def __post_init__(self) -> None:
+        runs_model = self.phase not in MODEL_FREE_PHASES
+        model = (self.model or dataset_info(self.dataset).model) if runs_model else None
+        object.__setattr__(self, "model", model)  # frozen: resolved once, here
+
+    @property
+    def default_model(self) -> bool:
+        """Whether the row runs its dataset's own model (ids and groups then leave the model out)."""
+        return self.model is None or self.model == dataset_info(self.dataset).model
 
     @property
     def label(self) -> str:
@@ -182,17 +196,13 @@ class Case:
         return self.dataset
 
     @property
-    def model(self) -> str | None:
-        """The dataset's model for phases that run one; None for load/preprocess."""
-        return None if self.phase in ("load", "preprocess") else dataset_info(self.dataset).model
-
-    @property
     def group(self) -> str:
-        return f"{self.phase}:{self.label}:{self.device}"
+        model = "" if self.default_model else f":{self.model}"
+        return f"{self.phase}:{self.label}{model}:{self.device}"
 
     @property
     def id(self) -> str:
-        parts = [self.label, self.device, self.optimization]
+        parts = [self.label] + ([] if self.default_model else [self.model]) + [self.device, self.optimization]
         return "-".join(parts + ([self.optimizer] if self.optimizer else []))
 
     @property
@@ -300,22 +310,44 @@ def params(cases: Iterable[Case], profile: Profile) -> list:
     return [pytest.param(c, id=c.id, marks=marks(c, profile)) for c in cases]
 
 
-def train_cases(profile: Profile, datasets: Iterable[str] | None = None) -> list[Case]:
+def models_for(dataset: str, models: Sequence[str] | None) -> list[str]:
+    """The models a dataset's rows run: its own by default, else those of ``models`` whose
+    input fits it (image models on image datasets, text models on text datasets)."""
+    if not models:
+        return [dataset_info(dataset).model]
+    modality = dataset_info(dataset).modality
+    return [m for m in models if model_spec(m).modality == modality]
+
+
+def check_models(models: Sequence[str]) -> None:
+    """``--hpml-models``: every name resolves and fits at least one dataset (else one-line error)."""
+    modalities = {dataset_info(d).modality for d in list_datasets()}
+    for name in models:
+        spec = model_spec(name)
+        if spec.modality not in modalities:
+            raise HpmlError(f"model {name!r} takes {spec.modality} input and no registered dataset has it")
+
+
+def train_cases(profile: Profile, datasets: Iterable[str] | None = None,
+                models: Sequence[str] | None = None) -> list[Case]:
     return [
-        Case("train", d, dev, opt, optimizer)
-        for dev in DEVICES for d in (datasets or list_datasets())
+        Case("train", d, dev, opt, optimizer, model=m)
+        for dev in DEVICES for d in (datasets or list_datasets()) for m in models_for(d, models)
         for opt in train_optimizations(profile) for optimizer in optimizers_for(opt)
     ]
 
 
-def inference_cases(profile: Profile, datasets: Iterable[str] | None = None) -> list[Case]:
+def inference_cases(profile: Profile, datasets: Iterable[str] | None = None,
+                    models: Sequence[str] | None = None) -> list[Case]:
     return [
-        Case("inference", d, dev, opt)
-        for dev in DEVICES for d in (datasets or list_datasets()) for opt in inference_optimizations(profile)
+        Case("inference", d, dev, opt, model=m)
+        for dev in DEVICES for d in (datasets or list_datasets()) for m in models_for(d, models)
+        for opt in inference_optimizations(profile)
     ]
 
 
-def loading_cases(profile: Profile, datasets: Iterable[str] | None = None) -> list[Case]:
+def loading_cases(profile: Profile, datasets: Iterable[str] | None = None,
+                  models: Sequence[str] | None = None) -> list[Case]:  # loading runs no model
     return [
         Case("load", d, dev, opt, source=src)
         for dev in DEVICES for d in (datasets or list_datasets()) for src in SOURCES
@@ -323,13 +355,16 @@ def loading_cases(profile: Profile, datasets: Iterable[str] | None = None) -> li
     ]
 
 
-def preprocess_cases(profile: Profile, datasets: Iterable[str] | None = None) -> list[Case]:
+def preprocess_cases(profile: Profile, datasets: Iterable[str] | None = None,
+                     models: Sequence[str] | None = None) -> list[Case]:  # no model either
     # Per-sample decoding runs on the host whatever the training device: CPU rows only.
     return [Case("preprocess", d, "cpu", BASELINE, source=src) for d in (datasets or list_datasets()) for src in SOURCES]
 
 
-def end_to_end_cases(profile: Profile, datasets: Iterable[str] | None = None) -> list[Case]:
+def end_to_end_cases(profile: Profile, datasets: Iterable[str] | None = None,
+                     models: Sequence[str] | None = None) -> list[Case]:
     return [
-        Case("end_to_end", d, dev, opt, "sgd", source="real")
-        for dev in DEVICES for d in (datasets or list_datasets()) for opt in end_to_end_optimizations(profile)
+        Case("end_to_end", d, dev, opt, "sgd", source="real", model=m)
+        for dev in DEVICES for d in (datasets or list_datasets()) for m in models_for(d, models)
+        for opt in end_to_end_optimizations(profile)
     ]

@@ -30,13 +30,14 @@ import pytest
 
 from hpml.bench import screen
 from hpml.bench.harness import BenchSession, planted_slowdown
-from hpml.bench.matrix import Case, params
+from hpml.bench.matrix import Case, check_models, params
 from hpml.bench.paired import Precision
 from hpml.bench.profiles import Profile, default_profile_name, get_profile, list_profiles
 from hpml.bench.realdata import RealData
 from hpml.errors import HpmlError
 
 PROFILE_KEY = pytest.StashKey[Profile]()
+MODELS_KEY = pytest.StashKey[tuple]()  # --hpml-models (empty: each dataset's own model)
 SLOWDOWN_KEY = pytest.StashKey[float]()
 SUMMARY_KEY = pytest.StashKey[Path]()
 PRECISION_KEY = pytest.StashKey[Precision]()
@@ -65,6 +66,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(default: the profile's)",
     )
     group.addoption(
+        "--hpml-models", default=None, metavar="NAMES",
+        help="comma-separated models to run the matrix on instead of each dataset's own: registered "
+        "(resnet18), a plugin's, or SOURCE:NAME (torchvision:mobilenet_v3_small, timm:resnet18, hf:bert); "
+        "each runs on the datasets whose input it takes",
+    )
+    group.addoption(
         "--hpml-tables", action="store_true", default=False,
         help="also print pytest-benchmark's per-group tables (long: one line per row)",
     )
@@ -83,6 +90,13 @@ def pytest_configure(config: pytest.Config) -> None:
     except HpmlError as err:
         flag = "--hpml-target-halfwidth" if "target" in str(err) else "--hpml-row-budget"
         pytest.exit(f"hpml: {flag}: {err}", returncode=USAGE_EXIT)
+    raw = config.getoption("--hpml-models", None)
+    models = tuple(m.strip() for m in raw.split(",") if m.strip()) if raw else ()
+    try:
+        check_models(models)
+    except HpmlError as err:
+        pytest.exit(f"hpml: --hpml-models: {err}", returncode=USAGE_EXIT)
+    config.stash[MODELS_KEY] = models
     wants_tables = any(config.getoption(o, None) for o in (
         "--hpml-tables", "benchmark_compare", "benchmark_histogram", "benchmark_verbose"))
     if not wants_tables and hasattr(config.option, "benchmark_quiet"):
@@ -95,11 +109,12 @@ def profile_of(config: pytest.Config) -> Profile:
     return config.stash[PROFILE_KEY]
 
 
-def parametrize_cases(metafunc: pytest.Metafunc, make_cases: Callable[[Profile], list[Case]]) -> None:
+def parametrize_cases(metafunc: pytest.Metafunc, make_cases: Callable[..., list[Case]]) -> None:
     """Parametrize a test's ``case`` argument with the rows ``make_cases`` generates."""
     if "case" in metafunc.fixturenames:
         profile = profile_of(metafunc.config)
-        metafunc.parametrize("case", params(make_cases(profile), profile))
+        models = metafunc.config.stash.get(MODELS_KEY, ()) or None
+        metafunc.parametrize("case", params(make_cases(profile, models=models), profile))
 
 
 def _case(item: pytest.Item) -> Case | None:

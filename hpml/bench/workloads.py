@@ -49,7 +49,7 @@ def run_config(case: Case, session: BenchSession) -> RunConfig:
     info = dataset_info(case.dataset)
     name = LOADER_KNOBS.get(case.optimization).base if case.optimization in LOADER_KNOBS else case.optimization
     return RunConfig(
-        model=info.model,
+        model=case.model or info.model,  # load/preprocess rows run no model; their config names the default
         dataset=case.dataset,
         device=case.device,
         batch_size=p.batch_size(info),

@@ -21,6 +21,7 @@ Layout::
     "train:*:cpu:amp_bf16" = 1.8
     "train:imagenet:cuda:channels_last" = { min = 1.2, tolerance = 0.25 }
     "train:digits:cpu:amp_bf16" = { min = "reference", tolerance = 0.05 }  # low end of the reference's interval
+    "train:cifar10:timm:resnet18:cpu:amp_bf16" = 1.3  # a --hpml-models row: the model sits after the dataset
 
 Pattern fields use shell wildcards (``*``, ``?``, ``[ab]``).  When several patterns
 match a case, the one with the most literal (wildcard-free) fields wins; among
@@ -68,7 +69,9 @@ class Expectation:
 
     @property
     def fields(self) -> tuple[str, ...]:
-        return tuple(self.pattern.split(":"))
+        """``(phase, dataset, model, device, optimization)``; the model is ``*`` when the
+        pattern leaves it out, and may hold colons itself (``timm:resnet18``)."""
+        return split_pattern(self.pattern)
 
     @property
     def literal_fields(self) -> int:
@@ -76,8 +79,21 @@ class Expectation:
         return sum(1 for f in self.fields if not any(c in f for c in "*?["))
 
     def matches(self, key: CaseKey) -> bool:
-        values = (key.phase, key.dataset, key.device, key.optimization)
+        values = (key.phase, key.dataset, key.model or "", key.device, key.optimization)
         return key.is_hpml and all(fnmatch.fnmatchcase(v, p) for v, p in zip(values, self.fields))
+
+
+def split_pattern(pattern: str) -> tuple[str, ...]:
+    """``phase:dataset[:model]:device:optimization`` -> its five fields (model ``*`` when absent).
+
+    Phase, dataset, device and optimization hold no colon, so whatever lies between the
+    dataset and the device is the model, colons included (``train:cifar10:timm:resnet18:cpu:amp_bf16``).
+    """
+    parts = pattern.split(":")
+    if len(parts) < len(PATTERN_FIELDS):
+        raise ValueError(pattern)
+    model = ":".join(parts[2:-2]) or "*"
+    return (parts[0], parts[1], model, parts[-2], parts[-1])
 
 
 @dataclass(frozen=True)
@@ -137,12 +153,13 @@ def _number(table: str, name: str, value: Any, source: Path) -> float:
 
 def _expectation(pattern: Any, value: Any, source: Path) -> Expectation:
     table = "tool.hpml.gate.min_speedup"
-    if not isinstance(pattern, str) or len(pattern.split(":")) != len(PATTERN_FIELDS):
+    if not isinstance(pattern, str) or len(pattern.split(":")) < len(PATTERN_FIELDS):
         raise HpmlError(
             f"{source}: [{table}] key {pattern!r} must have the form {':'.join(PATTERN_FIELDS)} "
-            f"(use * for any), e.g. \"train:*:cpu:amp_bf16\""
+            f"(use * for any), e.g. \"train:*:cpu:amp_bf16\", or name the model after the dataset "
+            f"(\"train:cifar10:timm:resnet18:cpu:amp_bf16\")"
         )
-    phase, _, device, _ = pattern.split(":")
+    phase, _, _, device, _ = split_pattern(pattern)
     if not fnmatch.filter(PHASES, phase):
         raise HpmlError(f"{source}: [{table}] {pattern!r}: phase {phase!r} matches none of {', '.join(PHASES)}")
     if not fnmatch.filter(_DEVICES, device):

@@ -7,7 +7,8 @@ import pytest
 from hpml.bench import matrix
 from hpml.bench.matrix import LOADER_ONLY_REASON, Case, skip_reason
 from hpml.bench.profiles import get_profile
-from hpml.data import list_datasets
+from hpml.data import dataset_info, list_datasets
+from hpml.errors import HpmlError
 from hpml.train.optimizations import OPTIMIZATIONS, Optimization
 
 SMOKE = get_profile("smoke")
@@ -150,3 +151,32 @@ def test_rows_run_grouped_by_baseline_baseline_first_fresh_process_rows_after_al
     order = [(i.case.optimization, i.case.optimizer) for i in run_order([Item(c) for c in cases])]
     assert order == [("baseline", "sgd"), ("amp", "sgd"), ("channels_last", "sgd"), ("baseline", "adam"),
                      ("host_allocator", "sgd"), ("optimized", "adam")]
+
+
+def test_model_axis_runs_each_model_on_the_datasets_whose_input_it_takes():
+    from hpml.bench.matrix import train_cases
+
+    profile = get_profile("smoke")
+    cases = train_cases(profile, models=["torchvision:mobilenet_v3_small", "hf:bert"])
+    by_model = {}
+    for c in cases:
+        by_model.setdefault(c.model, set()).add(dataset_info(c.dataset).modality)
+    assert by_model == {"torchvision:mobilenet_v3_small": {"image"}, "hf:bert": {"text"}}
+    row = next(c for c in cases if c.model == "hf:bert" and c.is_baseline)
+    assert "hf:bert" in row.id and "hf:bert" in row.group and row.baseline_key[2] == "hf:bert"
+
+
+def test_default_rows_keep_their_ids_and_run_the_dataset_model():
+    from hpml.bench.matrix import Case
+
+    row = Case("train", "cifar10", "cpu", "baseline", "sgd")
+    assert row.model == "resnet50" and row.id == "cifar10-cpu-baseline-sgd" and row.group == "train:cifar10:cpu"
+    assert Case("load", "cifar10", "cpu", "baseline").model is None
+
+
+def test_unknown_or_unusable_models_are_refused():
+    from hpml.bench.matrix import check_models
+
+    with pytest.raises(HpmlError, match="unknown model source 'foo'"):
+        check_models(["foo:bar"])
+    check_models(["resnet18", "hf:bert"])

@@ -99,3 +99,18 @@ def test_invalid_toml(tmp_path: Path) -> None:
 def test_overrides_are_validated() -> None:
     with pytest.raises(HpmlError, match="min_effect"):
         GateConfig(min_effect=-0.1)
+
+
+def test_patterns_may_name_the_model_between_dataset_and_device():
+    from hpml.gate.config import Expectation, split_pattern
+    from hpml.report.load import CaseKey
+
+    assert split_pattern("train:*:cpu:amp_bf16") == ("train", "*", "*", "cpu", "amp_bf16")
+    assert split_pattern("train:cifar10:timm:resnet18:cpu:amp_bf16") == (
+        "train", "cifar10", "timm:resnet18", "cpu", "amp_bf16")
+    timm_row = CaseKey("train", "cifar10", "timm:resnet18", "cpu", "sgd", "amp_bf16")
+    own_row = CaseKey("train", "cifar10", "resnet50", "cpu", "sgd", "amp_bf16")
+    named = Expectation("train:cifar10:timm:resnet18:cpu:amp_bf16", 1.3)
+    assert named.matches(timm_row) and not named.matches(own_row)
+    assert Expectation("train:cifar10:cpu:amp_bf16", 1.3).matches(timm_row)  # no model field: any model
+    assert named.literal_fields > Expectation("train:cifar10:cpu:amp_bf16", 1.3).literal_fields
