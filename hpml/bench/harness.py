@@ -44,6 +44,7 @@ from hpml.errors import HpmlError
 from hpml.measure import IoTracker, MemoryTracker, machine_fingerprint, measured_peak_flops, synchronize
 from hpml.train.allocator import host_allocator_tuned
 from hpml.train.build import seed_everything
+from hpml.train.optimizations import OPTIMIZATIONS, expand
 
 SCHEMA = 1
 PLANTED_SLOWDOWN_ENV = "HPML_PLANTED_SLOWDOWN"
@@ -223,6 +224,9 @@ class BenchSession:
             "hpml_schema": SCHEMA,
             "phase": case.phase,
             "optimization": case.optimization,
+            # what ran: composites (``optimized``) as their members on this device
+            "expanded_optimizations": (list(expand((case.optimization,), case.device))
+                                       if case.optimization in OPTIMIZATIONS else [case.optimization]),
             "dataset": case.label,
             "model": case.model,
             "device": case.device,
