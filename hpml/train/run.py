@@ -86,9 +86,19 @@ def run(
                      progress=progress, reduce=reduce)
         m.samples = result["train_samples"]
     train = m.stats.as_dict()
-    # fit's own clock covers the training steps only (not the per-epoch evaluation).
-    train["seconds"] = result["train_seconds"]
-    train["samples_per_s"] = result["train_samples"] / result["train_seconds"] if result["train_seconds"] else 0.0
+    # fit's own clock covers the training steps only (not the per-epoch evaluation).  The
+    # first steps (compile, autotuning, allocator growth) are reported apart, and the
+    # throughput is that of the steady-state steps after them.
+    steady_s = result["train_seconds"] - result["warmup_seconds"]
+    steady_samples = result["train_samples"] - result["warmup_samples"]
+    train.update(
+        seconds=steady_s,
+        samples=steady_samples,
+        samples_per_s=steady_samples / steady_s if steady_s > 0 and steady_samples else None,
+        warmup_steps=result["warmup_steps"],
+        warmup_seconds=result["warmup_seconds"],
+        total_seconds=result["train_seconds"],
+    )
     phases["train"] = train
     accuracy = result["final"].get("accuracy")
     if cfg.evaluate:
@@ -100,7 +110,7 @@ def run(
     train = phases["train"]
     dtype = state.settings.autocast_dtype or torch.float32
     peak = measured_peak_flops(state.device.type, dtype)
-    achieved = flops * train["samples_per_s"]
+    achieved = flops * train["samples_per_s"] if train["samples_per_s"] else None
     # Distributed: the ranks' summed FLOP/s compare with the sum of their peaks (each rank
     # probes its own GPU, or on CPU its own share of the cores: the probe uses its threads).
     devices = work.world_size
@@ -115,7 +125,7 @@ def run(
         "achieved_flops": achieved,
         "peak_flops": peak,
         "peak_dtype": str(dtype).removeprefix("torch."),
-        "peak_fraction": achieved / (peak * devices) if peak else None,
+        "peak_fraction": achieved / (peak * devices) if peak and achieved else None,
         "steps": result["steps"],
         "epochs": result["epochs"],
         "accuracy": accuracy,
@@ -136,15 +146,24 @@ def summary_lines(record: dict[str, Any]) -> list[str]:
         f"  params {record['params']:,}  FLOPs/sample {record['flops_per_sample'] / 1e9:.2f} G",
     ]
     for name, p in record["phases"].items():
+        rate = f"{p['samples_per_s']:9.1f}" if p["samples_per_s"] is not None else f"{'-':>9}"
         lines.append(
-            f"  {name:<10} {p['seconds']:8.2f} s  {p['samples_per_s']:9.1f} samples/s  "
+            f"  {name:<10} {p['seconds']:8.2f} s  {rate} samples/s  "
             f"peak RSS {p['peak_rss_bytes'] / 2**20:7.0f} MiB  device {p['peak_device_bytes'] / 2**20:6.0f} MiB"
         )
-    frac = record["peak_fraction"]
+    train = record["phases"]["train"]
     lines.append(
-        f"  train {record['train_samples_per_s']:.1f} samples/s, {record['achieved_flops'] / 1e9:.1f} GFLOP/s"
-        + (f" ({frac:.1%} of measured {record['peak_dtype']} peak)" if frac is not None else "")
+        f"  warm-up    {train['warmup_seconds']:8.2f} s  the first {train['warmup_steps']} of "
+        f"{record['steps']} steps (compile, autotuning, allocator growth), not in train samples/s"
     )
+    frac = record["peak_fraction"]
+    if record["train_samples_per_s"] is None:
+        lines.append("  train: every step was warm-up, so there is no steady-state throughput (run more --steps)")
+    else:
+        lines.append(
+            f"  train {record['train_samples_per_s']:.1f} samples/s, {record['achieved_flops'] / 1e9:.1f} GFLOP/s"
+            + (f" ({frac:.1%} of measured {record['peak_dtype']} peak)" if frac is not None else "")
+        )
     if record.get("accuracy") is not None:
         lines.append(f"  test accuracy {record['accuracy']:.2%}")
     return lines
