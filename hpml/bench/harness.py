@@ -41,7 +41,7 @@ import torch
 from hpml.bench.matrix import Case, skip_reason
 from hpml.bench.profiles import Profile
 from hpml.errors import HpmlError
-from hpml.measure import IoTracker, MemoryTracker, machine_fingerprint, measured_peak_flops, synchronize
+from hpml.measure import IoTracker, MemoryTracker, PeakEstimate, machine_fingerprint, peak_estimate, peak_flags, synchronize
 from hpml.train.allocator import host_allocator_tuned
 from hpml.train.build import seed_everything
 from hpml.train.optimizations import OPTIMIZATIONS, expand
@@ -148,18 +148,17 @@ class BenchSession:
         self.slowdown = slowdown
         self.book = BaselineBook()
         self.flops_cache: dict[tuple, int] = {}
-        self._peaks: dict[tuple, float] = {}
+        self._peaks: dict[tuple, PeakEstimate] = {}
 
-    def peak_flops(self, device: str, dtype: torch.dtype) -> float:
-        """Peak matmul FLOP/s of ``device`` in ``dtype``, re-probed once per session.
-
-        A probe taken at a busy moment underestimates the peak (utilizations above
-        100 %); ``measured_peak_flops(refresh=True)`` keeps the maximum over probes, so
-        re-probing each session converges on the real peak.
+    def peak_flops(self, device: str, dtype: torch.dtype) -> PeakEstimate:
+        """Peak matmul FLOP/s of ``device`` in ``dtype``, re-probed once per session and
+        again whenever the key changes (the fingerprint holds the thread count, so a row
+        at another thread count gets a probe at its own count): the median of repeated
+        best-of-N probes (see :mod:`hpml.measure.peak`), flagged when it drifted.
         """
         key = (device, str(dtype), tuple(sorted(machine_fingerprint(device).items())))
         if key not in self._peaks:
-            self._peaks[key] = measured_peak_flops(device, dtype, refresh=True)
+            self._peaks[key] = peak_estimate(device, dtype, refresh=True)
         return self._peaks[key]
 
     def run(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured]) -> None:
@@ -218,7 +217,8 @@ class BenchSession:
         samples_per_s = spec.samples_per_round / median_s if median_s else None
         if case.is_baseline and samples_per_s is not None:
             self.book.record(case, samples_per_s)
-        peak = self.peak_flops(case.device, spec.compute_dtype) if samples_per_s and spec.compute_dtype else None
+        estimate = self.peak_flops(case.device, spec.compute_dtype) if samples_per_s and spec.compute_dtype else None
+        peak = estimate.flops_per_s if estimate else None
         achieved = spec.flops_per_sample * samples_per_s if spec.flops_per_sample and samples_per_s else None
         info: dict[str, Any] = {
             "hpml_schema": SCHEMA,
@@ -240,6 +240,8 @@ class BenchSession:
             "peak_flops": peak,  # FLOP/s: matmul peak of compute_dtype (see peak_flops)
             "peak_dtype": str(spec.compute_dtype).removeprefix("torch.") if spec.compute_dtype else None,
             "peak_fraction": achieved / peak if achieved and peak else None,
+            "peak_threads": estimate.threads if estimate else None,  # == threads: probed at the row's count
+            "theoretical_peak_flops": estimate.theoretical_flops_per_s if estimate else None,  # FLOP/s
             "peak_rss_bytes": mem.peak_rss_bytes,
             "peak_device_bytes": mem.peak_device_bytes,
             # per call (warm-up calls included in the average); None where not measurable
@@ -254,6 +256,7 @@ class BenchSession:
             "warmup_rounds": p.warmup_rounds if benchmark.enabled else 0,
             "planted_slowdown": self.slowdown,
         }
+        info["peak_flags"] = peak_flags(info["peak_fraction"], estimate)
         if spec.phases is not None:
             info["phases"] = spec.phases(measured)
         info.update(spec.extra)

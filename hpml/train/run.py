@@ -15,7 +15,7 @@ import torch
 
 from hpml.config import RunConfig
 from hpml.machine import machine_info
-from hpml.measure import flops_per_sample, measure_phase, measured_peak_flops
+from hpml.measure import flops_per_sample, measure_phase, peak_estimate, peak_flags
 from hpml.models import count_parameters
 from hpml.train.build import Workload, build_workload
 from hpml.train.checkpoint import atomic_write
@@ -109,7 +109,8 @@ def run(
     phases = {name: reduce(p) for name, p in phases.items()}
     train = phases["train"]
     dtype = state.settings.autocast_dtype or torch.float32
-    peak = measured_peak_flops(state.device.type, dtype)
+    estimate = peak_estimate(state.device.type, dtype)  # at this run's thread count
+    peak = estimate.flops_per_s
     achieved = flops * train["samples_per_s"] if train["samples_per_s"] else None
     # Distributed: the ranks' summed FLOP/s compare with the sum of their peaks (each rank
     # probes its own GPU, or on CPU its own share of the cores: the probe uses its threads).
@@ -126,12 +127,14 @@ def run(
         "peak_flops": peak,
         "peak_dtype": str(dtype).removeprefix("torch."),
         "peak_fraction": achieved / (peak * devices) if peak and achieved else None,
+        **{k: v for k, v in estimate.as_dict().items() if k != "peak_flops"},
         "steps": result["steps"],
         "epochs": result["epochs"],
         "accuracy": accuracy,
         "world_size": work.world_size,
         "machine": machine_info(),
     }
+    record["peak_flags"] = peak_flags(record["peak_fraction"], estimate)
     if json_path and work.is_main:
         atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, default=str)))
     return record
@@ -164,6 +167,8 @@ def summary_lines(record: dict[str, Any]) -> list[str]:
             f"  train {record['train_samples_per_s']:.1f} samples/s, {record['achieved_flops'] / 1e9:.1f} GFLOP/s"
             + (f" ({frac:.1%} of measured {record['peak_dtype']} peak)" if frac is not None else "")
         )
+    for flag in record.get("peak_flags", []):
+        lines.append(f"  warning: {flag}")
     if record.get("accuracy") is not None:
         lines.append(f"  test accuracy {record['accuracy']:.2%}")
     return lines
