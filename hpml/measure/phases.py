@@ -52,7 +52,8 @@ class PhaseStats:
     read_bytes: int | None  # from storage, page-cache hits count 0 (io.py)
     read_chars: int | None  # returned by read syscalls, page-cache hits included
     rss_method: str = "vmhwm"  # how this process's peak was taken: "vmhwm" or "sampled"
-    minor_faults: int | None = None  # pages this process mapped on first touch during the phase
+    minor_faults: int | None = None  # pages mapped on first touch during the phase: this process + workers
+    worker_minor_faults: int | None = None  # the workers' (descendants') part of minor_faults
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (pytest-benchmark ``extra_info``, reports)."""
@@ -124,4 +125,5 @@ class measure_phase:
             read_chars=io.read_chars,
             rss_method=memory.rss_method,
             minor_faults=memory.minor_faults,
+            worker_minor_faults=memory.worker_minor_faults,
         )

@@ -1,0 +1,33 @@
+"""Metric declarations: every key hpml records says how processes combine it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from hpml.distributed.metrics import combine
+from hpml.measure.metrics import METRICS, Metric
+from hpml.measure.phases import PhaseStats
+
+#: Keys of fit's per-epoch metrics and of the train phase's additions (hpml/train).
+EPOCH_KEYS = ("epoch", "step", "train_loss", "lr", "seconds", "samples", "samples_per_s",
+              "accuracy", "top5", "test_loss", "test_samples")
+TRAIN_PHASE_KEYS = ("warmup_steps", "warmup_seconds", "total_seconds")
+
+
+@pytest.mark.parametrize("key", [f.name for f in dataclasses.fields(PhaseStats)] + list(EPOCH_KEYS + TRAIN_PHASE_KEYS))
+def test_every_recorded_key_declares_its_rule(key):
+    assert key in METRICS, f"{key} has no declared combine rule in hpml.measure.metrics"
+
+
+def test_faults_of_the_ranks_add_up_and_peaks_take_the_worst():
+    ranks = [{"minor_faults": 100, "worker_minor_faults": 10, "peak_device_bytes": 5, "peak_rss_bytes": 7},
+             {"minor_faults": 300, "worker_minor_faults": 30, "peak_device_bytes": 9, "peak_rss_bytes": 3}]
+    assert combine(ranks) == {"minor_faults": 400, "worker_minor_faults": 40, "peak_device_bytes": 9,
+                              "peak_rss_bytes": 7}
+
+
+def test_a_rule_must_be_one_of_the_known_ones():
+    with pytest.raises(ValueError, match="sum, max, mean, weighted, same"):
+        Metric("x", "s", "median")
