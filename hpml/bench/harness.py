@@ -90,6 +90,8 @@ class Measured:
     compute_dtype: torch.dtype | None = None  # dtype of the peak FLOP/s to compare with
     extra: dict[str, Any] = field(default_factory=dict)  # more extra_info (source, sizes, ...)
     phases: Callable[[int], dict[str, Any]] | None = None  # (measured calls) -> per-phase breakdown
+    # (all calls) -> more extra_info measured elsewhere during the calls (e.g. in each rank)
+    after: Callable[[int], dict[str, Any]] | None = None
 
 
 def timed_call(target: Callable[[], Any], device: str, slowdown: float = 0.0) -> Callable[[], Any]:
@@ -257,6 +259,8 @@ class BenchSession:
             "planted_slowdown": self.slowdown,
         }
         info["peak_flags"] = peak_flags(info["peak_fraction"], estimate)
+        if spec.after is not None:
+            info.update(spec.after(calls))
         if spec.phases is not None:
             info["phases"] = spec.phases(measured)
         info.update(spec.extra)
