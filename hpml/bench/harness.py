@@ -249,6 +249,7 @@ class BenchSession:
             # per call (warm-up calls included in the average); None where not measurable
             "read_bytes": None if read.read_bytes is None else read.read_bytes // calls,
             "read_chars": None if read.read_chars is None else read.read_chars // calls,
+            "dataset_bytes": read.dataset_bytes // calls,  # logical: what the readers fetched from dataset files
             "minor_faults": None if mem.minor_faults is None else mem.minor_faults // calls,
             "threads": torch.get_num_threads(),
             "seed": p.seed,

@@ -172,13 +172,17 @@ class Case:
     optimization: str  # a registered optimization, or a loader knob (load phase)
     optimizer: str | None = None  # phases that train: sgd | adam
     source: str = "synthetic"  # real (on-disk format) | synthetic (twin)
+    cold_cache: bool = False  # load rows: the dataset files are evicted from the page cache before each call
 
     @property
     def label(self) -> str:
         """The dataset as recorded: load/preprocess rows on the twin say so (``cifar10-synthetic``),
-        so the real-format and twin rows of one dataset keep distinct case keys."""
+        so the real-format and twin rows of one dataset keep distinct case keys; so do
+        cold-cache rows (``imagenet-coldcache``)."""
         if self.phase in ("load", "preprocess") and self.source == "synthetic":
             return f"{self.dataset}-synthetic"
+        if self.cold_cache:
+            return f"{self.dataset}-coldcache"
         return self.dataset
 
     @property
@@ -260,11 +264,12 @@ def inference_cases(profile: Profile, datasets: Iterable[str] | None = None) -> 
 
 
 def loading_cases(profile: Profile, datasets: Iterable[str] | None = None) -> list[Case]:
+    datasets = list(datasets or list_datasets())
     return [
         Case("load", d, dev, opt, source=src)
-        for dev in DEVICES for d in (datasets or list_datasets()) for src in SOURCES
+        for dev in DEVICES for d in datasets for src in SOURCES
         for opt in loading_variants(profile)
-    ]
+    ] + [Case("load", d, "cpu", BASELINE, source="real", cold_cache=True) for d in datasets]
 
 
 def preprocess_cases(profile: Profile, datasets: Iterable[str] | None = None) -> list[Case]:

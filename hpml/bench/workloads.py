@@ -18,6 +18,7 @@ loader and the transform, not the twin's generator.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from hpml.data import DatasetInfo, HpmlDataset, create_dataset, dataset_info
 from hpml.data.synthetic import materialize
 from hpml.errors import HpmlError
 from hpml.measure import flops_per_sample, synchronize
+from hpml.measure.io import drop_page_cache
 from hpml.models import create_model
 from hpml.train.build import build_loader, model_kwargs, state_for
 from hpml.train.optimizations import Settings
@@ -211,6 +213,13 @@ def loading_workload(case: Case, session: BenchSession) -> Measured:
     ds = materialize(dataset(case, session, p.load_batches * cfg.batch_size))
     loader, setup_s = _loader(case, session, cfg, settings, ds)
     device = torch.device(case.device)
+    setup = None
+    if case.cold_cache:
+        files = [os.fsdecode(p) for p in getattr(ds, "paths", ())]  # files read per sample
+        if not files:
+            raise NotApplicable(f"{case.dataset} is read into memory when built: a pass reads no files, "
+                                "so a cold page cache changes nothing")
+        setup = lambda: drop_page_cache(files)  # noqa: E731  (untimed, before every call)
 
     def one_pass() -> int:
         n = 0
@@ -229,9 +238,10 @@ def loading_workload(case: Case, session: BenchSession) -> Measured:
         "loader_setup_s": setup_s,  # s, one-off (device_loader: the copy of the split)
         "batches_per_round": len(loader),
         "twin_materialized": case.source == "synthetic",  # samples generated before timing
+        "cold_cache": case.cold_cache,
         **{k: v for k, v in input_extra(cfg, info, settings).items() if k != "accum_steps"},
     }
-    return Measured(target=one_pass, samples_per_round=len(ds), batch_size=cfg.batch_size, extra=extra)
+    return Measured(target=one_pass, samples_per_round=len(ds), batch_size=cfg.batch_size, extra=extra, setup=setup)
 
 
 # --- preprocess: decode + augment per sample -------------------------------------------

@@ -10,7 +10,8 @@ different ones.  Twins are learnable, so a short run shows accuracy above chance
   the same tokenizer as the real data, so text pre-processing is measured honestly.
 
 Generating a sample costs more than reading a decoded real one, so rows that time the
-loader read a :func:`materialize`\ d twin: samples generated before the timed region.
+loader read a twin passed through :func:`materialize`: samples generated before the
+timed region.
 """
 
 from __future__ import annotations

@@ -66,3 +66,49 @@ def test_twin_rows_time_the_loader_not_the_generator(session: BenchSession, monk
     spec.target()
     assert len(generated) == before, "the timed call generated twin samples"
     assert spec.extra["twin_materialized"] is True
+
+
+def _imagenet_files(session: BenchSession) -> list[Path]:
+    root = session.real_data.root("imagenet")
+    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
+
+
+def test_a_loading_row_counts_the_bytes_its_decoder_reads(session: BenchSession):
+    bench = FakeBenchmark()
+    case = Case("load", "imagenet", "cpu", "baseline", source="real")
+    session.run(bench, case, workloads.loading_workload)
+    info = bench.extra_info
+    read_per_pass = TINY.load_batches * TINY.large_image_batch  # files decoded per call
+    sizes = sorted(p.stat().st_size for p in _imagenet_files(session))
+    assert info["dataset_bytes"] >= read_per_pass * sizes[0] > 0  # what decode read, not ~0
+    assert info["read_chars"] >= info["dataset_bytes"]  # the read() syscalls see it too
+    assert info["source"] == "real"
+
+
+def test_a_cold_cache_row_fetches_its_files_from_storage(session: BenchSession):
+    import pytest as _pytest
+
+    bench = FakeBenchmark()
+    case = Case("load", "imagenet", "cpu", "baseline", source="real", cold_cache=True)
+    session.run(bench, case, workloads.loading_workload)
+    info = bench.extra_info
+    assert info["cold_cache"] is True and case.label == "imagenet-coldcache"
+    if info["read_bytes"] is None:
+        _pytest.skip("no /proc/<pid>/io here")
+    # evicted before every call: the pass reads its files from storage (page granularity)
+    assert info["read_bytes"] >= info["dataset_bytes"] // 2 > 0
+
+
+def test_a_cold_cache_row_of_an_in_memory_set_is_skipped_with_the_reason(session: BenchSession):
+    with pytest.raises(pytest.skip.Exception, match="read into memory when built"):
+        session.run(FakeBenchmark(), Case("load", "cifar10", "cpu", "baseline", source="real", cold_cache=True),
+                    workloads.loading_workload)
+
+
+def test_the_loading_matrix_has_a_cold_cache_row_per_dataset():
+    from hpml.bench.matrix import loading_cases
+    from hpml.data import list_datasets
+
+    cold = [c for c in loading_cases(TINY) if c.cold_cache]
+    assert sorted(c.dataset for c in cold) == sorted(list_datasets())
+    assert all(c.source == "real" and c.is_baseline for c in cold)
