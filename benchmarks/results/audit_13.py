@@ -99,7 +99,7 @@ def warmup_figures(skip_compile: bool) -> None:
         rate = record["train_samples_per_s"]
         print(f"{'+'.join(opts):<10} train seconds {t['seconds']:7.2f}  samples/s {rate if rate is None else round(rate, 1)}"
               f"  warm-up {t.get('warmup_seconds', 'not reported')} s over {t.get('warmup_steps', '?')} steps"
-              f"  (total {t.get('total_seconds', t['seconds']):.2f} s)")
+              f"  (steady {t.get('steady_seconds', 'n/a')} s)")
 
 
 def twin_figures(tmp: Path) -> None:

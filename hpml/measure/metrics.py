@@ -40,6 +40,7 @@ _DECLARED = (
     Metric("test_samples", "samples", "sum"),
     Metric("train_samples", "samples", "sum"),
     Metric("warmup_samples", "samples", "sum"),
+    Metric("steady_samples", "samples", "sum"),
     Metric("samples_per_s", "samples/s", "sum", higher_is_better=True),
     # I/O, memory and faults of each process (workers' folded into their parent's)
     Metric("read_bytes", "bytes", "sum"),
@@ -54,7 +55,7 @@ _DECLARED = (
     Metric("seconds", "s", "max", higher_is_better=False),
     Metric("train_seconds", "s", "max"),
     Metric("warmup_seconds", "s", "max"),
-    Metric("total_seconds", "s", "max"),
+    Metric("steady_seconds", "s", "max"),
     # model quality
     Metric("train_loss", "nats", "mean", higher_is_better=False),
     Metric("accuracy", "fraction", "weighted", higher_is_better=True),

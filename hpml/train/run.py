@@ -92,12 +92,13 @@ def run(
     steady_s = result["train_seconds"] - result["warmup_seconds"]
     steady_samples = result["train_samples"] - result["warmup_samples"]
     train.update(
-        seconds=steady_s,
-        samples=steady_samples,
+        seconds=result["train_seconds"],  # s, every step (warm-up included)
+        samples=result["train_samples"],
         samples_per_s=steady_samples / steady_s if steady_s > 0 and steady_samples else None,
         warmup_steps=result["warmup_steps"],
         warmup_seconds=result["warmup_seconds"],
-        total_seconds=result["train_seconds"],
+        steady_seconds=steady_s,  # s: what samples_per_s is measured over
+        steady_samples=steady_samples,
     )
     phases["train"] = train
     accuracy = result["final"].get("accuracy")

@@ -13,7 +13,7 @@ from hpml.measure.phases import PhaseStats
 #: Keys of fit's per-epoch metrics and of the train phase's additions (hpml/train).
 EPOCH_KEYS = ("epoch", "step", "train_loss", "lr", "seconds", "samples", "samples_per_s",
               "accuracy", "top5", "test_loss", "test_samples")
-TRAIN_PHASE_KEYS = ("warmup_steps", "warmup_seconds", "total_seconds")
+TRAIN_PHASE_KEYS = ("warmup_steps", "warmup_seconds", "steady_seconds", "steady_samples")
 
 
 @pytest.mark.parametrize("key", [f.name for f in dataclasses.fields(PhaseStats)] + list(EPOCH_KEYS + TRAIN_PHASE_KEYS))

@@ -152,9 +152,9 @@ def test_warm_up_steps_are_timed_apart_from_the_steady_state(monkeypatch):
     train = record["phases"]["train"]
     assert train["warmup_steps"] == fit_module.WARMUP_STEPS == 2
     assert train["warmup_seconds"] == pytest.approx(10.0 + 1.0)  # the first two steps
-    assert train["total_seconds"] == pytest.approx(10.0 + 5 * 1.0)
-    assert train["seconds"] == pytest.approx(4.0) and train["samples"] == 4 * 8
-    assert record["train_samples_per_s"] == pytest.approx(32 / 4.0)
+    assert train["seconds"] == pytest.approx(10.0 + 5 * 1.0) and train["samples"] == 6 * 8  # every step
+    assert train["steady_seconds"] == pytest.approx(4.0) and train["steady_samples"] == 4 * 8
+    assert train["samples_per_s"] == record["train_samples_per_s"] == pytest.approx(32 / 4.0)
     assert any("the first 2 of 6 steps" in line for line in summary_lines(record))
 
 
