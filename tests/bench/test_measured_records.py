@@ -42,7 +42,7 @@ class FakeBenchmark:
     def pedantic(self, target, setup=None, rounds=1, warmup_rounds=0, iterations=1):
         for _ in range(warmup_rounds + rounds):
             if setup is not None:
-                setup()
+                assert setup() is None  # pytest-benchmark unpacks anything else as (args, kwargs)
             target()
 
 
