@@ -59,8 +59,9 @@ from hpml.bench.matrix import BASELINE, Case, aliases_of, skip_reason
 from hpml.bench.paired import PairedRun, Precision, measure_pairs
 from hpml.bench.profiles import Profile
 from hpml.errors import HpmlError
-from hpml.measure import IoTracker, MemoryTracker, machine_fingerprint, measured_peak_flops, synchronize
+from hpml.measure import IoTracker, MemoryTracker, PeakEstimate, machine_fingerprint, peak_estimate, peak_flags, synchronize
 from hpml.train.build import seed_everything
+from hpml.train.optimizations import OPTIMIZATIONS, expand
 
 SCHEMA = 1
 PLANTED_SLOWDOWN_ENV = "HPML_PLANTED_SLOWDOWN"
@@ -111,6 +112,8 @@ class Measured:
     compute_dtype: torch.dtype | None = None  # dtype of the peak FLOP/s to compare with
     extra: dict[str, Any] = field(default_factory=dict)  # more extra_info (source, sizes, ...)
     phases: Callable[[int], dict[str, Any]] | None = None  # (measured calls) -> per-phase breakdown
+    # (all calls) -> more extra_info measured elsewhere during the calls (e.g. in each rank)
+    after: Callable[[int], dict[str, Any]] | None = None
 
 
 PLANTED_COMPUTE_ENV = "HPML_PLANTED_COMPUTE"
@@ -276,6 +279,7 @@ class Side:
             "read_bytes": None if read.read_bytes is None else read.read_bytes // max(1, calls),
             "read_chars": None if read.read_chars is None else read.read_chars // max(1, calls),
             "minor_faults": None if mem.minor_faults is None else mem.minor_faults // max(1, calls),
+            "dataset_bytes": read.dataset_bytes // max(1, calls),  # logical bytes the readers fetched
         }
 
     def describe(self) -> dict[str, Any]:
@@ -309,19 +313,18 @@ class BenchSession:
         self.precision = precision or profile.precision()
         self.book = BaselineBook()
         self.flops_cache: dict[tuple, int] = {}
-        self._peaks: dict[tuple, float] = {}
+        self._peaks: dict[tuple, PeakEstimate] = {}
         self._baseline: tuple[tuple, Any] | None = None  # (baseline_key, Side or FreshSide)
 
-    def peak_flops(self, device: str, dtype: torch.dtype) -> float:
-        """Peak matmul FLOP/s of ``device`` in ``dtype``, re-probed once per session.
-
-        A probe taken at a busy moment underestimates the peak (utilizations above
-        100 %); ``measured_peak_flops(refresh=True)`` keeps the maximum over probes, so
-        re-probing each session converges on the real peak.
+    def peak_flops(self, device: str, dtype: torch.dtype) -> PeakEstimate:
+        """Peak matmul FLOP/s of ``device`` in ``dtype``, re-probed once per session and
+        again whenever the key changes (the fingerprint holds the thread count, so a row
+        at another thread count gets a probe at its own count): the median of repeated
+        best-of-N probes (see :mod:`hpml.measure.peak`), flagged when it drifted.
         """
         key = (device, str(dtype), tuple(sorted(machine_fingerprint(device).items())))
         if key not in self._peaks:
-            self._peaks[key] = measured_peak_flops(device, dtype, refresh=True)
+            self._peaks[key] = peak_estimate(device, dtype, refresh=True)
         return self._peaks[key]
 
     def run(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
@@ -458,7 +461,8 @@ class BenchSession:
         p = self.profile
         samples_per_s = spec["samples_per_round"] / median_s if median_s else None
         dtype = getattr(torch, spec["compute_dtype"]) if spec["compute_dtype"] else None
-        peak = self.peak_flops(case.device, dtype) if samples_per_s and dtype is not None else None
+        estimate = self.peak_flops(case.device, dtype) if samples_per_s and dtype is not None else None
+        peak = estimate.flops_per_s if estimate else None
         flops = spec["flops_per_sample"]
         achieved = flops * samples_per_s if flops and samples_per_s else None
         measured = (run.result.pairs if run is not None else p.rounds) if median_s else 1
@@ -466,6 +470,9 @@ class BenchSession:
             "hpml_schema": SCHEMA,
             "phase": case.phase,
             "optimization": case.optimization,
+            # what ran: composites (``optimized``) as their members on this device
+            "expanded_optimizations": (list(expand((case.optimization,), case.device))
+                                       if case.optimization in OPTIMIZATIONS else [case.optimization]),
             "dataset": case.label,
             "model": case.model,
             "device": case.device,
@@ -479,10 +486,13 @@ class BenchSession:
             "peak_flops": peak,  # FLOP/s: matmul peak of compute_dtype (see peak_flops)
             "peak_dtype": spec["compute_dtype"],
             "peak_fraction": achieved / peak if achieved and peak else None,
+            "peak_threads": estimate.threads if estimate else None,  # == threads: probed at the row's count
+            "theoretical_peak_flops": estimate.theoretical_flops_per_s if estimate else None,  # FLOP/s
             "peak_rss_bytes": readings.get("peak_rss_bytes"),
             "peak_device_bytes": readings.get("peak_device_bytes"),
             "read_bytes": readings.get("read_bytes"),  # per call, over the warm-up calls
             "read_chars": readings.get("read_chars"),
+            "dataset_bytes": readings.get("dataset_bytes"),  # logical: what the readers fetched from dataset files
             "minor_faults": readings.get("minor_faults"),
             "threads": torch.get_num_threads(),
             "seed": p.seed,
@@ -495,6 +505,10 @@ class BenchSession:
         info.update(self._speedup_info(case, samples_per_s, run))
         info.update(verdict.as_extra())
         info["aliases"] = aliases_of(case, p)
+        info["peak_flags"] = peak_flags(info["peak_fraction"], estimate)
+        after = getattr(getattr(side, "spec", None), "after", None)
+        if after is not None:  # measured elsewhere during the calls (each DDP rank's memory)
+            info.update(after(max(1, p.warmup_rounds) + (measured if median_s else 0)))
         phases = side.phases(measured)
         if phases is not None:
             info["phases"] = phases

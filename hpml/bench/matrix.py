@@ -176,6 +176,7 @@ class Case:
     optimizer: str | None = None  # phases that train: sgd | adam
     source: str = "synthetic"  # real (on-disk format) | synthetic (twin)
     model: str | None = None  # phases that run a model; None: the dataset's default (resnet50, xlnet)
+    cold_cache: bool = False  # load rows: the dataset files are evicted from the page cache before each call
 
     def __post_init__(self) -> None:
         runs_model = self.phase not in MODEL_FREE_PHASES
@@ -190,9 +191,12 @@ class Case:
     @property
     def label(self) -> str:
         """The dataset as recorded: load/preprocess rows on the twin say so (``cifar10-synthetic``),
-        so the real-format and twin rows of one dataset keep distinct case keys."""
+        so the real-format and twin rows of one dataset keep distinct case keys; so do
+        cold-cache rows (``imagenet-coldcache``)."""
         if self.phase in ("load", "preprocess") and self.source == "synthetic":
             return f"{self.dataset}-synthetic"
+        if self.cold_cache:
+            return f"{self.dataset}-coldcache"
         return self.dataset
 
     @property
@@ -348,11 +352,12 @@ def inference_cases(profile: Profile, datasets: Iterable[str] | None = None,
 
 def loading_cases(profile: Profile, datasets: Iterable[str] | None = None,
                   models: Sequence[str] | None = None) -> list[Case]:  # loading runs no model
+    datasets = list(datasets or list_datasets())
     return [
         Case("load", d, dev, opt, source=src)
-        for dev in DEVICES for d in (datasets or list_datasets()) for src in SOURCES
+        for dev in DEVICES for d in datasets for src in SOURCES
         for opt in loading_variants(profile)
-    ]
+    ] + [Case("load", d, "cpu", BASELINE, source="real", cold_cache=True) for d in datasets]
 
 
 def preprocess_cases(profile: Profile, datasets: Iterable[str] | None = None,

@@ -10,8 +10,9 @@ never mistaken for one another.
   64 px limit where hpml's ResNet switches to the CIFAR stem, so it keeps the ImageNet
   stem), XLNet ``tiny``: the whole ``pytest benchmarks`` run fits in ~10 minutes on a
   2-core CPU.  Its numbers show relative effects, not production throughput.
-* ``cpu``: the CPU reference point.  CIFAR at batch 32 (the batch at which the 2-core
-  reference numbers, 13 img/s fp32 and 36 img/s bf16, were taken), more rounds than
+* ``cpu``: the CPU reference point.  CIFAR at batch 32 (the batch of the 2-core
+  reference runs 0003/0004 in benchmarks/results/cpu-2core-reference: fp32 baseline
+  16.8 / 14.3 img/s, amp_bf16 33.5 / 27.5 img/s), more rounds than
   ``smoke``.  Meant for picked rows (``-k``), e.g. the step and overhead rows that show
   hpml's performance floor; a CIFAR ResNet-50 fp32 row takes ~20 s on 2 cores.
 * ``standard``: the default when CUDA is present.  Real resolutions, moderate batches,

@@ -11,11 +11,14 @@ path, not a re-implementation.
 Data sources: ``train`` and ``inference`` rows draw their batches from the synthetic
 twin (a step's cost does not depend on pixel values or on which words a review holds);
 ``load``, ``preprocess`` and ``end_to_end`` rows read the real on-disk formats
-(:mod:`hpml.bench.realdata`), and ``load``/``preprocess`` also the twin.
+(:mod:`hpml.bench.realdata`), and ``load``/``preprocess`` also the twin, materialized
+before measurement (:func:`hpml.data.synthetic.materialize`) so those rows time the
+loader and the transform, not the twin's generator.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +28,10 @@ from hpml.bench.harness import Measured, NotApplicable, median_breakdown
 from hpml.bench.matrix import LOADER_KNOBS, Case
 from hpml.config import RunConfig
 from hpml.data import DatasetInfo, HpmlDataset, create_dataset, dataset_info
+from hpml.data.synthetic import materialize
 from hpml.errors import HpmlError
 from hpml.measure import flops_per_sample, synchronize
+from hpml.measure.io import drop_page_cache
 from hpml.models import create_model
 from hpml.train.build import build_loader, model_kwargs, state_for
 from hpml.train.optimizations import Settings
@@ -204,9 +209,19 @@ def loading_workload(case: Case, session: BenchSession) -> Measured:
     cfg = run_config(case, session)
     info = dataset_info(case.dataset)
     settings = case.settings(p)
-    ds = dataset(case, session, p.load_batches * cfg.batch_size)
+    # A twin's samples are generated here, not in the timed pass: the row times the loader.
+    ds = materialize(dataset(case, session, p.load_batches * cfg.batch_size))
     loader, setup_s = _loader(case, session, cfg, settings, ds)
     device = torch.device(case.device)
+    setup = None
+    if case.cold_cache:
+        files = [os.fsdecode(p) for p in getattr(ds, "paths", ())]  # files read per sample
+        if not files:
+            raise NotApplicable(f"{case.dataset} is read into memory when built: a pass reads no files, "
+                                "so a cold page cache changes nothing")
+
+        def setup() -> None:  # untimed, before every call; pytest-benchmark wants None back
+            drop_page_cache(files)
 
     def one_pass() -> int:
         n = 0
@@ -224,9 +239,11 @@ def loading_workload(case: Case, session: BenchSession) -> Measured:
         "device_loader": settings.device_loader,
         "loader_setup_s": setup_s,  # s, one-off (device_loader: the copy of the split)
         "batches_per_round": len(loader),
+        "twin_materialized": case.source == "synthetic",  # samples generated before timing
+        "cold_cache": case.cold_cache,
         **{k: v for k, v in input_extra(cfg, info, settings).items() if k != "accum_steps"},
     }
-    return Measured(target=one_pass, samples_per_round=len(ds), batch_size=cfg.batch_size, extra=extra)
+    return Measured(target=one_pass, samples_per_round=len(ds), batch_size=cfg.batch_size, extra=extra, setup=setup)
 
 
 # --- preprocess: decode + augment per sample -------------------------------------------
@@ -238,13 +255,14 @@ def preprocess_workload(case: Case, session: BenchSession) -> Measured:
     p = session.profile
     info = dataset_info(case.dataset)
     n = p.preprocess_samples
-    ds = dataset(case, session, n)
+    ds = materialize(dataset(case, session, n))  # a twin's generation is not pre-processing
 
     def decode_all() -> None:
         for i in range(n):
             ds[i]
 
     extra = {"image_size": p.image_size(info)} if info.modality == "image" else {"seq_len": p.sequence_length(info)}
+    extra["twin_materialized"] = case.source == "synthetic"
     return Measured(target=decode_all, samples_per_round=n, batch_size=1, extra=extra)
 
 

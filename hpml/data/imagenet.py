@@ -30,6 +30,7 @@ from torch import Tensor
 from torchvision.io import ImageReadMode, decode_image
 
 from hpml.data import register_dataset
+from hpml.measure.io import read_dataset_file
 from hpml.data.base import (
     DataRequest,
     DatasetInfo,
@@ -91,7 +92,10 @@ def _images(folder: Path) -> list[str]:
 def decode(path: str) -> Tensor:
     """uint8 ``[3, H, W]`` RGB (grayscale and CMYK JPEGs are converted)."""
     try:
-        return decode_image(path, mode=ImageReadMode.RGB)
+        # Read with read(), not decode_image(path)'s memory map, so the I/O counters
+        # (and hpml's dataset-bytes count) see the file.
+        data = read_dataset_file(path)
+        return decode_image(torch.frombuffer(data, dtype=torch.uint8), mode=ImageReadMode.RGB)
     except (RuntimeError, ValueError, OSError) as err:
         raise HpmlError(f"cannot decode image {path}: {one_line(err)}") from None
 

@@ -8,6 +8,10 @@ different ones.  Twins are learnable, so a short run shows accuracy above chance
   upsampled to the image side, dimmed by a random contrast and buried in Gaussian noise;
 * text: review-like strings whose share of sentiment words depends on the class, fed to
   the same tokenizer as the real data, so text pre-processing is measured honestly.
+
+Generating a sample costs more than reading a decoded real one, so rows that time the
+loader read a twin passed through :func:`materialize`: samples generated before the
+timed region.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from torch import Tensor
 from hpml.data.base import (
     SPLITS,
     DatasetInfo,
+    HpmlDataset,
     ImageDataset,
     ImageTransform,
+    TensorImageDataset,
     TextDataset,
     check_arrays_fit,
 )
@@ -177,3 +183,42 @@ def synthetic_text(
     source = SyntheticReviews(info.num_classes, split, size, seed)
     tok = tokenizer if tokenizer is not None else synthetic_tokenizer(info)
     return TextDataset(source, info, split, synthetic=True, tokenizer=tok, seq_len=seq_len)
+
+
+class MaterializedReviews:
+    """A ``TextSource`` holding a twin's review strings in memory (what a read CSV holds)."""
+
+    def __init__(self, source: SyntheticReviews) -> None:
+        self.texts = [source.text(i) for i in range(len(source))]
+        self.labels = [source.label(i) for i in range(len(source))]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def text(self, index: int) -> str:
+        return self.texts[index]
+
+    def label(self, index: int) -> int:
+        return self.labels[index]
+
+
+def materialize(dataset: HpmlDataset) -> HpmlDataset:
+    """The twin with every native sample generated now and held in memory, so that
+    reading it costs what reading a decoded real split costs (CIFAR's arrays, a CSV's
+    strings) and a timed loader pass times the loader, not the generator.  The
+    transform (augmentation) and the tokenization still run per access, as for real
+    data.  Real datasets are returned unchanged.  Memory: the native samples (uint8
+    images, strings), refused above the arrays limit like :meth:`arrays`.
+    """
+    if isinstance(dataset, SyntheticImages):
+        images, labels = dataset.arrays()
+        return TensorImageDataset(
+            images, labels, dataset.info, dataset.split, synthetic=True, augment=dataset.augment,
+            transform=dataset.transform, image_size=dataset.image_size,
+        )
+    if isinstance(dataset, TextDataset) and isinstance(dataset.source, SyntheticReviews):
+        return TextDataset(
+            MaterializedReviews(dataset.source), dataset.info, dataset.split, synthetic=True,
+            tokenizer=dataset.tokenizer, seq_len=dataset.seq_len,
+        )
+    return dataset

@@ -14,7 +14,10 @@ Rows, generated from the optimization registry (phase ``ddp``):
   optimization (bucket size, gradient_as_bucket_view, static graph, SyncBatchNorm,
   FSDP); one that does not apply on the device is skipped with its reason.
 
-``extra_info`` adds ``world_size``, ``backend``, ``strategy``, the DDP knobs, the bucket
+``extra_info`` adds the ranks' own memory, measured in each rank's process and combined
+by the metrics' declared rules (``rank_peak_rss_bytes``, ``rank_peak_device_bytes``: the
+largest rank's; ``rank_minor_faults``: summed over ranks, per call), ``world_size``,
+``backend``, ``strategy``, the DDP knobs, the bucket
 count after the measured steps (``ddp_buckets``: all-reduces per synchronized step) and,
 for world sizes above 1,
 ``scaling_efficiency``: samples/s over (world size x the world-size-1 baseline's).
@@ -147,6 +150,34 @@ def _step(env: DistEnv, store: dict) -> None:
     synchronize(state.device)  # host-device sync: the rank's step is done when it replies
 
 
+def _track_start(env: DistEnv, store: dict) -> None:
+    """Start this rank's memory tracker (its own RSS, device peak and page faults)."""
+    from hpml.measure import MemoryTracker
+
+    store["tracker"] = MemoryTracker(store["state"].device)
+    store["tracker"].start()
+
+
+def _track_stop(env: DistEnv, store: dict) -> dict[str, Any]:
+    stats = store.pop("tracker").stop()
+    return {"peak_rss_bytes": stats.peak_rss_bytes, "peak_device_bytes": stats.peak_device_bytes,
+            "minor_faults": stats.minor_faults}
+
+
+def rank_memory(pool: "RankPool", calls: int) -> dict[str, Any]:
+    """The ranks' own memory over the row's calls, combined by each metric's declared
+    rule (faults summed over the ranks, per call; peaks: the largest rank's)."""
+    from hpml.distributed.metrics import combine
+
+    merged = combine(pool.call(_track_stop))
+    faults = merged["minor_faults"]
+    return {
+        "rank_peak_rss_bytes": merged["peak_rss_bytes"],
+        "rank_peak_device_bytes": merged["peak_device_bytes"],  # each rank's own device
+        "rank_minor_faults": None if faults is None else faults // max(calls, 1),
+    }
+
+
 # --- the row ----------------------------------------------------------------------------
 
 def ddp_workload(case: DdpCase, session: "BenchSession", pool: "RankPool") -> Measured:
@@ -171,8 +202,10 @@ def ddp_workload(case: DdpCase, session: "BenchSession", pool: "RankPool") -> Me
         "threads": info["threads"],  # per rank
         "image_size": cfg.image_size,
     }
+    pool.call(_track_start)  # after the build: the rounds (warm-up included) are tracked
     return Measured(
         target=lambda: pool.call(_step),
+        after=lambda calls: rank_memory(pool, calls),
         samples_per_round=case.world_size * settings.accum_steps * cfg.batch_size,
         batch_size=cfg.batch_size,
         flops_per_sample=info["flops_per_sample"],

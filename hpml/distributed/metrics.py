@@ -2,18 +2,17 @@
 
 Each rank measures its own shard: its samples, its seconds, its loss and accuracy over
 its part of the data.  :func:`reduce_metrics` gathers the dicts (once per epoch or
-phase: negligible next to a training epoch) and combines them key by key:
+phase: negligible next to a training epoch) and combines them key by key, by the rule
+each metric declares in :data:`hpml.measure.metrics.METRICS` (sum, max, mean,
+sample-weighted mean, or the same on every rank):
 
-* counts and rates add up: ``samples``, ``samples_per_s`` (the run's throughput is the
-  sum of the ranks'), bytes read;
-* durations and peaks take the worst rank: ``seconds`` (the epoch ends when the slowest
-  rank does), peak memory per process;
-* accuracy and losses are sample-weighted means (weights: each rank's ``samples``), so
-  they equal the single-process value over the union of the shards;
+* counts, rates, bytes read and page faults add up (each rank's own process);
+* durations and peak memory of one process take the worst rank;
+* accuracy and losses are sample-weighted means (weights: each rank's evaluated
+  samples), so they equal the single-process value over the union of the shards;
 * ``train_loss`` is a plain mean: DistributedSampler gives every rank the same number
-  of training samples (and the loss is a mean over steps, not samples);
-* anything else (``epoch``, ``step``, ``lr``, ``phase``) is the same on every rank:
-  rank 0's value.
+  of training samples;
+* ``epoch``, ``step``, ``lr``, ``phase`` are the same on every rank: rank 0's.
 
 >>> combine([{"accuracy": 0.5, "samples": 30, "samples_per_s": 100.0, "seconds": 2.0},
 ...          {"accuracy": 1.0, "samples": 10, "samples_per_s": 120.0, "seconds": 3.0}])
@@ -26,14 +25,12 @@ from typing import Any, Mapping, Sequence
 
 import torch.distributed as dist
 
+from hpml.measure.metrics import rule
+
 Metrics = Mapping[str, Any]
 
-SUMMED = frozenset({"samples", "test_samples", "samples_per_s", "train_samples", "read_bytes", "read_chars"})
-MAXED = frozenset({"seconds", "train_seconds", "peak_rss_bytes", "peak_device_bytes"})
-MEANED = frozenset({"train_loss"})
-#: sample-weighted means, weighted by each rank's evaluated samples: ``test_samples`` in
-#: fit's epoch metrics (where ``samples`` counts training samples), else ``samples``
-WEIGHTED = frozenset({"accuracy", "loss", "test_loss", "top5"})
+#: sample-weighted means are weighted by each rank's evaluated samples: ``test_samples``
+#: in fit's epoch metrics (where ``samples`` counts training samples), else ``samples``
 WEIGHT_KEYS = ("test_samples", "samples")
 
 
@@ -61,7 +58,8 @@ def _weighted(values: list, weights: list) -> Any:
 
 
 def combine(per_rank: Sequence[Metrics]) -> dict[str, Any]:
-    """Combine the ranks' metric dicts (in rank order) by the rules above; pure."""
+    """Combine the ranks' (or workers') metric dicts, in rank order, by each metric's
+    declared rule; pure."""
     if not per_rank:
         return {}
     first = per_rank[0]
@@ -70,15 +68,16 @@ def combine(per_rank: Sequence[Metrics]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in first:
         values = [m.get(key) for m in per_rank]
-        if key in SUMMED:
+        how = rule(key)
+        if how == "sum":
             out[key] = _sum(values)
-        elif key in MAXED:
+        elif how == "max":
             out[key] = _max(values)
-        elif key in MEANED:
+        elif how == "mean":
             out[key] = _mean(values)
-        elif key in WEIGHTED:
+        elif how == "weighted":
             out[key] = _weighted(values, weights)
-        else:
+        else:  # "same"
             out[key] = first[key]
     return out
 

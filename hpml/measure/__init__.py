@@ -7,7 +7,7 @@ wraps a phase in :class:`measure_phase` and records ``stats.as_dict()``.
 from hpml.measure.flops import flops_per_sample
 from hpml.measure.io import IoStats, IoTracker
 from hpml.measure.memory import MemoryStats, MemoryTracker
-from hpml.measure.peak import machine_fingerprint, measured_peak_flops
+from hpml.measure.peak import PeakEstimate, machine_fingerprint, measured_peak_flops, peak_estimate, peak_flags
 from hpml.measure.phases import PHASES, PhaseStats, measure_phase
 from hpml.measure.profiler import profile_trace
 from hpml.measure.timers import Timer, synchronize
@@ -18,12 +18,15 @@ __all__ = [
     "IoTracker",
     "MemoryStats",
     "MemoryTracker",
+    "PeakEstimate",
     "PhaseStats",
     "Timer",
     "flops_per_sample",
     "machine_fingerprint",
     "measure_phase",
     "measured_peak_flops",
+    "peak_estimate",
+    "peak_flags",
     "profile_trace",
     "synchronize",
 ]

@@ -11,6 +11,19 @@ Two counters, both from ``psutil.Process.io_counters()`` (``/proc/<pid>/io``):
   misses memory-mapped reads (``np.load(mmap_mode=...)``), which fault pages in without
   a syscall.
 
+* ``dataset_bytes`` (bytes, logical): what the dataset readers fetched from dataset
+  files, counted by the readers themselves (:func:`read_dataset_file`), in this process
+  and in forked loader workers (one counter in shared memory, inherited on fork): a
+  decoder that memory-maps its file (torchvision's ``decode_image(path)``) is invisible
+  to ``read_chars``, and on ``workers`` rows ``read_chars`` is mostly worker-to-parent
+  pipe traffic.  Not counted: workers started with ``spawn`` (they get their own
+  counter), and sets read whole into memory when built (CIFAR, the CSVs), whose passes
+  read no files.
+
+:func:`drop_page_cache` evicts files from the page cache (``posix_fadvise``
+``POSIX_FADV_DONTNEED``, no root needed), so a cold-cache row's ``read_bytes`` is the
+storage traffic of a pass.
+
 Where the counters cannot be read (macOS, no permission) both are None, not 0: "not
 measured" must not look like "read nothing".
 
@@ -28,6 +41,9 @@ microseconds between the two reads in ``stop()`` can be counted twice or not at 
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
+import os
 import sys
 from dataclasses import dataclass
 from types import TracebackType
@@ -40,6 +56,47 @@ from hpml.measure.proctree import child_pids
 #: Linux folds a reaped child's I/O counters into its parent's (kernel/exit.c,
 #: wait_task_zombie); other kernels do not.
 EXITED_CHILDREN_FOLD_INTO_PARENT = sys.platform.startswith("linux")
+
+
+#: Bytes the dataset readers fetched, in shared memory so forked workers add to it.
+_DATASET_BYTES = multiprocessing.Value(ctypes.c_uint64, 0)
+
+
+def note_dataset_read(nbytes: int) -> None:
+    """Add ``nbytes`` (bytes) fetched from a dataset file to the logical read counter."""
+    with _DATASET_BYTES.get_lock():
+        _DATASET_BYTES.value += nbytes
+
+
+def dataset_bytes_read() -> int:
+    """Bytes fetched from dataset files so far, by this process and its forked workers."""
+    return int(_DATASET_BYTES.value)
+
+
+def read_dataset_file(path: str | os.PathLike) -> bytearray:
+    """The whole file, read with ``read()`` (so ``read_chars``/``read_bytes`` see it) and
+    counted as dataset bytes; raises OSError."""
+    with open(path, "rb") as f:
+        buf = bytearray(os.fstat(f.fileno()).st_size)
+        n = f.readinto(buf)
+    del buf[n:]  # the file shrank since the stat
+    note_dataset_read(n)
+    return buf
+
+
+def drop_page_cache(paths) -> int:
+    """Evict ``paths`` from the page cache; returns the bytes advised.  Dirty pages are
+    written back first (``fdatasync``), since the kernel keeps dirty pages cached."""
+    total = 0
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            total += os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+    return total
 
 
 class _Counters(NamedTuple):
@@ -87,6 +144,7 @@ class IoStats:
 
     read_bytes: int | None  # bytes fetched from storage (page-cache hits count 0)
     read_chars: int | None  # bytes returned by read syscalls (page-cache hits included)
+    dataset_bytes: int = 0  # bytes the dataset readers fetched from dataset files (logical)
 
 
 class IoTracker:
@@ -103,8 +161,10 @@ class IoTracker:
         self._main = psutil.Process()
         self._main_start: _Counters | None = None
         self._children_start: dict[_ChildKey, _Counters] = {}
+        self._dataset_start = 0
 
     def start(self) -> None:
+        self._dataset_start = dataset_bytes_read()
         try:
             self._main_start = _read(self._main)
         except (psutil.Error, AttributeError):  # unsupported platform or no permission
@@ -113,8 +173,9 @@ class IoTracker:
         self._children_start, _ = _read_children()
 
     def stop(self) -> IoStats:
+        dataset = dataset_bytes_read() - self._dataset_start
         if self._main_start is None:
-            self.stats = IoStats(read_bytes=None, read_chars=None)
+            self.stats = IoStats(read_bytes=None, read_chars=None, dataset_bytes=dataset)
             return self.stats
         # Children first, then this process: a child reaped in between is folded into
         # our end count and also read as alive (counted twice); the other order would
@@ -146,6 +207,7 @@ class IoTracker:
         self.stats = IoStats(
             read_bytes=max(0, read_bytes),
             read_chars=None if read_chars is None else max(0, read_chars),
+            dataset_bytes=dataset,
         )
         return self.stats
 

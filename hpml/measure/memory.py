@@ -27,10 +27,15 @@ allocator: not the allocator's reserved-but-free cache, the CUDA context, or mem
 allocated outside PyTorch.  0 on CPU and MPS (MPS has no peak statistic).
 
 Page faults (``minor_faults``, ``major_faults``): counted for this process, all its
-threads, over the region (``getrusage``; None where the resource module is missing).
-A minor fault is a page the kernel had to map on first touch: a step that returns
-freed memory to the OS and allocates it again pays them every step (see
-:mod:`hpml.train.allocator`); major faults had to read from disk.
+threads, over the region (``getrusage``; None where the resource module is missing),
+plus its descendants' (``worker_minor_faults``, e.g. DataLoader workers or spawned
+ranks, each counted in its own process): live ones from ``/proc/<pid>/stat`` at the
+start and end of the region, reaped ones through ``RUSAGE_CHILDREN`` (Linux folds a
+waited-for child's counts into it), with the pre-region faults of a child reaped inside
+the region subtracted (the same bookkeeping as :mod:`hpml.measure.io`).  A minor fault
+is a page the kernel had to map on first touch: a step that returns freed memory to the
+OS and allocates it again pays them every step (see :mod:`hpml.train.allocator`); major
+faults had to read from disk.
 
 Both high-water marks are process-wide, so resetting one would erase the peak of an
 enclosing region; :class:`_HighWaterMark` folds the current peak into every open
@@ -220,15 +225,58 @@ class MemoryStats:
     children_peak_rss_bytes: int
     peak_device_bytes: int  # 0 off CUDA
     rss_method: str  # "vmhwm" (kernel high-water mark) or "sampled"
-    minor_faults: int | None = None  # pages mapped on first touch in the region (this process)
-    major_faults: int | None = None  # pages read from disk in the region (this process)
+    minor_faults: int | None = None  # pages mapped on first touch in the region (this process + descendants)
+    major_faults: int | None = None  # pages read from disk in the region (this process + descendants)
+    worker_minor_faults: int | None = None  # the descendants' part of minor_faults
 
 
-def _faults() -> tuple[int, int] | None:
+def _faults(who: int | None = None) -> tuple[int, int] | None:
     if resource is None:
         return None
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+    usage = resource.getrusage(resource.RUSAGE_SELF if who is None else who)
     return usage.ru_minflt, usage.ru_majflt
+
+
+_ChildKey = tuple[int, int]  # (pid, start time in clock ticks): pids are reused
+
+
+def _child_faults() -> dict[_ChildKey, tuple[int, int]]:
+    """(minor, major) faults so far of every live (or zombie) descendant."""
+    out: dict[_ChildKey, tuple[int, int]] = {}
+    for pid in child_pids():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()  # after "(comm)", which may hold spaces
+        except OSError:  # exited and reaped since listing, or not Linux
+            continue
+        # fields[0] is the state (field 3 of stat(5)): minflt is field 10, majflt 12, starttime 22
+        out[(pid, int(fields[19]))] = (int(fields[7]), int(fields[9]))
+    return out
+
+
+class _TreeFaults:
+    """Faults of this process's descendants between ``start()`` and ``stop()``."""
+
+    def start(self) -> None:
+        self._live = _child_faults()
+        self._reaped = _faults(resource.RUSAGE_CHILDREN) if resource is not None else None
+
+    def stop(self) -> tuple[int, int] | None:
+        if self._reaped is None:
+            return None
+        live = _child_faults()
+        reaped = _faults(resource.RUSAGE_CHILDREN)
+        minor = reaped[0] - self._reaped[0]
+        major = reaped[1] - self._reaped[1]
+        for key, (mi, ma) in live.items():
+            base = self._live.get(key, (0, 0))  # started inside the region: from 0
+            minor += mi - base[0]
+            major += ma - base[1]
+        for key, (mi, ma) in self._live.items():
+            if key not in live:  # reaped inside the region: only its faults after start are ours
+                minor -= mi
+                major -= ma
+        return max(0, minor), max(0, major)
 
 
 class MemoryTracker:
@@ -252,6 +300,8 @@ class MemoryTracker:
     def start(self) -> None:
         global _vmhwm_usable
         self._faults = _faults()
+        self._tree_faults = _TreeFaults()
+        self._tree_faults.start()
         self._rss_region = None
         if _vmhwm_usable:
             try:
@@ -281,9 +331,13 @@ class MemoryTracker:
         children_peak = self._sampler.children_peak
         self._sampler = self._rss_region = self._device_region = None
         end = _faults()
-        minor = major = None
+        tree = self._tree_faults.stop()
+        minor = major = workers = None
         if self._faults is not None and end is not None:
             minor, major = end[0] - self._faults[0], end[1] - self._faults[1]
+            if tree is not None:
+                workers = tree[0]
+                minor, major = minor + tree[0], major + tree[1]
         self.stats = MemoryStats(
             peak_rss_bytes=main_peak + children_peak,
             main_peak_rss_bytes=main_peak,
@@ -292,6 +346,7 @@ class MemoryTracker:
             rss_method=method,
             minor_faults=minor,
             major_faults=major,
+            worker_minor_faults=workers,
         )
         return self.stats
 

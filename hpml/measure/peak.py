@@ -1,10 +1,20 @@
 """Measured peak matmul throughput (FLOP/s) of this machine, cached per machine.
 
 Datasheet peaks are rarely reached and unknown for most CPUs, so utilization is
-quoted against what a large square matmul actually achieves here: a warm-up call
-(allocation, cuBLAS/oneDNN heuristics), then the best of several timed repetitions.
+quoted against what a large square matmul actually achieves here.  One probe is a
+warm-up call (allocation, cuBLAS/oneDNN heuristics), then the best of several timed
+repetitions (best-of-N: other load only slows a repetition down); the measured peak is
+the **median of** :data:`PROBE_REPEATS` **such probes**, so one disturbed probe (a timer
+glitch, a turbo burst, a busy neighbour) moves it little.  A new probe replaces the
+cached value; it does not accumulate a maximum, so one wrong probe is not permanent.
+
 The result depends on torch's thread count and matmul settings (TF32), so those are
-part of the cache key; a changed machine or setting gets a fresh probe.
+part of the cache key: a run at another thread count gets a fresh probe at that count
+(:func:`peak_estimate` reads the count when called, i.e. the run's).  Beside the
+measured value, :func:`theoretical_cpu_peak` derives cores x clock x SIMD FLOPs per
+cycle where /proc/cpuinfo allows it, and :class:`PeakEstimate` carries flags: a
+re-probe more than :data:`DRIFT_LIMIT` off the previous one, and (see
+:func:`peak_flags`) a ``peak_fraction`` above 1.
 
 The cache is ``$HPML_CACHE_DIR/peak_flops.json`` (default ``~/.cache/hpml``), one
 entry per machine fingerprint + device type + dtype + probe size.  It is replaced
@@ -17,9 +27,11 @@ import json
 import math
 import os
 import platform
+import statistics
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,8 +51,12 @@ _DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "hal
 #: Largest square size probed per device type.  One 2048^3 matmul is 17.2 GFLOP
 #: (~0.1-0.3 s on a few CPU cores); 8192^3 is 1.1 TFLOP (~2-20 ms on a data-centre GPU).
 DEFAULT_N = {"cpu": 2048, "cuda": 8192, "mps": 4096}
-#: Time spent in timed repetitions (s), after the warm-up.
+#: Time spent in timed repetitions (s), after the warm-up, over all repeated probes.
 DEFAULT_BUDGET_S = 0.5
+#: Best-of-N probes whose median is the measured peak (odd: the median is one probe).
+PROBE_REPEATS = 5
+#: A re-probe further than this (fraction) from the previous one is flagged.
+DRIFT_LIMIT = 0.2
 MIN_REPS = 3
 MAX_REPS = 50
 #: Matmuls per timed repetition on an accelerator, so launch latency is amortized.
@@ -186,6 +202,142 @@ def _matmul_probe(device: torch.device, dtype: torch.dtype, n: int, budget_s: fl
     return 2 * n**3 * inner / best, n  # 2 FLOPs per multiply-add
 
 
+@dataclass(frozen=True)
+class PeakEstimate:
+    """A peak FLOP/s and how it was obtained."""
+
+    flops_per_s: float  # FLOP/s: median of the best-of-N probes
+    threads: int  # torch intra-op threads the probe ran with
+    probes: tuple[float, ...] = ()  # FLOP/s of each best-of-N probe (empty: read from the cache)
+    previous: float | None = None  # FLOP/s cached before this probe, when it was re-probed
+    theoretical_flops_per_s: float | None = None  # cores x clock x SIMD (CPU, where derivable)
+    theoretical_basis: str | None = None
+    flags: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "peak_flops": self.flops_per_s, "peak_threads": self.threads, "peak_probes": list(self.probes),
+            "peak_previous": self.previous, "theoretical_peak_flops": self.theoretical_flops_per_s,
+            "theoretical_peak_basis": self.theoretical_basis, "peak_flags": list(self.flags),
+        }
+
+
+def _cpu_flags_and_mhz() -> tuple[set[str], float | None]:
+    flags: set[str] = set()
+    mhz: float | None = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+                elif line.startswith("cpu MHz") and mhz is None:
+                    mhz = float(line.split(":", 1)[1])
+    except (OSError, ValueError):
+        pass
+    try:  # the rated maximum where cpufreq exposes it (kHz); cpuinfo's MHz is the current clock
+        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
+            mhz = int(f.read()) / 1e3
+    except (OSError, ValueError):
+        pass
+    return flags, mhz
+
+
+#: FLOPs per cycle per core, assuming two FMA pipes of the full vector width (2 FLOPs
+#: per lane per FMA): fp32 on AVX-512 16 lanes, AVX2+FMA 8 lanes; bf16 dot products
+#: (AVX512_BF16 vdpbf16ps) twice the fp32 rate; fp16 only with AVX512_FP16.  An upper
+#: bound: cores that split 512-bit ops in two (AMD Zen 4) reach half of it.
+_FLOPS_PER_CYCLE: dict[str, list[tuple[frozenset[str], int]]] = {
+    "float32": [(frozenset({"avx512f"}), 64), (frozenset({"avx2", "fma"}), 32)],
+    "bfloat16": [(frozenset({"avx512_bf16"}), 128)],
+    "float16": [(frozenset({"avx512_fp16"}), 128)],
+}
+
+
+def theoretical_cpu_peak(dtype: torch.dtype | str, threads: int | None = None,
+                         cpuinfo: tuple[set[str], float | None] | None = None) -> tuple[float, str] | None:
+    """(FLOP/s, basis) = cores x clock x FLOPs/cycle for ``threads`` cores (default:
+    torch's thread count, capped at the CPU count); None where not derivable (no clock,
+    or no native SIMD path for the dtype: e.g. bf16 without AVX512_BF16 is emulated)."""
+    name = str(_as_dtype(dtype)).removeprefix("torch.")
+    flags, mhz = cpuinfo if cpuinfo is not None else _cpu_flags_and_mhz()
+    cores = min(threads or torch.get_num_threads(), os.cpu_count() or 1)
+    if not mhz:
+        return None
+    for needed, per_cycle in _FLOPS_PER_CYCLE.get(name, []):
+        if needed <= flags:
+            basis = f"{cores} cores x {mhz:.0f} MHz x {per_cycle} {name} FLOP/cycle ({'+'.join(sorted(needed))}, 2 FMA pipes)"
+            return cores * mhz * 1e6 * per_cycle, basis
+    return None
+
+
+def peak_flags(peak_fraction: float | None, estimate: PeakEstimate | None = None) -> list[str]:
+    """Why a peak-relative figure is suspect: the estimate's own flags, plus a fraction above 1."""
+    out = list(estimate.flags) if estimate is not None else []
+    if peak_fraction is not None and peak_fraction > 1:
+        out.append(f"peak_fraction {peak_fraction:.2f} > 1: the measured peak is too low")
+    return out
+
+
+def peak_estimate(
+    device: DeviceLike,
+    dtype: torch.dtype | str = torch.float32,
+    *,
+    refresh: bool = False,
+    n: int | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
+    repeats: int = PROBE_REPEATS,
+) -> PeakEstimate:
+    """Peak matmul FLOP/s of ``device`` in ``dtype`` at the current thread count: the
+    cached value, or (first time, or ``refresh``) the median of ``repeats`` best-of-N
+    probes, which replaces the cached one.  A re-probe more than :data:`DRIFT_LIMIT`
+    off the previous value is flagged; so is a measured CPU peak above the theoretical."""
+    dev = as_device(device)
+    dt = _as_dtype(dtype)
+    size = n if n is not None else DEFAULT_N.get(dev.type, DEFAULT_N["cpu"])
+    if size < 1:
+        raise HpmlError(f"probe size n must be positive, got {size}")
+    if repeats < 1:
+        raise HpmlError(f"peak probe repeats must be >= 1, got {repeats}")
+    fingerprint = machine_fingerprint(dev)
+    threads = fingerprint["threads"]
+    theory = theoretical_cpu_peak(dt, threads) if dev.type == "cpu" else None
+    key = _cache_key(fingerprint, dev, dt, size)
+    path = cache_path()
+    cached = _cached_value(_load_cache(path).get(key))
+    flags: list[str] = []
+    if cached is not None and not refresh:
+        value, probes = cached, ()
+    else:
+        # The first probe sizes n to its share of the budget; the others reuse that n,
+        # so the median compares like with like.
+        results = [_matmul_probe(dev, dt, size, budget_s / repeats)]
+        results += [_matmul_probe(dev, dt, results[0][1], budget_s / repeats) for _ in range(repeats - 1)]
+        probes = tuple(r[0] for r in results)
+        value = statistics.median(probes)
+        if cached is not None and abs(value / cached - 1) > DRIFT_LIMIT:
+            flags.append(f"probe drift: {value / 1e9:.1f} GFLOP/s vs {cached / 1e9:.1f} previously "
+                         f"(> {DRIFT_LIMIT:.0%} apart)")
+        entry = {
+            "flops_per_s": value,
+            "probes": list(probes),
+            "previous": cached,
+            "n": results[len(results) // 2][1],
+            "machine": fingerprint,
+            "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        try:
+            _store(path, key, entry)
+        except OSError as exc:  # a read-only home must not lose the measurement
+            warnings.warn(f"could not cache peak FLOP/s in {path}: {exc}", stacklevel=2)
+    if theory is not None and value > theory[0]:
+        flags.append(f"measured peak {value / 1e9:.1f} GFLOP/s above the theoretical {theory[0] / 1e9:.1f}")
+    return PeakEstimate(
+        flops_per_s=value, threads=threads, probes=probes, previous=cached if probes else None,
+        theoretical_flops_per_s=theory[0] if theory else None, theoretical_basis=theory[1] if theory else None,
+        flags=tuple(flags),
+    )
+
+
 def measured_peak_flops(
     device: DeviceLike,
     dtype: torch.dtype | str = torch.float32,
@@ -194,36 +346,5 @@ def measured_peak_flops(
     n: int | None = None,
     budget_s: float = DEFAULT_BUDGET_S,
 ) -> float:
-    """Peak matmul FLOP/s of ``device`` in ``dtype``, measured once per machine and cached.
-
-    ``n`` caps the square size (default :data:`DEFAULT_N` per device type; tests pass
-    a tiny one).  ``refresh=True`` probes again and keeps the higher of the new and the
-    cached value: other load on the machine only ever slows a probe down, so one taken
-    at a busy moment underestimates the peak, and the maximum over probes converges on
-    the real one.
-    """
-    dev = as_device(device)
-    dt = _as_dtype(dtype)
-    size = n if n is not None else DEFAULT_N.get(dev.type, DEFAULT_N["cpu"])
-    if size < 1:
-        raise HpmlError(f"probe size n must be positive, got {size}")
-    fingerprint = machine_fingerprint(dev)
-    key = _cache_key(fingerprint, dev, dt, size)
-    path = cache_path()
-    cached = _cached_value(_load_cache(path).get(key))
-    if cached is not None and not refresh:
-        return cached
-    flops_per_s, used_n = _matmul_probe(dev, dt, size, budget_s)
-    if cached is not None and cached >= flops_per_s:
-        return cached
-    entry = {
-        "flops_per_s": flops_per_s,
-        "n": used_n,
-        "machine": fingerprint,
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    try:
-        _store(path, key, entry)
-    except OSError as exc:  # a read-only home must not lose the measurement
-        warnings.warn(f"could not cache peak FLOP/s in {path}: {exc}", stacklevel=2)
-    return flops_per_s
+    """Peak matmul FLOP/s of ``device`` in ``dtype`` (see :func:`peak_estimate`)."""
+    return peak_estimate(device, dtype, refresh=refresh, n=n, budget_s=budget_s).flops_per_s

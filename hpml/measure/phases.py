@@ -51,8 +51,10 @@ class PhaseStats:
     peak_device_bytes: int  # torch.cuda.max_memory_allocated; 0 off CUDA
     read_bytes: int | None  # from storage, page-cache hits count 0 (io.py)
     read_chars: int | None  # returned by read syscalls, page-cache hits included
+    dataset_bytes: int = 0  # fetched from dataset files by the readers, workers included (io.py)
     rss_method: str = "vmhwm"  # how this process's peak was taken: "vmhwm" or "sampled"
-    minor_faults: int | None = None  # pages this process mapped on first touch during the phase
+    minor_faults: int | None = None  # pages mapped on first touch during the phase: this process + workers
+    worker_minor_faults: int | None = None  # the workers' (descendants') part of minor_faults
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (pytest-benchmark ``extra_info``, reports)."""
@@ -122,6 +124,8 @@ class measure_phase:
             peak_device_bytes=memory.peak_device_bytes,
             read_bytes=io.read_bytes,
             read_chars=io.read_chars,
+            dataset_bytes=io.dataset_bytes,
             rss_method=memory.rss_method,
             minor_faults=memory.minor_faults,
+            worker_minor_faults=memory.worker_minor_faults,
         )

@@ -25,6 +25,12 @@ from hpml.train.step import Batch, evaluate, train_step
 
 #: Optimizer steps between loss read-backs (each one forces a device sync).
 LOG_EVERY = 10
+#: Optimizer steps at the start of a run (or a resumed run) that count as warm-up, not
+#: steady state: the first step pays torch.compile, cuDNN autotuning and allocator
+#: growth, and the second still recompiles or re-tunes where the first changed state.
+#: A run keeps at least one steady step when it has two or more (a 1-step run is all
+#: warm-up and reports no steady-state throughput).
+WARMUP_STEPS = 2
 
 
 def micro_groups(batches: Iterable[Batch], accum_steps: int) -> Iterator[list[Batch]]:
@@ -155,6 +161,9 @@ def fit(
     total_steps, accum = work.total_steps, work.settings.accum_steps
     train_seconds = 0.0
     train_samples = 0
+    remaining = max(total_steps - state.step, 0)
+    warm_left = min(WARMUP_STEPS, remaining - 1) if remaining > 1 else remaining  # steps still warming up
+    warmup = {"steps": warm_left, "seconds": 0.0, "samples": 0}
     state.model.train()
     while state.epoch < work.num_epochs and state.step < total_steps:
         epoch = state.epoch
@@ -165,12 +174,19 @@ def fit(
         losses: list[torch.Tensor] = []
         first_step = state.step
         samples = 0
+        warm_at: tuple[float, int] | None = None  # (time, samples) when warm-up ended in this epoch
+        warming = warm_left > 0
         synchronize(state.device)
         start = time.perf_counter()
         try:
             for group in micro_groups(work.train_loader, accum):
                 losses.append(train_step(state, group))
                 samples += sum(y.shape[0] for _, y in group)
+                if warm_left:
+                    warm_left -= 1
+                    if not warm_left:
+                        synchronize(state.device)  # device sync: the warm-up steps are done
+                        warm_at = (time.perf_counter(), samples)
                 bar.update(1)
                 if len(losses) % LOG_EVERY == 0:
                     check_finite(losses[-LOG_EVERY:], state.step - LOG_EVERY, epoch, last_good)
@@ -189,6 +205,12 @@ def fit(
         state.epoch += 1
         train_seconds += seconds
         train_samples += samples
+        if warm_at is not None:
+            warmup["seconds"] += warm_at[0] - start
+            warmup["samples"] += warm_at[1]
+        elif warming:  # the whole epoch was warm-up
+            warmup["seconds"] += seconds
+            warmup["samples"] += samples
         metrics: dict[str, Any] = {
             "epoch": state.epoch,
             "step": state.step,
@@ -213,8 +235,12 @@ def fit(
     return {
         "epochs": history,
         "steps": state.step,
-        "train_seconds": train_seconds,
+        "train_seconds": train_seconds,  # s, warm-up included
         "train_samples": train_samples,
+        # the first steps (compile, autotune, allocator growth), inside train_seconds
+        "warmup_steps": warmup["steps"] - warm_left,
+        "warmup_seconds": warmup["seconds"],
+        "warmup_samples": warmup["samples"],
         "final": history[-1] if history else {},
         "output_errors": list(outputs.failures.values()),
     }

@@ -36,7 +36,8 @@ class Settings:
     prefetch_factor: int | None = None
     pin_memory: bool = False  # pinned host buffers + non_blocking copies
     device_loader: bool = False
-    fused_optimizer: bool = False
+    fused_optimizer: bool = False  # optimizer(fused=True): one fused kernel per parameter group
+    foreach_optimizer: bool = False  # optimizer(foreach=True): multi-tensor ops over all parameters
     cudnn_benchmark: bool = False
     tf32: bool = False
     host_allocator: bool = False  # glibc malloc keeps freed memory (process-wide, one-way)
@@ -136,9 +137,17 @@ register("workers", "loader worker processes, persistent across epochs, prefetch
         s, num_workers=ctx.num_workers, persistent_workers=True, prefetch_factor=2
     )
 )
-register("fused_optimizer", "fused optimizer kernels (fused=True on CUDA, foreach on CPU)")(
-    _set(fused_optimizer=True)
-)
+# Without either flag torch picks the implementation (``_default_to_fused_or_foreach``):
+# foreach when every parameter is on CUDA, else the single-tensor for-loop, so the CPU
+# baseline is the for-loop and the CUDA baseline is already foreach.
+register("fused_optimizer",
+         "optimizer(fused=True): one fused kernel updates all parameters (the baseline is torch's "
+         "default: the single-tensor for-loop on CPU, foreach on CUDA)",
+         excludes=("foreach_optimizer",))(_set(fused_optimizer=True))
+register("foreach_optimizer",
+         "optimizer(foreach=True): multi-tensor (foreach) ops over all parameters instead of the "
+         "per-parameter for-loop (the CPU baseline; on CUDA torch's default is already foreach)",
+         excludes=("fused_optimizer",))(_set(foreach_optimizer=True))
 register("cudnn_benchmark", "cuDNN autotuning of convolution algorithms", devices=("cuda",))(
     _set(cudnn_benchmark=True)
 )
@@ -168,13 +177,15 @@ register("fsdp", "FSDP (fully_shard): parameters, gradients and optimizer state 
 )
 
 #: The best combination per device.  Measured, not guessed: see benchmarks/ and the
-#: README's "optimized" table.  CPU: bf16 autocast + channels_last gave the largest
-#: same-run speedup on a 2-core AVX-512-BF16 machine, and the tuned host allocator a
-#: further 1.07x / 1.17x over the fp32 baseline at batch 32 (the host_allocator rows of
-#: benchmarks/results/cpu-2core-reference 0003 / 0004; the `optimized` rows take no page
-#: faults, where a fresh-process bf16 step without it took ~42k); worker
-#: processes compete with the compute for the same cores there, and fused SGD measured
-#: no different from foreach at batch 32, so they are left out.
+#: README's "optimized" table.  CPU figures below are from the CIFAR-10 ResNet-50 SGD
+#: training-step rows at batch 32 of benchmarks/results/cpu-2core-reference/
+#: Linux-CPython-3.11-64bit/0003_*.json and 0004_*.json (2-core AVX-512-BF16 machine):
+#: bf16 autocast + channels_last gave the largest same-run speedup (amp_bf16 1.99x /
+#: 1.91x, channels_last 1.19x / 1.21x), and the tuned host allocator 1.07x / 1.17x over
+#: the fp32 baseline (minor faults per step 56,523 / 245,646 -> 12,029 / 10,800; the
+#: `optimized` rows took 0).  fused_optimizer read 1.00x / 1.10x against the baseline's
+#: single-tensor for-loop SGD there, within the two sessions' spread, so it is left out;
+#: worker processes compete with the compute for the same cores, so they are left out too.
 OPTIMIZED: dict[str, tuple[str, ...]] = {
     "cpu": ("amp_bf16", "channels_last", "host_allocator"),
     "cuda": ("amp", "channels_last", "cudnn_benchmark", "tf32", "fused_optimizer", "pin_memory", "workers"),

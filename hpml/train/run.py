@@ -15,7 +15,7 @@ import torch
 
 from hpml.config import RunConfig
 from hpml.machine import machine_info
-from hpml.measure import flops_per_sample, measure_phase, measured_peak_flops
+from hpml.measure import flops_per_sample, measure_phase, peak_estimate, peak_flags
 from hpml.models import count_parameters
 from hpml.train.build import Workload, build_workload
 from hpml.train.checkpoint import atomic_write, os_error
@@ -86,9 +86,20 @@ def run(
                      progress=progress, reduce=reduce, keep_going_on_write_error=True)
         m.samples = result["train_samples"]
     train = m.stats.as_dict()
-    # fit's own clock covers the training steps only (not the per-epoch evaluation).
-    train["seconds"] = result["train_seconds"]
-    train["samples_per_s"] = result["train_samples"] / result["train_seconds"] if result["train_seconds"] else 0.0
+    # fit's own clock covers the training steps only (not the per-epoch evaluation).  The
+    # first steps (compile, autotuning, allocator growth) are reported apart, and the
+    # throughput is that of the steady-state steps after them.
+    steady_s = result["train_seconds"] - result["warmup_seconds"]
+    steady_samples = result["train_samples"] - result["warmup_samples"]
+    train.update(
+        seconds=result["train_seconds"],  # s, every step (warm-up included)
+        samples=result["train_samples"],
+        samples_per_s=steady_samples / steady_s if steady_s > 0 and steady_samples else None,
+        warmup_steps=result["warmup_steps"],
+        warmup_seconds=result["warmup_seconds"],
+        steady_seconds=steady_s,  # s: what samples_per_s is measured over
+        steady_samples=steady_samples,
+    )
     phases["train"] = train
     accuracy = result["final"].get("accuracy")
     if cfg.evaluate:
@@ -99,8 +110,9 @@ def run(
     phases = {name: reduce(p) for name, p in phases.items()}
     train = phases["train"]
     dtype = state.settings.autocast_dtype or torch.float32
-    peak = measured_peak_flops(state.device.type, dtype)
-    achieved = flops * train["samples_per_s"]
+    estimate = peak_estimate(state.device.type, dtype)  # at this run's thread count
+    peak = estimate.flops_per_s
+    achieved = flops * train["samples_per_s"] if train["samples_per_s"] else None
     # Distributed: the ranks' summed FLOP/s compare with the sum of their peaks (each rank
     # probes its own GPU, or on CPU its own share of the cores: the probe uses its threads).
     devices = work.world_size
@@ -115,7 +127,8 @@ def run(
         "achieved_flops": achieved,
         "peak_flops": peak,
         "peak_dtype": str(dtype).removeprefix("torch."),
-        "peak_fraction": achieved / (peak * devices) if peak else None,
+        "peak_fraction": achieved / (peak * devices) if peak and achieved else None,
+        **{k: v for k, v in estimate.as_dict().items() if k != "peak_flops"},
         "steps": result["steps"],
         "epochs": result["epochs"],
         "accuracy": accuracy,
@@ -125,6 +138,7 @@ def run(
         # prints the summary, then these, and exits 1.
         "output_errors": list(result["output_errors"]),
     }
+    record["peak_flags"] = peak_flags(record["peak_fraction"], estimate)
     if json_path and work.is_main:
         try:
             atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, default=str)))
@@ -142,15 +156,26 @@ def summary_lines(record: dict[str, Any]) -> list[str]:
         f"  params {record['params']:,}  FLOPs/sample {record['flops_per_sample'] / 1e9:.2f} G",
     ]
     for name, p in record["phases"].items():
+        rate = f"{p['samples_per_s']:9.1f}" if p["samples_per_s"] is not None else f"{'-':>9}"
         lines.append(
-            f"  {name:<10} {p['seconds']:8.2f} s  {p['samples_per_s']:9.1f} samples/s  "
+            f"  {name:<10} {p['seconds']:8.2f} s  {rate} samples/s  "
             f"peak RSS {p['peak_rss_bytes'] / 2**20:7.0f} MiB  device {p['peak_device_bytes'] / 2**20:6.0f} MiB"
         )
-    frac = record["peak_fraction"]
+    train = record["phases"]["train"]
     lines.append(
-        f"  train {record['train_samples_per_s']:.1f} samples/s, {record['achieved_flops'] / 1e9:.1f} GFLOP/s"
-        + (f" ({frac:.1%} of measured {record['peak_dtype']} peak)" if frac is not None else "")
+        f"  warm-up    {train['warmup_seconds']:8.2f} s  the first {train['warmup_steps']} of "
+        f"{record['steps']} steps (compile, autotuning, allocator growth), not in train samples/s"
     )
+    frac = record["peak_fraction"]
+    if record["train_samples_per_s"] is None:
+        lines.append("  train: every step was warm-up, so there is no steady-state throughput (run more --steps)")
+    else:
+        lines.append(
+            f"  train {record['train_samples_per_s']:.1f} samples/s, {record['achieved_flops'] / 1e9:.1f} GFLOP/s"
+            + (f" ({frac:.1%} of measured {record['peak_dtype']} peak)" if frac is not None else "")
+        )
+    for flag in record.get("peak_flags", []):
+        lines.append(f"  warning: {flag}")
     if record.get("accuracy") is not None:
         lines.append(f"  test accuracy {record['accuracy']:.2%}")
     return lines

@@ -84,16 +84,22 @@ def lr_lambda(schedule: str, total_steps: int, warmup_steps: int) -> Callable[[i
 
 
 def make_optimizer(
-    params, name: str, lr: float, *, momentum: float = 0.9, weight_decay: float = 0.0, fused: bool = False
+    params, name: str, lr: float, *, momentum: float = 0.9, weight_decay: float = 0.0, fused: bool = False,
+    foreach: bool = False,
 ) -> torch.optim.Optimizer:
     cls = _OPTIMIZERS[name]
     kwargs: dict = dict(lr=lr, weight_decay=weight_decay)
     if name == "sgd":
         kwargs.update(momentum=momentum, nesterov=momentum > 0)
     # fused=True: one kernel for the whole parameter list (CUDA and, since torch 2.4, CPU);
-    # False keeps torch's default (foreach where available).
+    # foreach=True: multi-tensor ops.  Neither keeps torch's default, which is the
+    # single-tensor for-loop on CPU and foreach when all parameters are on CUDA.
+    if fused and foreach:
+        raise ValueError("fused and foreach optimizers are exclusive")
     if fused:
         kwargs["fused"] = True
+    if foreach:
+        kwargs["foreach"] = True
     return cls(params, **kwargs)
 
 
@@ -121,6 +127,7 @@ def make_state(
     opt = make_optimizer(
         module.parameters(), optimizer, lr,
         momentum=momentum, weight_decay=weight_decay, fused=settings.fused_optimizer,
+        foreach=settings.foreach_optimizer,
     )
     if settings.autocast_dtype is None:
         autocast: Callable[[], ContextManager] = contextlib.nullcontext

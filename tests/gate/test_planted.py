@@ -84,25 +84,38 @@ def _pedantic_targets(path: Path) -> list[tuple[int, str]]:
     # names bound to a timed_call(...) result anywhere in the file: ``call = timed_call(...)``
     wrapped = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) and is_timed_call(n.value)
                for t in n.targets if isinstance(t, ast.Name)}
+    # functions that return a timed_call(...): ``def _synced(step): return timed_call(step, ...)``
+    wrappers = {f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
+                for r in ast.walk(f) if isinstance(r, ast.Return) and is_timed_call(r.value)}
+
+    def via_wrapper(node: ast.AST | None) -> bool:
+        return isinstance(node, ast.Call) and getattr(node.func, "id", None) in wrappers
+
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "pedantic":
             first = node.args[0] if node.args else None
-            ok = is_timed_call(first) or (isinstance(first, ast.Name) and first.id in wrapped)
+            ok = is_timed_call(first) or via_wrapper(first) or (isinstance(first, ast.Name) and first.id in wrapped)
             found.append((node.lineno, "timed_call" if ok else ast.unparse(first) if first else "?"))
     return found
 
 
-def test_the_harness_measures_through_timed_call() -> None:
-    harness = Path(__file__).parents[2] / "hpml" / "bench" / "harness.py"
-    assert _pedantic_targets(harness) and all(name == "timed_call" for _, name in _pedantic_targets(harness))
+def test_the_harness_times_each_side_through_timed_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every row, paired or alone, in process or fresh, is timed by a harness ``Side``:
+    with the knob set, each of its calls carries the planted work."""
+    from hpml.bench.harness import Measured, Side
+
+    monkeypatch.setenv(PLANTED_COMPUTE_ENV, "0.3")
+    side = Side(Measured(target=_work, samples_per_round=1, batch_size=1), "cpu")
+    for _ in range(PlantedCompute.CALIBRATION_CALLS + 1):
+        side()
+    assert side.timed.planted is not None and side.timed.planted.matmuls >= 1
+    monkeypatch.delenv(PLANTED_COMPUTE_ENV)
+    assert getattr(Side(Measured(target=_work, samples_per_round=1, batch_size=1), "cpu").timed, "planted", None) is None
 
 
 @pytest.mark.parametrize("path", sorted(BENCHMARKS.glob("test_*.py")), ids=lambda p: p.name)
 def test_every_benchmark_measures_through_timed_call(path: Path, request: pytest.FixtureRequest) -> None:
     """A row measured around timed_call would be invisible to the planted regression."""
-    if path.name == "test_step_overhead.py":
-        # issue 11 routes the overhead rows through timed_call; until that lands this fails
-        request.applymarker(pytest.mark.xfail(strict=True, reason="overhead rows call pedantic directly (issue 11)"))
     direct = [(line, name) for line, name in _pedantic_targets(path) if name != "timed_call"]
     assert not direct, f"{path.name}: benchmark.pedantic without timed_call at line(s) {direct}"

@@ -126,3 +126,41 @@ def test_minor_faults_count_the_pages_a_region_touches_first():
     with MemoryTracker("cpu") as idle:
         pass
     assert idle.stats.minor_faults < 1000
+
+
+def _touch_pages(nbytes: int, ready, release) -> None:
+    blob = b"\x01" * nbytes  # every page faults once, in this (the worker's) process
+    ready.set()
+    release.wait(10)
+    del blob
+
+
+@pytest.mark.parametrize("reaped", [True, False], ids=["reaped-inside", "alive-at-the-end"])
+def test_worker_faults_are_counted_in_their_own_process(reaped: bool) -> None:
+    size = 64 << 20  # bytes: 16,384 pages of 4 KiB
+    ctx = mp.get_context("fork")  # like DataLoader workers on Linux
+    ready, release = ctx.Event(), ctx.Event()
+    with MemoryTracker("cpu") as mem:
+        worker = ctx.Process(target=_touch_pages, args=(size, ready, release))
+        worker.start()
+        assert ready.wait(10)
+        if reaped:
+            release.set()
+            worker.join(10)
+    release.set()
+    worker.join(10)
+    assert mem.stats.worker_minor_faults is not None and mem.stats.worker_minor_faults >= size // 4096 // 2
+    assert mem.stats.minor_faults >= mem.stats.worker_minor_faults
+
+
+def test_a_workers_faults_before_the_region_are_not_counted() -> None:
+    size = 64 << 20  # bytes
+    ctx = mp.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    worker = ctx.Process(target=_touch_pages, args=(size, ready, release))
+    worker.start()
+    assert ready.wait(10)  # its pages were touched before the region
+    with MemoryTracker("cpu") as mem:
+        release.set()
+        worker.join(10)  # reaped inside: RUSAGE_CHILDREN gains its whole lifetime
+    assert mem.stats.worker_minor_faults < size // 4096 // 4

@@ -116,3 +116,52 @@ def test_digits_real_data_reaches_90_percent():
                     optimizations=("optimized",))
     result = fit(build_workload(cfg), progress=False)
     assert result["final"]["accuracy"] >= 0.90, result["final"]
+
+
+class StepClock:
+    """Stands in for fit's ``time``: each training step "takes" 10 s first, then 1 s."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.steps = 0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def tick(self) -> None:
+        self.now += 10.0 if self.steps == 0 else 1.0
+        self.steps += 1
+
+
+def test_warm_up_steps_are_timed_apart_from_the_steady_state(monkeypatch):
+    import hpml.train.fit as fit_module
+    from hpml.train.run import run, summary_lines
+
+    clock = StepClock()
+    real_step = fit_module.train_step
+
+    def timed_step(state, group):
+        out = real_step(state, group)
+        clock.tick()
+        return out
+
+    monkeypatch.setattr(fit_module, "time", clock)
+    monkeypatch.setattr(fit_module, "train_step", timed_step)
+    # 32 samples / batch 8 = 4 steps per epoch; 6 steps over 2 epochs
+    record = run(RunConfig(**SMALL, steps=6, evaluate=False), progress=False)
+    train = record["phases"]["train"]
+    assert train["warmup_steps"] == fit_module.WARMUP_STEPS == 2
+    assert train["warmup_seconds"] == pytest.approx(10.0 + 1.0)  # the first two steps
+    assert train["seconds"] == pytest.approx(10.0 + 5 * 1.0) and train["samples"] == 6 * 8  # every step
+    assert train["steady_seconds"] == pytest.approx(4.0) and train["steady_samples"] == 4 * 8
+    assert train["samples_per_s"] == record["train_samples_per_s"] == pytest.approx(32 / 4.0)
+    assert any("the first 2 of 6 steps" in line for line in summary_lines(record))
+
+
+def test_a_one_step_run_is_all_warm_up_and_claims_no_throughput():
+    from hpml.train.run import run, summary_lines
+
+    record = run(RunConfig(**SMALL, steps=1, evaluate=False), progress=False)
+    assert record["phases"]["train"]["warmup_steps"] == 1
+    assert record["train_samples_per_s"] is None and record["peak_fraction"] is None
+    assert any("every step was warm-up" in line for line in summary_lines(record))

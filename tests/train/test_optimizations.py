@@ -11,7 +11,7 @@ from hpml.train.optimizations import validate_optimizations
 
 EXPECTED = {
     "baseline", "amp", "amp_bf16", "amp_fp16", "channels_last", "compile", "grad_accum", "pin_memory",
-    "workers", "fused_optimizer", "cudnn_benchmark", "tf32", "host_allocator", "device_loader", "optimized",
+    "workers", "fused_optimizer", "foreach_optimizer", "cudnn_benchmark", "tf32", "host_allocator", "device_loader", "optimized",
 }
 
 
@@ -76,3 +76,19 @@ def test_optimized_expands_to_the_documented_members(device):
 def test_grad_accum_and_workers_take_their_counts_from_the_context():
     s = compose(["grad_accum", "workers"], OptContext("cpu", accum_steps=3, num_workers=5))
     assert (s.accum_steps, s.num_workers, s.persistent_workers, s.prefetch_factor) == (3, 5, True, 2)
+
+
+def test_the_registries_are_listed_at_the_top_level():
+    import hpml
+
+    assert "cifar10" in hpml.list_datasets() and "resnet50" in hpml.list_models()
+    assert hpml.list_optimizations() == list_optimizations()
+    assert hpml.create_dataset("cifar10", "test", size=2)[0][0].shape == (3, 32, 32)
+
+
+def test_fused_and_foreach_optimizers_are_separate_and_exclusive():
+    assert compose(["fused_optimizer"], OptContext("cpu")).fused_optimizer
+    assert compose(["foreach_optimizer"], OptContext("cpu")).foreach_optimizer
+    with pytest.raises(HpmlError, match="cannot be combined"):
+        validate_optimizations(["fused_optimizer", "foreach_optimizer"], "cpu")
+    assert "for-loop" in OPTIMIZATIONS.get("fused_optimizer").description

@@ -60,11 +60,13 @@ def test_bf16_autocast_loss_close_to_fp32():
     x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
     fp32 = make_state(copy.deepcopy(model), device="cpu", settings=compose(["baseline"], OptContext("cpu")))
     bf16 = make_state(copy.deepcopy(model), device="cpu", settings=compose(["amp_bf16"], OptContext("cpu")))
-    losses = []
+    losses, dtypes = [], []
     for state in (fp32, bf16):
         with torch.no_grad(), state.autocast():
-            losses.append(state.criterion(state.model(state.move_input(x)), y).float())
-    assert bf16.settings.autocast_dtype == torch.bfloat16
+            logits = state.model(state.move_input(x))
+            losses.append(state.criterion(logits, y).float())
+        dtypes.append(logits.dtype)
+    assert dtypes == [torch.float32, torch.bfloat16]  # the autocast really ran in bf16
     torch.testing.assert_close(losses[1], losses[0], rtol=0.03, atol=0.03)
 
 
