@@ -40,6 +40,24 @@ def git_commit(cwd: str | None = None) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX-BF16, from /proc/cpuinfo)."""
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    flags = set(text.split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_class(info: dict[str, Any]) -> str | None:
+    """``AVX512+bf16``, ``AVX2``...: the CPU class a same-run speedup belongs to (None if unknown)."""
+    cap = info.get("cpu_capability")
+    if not cap:
+        return None
+    return f"{cap}+bf16" if info.get("cpu_bf16") else str(cap)
+
+
 def machine_info() -> dict[str, Any]:
     """Versions, CPU and GPU description, thread settings."""
     cuda = torch.cuda.is_available()
@@ -54,6 +72,10 @@ def machine_info() -> dict[str, Any]:
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "gpu_count": torch.cuda.device_count() if cuda else 0,
         "cpu": cpu_model(),
+        # the vector ISA torch's CPU kernels use (AVX2, AVX512...) and native bf16: what decides
+        # whether bf16 autocast pays on a CPU, so speedups are compared only within one class
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bf16": cpu_has_bf16(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch_threads": torch.get_num_threads(),

@@ -107,7 +107,8 @@ class GateConfig:
     repeats: int = DEFAULT_REPEATS
     bench_args: tuple[str, ...] = DEFAULT_BENCH_ARGS
     expectations: tuple[Expectation, ...] = ()
-    reference: Path | None = None  # summary whose intervals "reference" expectations come from
+    # summaries whose intervals "reference" expectations come from, by CPU class ("*": any machine)
+    references: tuple[tuple[str, Path], ...] = ()
     source: Path | None = None  # the pyproject.toml read, for messages
 
     def __post_init__(self) -> None:
@@ -122,6 +123,16 @@ class GateConfig:
             raise HpmlError(f"[tool.hpml.gate] test must be one of {', '.join(TESTS)}, got {self.test!r}{where}")
         if self.repeats < 1:
             raise HpmlError(f"[tool.hpml.gate] repeats must be >= 1, got {self.repeats}{where}")
+
+    @property
+    def reference(self) -> Path | None:
+        """The reference for any machine (a plain ``reference = "path"``), if one is configured."""
+        return dict(self.references).get("*")
+
+    def reference_for(self, cpu_class: str | None) -> Path | None:
+        """The reference summary measured on this CPU class (or the any-machine one)."""
+        refs = dict(self.references)
+        return refs.get(cpu_class) if cpu_class in refs else refs.get("*")
 
     def expectation_for(self, key: CaseKey) -> Expectation | None:
         """The most specific expectation matching ``key`` (None: report, do not gate)."""
@@ -214,10 +225,13 @@ def config_from_table(table: dict[str, Any], source: Path) -> GateConfig:
     if "bench_args" in table:
         kwargs["bench_args"] = parse_bench_args(table["bench_args"], source)
     if "reference" in table:
-        if not isinstance(table["reference"], str) or not table["reference"]:
-            raise HpmlError(f"{source}: [tool.hpml.gate] reference must be a path to a run summary, "
-                            f"got {table['reference']!r}")
-        kwargs["reference"] = source.parent / table["reference"]  # relative to the pyproject.toml
+        ref = table["reference"]
+        paths = ref if isinstance(ref, dict) else {"*": ref}
+        if not paths or not all(isinstance(v, str) and v for v in paths.values()):
+            raise HpmlError(f"{source}: [tool.hpml.gate] reference must be a path to a run summary, or a table "
+                            f"of CPU class (\"AVX2\", \"AVX512+bf16\") = path, got {ref!r}")
+        # relative to the pyproject.toml
+        kwargs["references"] = tuple((cls, source.parent / path) for cls, path in paths.items())
     speedups = table.get("min_speedup", {})
     if not isinstance(speedups, dict):
         raise HpmlError(f"{source}: [tool.hpml.gate.min_speedup] must be a table of \"pattern\" = speedup")

@@ -106,6 +106,8 @@ def _machine(machine_info: dict[str, Any]) -> dict[str, Any]:
         "torch": torch_version,
         "gpu": pick("gpu", "cuda_device_name"),
         "node": machine_info.get("node"),
+        "cpu_capability": pick("cpu_capability"),
+        "cpu_bf16": pick("cpu_bf16"),
     }
 
 
