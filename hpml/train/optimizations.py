@@ -72,6 +72,8 @@ class Optimization:
     composite: dict[str, tuple[str, ...]] | None = None  # device -> member optimizations
     distributed_only: bool = False
     process_wide: bool = False  # changes process state that cannot be undone in-process
+    # -> why it runs but does not pay on this machine (a composite then leaves it out), or None
+    pays: Callable[[str], str | None] = lambda device: None
 
     def unavailable_reason(self, device: str) -> str | None:
         """Why this optimization does not apply on ``device`` (None when it does)."""
@@ -93,6 +95,16 @@ def register(name: str, description: str, *, devices: tuple[str, ...] = ("cpu", 
 
 def _set(**changes) -> Apply:
     return lambda s, ctx: dataclasses.replace(s, **changes)
+
+
+def _bf16_pays(device: str) -> str | None:
+    """bf16 autocast is a speedup only where bf16 is computed natively: on a CPU without
+    AVX512-BF16/AMX, torch emulates it, and a step runs many times slower than fp32."""
+    from hpml.machine import cpu_has_bf16
+
+    if device == "cpu" and not cpu_has_bf16():
+        return "this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 autocast is emulated, a slowdown"
+    return None
 
 
 def _bf16_reason(device: str) -> str | None:
@@ -117,7 +129,7 @@ def _amp(s: Settings, ctx: OptContext) -> Settings:
 
 
 register("amp_bf16", "bf16 autocast (no loss scaling needed: bf16 has fp32's exponent range)",
-         excludes=("amp", "amp_fp16"), requires=_bf16_reason)(_set(autocast_dtype=torch.bfloat16))
+         excludes=("amp", "amp_fp16"), requires=_bf16_reason, pays=_bf16_pays)(_set(autocast_dtype=torch.bfloat16))
 register("amp_fp16", "fp16 autocast + GradScaler (CUDA only: CPU fp16 autocast is not a speedup path)",
          devices=("cuda",), excludes=("amp", "amp_bf16"))(_set(autocast_dtype=torch.float16, grad_scaler=True))
 register("channels_last", "NHWC memory format for model and image inputs (faster convolutions)")(
@@ -211,15 +223,17 @@ def expand(names: tuple[str, ...] | list[str], device: str) -> tuple[str, ...]:
     """Replace composites (``optimized``) by their members for ``device``; drop ``baseline``.
 
     A composite means "the best available here": a member this machine cannot run (its
-    ``requires`` gives a reason, e.g. ``host_allocator`` without glibc) is left out of
-    it.  A run records the expanded list, so what ran is never in doubt.  A member named
+    ``requires`` gives a reason, e.g. ``host_allocator`` without glibc) or that runs but
+    does not pay here (its ``pays`` gives a reason, e.g. bf16 autocast on a CPU without
+    native bf16) is left out of it.  A run records the expanded list, so what ran is never in doubt.  A member named
     on its own is kept, so that validation reports why it cannot run.
     """
     out: list[str] = []
     for name in names:
         opt = OPTIMIZATIONS.get(name)
         if opt.composite:
-            members = tuple(m for m in opt.composite[device] if OPTIMIZATIONS.get(m).requires(device) is None)
+            members = tuple(m for m in opt.composite[device]
+                            if OPTIMIZATIONS.get(m).requires(device) is None and OPTIMIZATIONS.get(m).pays(device) is None)
         else:
             members = (name,)
         out.extend(m for m in members if m != "baseline" and m not in out)

@@ -67,7 +67,10 @@ def test_unknown_optimization_lists_the_registered_ones():
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
-def test_optimized_expands_to_the_documented_members(device):
+def test_optimized_expands_to_the_documented_members(device, monkeypatch):
+    import hpml.machine
+
+    monkeypatch.setattr(hpml.machine, "cpu_has_bf16", lambda: True)  # the documented machine: native bf16
     assert expand(["optimized"], device) == OPTIMIZED[device]
     if device == "cpu":
         validate_optimizations(["optimized"], device)  # every member applies on its device
@@ -92,3 +95,17 @@ def test_fused_and_foreach_optimizers_are_separate_and_exclusive():
     with pytest.raises(HpmlError, match="cannot be combined"):
         validate_optimizations(["fused_optimizer", "foreach_optimizer"], "cpu")
     assert "for-loop" in OPTIMIZATIONS.get("fused_optimizer").description
+
+
+def test_optimized_leaves_out_bf16_on_a_cpu_without_native_bf16(monkeypatch):
+    """bf16 autocast is emulated (a slowdown) on a CPU without AVX512-BF16/AMX: `optimized`
+    means "the best here", so it drops the member; asked for by name it still runs."""
+    import hpml.machine
+    from hpml.train.optimizations import expand, validate_optimizations
+
+    monkeypatch.setattr(hpml.machine, "cpu_has_bf16", lambda: False)
+    assert "amp_bf16" not in expand(("optimized",), "cpu")
+    assert "channels_last" in expand(("optimized",), "cpu")
+    validate_optimizations(("amp_bf16",), "cpu")  # no error: named on its own, it runs
+    monkeypatch.setattr(hpml.machine, "cpu_has_bf16", lambda: True)
+    assert "amp_bf16" in expand(("optimized",), "cpu")
