@@ -566,14 +566,18 @@ def details_sections(latest: Run, sp: dict[CaseKey, Speedup], folder: Path) -> l
 TREND_PANELS_PER_IMAGE = 5
 
 
-def gate_threshold(config: GateConfig, key: CaseKey) -> tuple[str, float] | None:
+def gate_threshold(config: GateConfig, key: CaseKey) -> tuple[str, float | None] | None:
     """(pattern, the speedup below which ``hpml gate`` fails the row), None for an ungated row.
 
-    The one place the report reads the gate's rules: its expectation and tolerance.
+    The one place the report reads the gate's rules: its expectation and tolerance.  A
+    ``"reference"`` expectation's threshold comes from a reference summary of the run's
+    CPU class, which the report does not read: the row is drawn, with no threshold line.
     """
     exp = config.expectation_for(key)
     if exp is None:
         return None
+    if exp.min_speedup is None:
+        return exp.pattern, None
     return exp.pattern, exp.min_speedup * (1 - config.tolerance_for(exp))
 
 
@@ -614,7 +618,8 @@ def trend_section(runs: Sequence[Run], latest: Run, config: GateConfig, folder: 
                 continue
             pattern, threshold = gated
             lines = panels.setdefault(pattern, (threshold, defaultdict(list)))[1]
-            lines[key.label].append(charts.TrendPoint(i, s.estimate, s.interval, s.estimate < threshold))
+            failed = threshold is not None and s.estimate < threshold
+            lines[key.label].append(charts.TrendPoint(i, s.estimate, s.interval, failed))
     if not panels:
         section.blocks.append(f"No row of these {len(same)} runs matches a `[tool.hpml.gate.min_speedup]` "
                               f"pattern ({', '.join(e.pattern for e in config.expectations)}).{note}")
@@ -627,7 +632,8 @@ def trend_section(runs: Sequence[Run], latest: Run, config: GateConfig, folder: 
     for n in range(0, len(items), TREND_PANELS_PER_IMAGE):
         page = items[n:n + TREND_PANELS_PER_IMAGE]
         suffix = f"-{n // TREND_PANELS_PER_IMAGE + 1}" if len(items) > TREND_PANELS_PER_IMAGE else ""
-        path = charts.gated_trend([(f"{p} (fails below {t:.2f}x)", t, dict(lines)) for p, (t, lines) in page],
+        path = charts.gated_trend([(f"{p} (fails below {t:.2f}x)" if t is not None else f"{p} (reference interval)",
+                                    t, dict(lines)) for p, (t, lines) in page],
                                   labels, title=f"Gated speedups across {len(same)} runs", path=folder /
                                   f"trend{suffix}.png")
         section.blocks.append(Image(f"{CHARTS}/{path.name}", "gated rows across commits"))
@@ -635,7 +641,8 @@ def trend_section(runs: Sequence[Run], latest: Run, config: GateConfig, folder: 
     for pattern, (threshold, lines) in items:
         for label, points in lines.items():
             last = points[-1]
-            rows.append([label, pattern, f"{threshold:.2f}x", f"{sum(p.failed for p in points)} of {len(points)}",
+            fails_below = f"{threshold:.2f}x" if threshold is not None else "reference interval (per CPU class)"
+            rows.append([label, pattern, fails_below, f"{sum(p.failed for p in points)} of {len(points)}",
                          f"{last.estimate:.2f}x" + (f" [{last.interval[0]:.2f}, {last.interval[1]:.2f}]"
                                                     if last.interval else "")])
     section.blocks.append(Table(["gated row", "gate pattern", "fails below", "runs failed", "latest speedup"], rows,
