@@ -223,15 +223,16 @@ class PeakEstimate:
 
 
 def _cpu_flags_and_mhz() -> tuple[set[str], float | None]:
-    flags: set[str] = set()
+    from hpml.machine import cpu_flags
+
+    flags = set(cpu_flags())
     mhz: float | None = None
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags") and not flags:
-                    flags = set(line.split(":", 1)[1].split())
-                elif line.startswith("cpu MHz") and mhz is None:
+                if line.startswith("cpu MHz"):
                     mhz = float(line.split(":", 1)[1])
+                    break
     except (OSError, ValueError):
         pass
     try:  # the rated maximum where cpufreq exposes it (kHz); cpuinfo's MHz is the current clock
