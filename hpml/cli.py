@@ -42,15 +42,18 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--opt", type=_csv, default=None, help="comma-separated optimizations, e.g. amp,channels_last")
     p.add_argument("--optimizer", default="sgd", help="sgd, adam or adamw")
-    p.add_argument("--lr", type=float, help="learning rate (default: 0.1 per 128 samples for SGD, 1e-3 for Adam)")
-    p.add_argument("--schedule", default="constant", help="constant, cosine or onecycle")
-    p.add_argument("--warmup-epochs", type=float, default=0.0)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
+    # Defaults of None: filled by config_from_args from the dataset's measured recipe (digits)
+    # or from GENERIC_DEFAULTS.
+    p.add_argument("--lr", type=float, help="learning rate (default: the digits recipe's; elsewhere 0.1 per 128 "
+                   "samples for SGD, 1e-3 for Adam)")
+    p.add_argument("--schedule", help="constant, cosine or onecycle (default: the digits recipe's; else constant)")
+    p.add_argument("--warmup-epochs", type=float)
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--weight-decay", type=float)
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=int, default=1)
     length.add_argument("--steps", type=int, help="optimizer steps to run instead of whole epochs")
-    p.add_argument("--batch-size", type=int, default=32, help="samples per micro-batch")
+    p.add_argument("--batch-size", type=int, help="samples per micro-batch (default: the digits recipe's; else 32)")
     p.add_argument("--accum-steps", type=int, default=4, help="micro-batches per step with --opt grad_accum")
     p.add_argument("--workers", type=int, default=2, help="loader processes with --opt workers")
     p.add_argument("--seed", type=int, default=0)
@@ -58,7 +61,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="real-format datasets (default: $HPML_DATA_DIR; none: synthetic twins)")
     p.add_argument("--synthetic", action="store_true", help="use the synthetic twin even with a data dir")
     p.add_argument("--model-preset", help="text model size: tiny, base (default) or large (xlnet); tiny shrinks any hf: model")
-    p.add_argument("--image-size", type=int)
+    p.add_argument("--image-size", type=int, help="px side (default: the digits recipe's; else the dataset's)")
     p.add_argument("--seq-len", type=int)
     p.add_argument("--train-size", type=int, help="use only this many training samples")
     p.add_argument("--test-size", type=int, help="evaluate on this many test samples "
@@ -73,6 +76,26 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nproc", type=int, default=1, help="local data-parallel processes (DDP)")
 
 
+#: What ``hpml train`` uses for a setting the user leaves out, where no recipe applies.
+GENERIC_DEFAULTS = dict(batch_size=32, lr=None, schedule="constant", warmup_epochs=0.0, label_smoothing=0.0,
+                        weight_decay=5e-4, image_size=None)
+
+
+def training_defaults(dataset: str, model: str) -> tuple[dict, str | None]:
+    """(defaults for the settings of :data:`GENERIC_DEFAULTS`, the recipe they come from or None).
+
+    On ``digits`` (the real dataset every machine has) the defaults are its measured CPU
+    recipe, so ``hpml train --dataset digits --model M --epochs 3`` reaches the digits
+    target with any image model (:func:`hpml.convergence.recipes.training_defaults`)."""
+    from hpml.convergence.recipes import DIGITS, training_defaults as recipe_for
+
+    recipe = recipe_for(dataset, model)
+    if recipe is None:
+        return dict(GENERIC_DEFAULTS), None
+    name = "DIGITS" if recipe is DIGITS else "DIGITS_32"
+    return {key: getattr(recipe, key) for key in GENERIC_DEFAULTS}, f"{dataset} recipe {name}"
+
+
 def config_from_args(args: argparse.Namespace):
     from hpml.config import RunConfig
     from hpml.data import dataset_info, list_datasets
@@ -84,18 +107,23 @@ def config_from_args(args: argparse.Namespace):
     if model is None:
         model = dataset_info(dataset).model
     optimizations = args.opt if args.opt is not None else preset.get("optimizations", ())
+    defaults, source = training_defaults(dataset, model)
+    settings = {key: default if getattr(args, key) is None else getattr(args, key) for key, default in defaults.items()}
+    if args.lr is None and args.optimizer != "sgd":
+        settings["lr"] = None  # a recipe's lr is an SGD one; Adam keeps DEFAULT_LR
+    used = [key for key in defaults if getattr(args, key) is None and settings[key] is not None]
+    if source and used:
+        print(f"hpml: defaults from the {source}: " + ", ".join(f"{k}={settings[k]}" for k in used), file=sys.stderr)
     test_size = args.test_size
     if test_size is None and args.steps is not None and dataset in list_datasets():
         # a --steps run is a quick look, not a full evaluation: steps x batch samples, at
         # most the whole test split (digits has 360)
-        test_size = min(args.steps * args.batch_size, dataset_info(dataset).test_size)
+        test_size = min(args.steps * settings["batch_size"], dataset_info(dataset).test_size)
     return RunConfig(
-        model=model, dataset=dataset, device=args.device, batch_size=args.batch_size,
-        optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
-        warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+        model=model, dataset=dataset, device=args.device, optimizer=args.optimizer, **settings,
         epochs=args.epochs, steps=args.steps, seed=args.seed, optimizations=tuple(optimizations),
         accum_steps=args.accum_steps, num_workers=args.workers, model_preset=args.model_preset,
-        image_size=args.image_size, seq_len=args.seq_len, train_size=args.train_size,
+        seq_len=args.seq_len, train_size=args.train_size,
         test_size=test_size, data_dir=args.data_dir, synthetic=True if args.synthetic else None,
         weights=args.weights, evaluate=not args.no_eval,
     )
