@@ -38,8 +38,8 @@ from hpml.gate.config import TESTS, Expectation, GateConfig
 from hpml.gate.stats import (
     QUANTILE, bootstrap_ratio, holm, mann_whitney_p, min_attainable_p, permutations_for, quantile_perm_test,
 )
-from hpml.gate.summary import check_extra_info, keyed_rows, speedup_interval, validate_run
-from hpml.report.load import HOW_TO_RUN, Benchmark, CaseKey, Run, json_files, kind_of, machine_fingerprint, \
+from hpml.results.summary import check_extra_info, keyed_rows, speedup_interval, validate_run
+from hpml.results.schema import HOW_TO_RUN, Benchmark, CaseKey, Run, json_files, kind_of, machine_fingerprint, \
     read_json, run_from_json
 from hpml.report.render import fmt_time
 

@@ -27,12 +27,12 @@ from typing import Any
 from hpml.errors import HpmlError
 from hpml.machine import cpu_class
 from hpml.gate.config import TESTS, GateConfig, load_gate_config, parse_bench_args
-from hpml.gate.gate import (
+from hpml.gate.checks import (
     MISSING, Check, check_compatible, check_expectations, check_reference, compare_ab, failures, format_table,
     load_side, merge_runs, underpowered, write_checks_json,
 )
 from hpml.gate.revisions import auto_base, run_interleaved
-from hpml.gate.summary import keyed_rows, latest_summary, load_summary, validate_run
+from hpml.results.summary import keyed_rows, latest_summary, load_summary, validate_run
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:

@@ -43,8 +43,8 @@ from typing import Any, Callable, Sequence
 
 from hpml.errors import HpmlError
 from hpml.gate.config import GateConfig, load_gate_config
-from hpml.gate.gate import FASTER, SLOWER, compare_ab
-from hpml.report.load import Benchmark, CaseKey
+from hpml.gate.checks import FASTER, SLOWER, compare_ab
+from hpml.results.schema import Benchmark, CaseKey
 
 CASES = ("identical", "uniform", "one_optimization")
 

@@ -1,6 +1,6 @@
 """Benchmark reports: ``hpml report`` (Markdown, HTML, PNG charts in ``charts/``).
 
-* :mod:`hpml.report.load` -- reading and validating runs and convergence records;
+* :mod:`hpml.results.schema` -- reading and validating runs and convergence records;
 * :mod:`hpml.report.paired` -- each row's speedup: the paired estimate and interval, or the old ratio;
 * :mod:`hpml.report.build` -- the sections: heatmaps, what to use, trend, details; which charts to draw;
 * :mod:`hpml.report.charts` -- matplotlib charts (imported only when drawing);

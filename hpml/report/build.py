@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 from hpml.gate.config import GateConfig
 from hpml.report import charts
 from hpml.report.charts import Bar
-from hpml.report.load import PHASES, Benchmark, CaseKey, ConvergenceRecord, Inputs, Run, machine_fingerprint
+from hpml.results.schema import PHASES, Benchmark, CaseKey, ConvergenceRecord, Inputs, Run, machine_fingerprint
 from hpml.report.paired import Speedup, speedups
 from hpml.report.render import Details, Document, HeatCell, Heatmap, Image, Section, Table, fmt_time, heat_colour
 

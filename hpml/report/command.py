@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from hpml.errors import HpmlError
-from hpml.report.load import HOW_TO_RUN, discover
+from hpml.results.schema import HOW_TO_RUN, discover
 
 LOCK_FILE = ".hpml-report.lock"
 

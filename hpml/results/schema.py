@@ -4,7 +4,7 @@ Three kinds of JSON land under ``.benchmarks/``:
 
 * pytest-benchmark runs (``<machine-id>/NNNN_<commit>_<date>.json`` or ``--benchmark-json``):
   read by :func:`load_run` into a :class:`Run` of :class:`Benchmark` rows;
-* hpml run summaries (``summaries/*.json``): read by :mod:`hpml.gate.summary`;
+* hpml run summaries (``summaries/*.json``): read by :mod:`hpml.results.summary`;
 * convergence records (``convergence/*.json``): read by :func:`load_convergence`.
 
 Everything a user can get wrong (a missing, empty, truncated or foreign file) raises

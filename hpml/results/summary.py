@@ -2,7 +2,7 @@
 
 The benchmark conftest calls, at session finish::
 
-    from hpml.gate.summary import build_summary, summary_path, write_summary
+    from hpml.results.summary import build_summary, summary_path, write_summary
     summary = build_summary(output_json["benchmarks"], output_json["machine_info"],
                             output_json["commit_info"], profile)
     write_summary(summary_path(".benchmarks", summary), summary)
@@ -60,7 +60,7 @@ from typing import Any
 
 from hpml.errors import HpmlError
 from hpml.gate.stats import bootstrap_ratio
-from hpml.report.load import KEY_FIELDS, Benchmark, CaseKey, Run, case_key, kind_of, read_json, run_from_json
+from hpml.results.schema import KEY_FIELDS, Benchmark, CaseKey, Run, case_key, kind_of, read_json, run_from_json
 
 SCHEMA = 1
 #: Where summaries live below the benchmark storage directory.
@@ -208,7 +208,7 @@ def build_summary(
 
 
 def summary_from_run(run: Run, profile: str | None = None) -> dict[str, Any]:
-    """The summary of an already loaded :class:`~hpml.report.load.Run`."""
+    """The summary of an already loaded :class:`~hpml.results.schema.Run`."""
     from hpml.bench.screen import floors
 
     if profile is None and len(run.profiles) == 1:
@@ -373,7 +373,7 @@ def keyed_rows(summary: dict[str, Any]) -> dict[CaseKey, dict[str, Any]]:
     keys = [row_key(row) for row in summary["rows"]]
     out: dict[CaseKey, dict[str, Any]] = {}
     for key, row in zip(keys, summary["rows"]):
-        if keys.count(key) > 1:  # same rule as hpml.report.load: every colliding row gets a variant
+        if keys.count(key) > 1:  # same rule as hpml.results.schema: every colliding row gets a variant
             key = CaseKey(key.phase, key.dataset, key.model, key.device, key.optimizer, key.optimization,
                           key.name, variant=str(row.get("name")))
         out[key] = row

@@ -336,7 +336,7 @@ def test_two_reports_into_one_folder_neither_crash_nor_mix(tmp_path: Path) -> No
 
 def test_accuracy_cost_comes_from_the_convergence_records() -> None:
     from hpml.report.build import accuracy_cost
-    from hpml.report.load import CaseKey, load_convergence
+    from hpml.results.schema import CaseKey, load_convergence
 
     records = [load_convergence(p) for p in sorted((STORAGE / "convergence").glob("*.json"))]
     by = {r.optimization: r.final_accuracy for r in records}
