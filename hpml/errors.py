@@ -18,6 +18,13 @@ class RunFailed(Exception):
     """
 
 
+def squeezed_message(exc: BaseException, limit: int = 300) -> str:
+    """All of ``exc``'s text on one line (whitespace collapsed), at most ``limit`` characters;
+    its type name when it has no text.  For messages whose later lines matter (a corrupt
+    file's reader), where :func:`one_line_message` would keep only the first."""
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__
+
+
 def one_line_message(exc: BaseException) -> str:
     """``exc``'s message on one line.
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpml.machine import git_commit, machine_info
-from hpml.train.checkpoint import atomic_write
+from hpml.results.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     from hpml.convergence.recipes import Case
@@ -113,7 +113,7 @@ def write_record(record: dict[str, Any], store: str | Path) -> Path:
     """Write ``record`` atomically into ``store``; returns its path."""
     path = record_path(store, record["group"], record["seed"])
     text = json.dumps(record, indent=2, sort_keys=False, default=str) + "\n"
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    write_text_atomic(path, text, parents=True)
     return path
 
 

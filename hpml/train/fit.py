@@ -13,9 +13,9 @@ from tqdm import tqdm
 from hpml.errors import HpmlError, RunFailed
 from hpml.measure.timers import synchronize
 from hpml.train.build import Workload
+from hpml.results.atomic import atomic_write
 from hpml.train.checkpoint import (
     CHECKPOINT_NAME,
-    atomic_write,
     load_checkpoint,
     os_error,
     save_checkpoint,
@@ -98,7 +98,7 @@ def append_jsonl(path: Path, record: dict) -> None:
     epoch, so this is cheap): a full disk or a kill never leaves a truncated log."""
     old = path.read_bytes() if path.exists() else b""
     line = (json.dumps(record) + "\n").encode()
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(old + line))
+    atomic_write(path, lambda tmp: tmp.write_bytes(old + line), parents=True)
 
 
 class OutputWrites:

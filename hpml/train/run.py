@@ -18,7 +18,8 @@ from hpml.machine import machine_info
 from hpml.measure import flops_per_sample, measure_phase, peak_estimate, peak_flags
 from hpml.models import count_parameters
 from hpml.train.build import Workload, build_workload
-from hpml.train.checkpoint import atomic_write, os_error
+from hpml.results.atomic import atomic_write
+from hpml.train.checkpoint import os_error
 from hpml.train.fit import fit
 from hpml.train.optimizations import check_single_process
 from hpml.train.step import evaluate
@@ -141,7 +142,7 @@ def run(
     record["peak_flags"] = peak_flags(record["peak_fraction"], estimate)
     if json_path and work.is_main:
         try:
-            atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, default=str)))
+            atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(record, indent=2, default=str)), parents=True)
         except OSError as exc:
             record["output_errors"].append(f"could not write record {json_path}: {os_error(exc)}")
     return record

@@ -12,10 +12,15 @@ import pytest
 from PIL import Image
 
 from hpml.errors import HpmlError
+from hpml.cli import main as cli_main
 from hpml.report import add_report_arguments, run_report
-from hpml.report.command import main as report_main
 
 from .conftest import MACHINE_DIR, STORAGE, run_files
+
+
+def report_main(argv: list[str]) -> int:
+    """``hpml report ARGV`` in this process: the exit code."""
+    return cli_main(["report", *argv])
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
