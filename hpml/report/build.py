@@ -53,7 +53,7 @@ def _group_title(key: CaseKey) -> str:
     """Panel title: everything but the optimization (the bars of a panel share it)."""
     if not key.is_hpml:
         return "other benchmarks (no hpml extra_info)"
-    parts = [key.phase, key.dataset, key.device, key.model, key.optimizer]
+    parts = [key.phase, key.dataset, key.device, key.model, key.optimizer, key.world_suffix.lstrip(":")]
     title = " · ".join(p for p in parts if p)
     return f"{title} [{key.variant}]" if key.variant else title
 
@@ -69,7 +69,7 @@ def _slug(text: str) -> str:
 def _order(k: CaseKey) -> tuple:
     """Report order: phases in pipeline order, foreign rows last, baseline first within a panel."""
     phase = PHASES.index(k.phase) if k.phase in PHASES else len(PHASES)
-    return (not k.is_hpml, phase, k.phase, k.dataset, k.device, k.model, k.optimizer, k.name, k.variant,
+    return (not k.is_hpml, phase, k.phase, k.dataset, k.device, k.model, k.optimizer, k.world_size, k.name, k.variant,
             k.optimization != "baseline", k.optimization)
 
 
@@ -249,8 +249,10 @@ def row_id(key: CaseKey) -> str:
 
 
 def workload_of(key: CaseKey) -> str:
-    """A heatmap column: ``dataset · model · optimizer`` (what is left of those)."""
-    return " · ".join(p for p in (key.dataset, key.model, key.optimizer) if p) or key.name
+    """A heatmap column: ``dataset · model · optimizer`` (what is left of those), and
+    ``· w2`` for a row of two processes (DDP): its baseline is the two-process one."""
+    parts = (key.dataset, key.model, key.optimizer, key.world_suffix.lstrip(":"))
+    return " · ".join(p for p in parts if p) or key.name
 
 
 def _heat_row(key: CaseKey) -> str:
