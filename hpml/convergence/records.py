@@ -34,7 +34,7 @@ from hpml.machine import git_commit, machine_info
 from hpml.results.atomic import write_text_atomic
 
 if TYPE_CHECKING:
-    from hpml.convergence.recipes import Case
+    from hpml.convergence.recipes import ConvergenceCase
     from hpml.convergence.run import SeedRun, Summary
     from hpml.convergence.weights import Weights
 
@@ -59,7 +59,7 @@ def _finite(value: Any) -> Any:
 
 
 def make_record(
-    case: "Case",
+    case: "ConvergenceCase",
     *,
     group: str,
     seed: int,

@@ -336,12 +336,12 @@ def train_rank(env: DistEnv, cfg, options: dict[str, Any]) -> dict[str, Any] | N
     from hpml.distributed.data import shard_evaluation
     from hpml.distributed.metrics import reduce_metrics
     from hpml.distributed.wrap import make_wrapper
-    from hpml.train.build import build_workload, settings_for
+    from hpml.train.build import build_training, settings_for
     from hpml.train.run import run
 
     cfg = scale_lr(cfg, env.world_size)
     wrap = make_wrapper(settings_for(cfg).strategy)
-    work = build_workload(cfg, rank=env.rank, world_size=env.world_size, wrap_model=wrap)
+    work = build_training(cfg, rank=env.rank, world_size=env.world_size, wrap_model=wrap)
     shard_evaluation(work)
     record = run(cfg, work=work, reduce=reduce_metrics, **options)
     return record if env.is_main else None

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from hpml.errors import HpmlError, RunFailed
 from hpml.measure.timers import synchronize
-from hpml.train.build import Workload
+from hpml.train.build import TrainingSetup
 from hpml.results.atomic import atomic_write
 from hpml.train.checkpoint import (
     CHECKPOINT_NAME,
@@ -83,7 +83,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
 
 
-def oom_message(work: Workload) -> str:
+def oom_message(work: TrainingSetup) -> str:
     s = work.settings
     where = "device memory" if work.state.device.type == "cuda" else "host memory"
     return (
@@ -124,7 +124,7 @@ class OutputWrites:
 
 
 def fit(
-    work: Workload,
+    work: TrainingSetup,
     *,
     log_path: str | Path | None = None,
     checkpoint_dir: str | Path | None = None,

@@ -152,7 +152,7 @@ def cpu_out_of_memory_while_building(tmp: Path, mp: pytest.MonkeyPatch) -> list[
     def build(cfg):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes.")
 
-    mp.setattr(hpml.train.run, "build_workload", build)
+    mp.setattr(hpml.train.run, "build_training", build)
     return list(TRAIN)
 
 

@@ -110,7 +110,8 @@ def test_gate_checks_the_ddp_speedups(tmp_path: Path, monkeypatch: pytest.Monkey
     """grad_accum's two-process speedup (1.25x) passes a 1.2x floor and fails a 1.5x one."""
     run = ddp_run_file(tmp_path)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "pyproject.toml").write_text(f'[tool.hpml.gate.min_speedup]\n"ddp:cifar10:cpu:grad_accum" = {minimum}\n')
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.hpml.gate.min_speedup]\n"ddp:cifar10:cpu:grad_accum" = {minimum}\n')
     assert cli_main(["gate", "--summary", str(run)]) == code
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if "ddp:cifar10:resnet50:cpu:sgd:grad_accum:w2" in ln)
