@@ -44,7 +44,7 @@ from hpml.distributed.env import (
     rank_device,
     timeout_from,
 )
-from hpml.errors import HpmlError, RunFailed, one_line_message
+from hpml.errors import HpmlError, RunFailed, is_out_of_memory, one_line_message
 from hpml.results.atomic import write_bytes_atomic
 
 #: s between the launcher's looks at its ranks (exit codes, error reports).
@@ -88,8 +88,6 @@ def describe(exc: BaseException) -> tuple[str, str]:
         return "hpml", one_line_message(exc)
     if isinstance(exc, RunFailed):
         return "failed", one_line_message(exc)
-    from hpml.train.fit import is_out_of_memory
-
     if is_out_of_memory(exc):
         return "failed", f"out of memory: {one_line_message(exc)}"
     if _is_peer_lost(exc):

@@ -34,11 +34,12 @@ import numpy as np
 from hpml.errors import HpmlError
 from hpml.gate.config import TESTS, Expectation, GateConfig
 from hpml.gate.stats import (
-    QUANTILE, bootstrap_ratio, holm, mann_whitney_p, min_attainable_p, permutations_for, quantile_perm_test,
+    QUANTILE, holm, mann_whitney_p, min_attainable_p, permutations_for, quantile_perm_test,
 )
 from hpml.results.atomic import write_text_atomic
 from hpml.results.machine import comparable_machine
 from hpml.results.schema import HOW_TO_RUN, Benchmark, CaseKey, Run, json_files, kind_of, read_json, run_from_json
+from hpml.results.stats import bootstrap_ratio
 from hpml.results.summary import check_extra_info, keyed_rows, speedup_interval, validate_run
 from hpml.results.units import fmt_time
 

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 from tqdm import tqdm
 
-from hpml.errors import HpmlError, RunFailed
+from hpml.errors import HpmlError, RunFailed, is_out_of_memory
 from hpml.measure.timers import synchronize
 from hpml.train.build import TrainingSetup
 from hpml.results.atomic import atomic_write
@@ -73,14 +73,6 @@ def check_finite(losses: list[torch.Tensor], first_step: int, epoch: int, last_g
         f"loss became {stacked[bad].item()} at step {first_step + bad + 1} (epoch {epoch + 1}); "
         f"last good metrics: {json.dumps(last_good) if last_good else 'none yet'}"
     )
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA's OutOfMemoryError, Python's MemoryError, or the CPU allocator's RuntimeError
-    (``DefaultCPUAllocator: can't allocate memory``), which torch gives no type of its own."""
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-        return True
-    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
 
 
 def oom_message(work: TrainingSetup) -> str:

@@ -52,15 +52,19 @@ def test_top_level_api_still_answers() -> None:
         hpml.no_such_name  # noqa: B018
 
 
-def hpml_imports(path: Path) -> set[str]:
-    """Every ``hpml...`` module ``path`` imports, at any depth of the file (lazy imports too)."""
+def all_imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, at any depth of the file (lazy imports too)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-    return {m for m in found if m == "hpml" or m.startswith("hpml.")}
+    return found
+
+
+def hpml_imports(path: Path) -> set[str]:
+    return {m for m in all_imports(path) if m == "hpml" or m.startswith("hpml.")}
 
 
 def package_imports(package: str) -> set[str]:
@@ -72,17 +76,7 @@ def test_results_is_a_leaf() -> None:
     outside = {m for m in package_imports("results") if m != "hpml.errors" and not m.startswith("hpml.results")}
     assert outside == set()
     for path in (HPML / "results").rglob("*.py"):
-        assert "torch" not in {n.split(".")[0] for n in _all_imports(path)}, path
-
-
-def _all_imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-        elif isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-    return names
+        assert "torch" not in {n.split(".")[0] for n in all_imports(path)}, path
 
 
 def test_gate_and_report_do_not_import_each_other_in_a_cycle() -> None:
