@@ -90,7 +90,7 @@ def append_jsonl(path: Path, record: dict) -> None:
     epoch, so this is cheap): a full disk or a kill never leaves a truncated log."""
     old = path.read_bytes() if path.exists() else b""
     line = (json.dumps(record) + "\n").encode()
-    atomic_write(path, lambda tmp: tmp.write_bytes(old + line), parents=True)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(old + line), parents=True)
 
 
 class OutputWrites:

@@ -142,7 +142,8 @@ def run(
     record["peak_flags"] = peak_flags(record["peak_fraction"], estimate)
     if json_path and work.is_main:
         try:
-            atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(record, indent=2, default=str)), parents=True)
+            atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, default=str)),
+                             parents=True)
         except OSError as exc:
             record["output_errors"].append(f"could not write record {json_path}: {os_error(exc)}")
     return record
