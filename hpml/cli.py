@@ -13,7 +13,7 @@ import sys
 import threading
 from typing import Callable, Sequence
 
-from hpml.errors import HpmlError, RunFailed, one_line_message
+from hpml.errors import HpmlError, RunFailed, is_out_of_memory, one_line_message
 from hpml.gate import add_gate_arguments, run_gate
 from hpml.report import add_report_arguments, run_report
 
@@ -270,8 +270,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("hpml: terminated by SIGTERM (the last epoch checkpoint, if any, is intact)", file=sys.stderr)
         return 128 + signal.SIGTERM
     except Exception as exc:
-        from hpml.train.fit import is_out_of_memory
-
         if not is_out_of_memory(exc):
             raise  # a bug: the traceback is the useful report
         print(f"hpml: run failed: out of memory: {one_line_message(exc)}; use a smaller --batch-size "

@@ -1,9 +1,12 @@
-"""The one exception type hpml raises for bad input.
+"""The one exception type hpml raises for bad input, and the helpers that put any
+error on one line.
 
 Everything a user can get wrong (an unknown name, a missing or malformed dataset,
 an impossible option) raises :class:`HpmlError` with a one-line message.  The CLI
 turns it into that message on stderr and exit code 2; library users can catch it.
 """
+
+import sys
 
 
 class HpmlError(Exception):
@@ -16,6 +19,25 @@ class RunFailed(Exception):
     The message is one line naming where it failed (step, epoch, batch size) and what
     to try; the CLI prints it and exits 1.
     """
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, Python's MemoryError, or the CPU allocator's RuntimeError
+    (``DefaultCPUAllocator: can't allocate memory``), which torch gives no type of its own.
+
+    Torch-free: an exception can only be torch's OutOfMemoryError once torch is loaded, so
+    a process that failed before loading it (or a rank reporting its error) imports nothing."""
+    torch = sys.modules.get("torch")
+    if isinstance(exc, MemoryError) or (torch is not None and isinstance(exc, torch.OutOfMemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+
+
+def squeezed_message(exc: BaseException, limit: int = 300) -> str:
+    """All of ``exc``'s text on one line (whitespace collapsed), at most ``limit`` characters;
+    its type name when it has no text.  For messages whose later lines matter (a corrupt
+    file's reader), where :func:`one_line_message` would keep only the first."""
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__
 
 
 def one_line_message(exc: BaseException) -> str:

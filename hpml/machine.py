@@ -62,14 +62,6 @@ def cpu_has_bf16() -> bool:
     return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
-def cpu_class(info: dict[str, Any]) -> str | None:
-    """``AVX512+bf16``, ``AVX2``...: the CPU class a same-run speedup belongs to (None if unknown)."""
-    cap = info.get("cpu_capability")
-    if not cap:
-        return None
-    return f"{cap}+bf16" if info.get("cpu_bf16") else str(cap)
-
-
 def machine_info() -> dict[str, Any]:
     """Versions, CPU and GPU description, thread settings."""
     cuda = torch.cuda.is_available()

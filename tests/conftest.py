@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hpml.train import allocator
+from hpml.train import malloc
 
 
 class FakeLibc:
@@ -24,8 +24,8 @@ def fake_allocator(monkeypatch: pytest.MonkeyPatch) -> FakeLibc:
     """Keep the test process's real allocator untouched: ``host_allocator`` (part of the
     CPU ``optimized``) is one-way per process, and in-process benchmark runs in later
     tests must measure the default.  Each test starts untuned, with a recording fake;
-    tests/train/test_allocator.py checks the real effect in fresh processes."""
+    tests/train/test_malloc.py checks the real effect in fresh processes."""
     fake = FakeLibc()
-    monkeypatch.setattr(allocator, "_glibc", lambda: fake)
-    monkeypatch.setattr(allocator, "_tuned", False)
+    monkeypatch.setattr(malloc, "_glibc", lambda: fake)
+    monkeypatch.setattr(malloc, "_tuned", False)
     return fake

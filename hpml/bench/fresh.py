@@ -49,7 +49,8 @@ def _serve(conn: Any, case: "Case", build: Callable[..., Any], profile: Any, rea
     """The fresh process: build the side, report what it is, then answer commands."""
     import torch
 
-    from hpml.bench.harness import BenchSession, NotApplicable, Side, _first_line
+    from hpml.bench.harness import BenchSession, NotApplicable, Side
+    from hpml.errors import one_line_message
     from hpml.train.build import seed_everything
 
     try:
@@ -60,10 +61,10 @@ def _serve(conn: Any, case: "Case", build: Callable[..., Any], profile: Any, rea
         conn.send(("not_applicable", str(err)))
         return
     except torch.OutOfMemoryError as err:
-        conn.send(("oom", _first_line(err)))
+        conn.send(("oom", one_line_message(err)))
         return
     except Exception as err:  # reported by the parent as one line naming the row
-        conn.send(("error", f"{type(err).__name__}: {_first_line(err)}"))
+        conn.send(("error", f"{type(err).__name__}: {one_line_message(err)}"))
         return
     conn.send(("ok", side.describe()))
     while True:

@@ -59,6 +59,7 @@ from hpml.bench.matrix import BASELINE, Case, aliases_of, skip_reason
 from hpml.bench.paired import PairedRun, Precision, measure_pairs
 from hpml.bench.profiles import Profile
 from hpml.errors import HpmlError
+from hpml.errors import one_line_message as _first_line  # the one first-line helper (hpml.errors)
 from hpml.measure import IoTracker, MemoryTracker, PeakEstimate, machine_fingerprint, peak_estimate, peak_flags, synchronize
 from hpml.train.build import seed_everything
 from hpml.train.optimizations import OPTIMIZATIONS, expand
@@ -230,11 +231,6 @@ def release_memory(device: str) -> None:
     gc.collect()
     if device == "cuda" and torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
 
 
 def dtype_name(dtype: torch.dtype | None) -> str | None:

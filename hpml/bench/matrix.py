@@ -130,6 +130,11 @@ LOADER_KNOBS.add("prefetch", LoaderKnob(
 ))
 
 
+def registered_optimization(name: str) -> str:
+    """The registered optimization a row runs: a loader knob's ``base``, else ``name`` itself."""
+    return LOADER_KNOBS.get(name).base if name in LOADER_KNOBS else name
+
+
 # --- which optimizations each phase measures -------------------------------------------
 
 
@@ -244,9 +249,8 @@ def skip_reason(case: Case, profile: Profile) -> str | None:
 
 def _not_applicable(case: Case, profile: Profile) -> str | None:
     """Why ``case`` does not apply on its device (None when it does)."""
-    name = LOADER_KNOBS.get(case.optimization).base if case.optimization in LOADER_KNOBS else case.optimization
     try:
-        validate_optimizations((name,), case.device)
+        validate_optimizations((registered_optimization(case.optimization),), case.device)
     except HpmlError as err:
         return str(err)
     if case.phase == "train" and is_loader_only(case.optimization, case.device, profile):

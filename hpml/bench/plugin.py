@@ -18,7 +18,7 @@
   CPU model, cores and threads, the profile.
 * At session end, unless benchmarks were disabled or nothing was measured, a run
   summary of the paired speedups, noise floors and busy rows goes to
-  ``<benchmark storage>/summaries/`` (:mod:`hpml.gate.summary`).
+  ``<benchmark storage>/summaries/`` (:mod:`hpml.results.summary`).
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def _measured_rows(config: pytest.Config) -> list[Any]:
 
 def write_run_summary(config: pytest.Config, floors: dict[str, Any] | None = None) -> Path | None:
     """The session's run summary (paired speedups, noise floors), or None when nothing was measured."""
-    from hpml.gate.summary import build_summary, summary_path, write_summary
+    from hpml.results.summary import build_summary, summary_path, write_summary
 
     bs = getattr(config, "_benchmarksession", None)
     rows = _measured_rows(config)

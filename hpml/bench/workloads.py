@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from hpml.bench.harness import Measured, NotApplicable, median_breakdown
-from hpml.bench.matrix import LOADER_KNOBS, Case
+from hpml.bench.matrix import Case, registered_optimization
 from hpml.config import RunConfig
 from hpml.data import DatasetInfo, HpmlDataset, create_dataset, dataset_info
 from hpml.data.synthetic import materialize
@@ -52,14 +52,13 @@ def run_config(case: Case, session: BenchSession) -> RunConfig:
     """The validated RunConfig ``hpml train`` would use for this row."""
     p = session.profile
     info = dataset_info(case.dataset)
-    name = LOADER_KNOBS.get(case.optimization).base if case.optimization in LOADER_KNOBS else case.optimization
     return RunConfig(
         model=case.model or info.model,  # load/preprocess rows run no model; their config names the default
         dataset=case.dataset,
         device=case.device,
         batch_size=p.batch_size(info),
         optimizer=case.optimizer or "sgd",
-        optimizations=(name,),
+        optimizations=(registered_optimization(case.optimization),),
         accum_steps=p.accum_steps,
         num_workers=p.num_workers,
         model_preset=p.model_preset(info),

@@ -13,7 +13,7 @@ from hpml.convergence.recipes import (
     DIGITS,
     DIGITS_OPTIMIZATIONS,
     RECIPES,
-    Case,
+    ConvergenceCase,
     Recipe,
     digits_case,
     list_cases,
@@ -26,7 +26,7 @@ from hpml.convergence.weights import Weights, find_weights, weights_dir
 
 __all__ = [
     "DIGITS", "DIGITS_OPTIMIZATIONS", "RECIPES", "TARGETS",
-    "Case", "CaseResult", "Recipe", "SeedRun", "Summary", "Target", "Weights",
+    "CaseResult", "ConvergenceCase", "Recipe", "SeedRun", "Summary", "Target", "Weights",
     "converge", "converge_case", "digits_case", "find_weights", "list_cases", "list_targets",
     "make_case", "read_records", "target_for", "time_to_target", "weights_dir", "within_spread",
     "write_record",

@@ -1,6 +1,6 @@
 """Training recipes for convergence runs, and the case matrix generated from them.
 
-A :class:`Recipe` is the hyper-parameters of one time-to-accuracy run; a :class:`Case` is
+A :class:`Recipe` is the hyper-parameters of one time-to-accuracy run; a :class:`ConvergenceCase` is
 a recipe bound to a dataset, model, optimizer, optimization set and its accuracy
 :class:`~hpml.convergence.targets.Target`.  The recipe does not depend on the
 optimization set: ``baseline`` and ``optimized`` train with the same hyper-parameters,
@@ -69,7 +69,7 @@ class Recipe:
 
 
 @dataclass(frozen=True)
-class Case:
+class ConvergenceCase:
     """One convergence test: train ``model`` on ``dataset`` with ``recipe`` until ``target``."""
 
     dataset: str
@@ -261,7 +261,7 @@ DIGITS_OPTIMIZATIONS = ("baseline", "optimized", "amp_bf16", "channels_last", "g
 def make_case(
     dataset: str, model: str, optimizer: str, optimization: str, *, pretrained: bool = False,
     recipe: Recipe | None = None, needs_gpu: bool | None = None,
-) -> Case:
+) -> ConvergenceCase:
     """A case from the tables (``recipe``/``needs_gpu`` override them, e.g. for digits)."""
     if recipe is None:
         try:
@@ -271,10 +271,10 @@ def make_case(
             raise HpmlError(f"no recipe for {dataset}/{model}/pretrained={pretrained}/{optimizer}; known: {known}") from None
     target = target_for(dataset, model, pretrained=pretrained, optimizer=optimizer)
     gpu = dataset != "digits" if needs_gpu is None else needs_gpu
-    return Case(dataset, model, optimizer, optimization, pretrained, recipe, target, gpu)
+    return ConvergenceCase(dataset, model, optimizer, optimization, pretrained, recipe, target, gpu)
 
 
-def list_cases() -> list[Case]:
+def list_cases() -> list[ConvergenceCase]:
     """The GPU convergence matrix: every (dataset, model, pretrained, optimizer) recipe x
     :data:`OPTIMIZATION_SETS`, in table order."""
     return [
@@ -308,7 +308,7 @@ def training_defaults(dataset: str, model: str) -> Recipe | None:
     return DIGITS if model == "resnet18" else DIGITS_32
 
 
-def digits_case(optimization: str = "optimized", model: str = "resnet18") -> Case:
+def digits_case(optimization: str = "optimized", model: str = "resnet18") -> ConvergenceCase:
     """The CPU-sized real-data case on the bundled digits, SGD: ResNet-18 with :data:`DIGITS`,
     or any image model by name (``timm:resnet18``, a plugin's) with :data:`DIGITS_32`.
 

@@ -1,7 +1,7 @@
 """Convergence records: one JSON file per seed, next to the benchmark runs.
 
 Records live in ``<benchmark storage>/convergence/`` (``.benchmarks/convergence/`` by
-default), where ``hpml report`` reads them (:func:`hpml.report.load.load_convergence`).
+default), where ``hpml report`` reads them (:func:`hpml.results.schema.load_convergence`).
 A case run with several seeds is a *group*, ``<case>_<UTC timestamp>``; each seed writes
 ``<group>_seed<k>.json``, a complete record on its own (the report draws one curve per
 file).  Every record of a group carries the group's summary (``seeds``,
@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpml.machine import git_commit, machine_info
-from hpml.train.checkpoint import atomic_write
+from hpml.results.atomic import write_text_atomic
 
 if TYPE_CHECKING:
-    from hpml.convergence.recipes import Case
+    from hpml.convergence.recipes import ConvergenceCase
     from hpml.convergence.run import SeedRun, Summary
     from hpml.convergence.weights import Weights
 
@@ -59,7 +59,7 @@ def _finite(value: Any) -> Any:
 
 
 def make_record(
-    case: "Case",
+    case: "ConvergenceCase",
     *,
     group: str,
     seed: int,
@@ -113,7 +113,7 @@ def write_record(record: dict[str, Any], store: str | Path) -> Path:
     """Write ``record`` atomically into ``store``; returns its path."""
     path = record_path(store, record["group"], record["seed"])
     text = json.dumps(record, indent=2, sort_keys=False, default=str) + "\n"
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    write_text_atomic(path, text, parents=True)
     return path
 
 

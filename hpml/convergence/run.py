@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from hpml.config import RunConfig
-from hpml.convergence.recipes import Case
+from hpml.convergence.recipes import ConvergenceCase
 from hpml.convergence.records import group_id, make_record, write_record
 from hpml.convergence.weights import Weights
 from hpml.errors import RunFailed
-from hpml.train.build import Workload, build_workload
+from hpml.train.build import TrainingSetup, build_training
 from hpml.train.fit import fit
 
 #: Percentage points under which two accuracy means always count as the same: with a few
@@ -39,7 +39,7 @@ SPREAD_STDS = 2.0
 EPOCH_LOG = "epochs.jsonl"
 
 #: ``(work, metrics)`` after each epoch: fault injection in tests, progress printing.
-EpochHook = Callable[[Workload, dict], None]
+EpochHook = Callable[[TrainingSetup, dict], None]
 
 
 @dataclass
@@ -90,7 +90,7 @@ class Summary:
 
 @dataclass
 class CaseResult:
-    case: Case
+    case: ConvergenceCase
     runs: list[SeedRun]
     summary: Summary
     records: list[Path]
@@ -133,7 +133,7 @@ def read_epoch_log(path: Path) -> list[dict]:
 
 
 def converge(
-    case: Case,
+    case: ConvergenceCase,
     *,
     seed: int,
     device: str = "auto",
@@ -155,7 +155,7 @@ def converge(
         seed=seed, device=device, data_dir=data_dir,
         weights=weights.path if weights else None, tokenizer=weights.tokenizer if weights else None,
     )
-    work = build_workload(cfg)
+    work = build_training(cfg)
     log = Path(run_dir) / EPOCH_LOG if run_dir is not None else None
     if log is not None and not resume:
         log.unlink(missing_ok=True)  # a fresh run must not inherit a previous run's curve
@@ -166,7 +166,7 @@ def converge(
 
 
 def converge_case(
-    case: Case,
+    case: ConvergenceCase,
     seeds: Sequence[int],
     *,
     store: str | Path,
@@ -191,7 +191,7 @@ def converge_case(
         run_dir = Path(work_dir) / f"seed{seed}" if work_dir is not None else None
         seen: list[dict] = []  # the epochs a diverging run did finish, for its record
 
-        def hook(work: Workload, metrics: dict) -> None:
+        def hook(work: TrainingSetup, metrics: dict) -> None:
             seen.append(metrics)
             if on_epoch is not None:
                 on_epoch(work, metrics)

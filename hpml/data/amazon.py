@@ -36,10 +36,9 @@ from hpml.data.base import (
     TextDataset,
     cache_dir,
     missing_data,
-    one_line,
 )
 from hpml.data.tokenizer import TRAIN_SAMPLE, Tokenizer, trained_tokenizer
-from hpml.errors import HpmlError
+from hpml.errors import HpmlError, squeezed_message
 
 _SEQ_LEN = 256  # tokens; covers ~90% of reviews (median ~80 words)
 
@@ -202,7 +201,7 @@ def read_hf(files: list[Path], num_classes: int, limit: int | None = None) -> Re
             cache_dir=str(cache_dir() / "hf-datasets"),
         )
     except Exception as err:  # the builders raise many types for a bad file
-        raise HpmlError(f"cannot read {names}: {type(err).__name__}: {one_line(err)}") from None
+        raise HpmlError(f"cannot read {names}: {type(err).__name__}: {squeezed_message(err)}") from None
     table = ds.data
     body_col = "content" if "content" in ds.column_names else "text"
     missing = {"label", "title", body_col} - set(ds.column_names)

@@ -89,11 +89,6 @@ def missing_data(info: DatasetInfo, data_dir: Path, detail: str = "") -> HpmlErr
     )
 
 
-def one_line(err: BaseException, limit: int = 200) -> str:
-    """An exception's text squeezed onto one line (HpmlError messages are one line)."""
-    return " ".join(str(err).split())[:limit]
-
-
 def take_first(n_available: int, size: int | None, where: object) -> int:
     """How many leading samples to keep: all of them, or exactly ``size``."""
     if size is None:

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from hpml.data import register_dataset
-from hpml.data.base import DataRequest, DatasetInfo, TensorImageDataset, find_root, one_line, take_first
+from hpml.data.base import DataRequest, DatasetInfo, TensorImageDataset, find_root, take_first
 from hpml.data.transforms import cifar_transform
-from hpml.errors import HpmlError
+from hpml.errors import HpmlError, squeezed_message
 
 _PIXELS = 3 * 32 * 32  # bytes per CIFAR image
 
@@ -91,7 +91,7 @@ def read_batch(path: Path) -> dict[bytes, Any]:
     except FileNotFoundError:
         raise HpmlError(f"missing CIFAR batch {path}") from None
     except Exception as err:  # truncated/corrupt pickles raise many types
-        raise HpmlError(f"corrupt CIFAR batch {path}: {type(err).__name__}: {one_line(err)}") from None
+        raise HpmlError(f"corrupt CIFAR batch {path}: {type(err).__name__}: {squeezed_message(err)}") from None
     if not isinstance(batch, dict):
         raise HpmlError(f"corrupt CIFAR batch {path}: holds a {type(batch).__name__}, not a dict")
     return batch

@@ -38,10 +38,9 @@ from hpml.data.base import (
     ImageTransform,
     find_root,
     missing_data,
-    one_line,
 )
 from hpml.data.transforms import imagenet_transform
-from hpml.errors import HpmlError
+from hpml.errors import HpmlError, squeezed_message
 
 IMAGENET = DatasetInfo(
     name="imagenet",
@@ -73,7 +72,7 @@ def load_meta(path: Path) -> tuple[dict[str, tuple[str, ...]], list[str]]:
         raise HpmlError(f"corrupt ImageNet meta file {path}: it holds objects other than a dict and a "
                         "list of strings (not torchvision's meta.bin); not loading it") from None
     except Exception as err:  # pickle/zip errors come in many types
-        raise HpmlError(f"corrupt ImageNet meta file {path}: {one_line(err)}") from None
+        raise HpmlError(f"corrupt ImageNet meta file {path}: {squeezed_message(err)}") from None
     if not (isinstance(meta, (tuple, list)) and len(meta) == 2 and isinstance(meta[0], dict)):
         raise HpmlError(f"corrupt ImageNet meta file {path}: expected (wnid_to_classes dict, val_wnids list)")
     return meta[0], list(meta[1])
@@ -97,7 +96,7 @@ def decode(path: str) -> Tensor:
         data = read_dataset_file(path)
         return decode_image(torch.frombuffer(data, dtype=torch.uint8), mode=ImageReadMode.RGB)
     except (RuntimeError, ValueError, OSError) as err:
-        raise HpmlError(f"cannot decode image {path}: {one_line(err)}") from None
+        raise HpmlError(f"cannot decode image {path}: {squeezed_message(err)}") from None
 
 
 class ImageFolderDataset(ImageDataset):

@@ -26,8 +26,9 @@ import sentencepiece as spm
 import torch
 from torch import Tensor
 
-from hpml.data.base import cache_dir, one_line
-from hpml.errors import HpmlError
+from hpml.data.base import cache_dir
+from hpml.errors import HpmlError, squeezed_message
+from hpml.results.atomic import write_bytes_atomic
 
 DEFAULT_VOCAB_SIZE = 8000  # pieces; an upper bound when the text is too small for it
 TRAIN_SAMPLE = 20_000  # training texts read to fit the default tokenizer
@@ -43,7 +44,7 @@ class Tokenizer:
         try:
             self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
         except (RuntimeError, OSError) as err:
-            raise HpmlError(f"{origin} is not a SentencePiece model: {one_line(err)}") from None
+            raise HpmlError(f"{origin} is not a SentencePiece model: {squeezed_message(err)}") from None
         sp = self._sp
         self.vocab_size: int = sp.get_piece_size()
         self.pad_id: int = sp.pad_id() if sp.pad_id() >= 0 else sp.piece_to_id("<pad>")
@@ -133,8 +134,5 @@ def trained_tokenizer(
         except HpmlError:
             pass  # a damaged cache entry is retrained and replaced below
     proto = train_tokenizer(texts(), vocab_size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(proto)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, proto, parents=True)
     return Tokenizer(proto, origin=str(path))

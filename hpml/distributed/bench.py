@@ -101,8 +101,7 @@ def _setup(env: DistEnv, store: dict, cfg: "RunConfig") -> dict[str, Any]:
     from hpml.distributed.wrap import make_wrapper
     from hpml.measure import flops_per_sample
     from hpml.models import create_model
-    from hpml.train.build import model_kwargs, seed_everything, settings_for
-    from hpml.train.state import make_state
+    from hpml.train.build import model_kwargs, seed_everything, settings_for, state_for
 
     store.clear()
     seed_everything(cfg.seed)
@@ -112,9 +111,7 @@ def _setup(env: DistEnv, store: dict, cfg: "RunConfig") -> dict[str, Any]:
     ds = create_dataset(cfg.dataset, "train", synthetic=True, size=env.world_size * micro * batch,
                         seed=cfg.seed, image_size=cfg.image_size, seq_len=cfg.seq_len)
     module = create_model(cfg.model, num_classes=info.num_classes, **model_kwargs(cfg, info, ds))
-    state = make_state(module, device=cfg.device, settings=settings, optimizer=cfg.optimizer,
-                       lr=cfg.effective_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                       image_inputs=info.modality == "image")
+    state = state_for(cfg, module, info, settings)  # as `hpml train` and the train rows build it
     flops = flops_per_sample(state.module, state.move_input(stack(ds, 0, FLOPS_BATCH)[0]), train=True)
     if env.world_size > 1:  # world size 1: the plain single-process step, the scaling reference
         state.model, state.no_sync = make_wrapper(settings.strategy)(state)

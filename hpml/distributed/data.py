@@ -1,6 +1,6 @@
 """How the data is split across ranks.
 
-Training: ``build_workload`` gives each rank a ``DistributedSampler`` shard (shuffled
+Training: ``build_training`` gives each rank a ``DistributedSampler`` shard (shuffled
 per epoch by ``set_epoch``; padded so every rank takes the same number of steps, which
 DDP's all-reduces need).  Evaluation: :class:`ShardSampler` below, an exact partition,
 so the sample-weighted mean of the ranks' accuracies is the accuracy over the whole
@@ -44,7 +44,7 @@ class ShardSampler(Sampler[int]):
 
 
 def shard_evaluation(work) -> None:
-    """Give ``work`` (a :class:`~hpml.train.build.Workload`) a test loader over this
+    """Give ``work`` (a :class:`~hpml.train.build.TrainingSetup`) a test loader over this
     rank's shard of the test set."""
     from hpml.train.build import build_loader
 

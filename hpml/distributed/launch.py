@@ -44,7 +44,8 @@ from hpml.distributed.env import (
     rank_device,
     timeout_from,
 )
-from hpml.errors import HpmlError, RunFailed, one_line_message
+from hpml.errors import HpmlError, RunFailed, is_out_of_memory, one_line_message
+from hpml.results.atomic import write_bytes_atomic
 
 #: s between the launcher's looks at its ranks (exit codes, error reports).
 POLL_S = 0.05
@@ -74,10 +75,6 @@ class RankFailed(RunFailed):
 
 # --- errors as one line ------------------------------------------------------------
 
-def _first_line(exc: BaseException) -> str:
-    return one_line_message(exc)
-
-
 def _is_peer_lost(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(s in str(exc).lower() for s in _PEER_LOST)
 
@@ -88,18 +85,16 @@ def describe(exc: BaseException) -> tuple[str, str]:
     kind: ``hpml`` (bad input, CLI exit 2), ``failed`` (run failed, exit 1), ``peer``
     (a collective failed because another rank went away) or ``error`` (anything else)."""
     if isinstance(exc, HpmlError):
-        return "hpml", _first_line(exc)
+        return "hpml", one_line_message(exc)
     if isinstance(exc, RunFailed):
-        return "failed", _first_line(exc)
-    from hpml.train.fit import is_out_of_memory
-
+        return "failed", one_line_message(exc)
     if is_out_of_memory(exc):
-        return "failed", f"out of memory: {_first_line(exc)}"
+        return "failed", f"out of memory: {one_line_message(exc)}"
     if _is_peer_lost(exc):
-        return "peer", f"lost contact with another rank ({_first_line(exc)})"
+        return "peer", f"lost contact with another rank ({one_line_message(exc)})"
     if isinstance(exc, KeyboardInterrupt):
         return "failed", "interrupted"
-    return "error", f"{type(exc).__name__}: {_first_line(exc)}"
+    return "error", f"{type(exc).__name__}: {one_line_message(exc)}"
 
 
 def rank_error(rank: int, kind: str, message: str, *, exc_type: str = "", tb: str = "") -> Exception:
@@ -250,12 +245,6 @@ def stop(procs: Sequence[Any], grace: float = GRACE_S) -> None:
             proc.join(timeout=grace)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _load_result(workdir: Path, rank: int) -> Any:
     # weights_only=False: the file was written a moment ago by our own rank.
     return torch.load(workdir / f"result-{rank}.pt", weights_only=False)
@@ -291,14 +280,14 @@ def _rank_main(rank: int, nproc: int, workdir: str, fn: Callable[..., Any], args
             result = fn(env, *args)
         buffer = io.BytesIO()
         torch.save(result, buffer)
-        _atomic_write_bytes(out / f"result-{rank}.pt", buffer.getvalue())
+        write_bytes_atomic(out / f"result-{rank}.pt", buffer.getvalue())
         del result
         code = 0
     except BaseException as exc:  # noqa: BLE001 -- reported to the launcher, then exit 1
         kind, message = describe(exc)
         report = {"rank": rank, "kind": kind, "message": message, "type": type(exc).__name__,
                   "time": time.time(), "traceback": traceback.format_exc()}
-        _atomic_write_bytes(out / f"error-{rank}.json", json.dumps(report).encode())
+        write_bytes_atomic(out / f"error-{rank}.json", json.dumps(report).encode())
         del exc
         code = 1
     # Skip the interpreter's teardown (seconds with torch loaded): the group is already
@@ -345,12 +334,12 @@ def train_rank(env: DistEnv, cfg, options: dict[str, Any]) -> dict[str, Any] | N
     from hpml.distributed.data import shard_evaluation
     from hpml.distributed.metrics import reduce_metrics
     from hpml.distributed.wrap import make_wrapper
-    from hpml.train.build import build_workload, settings_for
+    from hpml.train.build import build_training, settings_for
     from hpml.train.run import run
 
     cfg = scale_lr(cfg, env.world_size)
     wrap = make_wrapper(settings_for(cfg).strategy)
-    work = build_workload(cfg, rank=env.rank, world_size=env.world_size, wrap_model=wrap)
+    work = build_training(cfg, rank=env.rank, world_size=env.world_size, wrap_model=wrap)
     shard_evaluation(work)
     record = run(cfg, work=work, reduce=reduce_metrics, **options)
     return record if env.is_main else None

@@ -1,6 +1,6 @@
 """Wrapping a built :class:`~hpml.train.state.TrainState` for data-parallel training.
 
-``build_workload(cfg, wrap_model=make_wrapper(settings))`` calls the wrapper once, after
+``build_training(cfg, wrap_model=make_wrapper(settings))`` calls the wrapper once, after
 the module is on its device and before the first step; it returns ``(model, no_sync)``
 for ``state.model`` and ``state.no_sync``.  ``state.module`` stays the raw module, so
 DDP checkpoints hold plain ``state_dict()`` keys (no ``module.`` prefix) and load at any
@@ -113,7 +113,7 @@ def _fsdp_no_sync(module: nn.Module) -> Iterator[None]:
 
 
 def make_wrapper(strategy: str = "ddp") -> Wrapper:
-    """The wrap hook for ``build_workload(..., wrap_model=)``: ``ddp`` or ``fsdp``."""
+    """The wrap hook for ``build_training(..., wrap_model=)``: ``ddp`` or ``fsdp``."""
     from hpml.errors import HpmlError
 
     if strategy not in STRATEGIES:

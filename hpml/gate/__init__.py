@@ -1,14 +1,25 @@
 """Regression gating for hpml benchmark runs: ``hpml gate``.
 
-* :mod:`hpml.gate.summary` -- the per-run summary JSON (same-run speedups);
 * :mod:`hpml.gate.config` -- ``[tool.hpml.gate]`` thresholds from pyproject.toml;
-* :mod:`hpml.gate.stats` -- Mann-Whitney U, bootstrap interval, Holm correction;
-* :mod:`hpml.gate.gate` -- the checks and the printed table;
+* :mod:`hpml.gate.stats` -- Mann-Whitney U, permutation test, Holm correction;
+* :mod:`hpml.gate.checks` -- the checks and the printed table;
 * :mod:`hpml.gate.revisions` -- ``--base REV``: interleaved runs in a temporary worktree;
 * :mod:`hpml.gate.command` -- argparse wiring: :func:`add_gate_arguments`, :func:`run_gate`;
 * :mod:`hpml.gate.power` -- ``python -m hpml.gate.power``: false alarms and detection of CI's A/B gate.
+
+The gate reads results through :mod:`hpml.results` (the run summary, the runs); it
+imports neither :mod:`hpml.report` nor torch.  The names below load on first use, so
+importing :mod:`hpml.gate.config` alone (the report does) does not load the checks.
 """
 
-from hpml.gate.command import add_gate_arguments, run_gate
+from typing import Any
 
 __all__ = ["add_gate_arguments", "run_gate"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from hpml.gate import command
+
+        return getattr(command, name)
+    raise AttributeError(f"module 'hpml.gate' has no attribute {name!r}")

@@ -1,7 +1,7 @@
-"""``python -m hpml.gate`` -- the same as ``hpml gate``."""
+"""``python -m hpml.gate`` -- the same as ``hpml gate`` (one parser, one error handler)."""
 
 import sys
 
-from hpml.gate.command import main
+from hpml.cli import main
 
-sys.exit(main())
+sys.exit(main(["gate", *sys.argv[1:]]))

@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from hpml.errors import HpmlError
-from hpml.machine import cpu_class
+from hpml.results.machine import cpu_class
 from hpml.gate.config import TESTS, GateConfig, load_gate_config, parse_bench_args
-from hpml.gate.gate import (
+from hpml.gate.checks import (
     MISSING, Check, check_compatible, check_expectations, check_reference, compare_ab, failures, format_table,
     load_side, merge_runs, underpowered, write_checks_json,
 )
 from hpml.gate.revisions import auto_base, run_interleaved
-from hpml.gate.summary import keyed_rows, latest_summary, load_summary, validate_run
+from hpml.results.summary import keyed_rows, latest_summary, load_summary, validate_run
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -215,11 +215,3 @@ def _run_gate(args: argparse.Namespace) -> int:
           + (f"; allowed missing (--allow-missing): {', '.join(missing)}" if missing else ""))
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m hpml.gate``: the same as ``hpml gate`` (one parser, one error handler)."""
-    import sys
-
-    from hpml.cli import main as cli_main
-
-    return cli_main(["gate", *(sys.argv[1:] if argv is None else argv)])

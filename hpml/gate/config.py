@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from hpml.errors import HpmlError
-from hpml.report.load import PHASES, CaseKey
+from hpml.results.schema import PHASES, CaseKey
 
 DEFAULT_TOLERANCE = 0.15  # relative drop allowed below an expected / reference speedup
 DEFAULT_ALPHA = 0.05  # family-wise false-alarm probability of one A/B gate run

@@ -35,7 +35,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +42,9 @@ from typing import Any, Callable, Sequence
 
 from hpml.errors import HpmlError
 from hpml.gate.config import GateConfig, load_gate_config
-from hpml.gate.gate import FASTER, SLOWER, compare_ab
-from hpml.report.load import Benchmark, CaseKey
+from hpml.gate.checks import FASTER, SLOWER, compare_ab
+from hpml.results.atomic import write_text_atomic
+from hpml.results.schema import Benchmark, CaseKey
 
 CASES = ("identical", "uniform", "one_optimization")
 
@@ -164,10 +164,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def write_json(path: Path, obj: dict[str, Any]) -> None:
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2)
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(obj, indent=2))
     except OSError as exc:
         raise HpmlError(f"--json {path}: cannot write it ({exc.strerror or exc})") from None
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from hpml.errors import HpmlError
-from hpml.report.load import Run, load_run
+from hpml.results.schema import Run, load_run
 
 #: Lines of a failed session's output echoed to stderr before the one-line error.
 LOG_TAIL_LINES = 30

@@ -34,7 +34,7 @@ start and end of the region, reaped ones through ``RUSAGE_CHILDREN`` (Linux fold
 waited-for child's counts into it), with the pre-region faults of a child reaped inside
 the region subtracted (the same bookkeeping as :mod:`hpml.measure.io`).  A minor fault
 is a page the kernel had to map on first touch: a step that returns freed memory to the
-OS and allocates it again pays them every step (see :mod:`hpml.train.allocator`); major
+OS and allocates it again pays them every step (see :mod:`hpml.train.malloc`); major
 faults had to read from disk.
 
 Both high-water marks are process-wide, so resetting one would erase the peak of an

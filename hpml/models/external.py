@@ -27,7 +27,7 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from hpml.errors import HpmlError
+from hpml.errors import HpmlError, one_line_message
 from hpml.models import ModelSpec
 from hpml.models.weights import load_state_dict_file
 
@@ -176,7 +176,7 @@ def _hf_config(name: str, arch: str):
             return AutoConfig.from_pretrained(str(path), local_files_only=True)
         except (OSError, ValueError) as exc:
             raise HpmlError(f"model {name!r}: cannot read a transformers config from {path}: "
-                            f"{str(exc).strip().splitlines()[0]}") from None
+                            f"{one_line_message(exc)}") from None
     try:
         return AutoConfig.for_model(arch)
     except ValueError:

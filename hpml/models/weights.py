@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from hpml.errors import HpmlError
+from hpml.errors import HpmlError, one_line_message
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -23,7 +23,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt or foreign file: name it, don't dump a traceback
-        raise HpmlError(f"cannot read pretrained weights {path}: {exc}".splitlines()[0]) from exc
+        raise HpmlError(f"cannot read pretrained weights {path}: {one_line_message(exc)}") from exc
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # an hpml checkpoint
     if not isinstance(state, dict):

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from hpml.errors import HpmlError
+from hpml.errors import HpmlError, one_line_message
 from hpml.models import register_model
 from hpml.models.weights import load_backbone, load_state_dict_file
 
@@ -67,7 +67,7 @@ def xlnet(
                 str(weights), num_labels=num_classes, local_files_only=True
             )
         except (OSError, ValueError) as exc:
-            raise HpmlError(f"cannot load XLNet weights from {weights}: {exc}".splitlines()[0]) from exc
+            raise HpmlError(f"cannot load XLNet weights from {weights}: {one_line_message(exc)}") from exc
     else:
         net = XLNetForSequenceClassification(config)
         if weights is not None:

@@ -1,7 +1,7 @@
-"""``python -m hpml.report`` -- the same as ``hpml report``."""
+"""``python -m hpml.report`` -- the same as ``hpml report`` (one parser, one error handler)."""
 
 import sys
 
-from hpml.report.command import main
+from hpml.cli import main
 
-sys.exit(main())
+sys.exit(main(["report", *sys.argv[1:]]))

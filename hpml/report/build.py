@@ -21,9 +21,11 @@ from typing import Any, Callable, Iterable, Sequence
 from hpml.gate.config import GateConfig
 from hpml.report import charts
 from hpml.report.charts import Bar
-from hpml.report.load import PHASES, Benchmark, CaseKey, ConvergenceRecord, Inputs, Run, machine_fingerprint
 from hpml.report.paired import Speedup, speedups
-from hpml.report.render import Details, Document, HeatCell, Heatmap, Image, Section, Table, fmt_time, heat_colour
+from hpml.report.render import Details, Document, HeatCell, Heatmap, Image, Section, Table, heat_colour
+from hpml.results.machine import comparable_machine, machine_line
+from hpml.results.schema import PHASES, Benchmark, CaseKey, ConvergenceRecord, Inputs, Run
+from hpml.results.units import fmt_time
 
 #: Phases stacked in the breakdown, in pipeline order (end_to_end and ddp are totals, not parts).
 BREAKDOWN_PHASES = ("preprocess", "load", "train", "inference")
@@ -51,7 +53,7 @@ def _group_title(key: CaseKey) -> str:
     """Panel title: everything but the optimization (the bars of a panel share it)."""
     if not key.is_hpml:
         return "other benchmarks (no hpml extra_info)"
-    parts = [key.phase, key.dataset, key.device, key.model, key.optimizer]
+    parts = [key.phase, key.dataset, key.device, key.model, key.optimizer, key.world_suffix.lstrip(":")]
     title = " · ".join(p for p in parts if p)
     return f"{title} [{key.variant}]" if key.variant else title
 
@@ -67,7 +69,7 @@ def _slug(text: str) -> str:
 def _order(k: CaseKey) -> tuple:
     """Report order: phases in pipeline order, foreign rows last, baseline first within a panel."""
     phase = PHASES.index(k.phase) if k.phase in PHASES else len(PHASES)
-    return (not k.is_hpml, phase, k.phase, k.dataset, k.device, k.model, k.optimizer, k.name, k.variant,
+    return (not k.is_hpml, phase, k.phase, k.dataset, k.device, k.model, k.optimizer, k.world_size, k.name, k.variant,
             k.optimization != "baseline", k.optimization)
 
 
@@ -77,19 +79,6 @@ def _grouped(keys: Iterable[CaseKey]) -> dict[str, list[CaseKey]]:
     for key in sorted(keys, key=_order):
         groups[_group_title(key)].append(key)
     return groups
-
-
-def machine_line(run: Run) -> str:
-    info = run.machine_info
-    cpu = info.get("cpu") if isinstance(info.get("cpu"), dict) else {}
-    hpml = info.get("hpml") if isinstance(info.get("hpml"), dict) else {}
-    gpu = info.get("gpu") or hpml.get("gpu")
-    parts = [str(cpu.get("brand_raw") or info.get("processor") or info.get("machine") or "?")]
-    if cpu.get("count"):
-        parts.append(f"{cpu['count']} cores")
-    if gpu:
-        parts.append(str(gpu))
-    return ", ".join(parts)
 
 
 # --- sections ---------------------------------------------------------------------------------
@@ -103,7 +92,7 @@ def runs_section(runs: Sequence[Run], base: Path) -> Section:
             name = str(run.path.resolve().relative_to(base.resolve()))
         except ValueError:
             name = str(run.path)
-        rows.append([str(i), run.datetime[:19].replace("T", " "), run.short_commit, machine_line(run),
+        rows.append([str(i), run.datetime[:19].replace("T", " "), run.short_commit, machine_line(run.machine_info),
                      ", ".join(sorted(run.profiles)) or "-", str(len(run.benchmarks)),
                      "yes" if run.has_data else "no", name])
     blocks: list[Any] = [Table(["#", "date (UTC)", "commit", "machine", "profile", "benchmarks", "raw data", "file"],
@@ -260,8 +249,10 @@ def row_id(key: CaseKey) -> str:
 
 
 def workload_of(key: CaseKey) -> str:
-    """A heatmap column: ``dataset · model · optimizer`` (what is left of those)."""
-    return " · ".join(p for p in (key.dataset, key.model, key.optimizer) if p) or key.name
+    """A heatmap column: ``dataset · model · optimizer`` (what is left of those), and
+    ``· w2`` for a row of two processes (DDP): its baseline is the two-process one."""
+    parts = (key.dataset, key.model, key.optimizer, key.world_suffix.lstrip(":"))
+    return " · ".join(p for p in parts if p) or key.name
 
 
 def _heat_row(key: CaseKey) -> str:
@@ -585,8 +576,8 @@ def trend_section(runs: Sequence[Run], latest: Run, config: GateConfig, folder: 
     """The gated rows across the runs of the latest run's machine and profile (other machines
     would mix hardware in, other profiles other workload sizes)."""
     section = Section("Trend of the gated rows across commits")
-    machine = machine_fingerprint(latest.machine_info)
-    on_machine = [r for r in runs if machine_fingerprint(r.machine_info) == machine]
+    machine = comparable_machine(latest.machine_info)
+    on_machine = [r for r in runs if comparable_machine(r.machine_info) == machine]
     same = [r for r in on_machine if r.profiles == latest.profiles]
     notes = []
     if len(runs) > len(on_machine):
@@ -656,7 +647,7 @@ def build_document(inputs: Inputs, folder: Path, source: str, base: Path, config
     profiles = ", ".join(sorted(latest.profiles)) or "?"
     intro = [
         f"Latest run: commit {latest.short_commit}, {latest.datetime[:19].replace('T', ' ')} UTC, "
-        f"{machine_line(latest)}, profile {profiles}; from {len(inputs.runs)} run(s) and "
+        f"{machine_line(latest.machine_info)}, profile {profiles}; from {len(inputs.runs)} run(s) and "
         f"{len(inputs.convergence)} convergence record(s) in {source}.",
     ]
     sp = speedups(latest)

@@ -12,8 +12,6 @@ charts).  Files are palette PNGs (a few dozen kB) written atomically.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
@@ -25,6 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.colors  # noqa: E402
 import matplotlib.patches  # noqa: E402
 import matplotlib.ticker  # noqa: E402
+
+from hpml.results.atomic import atomic_write  # noqa: E402
 
 #: Inches per bar row and per group heading; chosen so 9-10 pt labels never touch.
 ROW_IN, GROUP_IN, BASE_IN = 0.30, 0.55, 1.3
@@ -104,15 +104,7 @@ def _save(fig: Any, path: Path) -> Path:
     buffer.seek(0)
     with Image.open(buffer) as img:
         small = img.convert("RGB").quantize(colors=PNG_COLOURS, method=Image.Quantize.MEDIANCUT)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            small.save(f, format="PNG", optimize=True)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: small.save(tmp, format="PNG", optimize=True))
     return path
 
 

@@ -20,7 +20,8 @@ import tempfile
 from pathlib import Path
 
 from hpml.errors import HpmlError
-from hpml.report.load import HOW_TO_RUN, discover
+from hpml.results.atomic import write_text_atomic
+from hpml.results.schema import HOW_TO_RUN, discover
 
 LOCK_FILE = ".hpml-report.lock"
 
@@ -37,19 +38,6 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="PYPROJECT",
                         help="pyproject.toml whose [tool.hpml.gate] says which rows are gated, for the trend "
                              "(default: nearest above cwd)")
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Atomically: a temp file in the same folder, then ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -87,8 +75,8 @@ def run_report(args: argparse.Namespace) -> int:
                 os.replace(fresh, old)
         finally:
             shutil.rmtree(fresh, ignore_errors=True)
-        _write_text(out / "index.md", to_markdown(doc))
-        _write_text(out / "index.html", to_html(doc))
+        write_text_atomic(out / "index.md", to_markdown(doc))
+        write_text_atomic(out / "index.html", to_html(doc))
         for stale in out.iterdir():  # charts that reports before charts/ wrote next to index.md
             if OLD_CHART_FILE.match(stale.name):
                 stale.unlink()
@@ -97,11 +85,3 @@ def run_report(args: argparse.Namespace) -> int:
           f"from {len(inputs.runs)} run(s)")
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m hpml.report``: the same as ``hpml report`` (one parser, one error handler)."""
-    import sys
-
-    from hpml.cli import main as cli_main
-
-    return cli_main(["report", *(sys.argv[1:] if argv is None else argv)])

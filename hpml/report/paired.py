@@ -5,7 +5,7 @@ contract): ``speedup_vs_baseline`` (the paired estimate), ``speedup_interval`` [
 (95 % bootstrap), ``speedup_pairs``, ``speedup_significant`` (the interval excludes 1.0
 and the estimate lies outside the phase's noise floor), ``busy`` / ``busy_reason`` and
 ``aliases``.  Older runs lack them: their speedup is the same-run ratio of median
-throughputs (:func:`hpml.gate.summary.summary_from_run`) and has **no interval**, so its
+throughputs (:func:`hpml.results.summary.summary_from_run`) and has **no interval**, so its
 significance is unknown and the report says so instead of guessing.
 """
 
@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from hpml.gate.summary import summary_from_run
-from hpml.report.load import Benchmark, CaseKey, Run
+from hpml.results.summary import summary_from_run
+from hpml.results.schema import Benchmark, CaseKey, Run
 
 #: extra_info keys whose presence marks a row measured with paired rounds.
 PAIRED_KEYS = ("speedup_significant", "speedup_pairs", "speedup_interval")

@@ -98,15 +98,6 @@ class Document:
     sections: list[Section]
 
 
-def fmt_time(seconds: float) -> str:
-    """A duration with a unit a human reads at a glance (s, ms or us)."""
-    if seconds >= 1.0:
-        return f"{seconds:.3g} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds * 1e6:.3g} us"
-
-
 def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 

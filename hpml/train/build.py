@@ -1,4 +1,4 @@
-"""Turn a :class:`~hpml.config.RunConfig` into a ready workload: data, loaders, state."""
+"""Turn a :class:`~hpml.config.RunConfig` into a ready :class:`TrainingSetup`: data, loaders, state."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from hpml.train.state import TrainState, make_state
 
 
 @dataclass
-class Workload:
-    """Everything a run needs, built once from its config."""
+class TrainingSetup:
+    """Everything a training run needs, built once from its config.  (The benchmark rows'
+    measured calls are :mod:`hpml.bench.workloads`' ``Measured`` workloads.)"""
 
     cfg: RunConfig
     info: DatasetInfo
@@ -126,7 +127,7 @@ def state_for(
     )
 
 
-def build_workload(cfg: RunConfig, *, rank: int = 0, world_size: int = 1, wrap_model=None) -> Workload:
+def build_training(cfg: RunConfig, *, rank: int = 0, world_size: int = 1, wrap_model=None) -> TrainingSetup:
     """Build data, loaders, model and state for ``cfg``.
 
     ``wrap_model(module) -> model`` lets a launcher wrap the module (DDP) after it is on
@@ -144,7 +145,8 @@ def build_workload(cfg: RunConfig, *, rank: int = 0, world_size: int = 1, wrap_m
     train_loader = build_loader(train_set, cfg, settings, train=True, sampler=sampler)
     test_loader = build_loader(test_set, cfg, settings, train=False)
     module = create_model(cfg.model, num_classes=info.num_classes, **model_kwargs(cfg, info, train_set))
-    work = Workload(cfg, info, settings, train_set, test_set, train_loader, test_loader, None, rank, world_size)  # type: ignore[arg-type]
+    work = TrainingSetup(cfg, info, settings, train_set, test_set, train_loader, test_loader,
+                         None, rank, world_size)  # type: ignore[arg-type]
     work.state = state_for(
         cfg, module, info, settings,
         total_steps=work.total_steps,

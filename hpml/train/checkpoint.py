@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from hpml.errors import HpmlError
+from hpml.errors import HpmlError, squeezed_message
+from hpml.results.atomic import atomic_write
 from hpml.train.state import TrainState
 
 CHECKPOINT_NAME = "last.ckpt"
@@ -41,23 +42,8 @@ torch.serialization.add_safe_globals(_NUMPY_SAFE)
 STALE_TMP_S = 60.0
 
 
-def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``: a reader never sees half a file,
-    and a run killed while writing leaves the previous file intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def sweep_stale_tmp(path: str | Path, older_than_s: float = STALE_TMP_S) -> list[Path]:
-    """Delete the temporary files :func:`atomic_write` left next to ``path`` when its writer
+    """Delete the temporary files :func:`~hpml.results.atomic.atomic_write` left next to ``path`` when its writer
     was killed (kill -9 skips the cleanup); returns what was removed."""
     path = Path(path)
     removed = []
@@ -143,7 +129,7 @@ def save_checkpoint(path: str | Path, state: TrainState, **meta: Any) -> None:
             f.flush()
             os.fsync(f.fileno())
 
-    atomic_write(path, write)
+    atomic_write(path, write, parents=True)
 
 
 def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -161,7 +147,7 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
             "holds; not loading it (it could run code)"
         ) from None
     except Exception as exc:  # zip/pickle corruption comes in many types
-        raise HpmlError(f"checkpoint {path} is unreadable: {_one_line(exc)}") from None
+        raise HpmlError(f"checkpoint {path} is unreadable: {squeezed_message(exc)}") from None
     missing = [k for k in ("model", "optimizer", "scaler", "scheduler", "rng", "step", "epoch")
                if not isinstance(payload, dict) or k not in payload]
     if missing:
@@ -200,14 +186,10 @@ def load_checkpoint(path: str | Path, state: TrainState, cfg: Any = None) -> dic
         raise HpmlError(f"checkpoint {path} does not fit this run (another optimizer or model?): "
                         f"its state has no entry {exc}") from None
     except Exception as exc:
-        raise HpmlError(f"checkpoint {path} does not fit this run (another model?): {_one_line(exc)}") from None
+        raise HpmlError(f"checkpoint {path} does not fit this run (another model?): {squeezed_message(exc)}") from None
     state.step, state.epoch = payload["step"], payload["epoch"]
     known = {"model", "optimizer", "scaler", "scheduler", "rng", "step", "epoch"}
     return {k: v for k, v in payload.items() if k not in known}
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    return " ".join(str(exc).split())[:limit] or type(exc).__name__
 
 
 def _refused_global(message: str) -> str:

@@ -10,12 +10,12 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 from tqdm import tqdm
 
-from hpml.errors import HpmlError, RunFailed
+from hpml.errors import HpmlError, RunFailed, is_out_of_memory
 from hpml.measure.timers import synchronize
-from hpml.train.build import Workload
+from hpml.train.build import TrainingSetup
+from hpml.results.atomic import atomic_write
 from hpml.train.checkpoint import (
     CHECKPOINT_NAME,
-    atomic_write,
     load_checkpoint,
     os_error,
     save_checkpoint,
@@ -75,15 +75,7 @@ def check_finite(losses: list[torch.Tensor], first_step: int, epoch: int, last_g
     )
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA's OutOfMemoryError, Python's MemoryError, or the CPU allocator's RuntimeError
-    (``DefaultCPUAllocator: can't allocate memory``), which torch gives no type of its own."""
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-        return True
-    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
-
-
-def oom_message(work: Workload) -> str:
+def oom_message(work: TrainingSetup) -> str:
     s = work.settings
     where = "device memory" if work.state.device.type == "cuda" else "host memory"
     return (
@@ -98,7 +90,7 @@ def append_jsonl(path: Path, record: dict) -> None:
     epoch, so this is cheap): a full disk or a kill never leaves a truncated log."""
     old = path.read_bytes() if path.exists() else b""
     line = (json.dumps(record) + "\n").encode()
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(old + line))
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(old + line), parents=True)
 
 
 class OutputWrites:
@@ -124,7 +116,7 @@ class OutputWrites:
 
 
 def fit(
-    work: Workload,
+    work: TrainingSetup,
     *,
     log_path: str | Path | None = None,
     checkpoint_dir: str | Path | None = None,

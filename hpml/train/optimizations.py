@@ -19,7 +19,7 @@ import torch
 
 from hpml.errors import HpmlError
 from hpml.registry import Registry
-from hpml.train import allocator
+from hpml.train import malloc
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ register("tf32", "TF32 tensor-core matmuls/convolutions for fp32 work", devices=
 )
 register("host_allocator",
          "glibc malloc keeps freed memory for reuse (no page faults re-touching activations each step)",
-         devices=("cpu",), requires=lambda device: allocator.unavailable_reason(), process_wide=True)(
+         devices=("cpu",), requires=lambda device: malloc.unavailable_reason(), process_wide=True)(
     _set(host_allocator=True)
 )
 register("device_loader", "whole dataset resident on the device, augmented there per batch",

@@ -17,8 +17,9 @@ from hpml.config import RunConfig
 from hpml.machine import machine_info
 from hpml.measure import flops_per_sample, measure_phase, peak_estimate, peak_flags
 from hpml.models import count_parameters
-from hpml.train.build import Workload, build_workload
-from hpml.train.checkpoint import atomic_write, os_error
+from hpml.train.build import TrainingSetup, build_training
+from hpml.results.atomic import atomic_write
+from hpml.train.checkpoint import os_error
 from hpml.train.fit import fit
 from hpml.train.optimizations import check_single_process
 from hpml.train.step import evaluate
@@ -27,7 +28,7 @@ from hpml.train.step import evaluate
 LOAD_BATCHES = 4
 
 
-def measure_preprocess(work: Workload, n: int) -> dict[str, Any]:
+def measure_preprocess(work: TrainingSetup, n: int) -> dict[str, Any]:
     """Decode + augment ``n`` samples one by one, in this process."""
     n = min(n, len(work.train_set))
     with measure_phase("preprocess", work.state.device, samples=n) as m:
@@ -36,7 +37,7 @@ def measure_preprocess(work: Workload, n: int) -> dict[str, Any]:
     return m.stats.as_dict()
 
 
-def measure_load(work: Workload, batches: int = LOAD_BATCHES) -> dict[str, Any]:
+def measure_load(work: TrainingSetup, batches: int = LOAD_BATCHES) -> dict[str, Any]:
     """Iterate the training loader (and copy to the device), no compute."""
     state = work.state
     with measure_phase("load", state.device) as m:
@@ -46,14 +47,14 @@ def measure_load(work: Workload, batches: int = LOAD_BATCHES) -> dict[str, Any]:
     return m.stats.as_dict()
 
 
-def measure_inference(work: Workload) -> tuple[dict[str, Any], dict[str, float]]:
+def measure_inference(work: TrainingSetup) -> tuple[dict[str, Any], dict[str, float]]:
     with measure_phase("inference", work.state.device) as m:
         metrics = evaluate(work.state, work.test_loader)
         m.samples = metrics["samples"]
     return m.stats.as_dict(), metrics
 
 
-def example_batch(work: Workload, size: int = 2) -> torch.Tensor:
+def example_batch(work: TrainingSetup, size: int = 2) -> torch.Tensor:
     x = torch.stack([work.train_set[i][0] for i in range(min(size, len(work.train_set)))])
     return work.state.move_input(x)
 
@@ -66,7 +67,7 @@ def run(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
-    work: Workload | None = None,
+    work: TrainingSetup | None = None,
     reduce=lambda m: m,
 ) -> dict[str, Any]:
     """Build, measure each phase, train, evaluate; return (and optionally write) the record.
@@ -74,7 +75,7 @@ def run(
     Without ``work`` this is a single-process run (a distributed rank passes its own)."""
     if work is None:
         check_single_process(cfg.optimizations, cfg.device)
-        work = build_workload(cfg)
+        work = build_training(cfg)
     state = work.state
     phases: dict[str, Any] = {}
     phases["preprocess"] = measure_preprocess(work, n=4 * cfg.batch_size)
@@ -141,7 +142,8 @@ def run(
     record["peak_flags"] = peak_flags(record["peak_fraction"], estimate)
     if json_path and work.is_main:
         try:
-            atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, default=str)))
+            atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, default=str)),
+                             parents=True)
         except OSError as exc:
             record["output_errors"].append(f"could not write record {json_path}: {os_error(exc)}")
     return record

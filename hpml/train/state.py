@@ -16,7 +16,7 @@ from typing import Callable, ContextManager
 import torch
 import torch.nn as nn
 
-from hpml.train.allocator import tune_host_allocator
+from hpml.train.malloc import tune_host_allocator
 from hpml.train.optimizations import Settings
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -52,7 +52,7 @@ def apply_backend_flags(settings: Settings) -> None:
     """Set process-wide CUDA flags explicitly both ways, so a baseline measured after an
     optimized row does not inherit its flags.  (PyTorch enables cuDNN TF32 by default;
     hpml's fp32 baseline turns it off so `tf32` is a measurable optimization.)  The host
-    allocator tuning is one-way (see :mod:`hpml.train.allocator`): it is applied when
+    allocator tuning is one-way (see :mod:`hpml.train.malloc`): it is applied when
     asked for and cannot be switched back."""
     torch.backends.cudnn.benchmark = settings.cudnn_benchmark
     torch.backends.cudnn.allow_tf32 = settings.tf32

@@ -9,7 +9,7 @@ from hpml.bench.harness import BenchSession
 from hpml.bench.matrix import Case
 from hpml.bench.profiles import get_profile
 from hpml.bench.workloads import inference_workload
-from hpml.train.allocator import host_allocator_tuned, unavailable_reason
+from hpml.train.malloc import host_allocator_tuned, unavailable_reason
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 

@@ -229,7 +229,7 @@ def test_real_rows_hold_every_contract_key(suite: pytest.Pytester):
     """A tiny real workload (ResNet-18 inference on digits) through plugin, harness, fresh
     processes and pytest-benchmark: the JSON every reader relies on."""
     from hpml.bench.harness import PAIRED_KEYS
-    from hpml.train.allocator import host_allocator_tuned, unavailable_reason
+    from hpml.train.malloc import host_allocator_tuned, unavailable_reason
 
     suite.makepyfile(test_real=REAL)
     result = suite.runpytest("test_real.py", "--benchmark-json=real.json", "-rs")

@@ -8,7 +8,7 @@ from typing import Sequence
 import pytest
 import torch
 
-from hpml.convergence import Case, CaseResult, Weights, converge_case, find_weights
+from hpml.convergence import CaseResult, ConvergenceCase, Weights, converge_case, find_weights
 from hpml.data import DATASETS, create_dataset
 from hpml.errors import HpmlError, RunFailed
 
@@ -41,7 +41,8 @@ def data_problem(dataset: str, data_dir: Path | None, tokenizer: Path | None = N
     return None
 
 
-def skip_reasons(case: Case, data_dir: Path | None, weights: Path | None) -> tuple[list[str], Weights | None]:
+def skip_reasons(case: ConvergenceCase, data_dir: Path | None,
+                 weights: Path | None) -> tuple[list[str], Weights | None]:
     """Every reason ``case`` cannot run here (all of them, so one skip line says everything
     to fix), and the resolved weights."""
     reasons = []
@@ -59,7 +60,7 @@ def skip_reasons(case: Case, data_dir: Path | None, weights: Path | None) -> tup
 
 
 def run_case(
-    config: pytest.Config, case: Case, seeds: Sequence[int], store: Path, **kwargs
+    config: pytest.Config, case: ConvergenceCase, seeds: Sequence[int], store: Path, **kwargs
 ) -> CaseResult:
     """Run ``case`` over ``seeds``; a divergence becomes a test failure whose message names
     the case, seed, step, epoch and last good metrics (no traceback through fit)."""

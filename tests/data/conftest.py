@@ -15,16 +15,9 @@ from typing import Iterator
 import pytest
 import torch
 
-from .formats import (
-    AMAZON_ROWS,
-    CIFAR_TEST,
-    CIFAR_TRAIN_PER_BATCH,
-    WNIDS,
-    random_images,
-    write_amazon_csv,
-    write_cifar_batch,
-    write_jpeg,
-)
+from hpml.data.formats import noise_images, write_amazon_csv, write_cifar_batch, write_imagenet_meta, write_jpeg
+
+from .samples import AMAZON_ROWS, CIFAR_TEST, CIFAR_TRAIN_PER_BATCH, WNIDS
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -54,8 +47,8 @@ def cifar10_dir(tmp_path: Path) -> Path:
     root.mkdir()
     for k in range(1, 6):
         labels = [(2 * k + i) % 10 for i in range(CIFAR_TRAIN_PER_BATCH)]
-        write_cifar_batch(root / f"data_batch_{k}", random_images(CIFAR_TRAIN_PER_BATCH, k), labels, (b"labels",))
-    write_cifar_batch(root / "test_batch", random_images(CIFAR_TEST, 0), [3, 1, 4], (b"labels",))
+        write_cifar_batch(root / f"data_batch_{k}", noise_images(CIFAR_TRAIN_PER_BATCH, 32, 32, k), labels, (b"labels",))
+    write_cifar_batch(root / "test_batch", noise_images(CIFAR_TEST, 32, 32, 0), [3, 1, 4], (b"labels",))
     with open(root / "batches.meta", "wb") as f:
         names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
         pickle.dump({b"label_names": names, b"num_cases_per_batch": 10000, b"num_vis": 3072}, f, protocol=2)
@@ -67,8 +60,8 @@ def cifar100_dir(tmp_path: Path) -> Path:
     root = tmp_path / "cifar-100-python"
     root.mkdir()
     keys = (b"fine_labels", b"coarse_labels")
-    write_cifar_batch(root / "train", random_images(4, 7), [99, 0, 42, 7], keys)
-    write_cifar_batch(root / "test", random_images(2, 8), [5, 98], keys)
+    write_cifar_batch(root / "train", noise_images(4, 32, 32, 7), [99, 0, 42, 7], keys)
+    write_cifar_batch(root / "test", noise_images(2, 32, 32, 8), [5, 98], keys)
     with open(root / "meta", "wb") as f:
         pickle.dump({b"fine_label_names": [b"c%d" % i for i in range(100)]}, f, protocol=2)
     return tmp_path
@@ -83,10 +76,10 @@ def imagenet_dir(tmp_path: Path) -> Path:
             folder = root / split / wnid
             folder.mkdir(parents=True)
             for i in range(per_class):
-                write_jpeg(folder / f"{wnid}_{i}.JPEG", 40 + 8 * i, 30 + 4 * c, seed=10 * c + i)
+                image = noise_images(1, 30 + 4 * c, 40 + 8 * i, seed=10 * c + i)[0]  # 40+ x 30+ px
+                write_jpeg(folder / f"{wnid}_{i}.JPEG", image)
     # what torchvision's parse_devkit_archive saves: ({wnid: (class names,)}, [val wnid per image])
-    classes = {wnid: (f"class {wnid}",) for wnid in WNIDS}
-    torch.save((classes, list(WNIDS)), root / "meta.bin")
+    write_imagenet_meta(root, WNIDS)
     return tmp_path
 
 

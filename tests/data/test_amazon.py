@@ -12,7 +12,9 @@ from hpml.data import TextDataset, create_dataset
 from hpml.data.amazon import read_csv
 from hpml.errors import HpmlError
 
-from .formats import AMAZON_ROWS, write_amazon_csv
+from hpml.data.formats import write_amazon_csv
+
+from .samples import AMAZON_ROWS
 
 SEQ = 24  # tokens
 

@@ -12,9 +12,10 @@ import torch
 
 from hpml.data import create_dataset
 from hpml.data.cifar import decode_batch, read_batch
+from hpml.data.formats import noise_images, write_cifar_batch
 from hpml.errors import HpmlError
 
-from .formats import CIFAR_TEST, CIFAR_TRAIN_PER_BATCH, random_images, write_cifar_batch
+from .samples import CIFAR_TEST, CIFAR_TRAIN_PER_BATCH
 
 
 def test_reader_matches_plain_pickle(cifar10_dir: Path) -> None:
@@ -38,7 +39,7 @@ def test_cifar10_splits(cifar10_dir: Path) -> None:
     assert images.shape == (CIFAR_TEST, 3, 32, 32) and images.dtype == torch.uint8
     assert labels.tolist() == [3, 1, 4] and labels.dtype == torch.int64
     # batches are concatenated in order: data_batch_1 first
-    assert torch.equal(train.arrays()[0][:2], torch.from_numpy(random_images(2, 1)))
+    assert torch.equal(train.arrays()[0][:2], torch.from_numpy(noise_images(2, 32, 32, 1)))
     x, y = train[0]
     assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and y == 2
 
@@ -94,10 +95,10 @@ def test_wrong_array_size_names_file(cifar10_dir: Path) -> None:
 
 def test_label_count_and_range_checked(cifar10_dir: Path) -> None:
     path = cifar10_dir / "cifar-10-batches-py" / "test_batch"
-    write_cifar_batch(path, random_images(2, 0), [1], (b"labels",))
+    write_cifar_batch(path, noise_images(2, 32, 32, 0), [1], (b"labels",))
     with pytest.raises(HpmlError, match="1 labels for 2 images"):
         create_dataset("cifar10", "test", data_dir=cifar10_dir)
-    write_cifar_batch(path, random_images(2, 0), [1, 10], (b"labels",))
+    write_cifar_batch(path, noise_images(2, 32, 32, 0), [1, 10], (b"labels",))
     with pytest.raises(HpmlError, match=r"labels outside 0\.\.9"):
         create_dataset("cifar10", "test", data_dir=cifar10_dir)
 

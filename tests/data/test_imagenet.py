@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from hpml.data import create_dataset
+from hpml.data.formats import noise_images, write_jpeg
 from hpml.data.imagenet import load_meta
 from hpml.errors import HpmlError
 
-from .formats import WNIDS, write_jpeg
+from .samples import WNIDS
 
 SIDE = 32  # px; small output side so the tests stay cheap
 
@@ -84,7 +85,7 @@ def test_corrupt_meta_bin_names_file(imagenet_dir: Path) -> None:
 def test_folder_not_in_meta_bin(imagenet_dir: Path) -> None:
     folder = imagenet_dir / "imagenet" / "train" / "n99999999"
     folder.mkdir()
-    write_jpeg(folder / "x.JPEG", 8, 8, seed=0)
+    write_jpeg(folder / "x.JPEG", noise_images(1, 8, 8, seed=0)[0])
     with pytest.raises(HpmlError, match="n99999999 is not a class listed in .*meta.bin"):
         create_dataset("imagenet", "train", data_dir=imagenet_dir)
 

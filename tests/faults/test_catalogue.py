@@ -128,13 +128,13 @@ def disk_full_at_checkpoint(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
     # full disk does; the log and the record go to a healthy folder.
     real = hpml.train.checkpoint.atomic_write
     mp.setattr(hpml.train.checkpoint, "atomic_write",
-               lambda path, write: write("/dev/full") if path.name == "last.ckpt" else real(path, write))
+               lambda path, write, **kw: write("/dev/full") if path.name == "last.ckpt" else real(path, write, **kw))
     return [*TRAIN, "--checkpoint-dir", str(tmp / "ckpt"), "--json", str(tmp / "run.json"),
             "--log", str(tmp / "log.jsonl")]
 
 
 def disk_full_at_record(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
-    mp.setattr(hpml.train.run, "atomic_write", lambda path, write: write("/dev/full"))
+    mp.setattr(hpml.train.run, "atomic_write", lambda path, write, **kw: write("/dev/full"))
     return [*TRAIN, "--checkpoint-dir", str(tmp / "ckpt"), "--json", str(tmp / "run.json"),
             "--log", str(tmp / "log.jsonl")]
 
@@ -152,7 +152,7 @@ def cpu_out_of_memory_while_building(tmp: Path, mp: pytest.MonkeyPatch) -> list[
     def build(cfg):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes.")
 
-    mp.setattr(hpml.train.run, "build_workload", build)
+    mp.setattr(hpml.train.run, "build_training", build)
     return list(TRAIN)
 
 

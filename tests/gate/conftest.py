@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from hpml.gate.command import main as gate_main
+from hpml.cli import main as cli_main
+
+
+def gate_main(argv: list[str]) -> int:
+    """``hpml gate ARGV`` in this process: the exit code (output on stdout/stderr)."""
+    return cli_main(["gate", *argv])
+
 
 STORAGE = Path(__file__).parents[1] / "report" / "fixtures" / "storage"
 RUNS = sorted((STORAGE / "Linux-CPython-3.11-64bit").glob("*.json"))

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from hpml.gate.gate import FASTER, OK, SLOWER, compare_ab, merge_runs
+from hpml.gate.checks import FASTER, OK, SLOWER, compare_ab, merge_runs
 from hpml.gate.revisions import run_interleaved
-from hpml.report.load import load_run
+from hpml.results.schema import load_run
 
 from . import tinybench
 

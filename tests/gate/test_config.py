@@ -8,7 +8,7 @@ import pytest
 
 from hpml.errors import HpmlError
 from hpml.gate.config import DEFAULT_TOLERANCE, GateConfig, find_pyproject, load_gate_config
-from hpml.report.load import CaseKey
+from hpml.results.schema import CaseKey
 
 TABLE = """
 [project]
@@ -103,7 +103,7 @@ def test_overrides_are_validated() -> None:
 
 def test_patterns_may_name_the_model_between_dataset_and_device():
     from hpml.gate.config import Expectation, split_pattern
-    from hpml.report.load import CaseKey
+    from hpml.results.schema import CaseKey
 
     assert split_pattern("train:*:cpu:amp_bf16") == ("train", "*", "*", "cpu", "amp_bf16")
     assert split_pattern("train:cifar10:timm:resnet18:cpu:amp_bf16") == (

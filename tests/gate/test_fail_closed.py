@@ -205,8 +205,8 @@ def test_repository_expectation_is_derived_from_its_reference_run() -> None:
     """CI's same-run gate: [tool.hpml.gate] in the repository's pyproject names a reference
     summary that exists and holds the gated row with an interval."""
     from hpml.gate.config import load_gate_config
-    from hpml.gate.gate import reference_floor
-    from hpml.gate.summary import load_summary
+    from hpml.gate.checks import reference_floor
+    from hpml.results.summary import load_summary
 
     root = Path(__file__).parents[2]
     config = load_gate_config(root / "pyproject.toml")

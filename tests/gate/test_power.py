@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from hpml.gate.config import load_gate_config
-from hpml.gate.gate import FASTER, OK, SLOWER
+from hpml.gate.checks import FASTER, OK, SLOWER
 from hpml.gate.power import Row, collect_ids, main, markdown, tally
-from hpml.report.load import CaseKey
+from hpml.results.schema import CaseKey
 
 ROOT = Path(__file__).parents[2]
 ROWS = [Row(CaseKey("train", "digits", "resnet50", "cpu", "sgd", opt), lambda f: (lambda: None))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hpml.errors import HpmlError
-from hpml.gate.summary import build_summary, latest_summary, load_summary, summary_path, write_summary
+from hpml.results.summary import build_summary, latest_summary, load_summary, summary_path, write_summary
 
 from .conftest import RUNS, read, write
 

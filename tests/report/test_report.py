@@ -12,10 +12,15 @@ import pytest
 from PIL import Image
 
 from hpml.errors import HpmlError
+from hpml.cli import main as cli_main
 from hpml.report import add_report_arguments, run_report
-from hpml.report.command import main as report_main
 
 from .conftest import MACHINE_DIR, STORAGE, run_files
+
+
+def report_main(argv: list[str]) -> int:
+    """``hpml report ARGV`` in this process: the exit code."""
+    return cli_main(["report", *argv])
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -336,7 +341,7 @@ def test_two_reports_into_one_folder_neither_crash_nor_mix(tmp_path: Path) -> No
 
 def test_accuracy_cost_comes_from_the_convergence_records() -> None:
     from hpml.report.build import accuracy_cost
-    from hpml.report.load import CaseKey, load_convergence
+    from hpml.results.schema import CaseKey, load_convergence
 
     records = [load_convergence(p) for p in sorted((STORAGE / "convergence").glob("*.json"))]
     by = {r.optimization: r.final_accuracy for r in records}

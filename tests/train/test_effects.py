@@ -195,7 +195,7 @@ def check_tf32(settings: Settings) -> None:
 
 
 def check_host_allocator(settings: Settings, fake_allocator) -> None:
-    from hpml.train.allocator import TUNING
+    from hpml.train.malloc import TUNING
 
     cpu_state(settings)
     assert sorted(fake_allocator.calls) == sorted(TUNING.items()), "mallopt was not called with the tuning"

@@ -10,7 +10,7 @@ import torch
 from hpml.config import RunConfig
 from hpml.errors import HpmlError, RunFailed
 from hpml.train import list_optimizations
-from hpml.train.build import build_workload
+from hpml.train.build import build_training
 from hpml.train.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from hpml.train.fit import check_finite, fit, micro_groups
 from hpml.train.optimizations import OPTIMIZATIONS
@@ -31,7 +31,7 @@ def test_every_optimization_runs_a_step_on_cpu_or_says_why(name):
         with pytest.raises(HpmlError, match=name):
             RunConfig(**SMALL, optimizations=(name,), steps=1)
         pytest.skip(reason)
-    work = build_workload(RunConfig(**SMALL, optimizations=(name,), steps=1, evaluate=False, accum_steps=2))
+    work = build_training(RunConfig(**SMALL, optimizations=(name,), steps=1, evaluate=False, accum_steps=2))
     before = [p.detach().clone() for p in work.state.module.parameters()]
     result = fit(work, progress=False)
     assert result["steps"] == 1
@@ -45,7 +45,7 @@ def test_micro_groups_keep_a_short_last_group():
 
 
 def test_steps_limit_and_grad_accum_count_optimizer_steps():
-    work = build_workload(RunConfig(**SMALL, optimizations=("grad_accum",), accum_steps=3, epochs=2, evaluate=False))
+    work = build_training(RunConfig(**SMALL, optimizations=("grad_accum",), accum_steps=3, epochs=2, evaluate=False))
     # 32 samples / batch 8 = 4 micro-batches per epoch -> groups of 3 + 1 = 2 steps per epoch
     assert work.steps_per_epoch == 2
     assert fit(work, progress=False)["steps"] == 4
@@ -58,14 +58,14 @@ def _interrupt_after_first_epoch(metrics):
 
 def test_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
     cfg = RunConfig(**SMALL, epochs=3, seed=3, schedule="cosine")
-    straight = build_workload(cfg)
+    straight = build_training(cfg)
     fit(straight, progress=False)
 
-    first = build_workload(cfg)
+    first = build_training(cfg)
     with pytest.raises(KeyboardInterrupt):
         fit(first, checkpoint_dir=tmp_path, progress=False, on_epoch=_interrupt_after_first_epoch)
     assert (tmp_path / CHECKPOINT_NAME).is_file()
-    resumed = build_workload(cfg)
+    resumed = build_training(cfg)
     result = fit(resumed, checkpoint_dir=tmp_path, resume=True, progress=False, log_path=tmp_path / "m.jsonl")
     assert [m["epoch"] for m in result["epochs"]] == [2, 3]
     for a, b in zip(straight.state.module.state_dict().values(), resumed.state.module.state_dict().values()):
@@ -75,7 +75,7 @@ def test_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
-    work = build_workload(RunConfig(**SMALL, steps=1))
+    work = build_training(RunConfig(**SMALL, steps=1))
     path = tmp_path / CHECKPOINT_NAME
     save_checkpoint(path, work.state)
     good = path.read_bytes()
@@ -91,7 +91,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
-    work = build_workload(RunConfig(**SMALL, steps=1))
+    work = build_training(RunConfig(**SMALL, steps=1))
     with pytest.raises(HpmlError, match="no checkpoint to resume from"):
         fit(work, checkpoint_dir=tmp_path, resume=True, progress=False)
 
@@ -104,7 +104,7 @@ def test_check_finite_names_the_first_bad_step():
 
 
 def test_divergence_stops_with_the_step_not_a_hang():
-    work = build_workload(RunConfig(**SMALL, epochs=1, lr=1e12, momentum=0.0, weight_decay=0.0, evaluate=False))
+    work = build_training(RunConfig(**SMALL, epochs=1, lr=1e12, momentum=0.0, weight_decay=0.0, evaluate=False))
     with pytest.raises(RunFailed, match=r"loss became (nan|inf) at step \d+ \(epoch 1\)"):
         fit(work, progress=False)
 
@@ -114,7 +114,7 @@ def test_digits_real_data_reaches_90_percent():
     cfg = RunConfig(model="resnet18", dataset="digits", device="cpu", image_size=8, batch_size=32, epochs=2,
                     optimizer="sgd", lr=0.02, schedule="onecycle", warmup_epochs=0.3,
                     optimizations=("optimized",))
-    result = fit(build_workload(cfg), progress=False)
+    result = fit(build_training(cfg), progress=False)
     assert result["final"]["accuracy"] >= 0.90, result["final"]
 
 

@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from hpml.errors import HpmlError
 from hpml.train import OptContext, compose, expand, make_state
-from hpml.train import allocator
+from hpml.train import malloc
 from hpml.train.optimizations import is_process_wide, validate_optimizations
 
 # Allocate, touch and free 16 blocks of 8 MiB (128 MiB: above glibc's default trim
@@ -27,7 +27,7 @@ _FAULTS = textwrap.dedent("""
     libc.malloc.argtypes = [ctypes.c_size_t]
     libc.free.argtypes = [ctypes.c_void_p]
     if sys.argv[1] == "tuned":
-        from hpml.train.allocator import tune_host_allocator
+        from hpml.train.malloc import tune_host_allocator
         tune_host_allocator()
     BLOCK, COUNT = 8 << 20, 16
     def one_round():
@@ -50,7 +50,7 @@ def _refault_fraction(mode: str) -> float:
     return float(out.stdout)
 
 
-@pytest.mark.skipif(allocator.unavailable_reason() is not None, reason="needs glibc")
+@pytest.mark.skipif(malloc.unavailable_reason() is not None, reason="needs glibc")
 def test_tuned_allocator_stops_refaulting_freed_memory():
     """With glibc's defaults the 128 MiB freed each round goes back to the OS and every
     page faults again; tuned, the memory stays in the heap and is reused."""
@@ -63,21 +63,21 @@ def test_host_allocator_tunes_once_with_the_documented_values(fake_allocator):
     assert settings.host_allocator
     make_state(nn.Linear(4, 2), device="cpu", settings=settings)
     make_state(nn.Linear(4, 2), device="cpu", settings=settings)
-    assert fake_allocator.calls == list(allocator.TUNING.items())  # once: tuning is idempotent
-    assert allocator.host_allocator_tuned()
-    assert dict(fake_allocator.calls)[allocator.M_MMAP_THRESHOLD] == 32 << 20
+    assert fake_allocator.calls == list(malloc.TUNING.items())  # once: tuning is idempotent
+    assert malloc.host_allocator_tuned()
+    assert dict(fake_allocator.calls)[malloc.M_MMAP_THRESHOLD] == 32 << 20
 
 
 def test_default_settings_leave_the_allocator_alone(fake_allocator):
     make_state(nn.Linear(4, 2), device="cpu", settings=compose(["amp_bf16", "channels_last"], OptContext("cpu")))
-    assert fake_allocator.calls == [] and not allocator.host_allocator_tuned()
+    assert fake_allocator.calls == [] and not malloc.host_allocator_tuned()
 
 
 def test_a_rejected_value_is_a_clear_error(fake_allocator):
     fake_allocator.accept = False
     with pytest.raises(HpmlError, match="glibc rejected mallopt"):
-        allocator.tune_host_allocator()
-    assert not allocator.host_allocator_tuned()
+        malloc.tune_host_allocator()
+    assert not malloc.host_allocator_tuned()
 
 
 def test_host_allocator_is_cpu_only_and_process_wide():
@@ -92,7 +92,7 @@ def test_without_glibc_it_says_why_and_optimized_leaves_it_out(monkeypatch):
     import hpml.machine
 
     monkeypatch.setattr(hpml.machine, "cpu_has_bf16", lambda: True)  # bf16 stays: only the allocator is left out
-    monkeypatch.setattr(allocator, "_glibc", lambda: None)
+    monkeypatch.setattr(malloc, "_glibc", lambda: None)
     with pytest.raises(HpmlError, match="not glibc"):
         validate_optimizations(["host_allocator"], "cpu")
     assert expand(["optimized"], "cpu") == ("amp_bf16", "channels_last")

@@ -1,10 +1,10 @@
 """The run summary: one small JSON per benchmark session with same-run speedups.
 
-The benchmark conftest calls, at session finish::
+The benchmark plugin (:func:`hpml.bench.plugin.write_run_summary`) calls, at session finish::
 
-    from hpml.gate.summary import build_summary, summary_path, write_summary
+    from hpml.results.summary import build_summary, summary_path, write_summary
     summary = build_summary(output_json["benchmarks"], output_json["machine_info"],
-                            output_json["commit_info"], profile)
+                            output_json["commit_info"], profile, noise_floor=floors)
     write_summary(summary_path(".benchmarks", summary), summary)
 
 (``output_json`` as handed to the ``pytest_benchmark_update_json`` hook, or
@@ -18,7 +18,7 @@ Speedups are ratios of throughputs, ``samples_per_s / baseline_samples_per_s``,
 because grad_accum and friends process more samples per measured call.
 ``speedup_spread`` is the central 68 % percentile-bootstrap interval of that ratio
 (the "one sigma" error bar): the rounds of the row and of its baseline are resampled
-independently and the ratio of medians recomputed (:func:`hpml.gate.stats.bootstrap_ratio`).
+independently and the ratio of medians recomputed (:func:`hpml.results.stats.bootstrap_ratio`).
 It says how precisely this run pinned the speedup down.  68 % rather than 95 %: with
 the 5-10 rounds of a smoke run and a few rounds stretched 10x by a busy neighbour,
 the 2.5 % / 97.5 % tails land on resamples made mostly of disturbed rounds and the
@@ -34,13 +34,20 @@ whether it is a change at all (interval excludes 1.0, estimate outside the phase
 noise floor), and ``busy`` / ``busy_reason`` whether something else used the cores.
 Rows without them (older runs) keep the ratio of medians above, with ``significant``
 null.  Top level: ``noise_floor`` (per phase, the A/A control: the baseline paired with
-itself) and ``busy_rows``.
+itself, as the benchmark plugin measured it; empty in a summary made afterwards from a
+run file) and ``busy_rows``.
+
+``world_size`` (processes of a DDP row, 1 for every other row) is part of a row's case:
+the one-process and two-process DDP baselines are two rows, and each DDP row's speedup
+is over the baseline of its own world size.  Summaries written before the field existed
+read as world size 1.
 
 Schema (``hpml_schema`` 1)::
 
     {"hpml_schema": 1, "created": "2026-01-01T00:00:00+00:00", "commit": "<full id>", "dirty": false,
-     "profile": "smoke", "machine": {"cpu": "...", "cores": 2, "torch": "2.4.1", "gpu": null, "node": "..."},
-     "rows": [{"phase", "dataset", "model", "device", "optimizer", "optimization", "name",
+     "profile": "smoke", "machine": {"cpu": "...", "cores": 2, "torch": "2.4.1", "gpu": null, "node": "...",
+                                     "cpu_capability", "cpu_bf16", "system", "arch"},
+     "rows": [{"phase", "dataset", "model", "device", "optimizer", "optimization", "world_size", "name",
                "median_s", "samples_per_round", "samples_per_s", "baseline_samples_per_s",
                "speedup", "speedup_spread": [lo, hi] | null, "rounds",
                "speedup_interval": [lo, hi] | null, "pairs", "halfwidth", "significant": bool | null,
@@ -54,13 +61,16 @@ import datetime as dt
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from hpml.errors import HpmlError
-from hpml.gate.stats import bootstrap_ratio
-from hpml.report.load import KEY_FIELDS, Benchmark, CaseKey, Run, case_key, kind_of, read_json, run_from_json
+from hpml.results.atomic import write_text_atomic
+from hpml.results.machine import machine_facts
+from hpml.results.schema import (
+    KEY_FIELDS, Benchmark, CaseKey, Run, case_key, kind_of, read_json, run_from_json, unique_keys,
+)
+from hpml.results.stats import bootstrap_ratio
 
 SCHEMA = 1
 #: Where summaries live below the benchmark storage directory.
@@ -80,35 +90,17 @@ INTERVAL_FIELDS = ("speedup_interval", "speedup_spread")
 
 
 def _machine(machine_info: dict[str, Any]) -> dict[str, Any]:
-    """The few machine facts a reader of a summary needs (pytest-benchmark's + hpml's own keys)."""
-    cpu = machine_info.get("cpu") if isinstance(machine_info.get("cpu"), dict) else {}
-    hpml = machine_info.get("hpml") if isinstance(machine_info.get("hpml"), dict) else {}
-
-    def pick(*names: str) -> Any:
-        for source in (hpml, machine_info):
-            for name in names:
-                if source.get(name) not in (None, ""):
-                    return source[name]
-        return None
-
-    torch_version = pick("torch", "torch_version")
-    if torch_version is None:
+    """The machine facts a reader of a summary needs, with the installed torch when the
+    run did not record one."""
+    facts = machine_facts(machine_info)
+    if facts["torch"] is None:
         try:  # the installed version is what ran; metadata lookup does not import torch
             from importlib.metadata import version
 
-            torch_version = version("torch")
+            facts["torch"] = version("torch")
         except Exception:
-            torch_version = None
-    return {
-        "cpu": cpu.get("brand_raw") or (pick("cpu") if isinstance(pick("cpu"), str) else None)
-        or machine_info.get("processor") or None,
-        "cores": cpu.get("count") or pick("cpu_count"),
-        "torch": torch_version,
-        "gpu": pick("gpu", "cuda_device_name"),
-        "node": machine_info.get("node"),
-        "cpu_capability": pick("cpu_capability"),
-        "cpu_bf16": pick("cpu_bf16"),
-    }
+            facts["torch"] = None
+    return facts
 
 
 def _rate_scale(row: Benchmark, base: Benchmark) -> float | None:
@@ -165,6 +157,7 @@ def summarize_rows(benchmarks: dict[CaseKey, Benchmark]) -> list[dict[str, Any]]
         else:
             speedup, spread = (None, None) if base is None else _speedup(bench, base)
         row: dict[str, Any] = {f: (getattr(key, f) or None) if key.is_hpml else None for f in KEY_FIELDS}
+        row["world_size"] = key.world_size
         paired = _paired(bench)
         row.update({
             "name": bench.name,
@@ -194,23 +187,21 @@ def build_summary(
     """Summarize one session from pytest-benchmark's JSON rows (``output_json["benchmarks"]``).
 
     ``profile`` defaults to the single ``extra_info["profile"]`` of the rows, if they agree.
-    ``noise_floor`` (per phase, :func:`hpml.bench.screen.floors`) defaults to the one
-    the rows' A/A controls give.
+    ``noise_floor`` is per phase, as the writer measured it (:func:`hpml.bench.screen.floors`).
     """
     obj = {"benchmarks": list(benchmarks), "machine_info": machine_info or {}, "commit_info": commit_info or {}}
     if not benchmarks:
         raise HpmlError("build_summary: no benchmarks to summarize (were all of them skipped or deselected?)")
     run = run_from_json(obj, Path("<session>"), check_version=False)
-    summary = summary_from_run(run, profile)
-    if noise_floor is not None:
-        summary["noise_floor"] = noise_floor
-    return summary
+    return summary_from_run(run, profile, noise_floor)
 
 
-def summary_from_run(run: Run, profile: str | None = None) -> dict[str, Any]:
-    """The summary of an already loaded :class:`~hpml.report.load.Run`."""
-    from hpml.bench.screen import floors
+def summary_from_run(run: Run, profile: str | None = None,
+                     noise_floor: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The summary of an already loaded :class:`~hpml.results.schema.Run`.
 
+    ``noise_floor`` (per phase) comes from the writer, which measured the A/A controls;
+    a run file summarized afterwards (``hpml gate --summary RUN.json``) has none: ``{}``."""
     if profile is None and len(run.profiles) == 1:
         profile = next(iter(run.profiles))
     rows = summarize_rows(run.benchmarks)
@@ -222,7 +213,7 @@ def summary_from_run(run: Run, profile: str | None = None) -> dict[str, Any]:
         "profile": profile,
         "machine": _machine(run.machine_info),
         "rows": rows,
-        "noise_floor": floors(b.extra for b in run.benchmarks.values()),
+        "noise_floor": dict(noise_floor or {}),
         "busy_rows": sum(1 for r in rows if r["busy"]),
     }
 
@@ -244,23 +235,9 @@ def summary_path(storage_dir: Path | str, summary: dict[str, Any]) -> Path:
 
 
 def write_summary(path: Path | str, summary: dict[str, Any]) -> Path:
-    """Write atomically (temp file in the same directory, then ``os.replace``).
-
-    A reader (``hpml gate`` in another shell, a CI step) never sees half a file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the summary private to this user
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write atomically, so a reader (``hpml gate`` in another shell, a CI step) never
+    sees half a file."""
+    return write_text_atomic(path, json.dumps(summary, indent=2) + "\n", parents=True)
 
 
 def _validate(obj: Any, path: Path) -> dict[str, Any]:
@@ -286,7 +263,11 @@ def _validate(obj: Any, path: Path) -> dict[str, Any]:
     for i, row in enumerate(rows):
         if not (row.get("name") or all(row.get(f) for f in ("phase", "dataset", "device", "optimization"))):
             raise HpmlError(f"{path}: summary rows[{i}] has neither 'name' nor phase/dataset/device/optimization")
-        validate_row(row, f"{path}: row {row_key(row).label}")
+        try:
+            key = row_key(row)
+        except HpmlError as exc:
+            raise HpmlError(f"{path}: summary {exc}") from None
+        validate_row(row, f"{path}: row {key.label}")
     return obj
 
 
@@ -369,15 +350,11 @@ def speedup_interval(row: dict[str, Any]) -> tuple[list[float] | None, str]:
 
 
 def keyed_rows(summary: dict[str, Any]) -> dict[CaseKey, dict[str, Any]]:
-    """Summary rows by case key; duplicate cases get their benchmark name as variant."""
-    keys = [row_key(row) for row in summary["rows"]]
-    out: dict[CaseKey, dict[str, Any]] = {}
-    for key, row in zip(keys, summary["rows"]):
-        if keys.count(key) > 1:  # same rule as hpml.report.load: every colliding row gets a variant
-            key = CaseKey(key.phase, key.dataset, key.model, key.device, key.optimizer, key.optimization,
-                          key.name, variant=str(row.get("name")))
-        out[key] = row
-    return out
+    """Summary rows by case key; duplicate cases get their benchmark name as variant
+    (:func:`~hpml.results.schema.unique_keys`, the rule runs follow too)."""
+    rows = summary["rows"]
+    keys = unique_keys([row_key(row) for row in rows], [str(row.get("name")) for row in rows])
+    return dict(zip(keys, rows))
 
 
 __all__ = [

@@ -1,10 +1,12 @@
-"""Read and validate the inputs of ``hpml report`` and ``hpml gate``.
+"""The results schema: what identifies a benchmark row (:class:`CaseKey`), the
+:class:`Run` and :class:`Benchmark` rows read from pytest-benchmark JSON, convergence
+records, and finding them on disk.  ``hpml report`` and ``hpml gate`` read through it.
 
 Three kinds of JSON land under ``.benchmarks/``:
 
 * pytest-benchmark runs (``<machine-id>/NNNN_<commit>_<date>.json`` or ``--benchmark-json``):
   read by :func:`load_run` into a :class:`Run` of :class:`Benchmark` rows;
-* hpml run summaries (``summaries/*.json``): read by :mod:`hpml.gate.summary`;
+* hpml run summaries (``summaries/*.json``): read by :mod:`hpml.results.summary`;
 * convergence records (``convergence/*.json``): read by :func:`load_convergence`.
 
 Everything a user can get wrong (a missing, empty, truncated or foreign file) raises
@@ -14,12 +16,13 @@ produce a good one, so neither command ever shows a traceback for bad input.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from hpml.errors import HpmlError
 
@@ -35,16 +38,20 @@ HOW_TO_RUN = (
 #: The phases a benchmark row can measure (``extra_info["phase"]``), in pipeline order.
 PHASES = ("preprocess", "load", "train", "inference", "end_to_end", "ddp")
 
-#: Fields of the case key, in the order they are printed.
-KEY_FIELDS = ("phase", "dataset", "model", "device", "optimizer", "optimization")
+#: Fields of the case key read from ``extra_info``, in the order they are printed.
+KEY_FIELDS = ("phase", "dataset", "model", "device", "optimizer", "optimization", "world_size")
+#: The text fields of the key (``world_size`` is a number: processes of a DDP row, 1 elsewhere).
+TEXT_FIELDS = KEY_FIELDS[:-1]
 
 
 @dataclass(frozen=True, order=True)
 class CaseKey:
     """What identifies one benchmark row across runs.
 
-    hpml rows are keyed by ``(phase, dataset, model, device, optimizer, optimization)``
-    from ``extra_info``, so renaming a test function does not break a trend.  Rows
+    hpml rows are keyed by ``(phase, dataset, model, device, optimizer, optimization,
+    world_size)`` from ``extra_info``, so renaming a test function does not break a
+    trend.  ``world_size`` tells the DDP rows of one and two processes apart (rows
+    written before it was recorded, and every single-process row, have 1).  Rows
     without that extra_info (foreign benchmarks) fall back to the benchmark ``name``;
     ``variant`` tells apart rows that would otherwise collide inside one run (e.g. two
     batch sizes of the same case).
@@ -56,6 +63,7 @@ class CaseKey:
     device: str = ""
     optimizer: str = ""
     optimization: str = ""
+    world_size: int = 1  # processes (DDP ranks) that measured the row
     name: str = ""  # set only when extra_info lacks the identity fields
     variant: str = ""
 
@@ -66,17 +74,24 @@ class CaseKey:
 
     @property
     def label(self) -> str:
-        """One short line: ``train:cifar10:resnet50:cpu:sgd:amp_bf16`` or the benchmark name."""
+        """One short line: ``train:cifar10:resnet50:cpu:sgd:amp_bf16`` (``...:grad_accum:w2``
+        for two processes) or the benchmark name."""
         if not self.is_hpml:
             text = self.name
         else:
-            text = ":".join(getattr(self, f) or "-" for f in KEY_FIELDS)
+            text = ":".join(getattr(self, f) or "-" for f in TEXT_FIELDS) + self.world_suffix
         return f"{text} [{self.variant}]" if self.variant else text
+
+    @property
+    def world_suffix(self) -> str:
+        """``:w2`` for a row of several processes, nothing for a single-process one."""
+        return f":w{self.world_size}" if self.world_size != 1 else ""
 
     @property
     def config(self) -> tuple[str, ...]:
         """The key without the optimization: rows sharing it are compared to one baseline."""
-        return (self.phase, self.dataset, self.model, self.device, self.optimizer, self.name, self.variant)
+        return (self.phase, self.dataset, self.model, self.device, self.optimizer, str(self.world_size), self.name,
+                self.variant)
 
     @property
     def group(self) -> str:
@@ -84,19 +99,41 @@ class CaseKey:
         return f"{self.phase}:{self.dataset}:{self.device}" if self.is_hpml else "other"
 
     def with_optimization(self, optimization: str) -> "CaseKey":
-        return CaseKey(self.phase, self.dataset, self.model, self.device, self.optimizer, optimization,
-                       self.name, self.variant)
+        """The same case with another optimization (``"baseline"``: the row it is compared with)."""
+        return dataclasses.replace(self, optimization=optimization)
+
+
+def _world_size(value: Any, name: str) -> int:
+    """A row's ``world_size``: absent or null (older runs, single-process rows) is 1."""
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise HpmlError(f"row {name}: world_size is {value!r}, expected a whole number of processes >= 1; "
+                        "the file is damaged, rerun the benchmarks")
+    return value
 
 
 def case_key(bench: dict[str, Any]) -> CaseKey:
     """The :class:`CaseKey` of one pytest-benchmark row (a ``benchmarks[]`` dict)."""
     extra = bench.get("extra_info") or {}
-    fields = {f: extra.get(f) for f in KEY_FIELDS}
+    name = str(bench.get("name") or bench.get("fullname") or "?")
+    fields = {f: extra.get(f) for f in TEXT_FIELDS}
     # phase, dataset, device and optimization are what make a row an hpml case;
     # model and optimizer may be absent for phases that do not train (load, preprocess).
     if all(fields[f] for f in ("phase", "dataset", "device", "optimization")):
-        return CaseKey(**{f: str(v or "") for f, v in fields.items()})
-    return CaseKey(name=str(bench.get("name") or bench.get("fullname") or "?"))
+        return CaseKey(**{f: str(v or "") for f, v in fields.items()},
+                       world_size=_world_size(extra.get("world_size"), name))
+    return CaseKey(name=name)
+
+
+def unique_keys(keys: Sequence[CaseKey], variants: Sequence[str]) -> list[CaseKey]:
+    """The keys of one run's rows, made unique: every key shared by several rows gets that
+    row's ``variants`` entry (its benchmark name) as variant, so no row hides another."""
+    counts: dict[CaseKey, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    return [dataclasses.replace(key, variant=variant) if counts[key] > 1 else key
+            for key, variant in zip(keys, variants)]
 
 
 def _number(value: Any) -> float | None:
@@ -262,8 +299,12 @@ def run_from_json(obj: Any, path: Path, *, check_version: bool = True) -> Run:
                 raise HpmlError(f"{path}: benchmark {name!r} has non-numeric stats.data; the file is damaged")
             data = tuple(v for v in values if v is not None)
         extra = bench.get("extra_info") if isinstance(bench.get("extra_info"), dict) else {}
+        try:
+            key = case_key(bench)
+        except HpmlError as exc:
+            raise HpmlError(f"{path}: {exc}") from None
         rows.append(Benchmark(
-            key=case_key(bench), name=str(name), fullname=str(bench.get("fullname") or name),
+            key=key, name=str(name), fullname=str(bench.get("fullname") or name),
             group=bench.get("group"), median_s=median, rounds=int(rounds), data=data, extra=dict(extra),
         ))
     commit = obj.get("commit_info") if isinstance(obj.get("commit_info"), dict) else {}
@@ -277,18 +318,8 @@ def run_from_json(obj: Any, path: Path, *, check_version: bool = True) -> Run:
 
 def _unique(rows: list[Benchmark]) -> dict[CaseKey, Benchmark]:
     """Key rows by case; rows that share a case inside one run get their name as a variant."""
-    counts: dict[CaseKey, int] = {}
-    for row in rows:
-        counts[row.key] = counts.get(row.key, 0) + 1
-    out: dict[CaseKey, Benchmark] = {}
-    for row in rows:
-        key = row.key
-        if counts[key] > 1:
-            key = CaseKey(key.phase, key.dataset, key.model, key.device, key.optimizer, key.optimization,
-                          key.name, variant=row.name if key.is_hpml else row.fullname)
-            row = Benchmark(key, row.name, row.fullname, row.group, row.median_s, row.rounds, row.data, row.extra)
-        out[key] = row
-    return out
+    keys = unique_keys([r.key for r in rows], [r.name if r.key.is_hpml else r.fullname for r in rows])
+    return {key: row if key == row.key else dataclasses.replace(row, key=key) for key, row in zip(keys, rows)}
 
 
 def load_run(path: Path | str) -> Run:
@@ -352,24 +383,6 @@ def discover(paths: Iterable[Path | str], explicit: Iterable[Path | str] = ()) -
     runs.sort(key=lambda r: (r.datetime, str(r.path)))
     records.sort(key=lambda r: (r.case, r.seed if r.seed is not None else -1, str(r.path)))
     return Inputs(runs, records, skipped)
-
-
-def machine_fingerprint(machine_info: dict[str, Any]) -> tuple[str, ...]:
-    """What must match for raw timings of two runs to be comparable.
-
-    The host name is left out on purpose: CI containers get a new one every job while
-    the hardware stays the same.  CPU model, core count, architecture and GPU do not.
-    """
-    cpu = machine_info.get("cpu") if isinstance(machine_info.get("cpu"), dict) else {}
-    hpml = machine_info.get("hpml") if isinstance(machine_info.get("hpml"), dict) else {}
-    gpu = machine_info.get("gpu") or hpml.get("gpu")
-    return (
-        str(machine_info.get("system") or ""),
-        str(machine_info.get("machine") or ""),
-        str(cpu.get("brand_raw") or machine_info.get("processor") or ""),
-        str(cpu.get("count") or ""),
-        str(gpu or ""),
-    )
 
 
 @dataclass(frozen=True)

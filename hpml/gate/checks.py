@@ -24,9 +24,7 @@ gated row measured on a busy machine raise HpmlError (exit 2).
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -36,12 +34,14 @@ import numpy as np
 from hpml.errors import HpmlError
 from hpml.gate.config import TESTS, Expectation, GateConfig
 from hpml.gate.stats import (
-    QUANTILE, bootstrap_ratio, holm, mann_whitney_p, min_attainable_p, permutations_for, quantile_perm_test,
+    QUANTILE, holm, mann_whitney_p, min_attainable_p, permutations_for, quantile_perm_test,
 )
-from hpml.gate.summary import check_extra_info, keyed_rows, speedup_interval, validate_run
-from hpml.report.load import HOW_TO_RUN, Benchmark, CaseKey, Run, json_files, kind_of, machine_fingerprint, \
-    read_json, run_from_json
-from hpml.report.render import fmt_time
+from hpml.results.atomic import write_text_atomic
+from hpml.results.machine import comparable_machine
+from hpml.results.schema import HOW_TO_RUN, Benchmark, CaseKey, Run, json_files, kind_of, read_json, run_from_json
+from hpml.results.stats import bootstrap_ratio
+from hpml.results.summary import check_extra_info, keyed_rows, speedup_interval, validate_run
+from hpml.results.units import fmt_time
 
 OK, SLOWER, FASTER, MISSING = "ok", "SLOWER", "FASTER", "missing"
 #: Reported, never failing: a row only the current run has, or an ungated row without a speedup.
@@ -240,7 +240,7 @@ def merge_runs(runs: Sequence[Run]) -> dict[CaseKey, Benchmark]:
 def check_compatible(base: Sequence[Run], current: Sequence[Run], allow_other_machine: bool = False) -> None:
     """Raw seconds are only comparable on one machine and for one workload profile."""
     if not allow_other_machine:
-        prints = {machine_fingerprint(r.machine_info): r for r in (*base, *current)}
+        prints = {comparable_machine(r.machine_info): r for r in (*base, *current)}
         if len(prints) > 1:
             (fa, ra), (fb, rb) = list(prints.items())[:2]
             raise HpmlError(
@@ -378,13 +378,7 @@ def write_checks_json(path: Path | str, checks: Sequence[Check], meta: dict[str,
     """Machine-readable results (for CI annotations or dashboards), written atomically."""
     path = Path(path)
     text = json.dumps({**meta, "checks": [asdict(c) for c in checks]}, indent=2) + "\n"
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
     except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         raise HpmlError(f"--json {path}: cannot write it ({exc.strerror or exc})") from None

@@ -1,0 +1,78 @@
+"""What a run says about its machine: the one parser of ``machine_info``.
+
+Three shapes reach it, and it reads all three the same way:
+
+* pytest-benchmark's ``machine_info`` (``node``, ``system``, ``machine``, ``processor``,
+  ``cpu: {brand_raw, count, ...}``) with hpml's own facts under ``machine_info["hpml"]``
+  (:func:`hpml.machine.machine_info`: ``torch``, ``gpu``, ``cpu_capability``, ``cpu_bf16``...);
+* hpml's ``machine_info()`` alone (``hpml train`` records);
+* a run summary's ``machine`` (the output of :func:`machine_facts` itself).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: The facts :func:`machine_facts` returns, in the order a summary stores them.
+FACTS = ("cpu", "cores", "torch", "gpu", "node", "cpu_capability", "cpu_bf16", "system", "arch")
+
+
+def machine_facts(machine_info: dict[str, Any] | None) -> dict[str, Any]:
+    """The machine facts hpml reads (:data:`FACTS`); None for what the run did not record."""
+    info = machine_info if isinstance(machine_info, dict) else {}
+    cpu = info.get("cpu") if isinstance(info.get("cpu"), dict) else {}
+    hpml = info.get("hpml") if isinstance(info.get("hpml"), dict) else {}
+
+    def pick(*names: str) -> Any:
+        for source in (hpml, info):
+            for name in names:
+                if source.get(name) not in (None, ""):
+                    return source[name]
+        return None
+
+    cpu_name = pick("cpu")
+    return {
+        "cpu": cpu.get("brand_raw") or (cpu_name if isinstance(cpu_name, str) else None)
+        or info.get("processor") or None,
+        "cores": cpu.get("count") or pick("cpu_count", "cores"),
+        "torch": pick("torch", "torch_version"),
+        "gpu": pick("gpu", "cuda_device_name"),
+        "node": info.get("node"),
+        "cpu_capability": pick("cpu_capability"),
+        "cpu_bf16": pick("cpu_bf16"),
+        "system": info.get("system") or None,
+        "arch": info.get("machine") or info.get("arch") or None,
+    }
+
+
+def comparable_machine(machine_info: dict[str, Any] | None) -> tuple[str, ...]:
+    """What must match for the raw timings of two runs to be comparable.
+
+    The host name is left out on purpose: CI containers get a new one every job while
+    the hardware stays the same.  CPU model, core count, architecture and GPU do not.
+    """
+    facts = machine_facts(machine_info)
+    return tuple(str(facts[f] or "") for f in ("system", "arch", "cpu", "cores", "gpu"))
+
+
+def machine_line(machine_info: dict[str, Any] | None) -> str:
+    """``Intel(R) Xeon(R) ..., 4 cores, NVIDIA H100``: the machine in one line."""
+    facts = machine_facts(machine_info)
+    parts = [str(facts["cpu"] or facts["arch"] or "?")]
+    if facts["cores"]:
+        parts.append(f"{facts['cores']} cores")
+    if facts["gpu"]:
+        parts.append(str(facts["gpu"]))
+    return ", ".join(parts)
+
+
+def cpu_class(machine_info: dict[str, Any] | None) -> str | None:
+    """``AVX512+bf16``, ``AVX2``...: the CPU class a same-run speedup belongs to (None if unknown).
+
+    The vector ISA torch's CPU kernels use and native bf16 decide whether bf16 autocast
+    pays on a CPU, so speedups are compared only within one class."""
+    facts = machine_facts(machine_info)
+    cap = facts["cpu_capability"]
+    if not cap:
+        return None
+    return f"{cap}+bf16" if facts["cpu_bf16"] else str(cap)
