@@ -59,6 +59,7 @@ from hpml.bench.matrix import BASELINE, Case, aliases_of, skip_reason
 from hpml.bench.paired import PairedRun, Precision, measure_pairs
 from hpml.bench.profiles import Profile
 from hpml.errors import HpmlError
+from hpml.gate import baton
 from hpml.measure import IoTracker, MemoryTracker, PeakEstimate, machine_fingerprint, peak_estimate, peak_flags, synchronize
 from hpml.train.build import seed_everything
 from hpml.train.optimizations import OPTIMIZATIONS, expand
@@ -259,7 +260,9 @@ class Side:
             self.spec.setup()
         start = time.perf_counter()
         self.timed()
-        return time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        baton.handover()  # `hpml gate --base`: the other session's turn, outside the timed region
+        return elapsed
 
     def warm(self, calls: int) -> dict[str, Any]:
         """``calls`` unmeasured calls under the memory and I/O trackers; their readings."""
