@@ -18,7 +18,8 @@ in ``HPML_BATON="rfd,wfd"``):
   (:func:`handover`: hpml's harness calls it after each measured call, outside the
   timed region; :func:`timer` does it for plain pytest-benchmark rounds);
 * EOF on "go" means "run free": the conductor closes a child's "go" pipe when the other
-  child has exited, so the survivor keeps the baton for good.  A child whose parent died
+  child has exited, so the survivor keeps the baton for good (it still writes "done"
+  after each call, without waiting, so that its calls are counted).  A child whose parent died
   sees EOF too and runs free: a child never hangs on the baton.
 
 :func:`conduct` is the parent's side.  It never hangs either: a child that dies, or
@@ -84,13 +85,16 @@ class Client:
             self.free = True
 
     def handover(self) -> None:
-        """One timed call is over: let the other session run, and wait for the baton back."""
-        if self.free:
+        """One timed call is over: let the other session run, and wait for the baton back.
+
+        A released child still reports its calls (without waiting), so the conductor can
+        tell whether both sessions made the same number of them."""
+        if self.wfd is None:
             return
         try:
             os.write(self.wfd, DONE)
         except OSError:  # the conductor is gone
-            self.free = True
+            self.wfd, self.free = None, True
             return
         self.handovers += 1
         self.wait()
@@ -124,8 +128,11 @@ def timer() -> float:
 
     pytest-benchmark's runner (``BenchmarkFixture._make_runner``, 5.x) reads the timer
     twice per round, ``start = timer()`` and ``end = timer()``; the end reading is the one
-    whose caller already holds ``start``.  Readings from anywhere else (calibration)
-    never hand over.  Pinned by tests/gate/test_baton.py against the installed version.
+    whose caller already holds ``start``.  Readings from anywhere else (the timer's
+    precision probe) never hand over.  Pinned by tests/gate/test_baton.py against the
+    installed version.  ``benchmark.pedantic`` makes the same runs on both sides; plain
+    ``benchmark(f)`` calibrates by time, so the two sides may make different numbers of
+    runs, and the gate then falls back to its unpaired test.
     """
     now = time.perf_counter()
     caller = sys._getframe(1)
@@ -176,7 +183,8 @@ class Report:
     """What :func:`conduct` saw."""
 
     names: tuple[str, str]
-    turns: list[str] = field(default_factory=list)  # who held the baton, turn by turn (until one exited)
+    # who held the baton, turn by turn; in the last turn one of them ran to its end (then the other ran free)
+    turns: list[str] = field(default_factory=list)
     handovers: dict[str, int] = field(default_factory=dict)
     returncodes: dict[str, int] = field(default_factory=dict)
 
@@ -263,14 +271,15 @@ def conduct(a: Child, b: Child, *, first: int = 0, timeout: float | None = None)
             except subprocess.TimeoutExpired:
                 raise BatonTimeout(f"the {c.name} session ran past {timeout:g} s") from None
     finally:
+        for c in children:  # killed before any "go" closes: a released child must not run on
+            if c.proc.poll() is None:
+                c.proc.kill()
+                c.proc.wait()
         for c in children:
             _close_go(c)
             if c.done is not None:
                 os.close(c.done)
                 c.done = None
-            if c.proc.poll() is None:
-                c.proc.kill()
-                c.proc.wait()
     report.handovers = {c.name: c.handovers for c in children}
     report.returncodes = {c.name: c.proc.returncode for c in children}
     return report
