@@ -36,6 +36,7 @@ from hpml.gate.gate import (
 )
 from hpml.gate.revisions import auto_base, run_interleaved
 from hpml.gate.summary import keyed_rows, latest_summary, load_summary, validate_run
+from hpml.report.load import Run
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -149,18 +150,28 @@ def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Ch
 
 
 def _ab_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check], list[str]]:
-    unpaired = "--ab compares two sets of runs, which carry no pairing"
     if args.ab is not None:
         base_runs, current_runs = load_side(args.ab[0]), load_side(args.ab[1])
-        where = f"{args.ab[0]} vs {args.ab[1]}"
-    else:
-        sessions = run_interleaved(args.base, config.bench_args, config.repeats, keep=args.keep, pairs=config.pairs)
-        base_runs, current_runs, unpaired = sessions.base, sessions.current, sessions.unpaired
-        where = f"{args.base} vs working tree, {config.repeats} session pair(s)"
+        return ab_checks(base_runs, current_runs, None, config, f"{args.ab[0]} vs {args.ab[1]}",
+                         allow_other_machine=args.allow_other_machine)
+    sessions = run_interleaved(args.base, config.bench_args, config.repeats, keep=args.keep, pairs=config.pairs)
+    return ab_checks(sessions.base, sessions.current, sessions.unpaired or "", config,
+                     f"{args.base} vs working tree, {config.repeats} session pair(s)",
+                     allow_other_machine=args.allow_other_machine)
+
+
+def ab_checks(base_runs: list[Run], current_runs: list[Run], unpaired: str | None, config: GateConfig, where: str,
+              *, allow_other_machine: bool = False) -> tuple[list[Check], list[str]]:
+    """The A/B checks and header lines of ``--ab`` / ``--base`` (and the power study).
+
+    ``unpaired``: None for ``--ab`` (files carry no pairing: the unpaired test); for
+    ``--base`` sessions "" when they alternated call by call (the paired test), else
+    why not (the unpaired test, with that reason as the first header line).
+    """
     for run in (*base_runs, *current_runs):
         validate_run(run)
-    check_compatible(base_runs, current_runs, args.allow_other_machine)
-    if unpaired is None:
+    check_compatible(base_runs, current_runs, allow_other_machine)
+    if unpaired == "":
         try:
             checks = compare_paired(base_runs, current_runs, alpha=config.alpha, min_effect=config.min_effect)
         except Unpaired as exc:
@@ -181,7 +192,7 @@ def _ab_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check],
     header = [f"A/B of raw round timings: {where}",
               f"flag when the {typical} round time moves by more than {config.min_effect:.0%} and the "
               f"Holm-adjusted {test} p < {config.alpha:g}"]
-    if args.ab is None:
+    if unpaired is not None:
         header.insert(0, f"unpaired fallback: {unpaired}; the rounds of each side are pooled")
     weak = underpowered(base, current, config.alpha)
     if weak:
