@@ -51,8 +51,8 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                       help="A/B test of raw timings: two pytest-benchmark JSON files (or folders of them, pooled) "
                            "written with --benchmark-save-data")
     mode.add_argument("--base", metavar="REV",
-                      help="run the selection at git revision REV and at the working tree, interleaved, then A/B; "
-                           "'auto': the merge-base with the default branch, else the previous commit (none: the "
+                      help="run the selection at git revision REV and at the working tree, call by call, then a "
+                           "paired A/B; 'auto': the merge-base with the default branch, else the previous commit (none: the "
                            "stage says so and passes)")
     mode.add_argument("--storage", type=Path, default=Path(".benchmarks"), metavar="DIR",
                       help="pytest-benchmark storage holding summaries/ (default: .benchmarks)")

@@ -10,8 +10,8 @@ Layout::
     [tool.hpml.gate]
     tolerance = 0.15        # fraction a same-run speedup may fall below its expectation/reference
     alpha = 0.05            # family-wise false-alarm rate of the A/B test (Holm over all benchmarks)
-    min_effect = 0.05       # A/B: median time changes below this fraction are never flagged
-    test = "quantile"       # A/B test: "quantile" (25th percentile, permutation) or "mannwhitney"
+    min_effect = 0.05       # A/B: time changes below this fraction are never flagged
+    test = "quantile"       # unpaired A/B test (--ab, --base's fallback): "quantile" or "mannwhitney"
     repeats = 2             # --base: session pairs (base and current run together, call by call)
     pairs = 10              # --base: fixed (baseline, optimization) pairs per hpml row and session
     bench_args = "benchmarks -k 'digits and baseline'"  # --base: the pytest selection run at both revisions
