@@ -406,6 +406,8 @@ def compare_paired(
     permutations = permutations_for(len(common), alpha)
     rows = []
     for key in common:
+        if key not in pairs:
+            raise Unpaired(f"{key.label} never ran in both sessions of one session pair")
         b, c = pairs[key]
         if len(b) < MIN_ROUNDS_AB:
             raise HpmlError(f"benchmark {key.label!r} has {len(b)} paired rounds; the test needs at least "

@@ -85,6 +85,13 @@ def test_unequal_round_counts_cannot_be_paired() -> None:
         compare_paired(base, [current[0], run(rows, "short")], alpha=ALPHA, min_effect=MIN_EFFECT)
     with pytest.raises(Unpaired, match="2 base session"):
         paired_rounds(base, current[:1])
+    # a row that ran on each side, but never in the same session pair
+    crossed = [run({KEYS[0]: list(base[0].benchmarks[KEYS[0]].data)}, "b1"),
+               run({KEYS[1]: list(base[1].benchmarks[KEYS[1]].data)}, "b2")]
+    swapped = [run({KEYS[1]: list(current[0].benchmarks[KEYS[1]].data)}, "c1"),
+               run({KEYS[0]: list(current[1].benchmarks[KEYS[0]].data)}, "c2")]
+    with pytest.raises(Unpaired, match="never ran in both sessions"):
+        compare_paired(crossed, swapped, alpha=ALPHA, min_effect=MIN_EFFECT)
 
 
 def test_rows_on_one_side_only_are_missing_or_new() -> None:
