@@ -223,6 +223,19 @@ def _close_go(child: Child) -> None:
         child.go = None
 
 
+def stop(children: Sequence[Child]) -> None:
+    """Kill whatever still runs and close the parent's pipe ends (idempotent)."""
+    for c in children:  # killed before any "go" closes: a released child must not run on
+        if c.proc.poll() is None:
+            c.proc.kill()
+            c.proc.wait()
+    for c in children:
+        _close_go(c)
+        if c.done is not None:
+            os.close(c.done)
+            c.done = None
+
+
 def conduct(a: Child, b: Child, *, first: int = 0, timeout: float | None = None) -> Report:
     """Give ``a`` and ``b`` the baton in turns, ABBA from ``first`` (0: ``a``), until both exit.
 
@@ -271,15 +284,7 @@ def conduct(a: Child, b: Child, *, first: int = 0, timeout: float | None = None)
             except subprocess.TimeoutExpired:
                 raise BatonTimeout(f"the {c.name} session ran past {timeout:g} s") from None
     finally:
-        for c in children:  # killed before any "go" closes: a released child must not run on
-            if c.proc.poll() is None:
-                c.proc.kill()
-                c.proc.wait()
-        for c in children:
-            _close_go(c)
-            if c.done is not None:
-                os.close(c.done)
-                c.done = None
+        stop(children)
     report.handovers = {c.name: c.handovers for c in children}
     report.returncodes = {c.name: c.proc.returncode for c in children}
     return report

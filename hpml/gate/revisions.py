@@ -164,7 +164,10 @@ def run_pair(base: Side, current: Side, bench_args: Sequence[str], out_dir: Path
         report = baton.conduct(*children, first=0 if base_first else 1, timeout=SESSION_PAIR_TIMEOUT_S)
     except baton.BatonTimeout as exc:
         raise HpmlError(f"{exc}; both sessions were stopped (a hung benchmark?)") from None
+    except OSError as exc:  # python could not be started
+        raise HpmlError(f"cannot start a gate session ({exc.strerror or exc})") from None
     finally:
+        baton.stop(children)  # a no-op after conduct(); else nothing is left waiting for its turn
         for log in logs:
             log.close()
     runs = []
