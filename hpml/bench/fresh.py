@@ -56,7 +56,7 @@ def _serve(conn: Any, case: "Case", build: Callable[..., Any], profile: Any, rea
     try:
         session = BenchSession(profile, real_data, slowdown)
         seed_everything(profile.seed)
-        side = Side(build(case, session), case.device, slowdown)
+        side = Side(build(case, session), case.device, slowdown, case.optimization)
     except NotApplicable as err:
         conn.send(("not_applicable", str(err)))
         return

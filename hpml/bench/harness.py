@@ -60,6 +60,7 @@ from hpml.bench.paired import PairedRun, Precision, measure_pairs
 from hpml.bench.profiles import Profile
 from hpml.errors import HpmlError
 from hpml.errors import one_line_message as _first_line  # the one first-line helper (hpml.errors)
+from hpml.gate import baton
 from hpml.measure import IoTracker, MemoryTracker, PeakEstimate, machine_fingerprint, peak_estimate, peak_flags, synchronize
 from hpml.train.build import seed_everything
 from hpml.train.optimizations import OPTIMIZATIONS, expand
@@ -118,11 +119,18 @@ class Measured:
 
 
 PLANTED_COMPUTE_ENV = "HPML_PLANTED_COMPUTE"
+#: Plant the work in this optimization's rows only (the power study's "one optimization slower").
+PLANTED_ONLY_ENV = "HPML_PLANTED_COMPUTE_ONLY"
 
 
-def planted_compute(environ: dict[str, str] | None = None) -> float:
-    """The ``HPML_PLANTED_COMPUTE`` fraction (0.0 when unset); testing the gate only."""
-    raw = (environ if environ is not None else os.environ).get(PLANTED_COMPUTE_ENV, "").strip()
+def planted_compute(environ: dict[str, str] | None = None, optimization: str | None = None) -> float:
+    """The ``HPML_PLANTED_COMPUTE`` fraction (0.0 when unset, or when ``HPML_PLANTED_COMPUTE_ONLY``
+    names another optimization than the row's); testing the gate only."""
+    environ = environ if environ is not None else os.environ
+    only = environ.get(PLANTED_ONLY_ENV, "").strip()
+    if only and optimization != only:
+        return 0.0
+    raw = environ.get(PLANTED_COMPUTE_ENV, "").strip()
     try:
         value = float(raw) if raw else 0.0
     except ValueError:
@@ -241,10 +249,11 @@ class Side:
     """One side of a pair, built in this process: each call is timed here, around
     :func:`timed_call` (device sync included), after the workload's untimed setup."""
 
-    def __init__(self, spec: Measured, device: str, slowdown: float = 0.0) -> None:
+    def __init__(self, spec: Measured, device: str, slowdown: float = 0.0, optimization: str | None = None) -> None:
         self.spec = spec
         self.device = device
-        self.timed = timed_call(spec.target, device, slowdown)  # the measured call (setup not included)
+        # the measured call (setup not included)
+        self.timed = timed_call(spec.target, device, slowdown, planted_compute(optimization=optimization))
 
     @property
     def samples_per_round(self) -> int:
@@ -255,7 +264,9 @@ class Side:
             self.spec.setup()
         start = time.perf_counter()
         self.timed()
-        return time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        baton.handover()  # `hpml gate --base`: the other session's turn, outside the timed region
+        return elapsed
 
     def warm(self, calls: int) -> dict[str, Any]:
         """``calls`` unmeasured calls under the memory and I/O trackers; their readings."""
@@ -387,7 +398,7 @@ class BenchSession:
                         monitor: RowMonitor) -> None:
         def in_process(c: Case) -> Side:
             seed_everything(self.profile.seed)
-            return Side(build(c, self), c.device, self.slowdown)
+            return Side(build(c, self), c.device, self.slowdown, c.optimization)
 
         in_process.__name__ = f"in_process:{getattr(build, '__name__', id(build))}"
         base = self._baseline_side(case, in_process)
@@ -436,7 +447,7 @@ class BenchSession:
         measured earlier in the session, so it carries no interval."""
         p = self.profile
         seed_everything(p.seed)
-        side = Side(build(case, self), case.device, self.slowdown)
+        side = Side(build(case, self), case.device, self.slowdown, case.optimization)
         benchmark.group = case.group
         try:
             readings = side.warm(p.warmup_rounds) if p.warmup_rounds else {}

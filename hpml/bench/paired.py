@@ -24,7 +24,9 @@ down by the same amount, and the median cancels it.
 * half-width: ``(hi - lo) / 2 / estimate``, relative;
 * adaptive stop (:func:`measure_pairs`): pairs go on until the half-width is at most
   the profile's target, or the row's time budget (seconds of measured calls, both
-  sides) is spent, or :attr:`Precision.max_pairs` is reached.
+  sides) is spent, or :attr:`Precision.max_pairs` is reached.  ``hpml gate --base``
+  switches it off (:attr:`Precision.fixed_pairs`, from ``HPML_BENCH_PAIRS``): both
+  revisions' sessions must make the same sequence of timed calls to be paired.
 
 A speedup is *significant* only when its interval excludes 1.0 and its estimate lies
 outside the phase's noise floor: the interval of an A/A control (the baseline paired
@@ -59,6 +61,7 @@ class Precision:
     budget_s: float  # s of measured calls (both sides) per row; the row stops when spent
     min_pairs: int = 6  # from 6 pairs the median's rank interval reaches 95 %
     max_pairs: int = 200  # bounds a fast row (microsecond calls) that never reaches the target
+    fixed_pairs: int | None = None  # exactly this many pairs, no adaptive stop (gate sessions: same calls per side)
 
     def __post_init__(self) -> None:
         for name in ("target_halfwidth", "budget_s"):
@@ -67,6 +70,8 @@ class Precision:
                 raise HpmlError(f"{name} must be a number > 0, got {value!r}")
         if self.min_pairs < 1 or self.max_pairs < self.min_pairs:
             raise HpmlError(f"pairs: need 1 <= min_pairs <= max_pairs, got {self.min_pairs}, {self.max_pairs}")
+        if self.fixed_pairs is not None and self.fixed_pairs < 1:
+            raise HpmlError(f"fixed_pairs must be >= 1, got {self.fixed_pairs}")
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,7 @@ class PairedRun:
     base_s: list[float]
     opt_s: list[float]
     result: PairedResult
-    stop: str  # "target" | "budget" | "max_pairs"
+    stop: str  # "target" | "budget" | "max_pairs" | "fixed"
 
 
 def measure_pairs(base: Callable[[], float], opt: Callable[[], float], precision: Precision,
@@ -183,6 +188,10 @@ def measure_pairs(base: Callable[[], float], opt: Callable[[], float], precision
         spent += b + o
         n = k + 1
         stop = None
+        if precision.fixed_pairs is not None:
+            if n >= precision.fixed_pairs:
+                return PairedRun(base_s, opt_s, paired_speedup(base_s, opt_s, scale), "fixed")
+            continue
         if n >= next_check:
             next_check = max(n + 1, int(n * 1.25))
             check = paired_speedup(base_s, opt_s, scale, resamples=CHECK_RESAMPLES)

@@ -43,6 +43,8 @@ SMALL_IMAGE_MAX_SIDE = 64
 
 #: Environment variable that picks the profile when ``--hpml-profile`` is not given.
 PROFILE_ENV = "HPML_BENCH_PROFILE"
+#: Environment variable fixing the pairs per paired row (no adaptive stop); ``hpml gate --base`` sets it.
+FIXED_PAIRS_ENV = "HPML_BENCH_PAIRS"
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,12 @@ class Profile:
         """When a paired row stops (:class:`hpml.bench.paired.Precision`), with optional overrides."""
         from hpml.bench.paired import Precision
 
+        raw = os.environ.get(FIXED_PAIRS_ENV, "").strip()
+        if raw and not (raw.isdigit() and int(raw) >= 1):
+            raise HpmlError(f"{FIXED_PAIRS_ENV}={raw!r}: expected a whole number of pairs >= 1")
         return Precision(self.target_halfwidth if target_halfwidth is None else target_halfwidth,
-                         self.row_budget_s if row_budget_s is None else row_budget_s, self.min_pairs)
+                         self.row_budget_s if row_budget_s is None else row_budget_s, self.min_pairs,
+                         fixed_pairs=int(raw) if raw else None)
 
     def as_dict(self) -> dict[str, object]:
         from dataclasses import asdict

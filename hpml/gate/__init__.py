@@ -1,9 +1,11 @@
 """Regression gating for hpml benchmark runs: ``hpml gate``.
 
 * :mod:`hpml.gate.config` -- ``[tool.hpml.gate]`` thresholds from pyproject.toml;
-* :mod:`hpml.gate.stats` -- Mann-Whitney U, permutation test, Holm correction;
+* :mod:`hpml.gate.stats` -- the paired sign-flip test, permutation and Mann-Whitney U tests, bootstrap
+  intervals, Holm correction;
 * :mod:`hpml.gate.checks` -- the checks and the printed table;
-* :mod:`hpml.gate.revisions` -- ``--base REV``: interleaved runs in a temporary worktree;
+* :mod:`hpml.gate.revisions` -- ``--base REV``: session pairs of REV (a temporary worktree) and the working tree;
+* :mod:`hpml.gate.baton` -- the two sessions of a pair take turns call by call (stdlib only);
 * :mod:`hpml.gate.command` -- argparse wiring: :func:`add_gate_arguments`, :func:`run_gate`;
 * :mod:`hpml.gate.power` -- ``python -m hpml.gate.power``: false alarms and detection of CI's A/B gate.
 

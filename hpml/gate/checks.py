@@ -11,7 +11,10 @@ Three kinds of check, each producing :class:`Check` rows:
   round time (25th percentile) moved by more than ``min_effect`` *and* a
   permutation test says so at family-wise level ``alpha`` (Holm over all compared
   benchmarks); ``test="mannwhitney"`` uses medians and Mann-Whitney U instead.
-  See :mod:`hpml.gate.stats` for why.
+  See :mod:`hpml.gate.stats` for why;
+* ``A/B paired`` -- ``--base``'s sessions ran call by call (:mod:`hpml.gate.baton`):
+  round i of a row on one side is paired with round i on the other, the effect is the
+  median per-pair time ratio and a sign-flip test gives p (:func:`compare_paired`).
 
 ``ratio`` is always *current speed / reference speed*: below 1 means slower, for
 speedups and for timings alike.
@@ -34,7 +37,8 @@ import numpy as np
 from hpml.errors import HpmlError
 from hpml.gate.config import TESTS, Expectation, GateConfig
 from hpml.gate.stats import (
-    QUANTILE, holm, mann_whitney_p, min_attainable_p, permutations_for, quantile_perm_test,
+    QUANTILE, bootstrap_paired_ratio, holm, log_ratios, mann_whitney_p, min_attainable_p,
+    min_attainable_paired_p, permutations_for, quantile_perm_test, sign_flip_test,
 )
 from hpml.results.atomic import write_text_atomic
 from hpml.results.machine import comparable_machine
@@ -346,6 +350,105 @@ def compare_ab(
             checks.append(Check(key.label, "A/B time", "-", fmt_time(current[key].median_s), None, None, NEW,
                                 "only in current"))
     return checks
+
+
+class Unpaired(Exception):
+    """The runs of the two sides cannot be paired round by round; the message says why."""
+
+
+def paired_rounds(base_runs: Sequence[Run], current_runs: Sequence[Run]) -> dict[CaseKey, tuple[list[float], list[float]]]:
+    """Round i of each row of ``base_runs[j]`` next to round i of ``current_runs[j]``, pooled over j.
+
+    Times are per sample when the two sides process different samples per call.  Raises
+    :class:`Unpaired` when a row present on both sides has different round counts.
+    """
+    if len(base_runs) != len(current_runs):
+        raise Unpaired(f"{len(base_runs)} base session(s) but {len(current_runs)} current")
+    pairs: dict[CaseKey, tuple[list[float], list[float]]] = {}
+    for j, (b_run, c_run) in enumerate(zip(base_runs, current_runs), 1):
+        for key, b in b_run.benchmarks.items():
+            c = c_run.benchmarks.get(key)
+            if c is None:
+                continue
+            (tb, _), (tc, _) = _per_sample(b, c), _per_sample(c, b)
+            if len(tb) != len(tc):
+                raise Unpaired(f"session pair {j}: {key.label} has {len(tb)} base and {len(tc)} current rounds")
+            into = pairs.setdefault(key, ([], []))
+            into[0].extend(tb)
+            into[1].extend(tc)
+    return pairs
+
+
+def compare_paired(
+    base_runs: Sequence[Run],
+    current_runs: Sequence[Run],
+    *,
+    alpha: float,
+    min_effect: float,
+) -> list[Check]:
+    """A/B verdicts from rounds paired call by call (see :mod:`hpml.gate.stats`), plus missing rows.
+
+    A row is SLOWER (FASTER) when the median per-pair time ratio grew (shrank) by more
+    than ``min_effect`` and the Holm-adjusted sign-flip p-value is below ``alpha``.
+    Raises :class:`Unpaired` when the rounds do not pair up (the caller falls back).
+    """
+    base, current = merge_runs(base_runs), merge_runs(current_runs)
+    pairs = paired_rounds(base_runs, current_runs)
+    common = [k for k in base if k in current]
+    if not common:
+        raise HpmlError(
+            f"nothing to compare: none of the {len(base)} base benchmark(s) is in the current run; "
+            "were they renamed or deselected?"
+        )
+    for key in common:
+        for side, rows in (("base", base), ("current", current)):
+            refuse_busy(rows[key].extra, key.label, f"{side} run")
+    permutations = permutations_for(len(common), alpha)
+    rows = []
+    for key in common:
+        if key not in pairs:
+            raise Unpaired(f"{key.label} never ran in both sessions of one session pair")
+        b, c = pairs[key]
+        if len(b) < MIN_ROUNDS_AB:
+            raise HpmlError(f"benchmark {key.label!r} has {len(b)} paired rounds; the test needs at least "
+                            f"{MIN_ROUNDS_AB}: raise [tool.hpml.gate] pairs or repeats")
+        d = log_ratios(b, c)
+        rows.append((key, b, c, d, sign_flip_test(d, permutations=permutations)))
+    adjusted = holm([r[-1] for r in rows])
+    per_sample = {k for k in common if base[k].samples_per_round != current[k].samples_per_round}
+    checks = []
+    for (key, b, c, d, _), p in zip(rows, adjusted):
+        time_ratio = float(np.exp(np.median(d)))  # > 1: current is slower
+        verdict = OK
+        if p < alpha and time_ratio > 1.0 + min_effect:
+            verdict = SLOWER
+        elif p < alpha and time_ratio < 1.0 / (1.0 + min_effect):
+            verdict = FASTER
+        low, high = bootstrap_paired_ratio(d)
+        unit = "/sample" if key in per_sample else ""
+        checks.append(Check(
+            key.label, "A/B paired", f"median {fmt_time(float(np.median(b)))}{unit} n={len(b)}",
+            f"median {fmt_time(float(np.median(c)))}{unit} n={len(c)}", 1.0 / time_ratio, p, verdict,
+            f"time {time_ratio - 1:+.1%} (median of {len(d)} pairs)", (1.0 / high, 1.0 / low),
+        ))
+    for key in base:
+        if key not in current:
+            checks.append(Check(key.label, "A/B paired", fmt_time(base[key].median_s), "-", None, None, MISSING,
+                                "only in base"))
+    for key in current:
+        if key not in base:
+            checks.append(Check(key.label, "A/B paired", "-", fmt_time(current[key].median_s), None, None, NEW,
+                                "only in current"))
+    return checks
+
+
+def underpowered_paired(base_runs: Sequence[Run], current_runs: Sequence[Run], alpha: float) -> list[str]:
+    """Rows with too few pairs to ever reach Holm's first threshold alpha/m: they can never fail."""
+    pairs = paired_rounds(base_runs, current_runs)
+    if not pairs:
+        return []
+    limit = alpha / len(pairs)
+    return [k.label for k, (b, _) in pairs.items() if min_attainable_paired_p(len(b)) >= limit]
 
 
 # --- output ---------------------------------------------------------------------------------

@@ -7,8 +7,11 @@ Modes:
 * ``--ab BASE CURRENT`` -- raw timings of two runs (files or folders of runs, each
   folder's runs pooled), Mann-Whitney U + minimum effect, Holm-corrected;
 * ``--base REV`` -- run ``--bench-args`` at REV (temporary worktree) and at the
-  working tree, interleaved, then the same A/B comparison (``--base auto``: the
-  merge-base with the default branch, else the previous commit).
+  working tree, two sessions at once taking turns call by call (:mod:`hpml.gate.baton`),
+  then a *paired* A/B comparison of round i against round i (sign-flip test); when the
+  rounds cannot be paired (a base revision older than the baton), the unpaired test of
+  ``--ab``, said in one line (``--base auto``: the merge-base with the default branch,
+  else the previous commit).
 
 Fails closed: a gated row that is missing fails (exit 1) unless ``--allow-missing``;
 a run with nothing comparable, NaN/inf/zero/negative numbers, a busy gated row or an
@@ -28,11 +31,12 @@ from hpml.errors import HpmlError
 from hpml.results.machine import cpu_class
 from hpml.gate.config import TESTS, GateConfig, load_gate_config, parse_bench_args
 from hpml.gate.checks import (
-    MISSING, Check, check_compatible, check_expectations, check_reference, compare_ab, failures, format_table,
-    load_side, merge_runs, underpowered, write_checks_json,
+    MISSING, Check, Unpaired, check_compatible, check_expectations, check_reference, compare_ab, compare_paired,
+    failures, format_table, load_side, merge_runs, underpowered, underpowered_paired, write_checks_json,
 )
 from hpml.gate.revisions import auto_base, run_interleaved
 from hpml.results.summary import keyed_rows, latest_summary, load_summary, validate_run
+from hpml.results.schema import Run
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,8 +51,8 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                       help="A/B test of raw timings: two pytest-benchmark JSON files (or folders of them, pooled) "
                            "written with --benchmark-save-data")
     mode.add_argument("--base", metavar="REV",
-                      help="run the selection at git revision REV and at the working tree, interleaved, then A/B; "
-                           "'auto': the merge-base with the default branch, else the previous commit (none: the "
+                      help="run the selection at git revision REV and at the working tree, call by call, then a "
+                           "paired A/B; 'auto': the merge-base with the default branch, else the previous commit (none: the "
                            "stage says so and passes)")
     mode.add_argument("--storage", type=Path, default=Path(".benchmarks"), metavar="DIR",
                       help="pytest-benchmark storage holding summaries/ (default: .benchmarks)")
@@ -58,7 +62,10 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                           "(default: [tool.hpml.gate] bench_args, else "
                           "\"benchmarks -k 'digits and baseline and not end_to_end'\"); "
                           "write --bench-args='-k foo' when it starts with a dash")
-    run.add_argument("--repeats", type=int, metavar="N", help="interleaved sessions per side (default 3)")
+    run.add_argument("--repeats", type=int, metavar="N",
+                     help="session pairs (base and current run together, call by call; default 2)")
+    run.add_argument("--pairs", type=int, metavar="N",
+                     help="fixed (baseline, optimization) pairs per hpml row and session (default 10)")
     run.add_argument("--keep", type=Path, metavar="DIR", help="keep the session JSON files of --base in DIR")
     thresholds = parser.add_argument_group("thresholds (override [tool.hpml.gate] in pyproject.toml)")
     thresholds.add_argument("--config", type=Path, metavar="PYPROJECT",
@@ -85,7 +92,7 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
 
 #: Command-line flags that override [tool.hpml.gate] keys (their errors name the flag).
 FLAGS = {"tolerance": "--tolerance", "alpha": "--alpha", "min_effect": "--min-effect", "test": "--test",
-         "repeats": "--repeats"}
+         "repeats": "--repeats", "pairs": "--pairs"}
 
 
 def _config(args: argparse.Namespace) -> GateConfig:
@@ -145,13 +152,39 @@ def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Ch
 def _ab_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check], list[str]]:
     if args.ab is not None:
         base_runs, current_runs = load_side(args.ab[0]), load_side(args.ab[1])
-        where = f"{args.ab[0]} vs {args.ab[1]}"
-    else:
-        base_runs, current_runs = run_interleaved(args.base, config.bench_args, config.repeats, keep=args.keep)
-        where = f"{args.base} vs working tree, {config.repeats} interleaved session(s) per side"
+        return ab_checks(base_runs, current_runs, None, config, f"{args.ab[0]} vs {args.ab[1]}",
+                         allow_other_machine=args.allow_other_machine)
+    sessions = run_interleaved(args.base, config.bench_args, config.repeats, keep=args.keep, pairs=config.pairs)
+    return ab_checks(sessions.base, sessions.current, sessions.unpaired or "", config,
+                     f"{args.base} vs working tree, {config.repeats} session pair(s)",
+                     allow_other_machine=args.allow_other_machine)
+
+
+def ab_checks(base_runs: list[Run], current_runs: list[Run], unpaired: str | None, config: GateConfig, where: str,
+              *, allow_other_machine: bool = False) -> tuple[list[Check], list[str]]:
+    """The A/B checks and header lines of ``--ab`` / ``--base`` (and the power study).
+
+    ``unpaired``: None for ``--ab`` (files carry no pairing: the unpaired test); for
+    ``--base`` sessions "" when they alternated call by call (the paired test), else
+    why not (the unpaired test, with that reason as the first header line).
+    """
     for run in (*base_runs, *current_runs):
         validate_run(run)
-    check_compatible(base_runs, current_runs, args.allow_other_machine)
+    check_compatible(base_runs, current_runs, allow_other_machine)
+    if unpaired == "":
+        try:
+            checks = compare_paired(base_runs, current_runs, alpha=config.alpha, min_effect=config.min_effect)
+        except Unpaired as exc:
+            unpaired = str(exc)
+        else:
+            header = [f"A/B paired call by call: {where}",
+                      f"flag when the median per-pair time ratio moves by more than {config.min_effect:.0%} and the "
+                      f"Holm-adjusted sign-flip p < {config.alpha:g}"]
+            weak = underpowered_paired(base_runs, current_runs, config.alpha)
+            if weak:
+                header.append(f"note: {len(weak)} benchmark(s) have too few pairs to ever be flagged (e.g. {weak[0]}); "
+                              "raise --pairs, --repeats or the rounds")
+            return checks, header
     base, current = merge_runs(base_runs), merge_runs(current_runs)
     checks = compare_ab(base, current, alpha=config.alpha, min_effect=config.min_effect, test=config.test)
     typical, test = (("25th-percentile", "permutation") if config.test == "quantile"
@@ -159,6 +192,8 @@ def _ab_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check],
     header = [f"A/B of raw round timings: {where}",
               f"flag when the {typical} round time moves by more than {config.min_effect:.0%} and the "
               f"Holm-adjusted {test} p < {config.alpha:g}"]
+    if unpaired is not None:
+        header.insert(0, f"unpaired fallback: {unpaired}; the rounds of each side are pooled")
     weak = underpowered(base, current, config.alpha)
     if weak:
         header.append(f"note: {len(weak)} benchmark(s) have too few rounds to ever be flagged (e.g. {weak[0]}); "

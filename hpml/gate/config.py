@@ -10,9 +10,10 @@ Layout::
     [tool.hpml.gate]
     tolerance = 0.15        # fraction a same-run speedup may fall below its expectation/reference
     alpha = 0.05            # family-wise false-alarm rate of the A/B test (Holm over all benchmarks)
-    min_effect = 0.05       # A/B: median time changes below this fraction are never flagged
-    test = "quantile"       # A/B test: "quantile" (25th percentile, permutation) or "mannwhitney"
-    repeats = 3             # --base: interleaved sessions per side
+    min_effect = 0.05       # A/B: time changes below this fraction are never flagged
+    test = "quantile"       # unpaired A/B test (--ab, --base's fallback): "quantile" or "mannwhitney"
+    repeats = 2             # --base: session pairs (base and current run together, call by call)
+    pairs = 10              # --base: fixed (baseline, optimization) pairs per hpml row and session
     bench_args = "benchmarks -k 'digits and baseline'"  # --base: the pytest selection run at both revisions
     reference = "benchmarks/results/.../summaries/X.json"  # for "reference" expectations (relative path)
 
@@ -44,14 +45,16 @@ from hpml.results.schema import PHASES, CaseKey
 DEFAULT_TOLERANCE = 0.15  # relative drop allowed below an expected / reference speedup
 DEFAULT_ALPHA = 0.05  # family-wise false-alarm probability of one A/B gate run
 DEFAULT_MIN_EFFECT = 0.05  # relative change of the median time below which A/B never flags
-DEFAULT_REPEATS = 3  # interleaved pytest sessions per side for --base
+DEFAULT_REPEATS = 2  # --base: pairs of pytest sessions (base and current, run call by call)
+DEFAULT_PAIRS = 10  # --base: fixed pairs per hpml row and session (no adaptive stop; see hpml.bench.paired)
 TESTS = ("quantile", "mannwhitney")  # A/B tests, see hpml.gate.stats
 #: A small selection that needs no dataset download: the baseline rows on the bundled
 #: digits set, without the end-to-end row (the slowest: ~30 s a call on a 2-core CPU).
 DEFAULT_BENCH_ARGS: tuple[str, ...] = ("benchmarks", "-k", "digits and baseline and not end_to_end")
 
 PATTERN_FIELDS = ("phase", "dataset", "device", "optimization")
-_KNOWN_KEYS = {"tolerance", "alpha", "min_effect", "test", "repeats", "bench_args", "min_speedup", "reference"}
+_KNOWN_KEYS = {"tolerance", "alpha", "min_effect", "test", "repeats", "pairs", "bench_args", "min_speedup",
+               "reference"}
 _DEVICES = ("cpu", "cuda")
 
 
@@ -105,6 +108,7 @@ class GateConfig:
     min_effect: float = DEFAULT_MIN_EFFECT
     test: str = "quantile"
     repeats: int = DEFAULT_REPEATS
+    pairs: int = DEFAULT_PAIRS
     bench_args: tuple[str, ...] = DEFAULT_BENCH_ARGS
     expectations: tuple[Expectation, ...] = ()
     # summaries whose intervals "reference" expectations come from, by CPU class ("*": any machine)
@@ -123,6 +127,8 @@ class GateConfig:
             raise HpmlError(f"[tool.hpml.gate] test must be one of {', '.join(TESTS)}, got {self.test!r}{where}")
         if self.repeats < 1:
             raise HpmlError(f"[tool.hpml.gate] repeats must be >= 1, got {self.repeats}{where}")
+        if self.pairs < 1:
+            raise HpmlError(f"[tool.hpml.gate] pairs must be >= 1, got {self.pairs}{where}")
 
     @property
     def reference(self) -> Path | None:
@@ -218,10 +224,11 @@ def config_from_table(table: dict[str, Any], source: Path) -> GateConfig:
             kwargs[name] = _number("tool.hpml.gate", name, table[name], source)
     if "test" in table:
         kwargs["test"] = str(table["test"])
-    if "repeats" in table:
-        if not isinstance(table["repeats"], int) or isinstance(table["repeats"], bool):
-            raise HpmlError(f"{source}: [tool.hpml.gate] repeats must be an integer, got {table['repeats']!r}")
-        kwargs["repeats"] = table["repeats"]
+    for name in ("repeats", "pairs"):
+        if name in table:
+            if not isinstance(table[name], int) or isinstance(table[name], bool):
+                raise HpmlError(f"{source}: [tool.hpml.gate] {name} must be an integer, got {table[name]!r}")
+            kwargs[name] = table[name]
     if "bench_args" in table:
         kwargs["bench_args"] = parse_bench_args(table["bench_args"], source)
     if "reference" in table:

@@ -1,10 +1,21 @@
-"""Run one benchmark selection at a base revision and at the working tree, interleaved.
+"""Run one benchmark selection at a base revision and at the working tree, paired call by call.
 
-``hpml gate --base REV`` checks REV out into a temporary ``git worktree`` and runs
-the same pytest selection there and here, alternating sides (base, current,
-current, base, ...) so that slow drifts of the machine (thermal state, a neighbour
-starting a job) hit both sides alike.  The rounds of each side are then pooled and
-handed to the A/B comparison.  The worktree is always removed, even on Ctrl-C.
+``hpml gate --base REV`` checks REV out into a temporary ``git worktree`` and runs the
+same pytest selection there and here.  The two sessions are started *together* and
+hand a baton back and forth (:mod:`hpml.gate.baton`): only one runs at any time, and
+they take turns after every timed call, A B B A ..., so the k-th round of each row on
+one side ran right next to the k-th round on the other, on the same machine state.
+``repeats`` such session pairs are run (who starts alternates); the gate then compares
+the rounds pair by pair.  Adaptive precision is switched off in these sessions
+(``HPML_BENCH_PAIRS``: a fixed number of pairs per row), so both sides make the same
+sequence of timed calls.
+
+When the alternation did not hold -- a base revision whose code predates the baton
+never hands over, so its session simply runs to its end before the other starts -- the
+sessions ran one after the other, as whole sessions, alternating sides over the
+session pairs (base, current, current, base, ...); :class:`Sessions` carries the reason
+and the gate falls back to its unpaired test.  The worktree is always removed, even on
+Ctrl-C.
 
 Each side imports its own code: ``PYTHONPATH`` starts with that side's checkout, which
 wins over an editable install of the package (setuptools' editable finder is
@@ -23,10 +34,17 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from hpml.errors import HpmlError
+from hpml.gate import baton
 from hpml.results.schema import Run, load_run
 
 #: Lines of a failed session's output echoed to stderr before the one-line error.
 LOG_TAIL_LINES = 30
+#: A pair of sessions still running after this long is stuck (s): both are killed, exit 2.
+SESSION_PAIR_TIMEOUT_S = 3600.0
+#: Fixed (baseline, optimization) pairs per hpml row in gate sessions (read by hpml.bench.profiles).
+PAIRS_ENV = "HPML_BENCH_PAIRS"
+#: pytest-benchmark's timer in gate sessions: hands the baton over after each round (plain benchmarks).
+TIMER_ARG = f"--benchmark-timer={baton.CHILD_MODULE}.timer"
 
 
 def _git(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -99,28 +117,90 @@ class Side:
     cwd: Path  # the same relative folder as the user's cwd
 
 
-def run_session(side: Side, bench_args: Sequence[str], json_path: Path, storage: Path,
-                python: str = sys.executable) -> Run:
-    """One pytest-benchmark session of ``side``; returns its run (raw data included)."""
-    cmd = [
-        python, "-m", "pytest", *bench_args,
+def session_args(bench_args: Sequence[str], json_path: Path, storage: Path) -> list[str]:
+    """pytest's arguments for one gate session of ``bench_args``."""
+    timer = [] if any(a.startswith("--benchmark-timer") for a in bench_args) else [TIMER_ARG]
+    return [
+        *bench_args,
         "--benchmark-only",  # plain tests in the selection would only cost time
         "--benchmark-save-data", f"--benchmark-json={json_path}",
         # Keep every file of this session out of the user's .benchmarks/ (autosave, summaries).
         f"--benchmark-storage=file://{storage}",
-        "-p", "no:cacheprovider", "-q",
+        "-p", "no:cacheprovider", "-q", *timer,
     ]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(side.root), *filter(None, [env.get("PYTHONPATH")])])
-    proc = subprocess.run(cmd, cwd=side.cwd, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0 or not json_path.is_file():
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-LOG_TAIL_LINES:]
-        print("\n".join(tail), file=sys.stderr)
-        reason = "collected no benchmark" if proc.returncode == 5 else f"exited {proc.returncode}"
-        raise HpmlError(
-            f"the {side.name} session ({' '.join(cmd[3:])}) {reason} in {side.cwd}; its output tail is above"
-        )
-    return load_run(json_path)
+
+
+@dataclass
+class Sessions:
+    """The runs of both sides, session pair by session pair (``base[j]`` ran with ``current[j]``)."""
+
+    base: list[Run]
+    current: list[Run]
+    unpaired: str | None  # None: every pair alternated call by call; else why not (unpaired fallback)
+    turns: int = 0  # baton turns over all session pairs
+
+
+def run_pair(base: Side, current: Side, bench_args: Sequence[str], out_dir: Path, scratch: Path, n: int, *,
+             base_first: bool, pairs: int, env: dict[str, dict[str, str]] | None = None,
+             python: str = sys.executable) -> tuple[Run, Run, baton.Report]:
+    """Session pair ``n`` of ``base`` and ``current``, conducted by the baton.
+
+    The JSON files land in ``out_dir``; logs and pytest-benchmark's storage in ``scratch``.
+    ``env``: extra environment per side name (the power study plants work on one side).
+    """
+    children, logs = [], []
+    storage = scratch / "storage"
+    try:
+        for side in (base, current):
+            side_env = dict(os.environ, **(env or {}).get(side.name, {}))
+            side_env["PYTHONPATH"] = os.pathsep.join([str(side.root), *filter(None, [side_env.get("PYTHONPATH")])])
+            side_env[PAIRS_ENV] = str(pairs)
+            json_path = out_dir / f"{side.name}-{n}.json"
+            json_path.unlink(missing_ok=True)
+            log = open(scratch / f"{side.name}-{n}.log", "wb")  # closed below
+            logs.append(log)
+            cmd = baton.child_command("pytest", session_args(bench_args, json_path, storage), python)
+            children.append(baton.spawn(side.name, cmd, cwd=side.cwd, env=side_env, output=log))
+        report = baton.conduct(*children, first=0 if base_first else 1, timeout=SESSION_PAIR_TIMEOUT_S)
+    except baton.BatonTimeout as exc:
+        raise HpmlError(f"{exc}; both sessions were stopped (a hung benchmark?)") from None
+    except OSError as exc:  # python could not be started
+        raise HpmlError(f"cannot start a gate session ({exc.strerror or exc})") from None
+    finally:
+        baton.stop(children)  # a no-op after conduct(); else nothing is left waiting for its turn
+        for log in logs:
+            log.close()
+    runs = []
+    for side in (base, current):
+        json_path = out_dir / f"{side.name}-{n}.json"
+        code = report.returncodes[side.name]
+        if code != 0 or not json_path.is_file():
+            text = (scratch / f"{side.name}-{n}.log").read_text(errors="replace")
+            print("\n".join(text.strip().splitlines()[-LOG_TAIL_LINES:]), file=sys.stderr)
+            reason = "collected no benchmark" if code == 5 else f"exited {code}"
+            raise HpmlError(f"the {side.name} session (pytest {' '.join(bench_args)}) {reason} in {side.cwd}; "
+                            "its output tail is above")
+        runs.append(load_run(json_path))
+    return runs[0], runs[1], report
+
+
+def run_sessions(base: Side, current: Side, bench_args: Sequence[str], repeats: int, out_dir: Path, scratch: Path, *,
+                 pairs: int, env: dict[str, dict[str, str]] | None = None, label: str = "",
+                 log: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> Sessions:
+    """``repeats`` session pairs of ``bench_args``; who takes the first turn alternates (ABBA over pairs)."""
+    out = Sessions([], [], None)
+    for j in range(repeats):
+        base_first = j % 2 == 0
+        log(f"hpml gate: session pair {j + 1}/{repeats}: {label or 'base'} and working tree, "
+            f"{'base' if base_first else 'current'} first")
+        b, c, report = run_pair(base, current, bench_args, out_dir, scratch, j + 1, base_first=base_first, pairs=pairs,
+                                env=env)
+        out.base.append(b)
+        out.current.append(c)
+        out.turns += len(report.turns)
+        if report.problem is not None and out.unpaired is None:
+            out.unpaired = f"session pair {j + 1}: {report.problem}"
+    return out
 
 
 def run_interleaved(
@@ -130,10 +210,12 @@ def run_interleaved(
     cwd: Path | None = None,
     keep: Path | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
-) -> tuple[list[Run], list[Run]]:
-    """Run ``bench_args`` ``repeats`` times per side, alternating sides; returns (base runs, current runs).
+    pairs: int = 10,
+) -> Sessions:
+    """Run ``bench_args`` at ``rev`` and in the working tree, ``repeats`` session pairs (see module doc).
 
-    ``keep``: a folder that receives the session JSON files (else they are deleted).
+    ``keep``: a folder that receives the session JSON files and logs (else they are deleted).
+    ``pairs``: fixed pairs per hpml row in each session.
     """
     cwd = (cwd or Path.cwd()).resolve()
     top = git_toplevel(cwd)
@@ -154,15 +236,10 @@ def run_interleaved(
         if not base.cwd.is_dir():
             raise HpmlError(f"folder {relative} does not exist at {rev}; run hpml gate --base from the repository root")
         current = Side("current", top, cwd)
-        runs: dict[str, list[Run]] = {"base": [], "current": []}
-        for i in range(repeats):
-            # ABBA order: each side goes first equally often, so a linear drift cancels.
-            for side in (base, current) if i % 2 == 0 else (current, base):
-                n = len(runs[side.name]) + 1
-                log(f"hpml gate: {side.name} session {n}/{repeats} ({commit[:8] if side is base else 'working tree'})")
-                json_path = out_dir / f"{side.name}-{n}.json"
-                runs[side.name].append(run_session(side, bench_args, json_path, tmp / "storage"))
-        return runs["base"], runs["current"]
+        scratch = tmp / "scratch"
+        scratch.mkdir()
+        return run_sessions(base, current, bench_args, repeats, out_dir, scratch, pairs=pairs, label=f"base {commit[:8]}",
+                            log=log)
     finally:
         if added:
             removed = _git(["worktree", "remove", "--force", str(worktree)], top)

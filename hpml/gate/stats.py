@@ -1,5 +1,29 @@
 """The statistics behind the gate, kept small and deterministic.
 
+**Paired test (``hpml gate --base``, the default there): sign-flip permutation test on
+per-pair log ratios.**  The base and the current session run at the same time and hand
+a baton over after every timed call (:mod:`hpml.gate.baton`), so round i of a row on
+one side ran right next to round i on the other: both saw the same machine state.  Per
+pair, ``d_i = log(t_current_i / t_base_i)``; whatever slowed the machine at that moment
+(a neighbour, the clock, a session whose process was slower all along) multiplies both
+times and cancels in ``d_i``.  The effect is ``exp(median d)`` (a time ratio; > 1:
+slower), the statistic Wilcoxon's signed-rank sum of the ``d_i`` (ranks, so one
+burst-disturbed pair weighs no more than any other), and its p-value comes from flipping
+the signs of the ``d_i`` at random (every sign pattern when there are few pairs): under
+"same code" the two calls of a pair are exchangeable, so each ``d_i`` is as likely to
+have either sign.  Within a pair the first call alternates between sides (ABBA), so an effect of the
+position (the call right after a hand-over) enters half the pairs with each sign and
+widens the sign-flip distribution instead of shifting the median.  The interval is a
+percentile bootstrap over whole pairs.  With n pairs the smallest p is ``2 / 2**n``
+(:func:`min_attainable_paired_p`).
+
+Pairs are pooled over the session pairs, so a difference between two *processes*
+(memory layout) that lasts a whole session counts in every pair of it: the minimum
+effect (below) is what keeps those ~1 % effects from failing the gate.
+
+**Unpaired tests** (``--ab BASE CURRENT``, and ``--base`` when the sessions could not be
+paired, e.g. a base revision without the baton) compare the pooled rounds of each side:
+
 Timings on a shared machine are not noisy around a centre: other processes only
 ever *add* time, in bursts, so a round is either undisturbed or late (often 2-3x
 on a 2-core box).  When the disturbed share of rounds differs between the two
@@ -41,9 +65,11 @@ with the number of benchmarks so that the smallest attainable p-value,
 1 / (permutations + 1), stays ten times below ``alpha / m`` (up to 250 benchmarks
 at alpha = 0.05); a printed p of e.g. 0.005 for 20 benchmarks is that floor times 20.
 
-Caveats: the permutation test treats rounds as independent, while rounds of one
-session share its process (memory layout, CPU frequency): the minimum effect and
-interleaving several sessions per side absorb that.  With very few rounds no test
+Caveats: the unpaired permutation test treats rounds as independent, while rounds of
+one session share its process and the machine's state at that time: when the machine's
+speed moves between sessions, the pooled rounds of one side move with it (on CI's
+machine identical code once read 11/20 "FASTER" this way).  That is why ``--base``
+pairs rounds instead.  With very few rounds no test
 can reach ``alpha / m`` at all (:func:`min_attainable_p`); the gate says so.
 """
 
@@ -54,7 +80,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hpml.results.stats import SEED  # one fixed seed for every resampling (the bootstrap: results.stats)
+from hpml.results.stats import BOOTSTRAP_RESAMPLES, SEED  # one fixed seed for every resampling (the bootstrap: results.stats)
 
 #: Percentile of the round times the quantile test compares (see module docstring).
 QUANTILE = 25.0
@@ -130,3 +156,60 @@ def holm(pvalues: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * pvalues[i]))  # monotone step-down
         adjusted[i] = running
     return adjusted
+
+
+def min_attainable_paired_p(n: int) -> float:
+    """The smallest two-sided sign-flip p-value with ``n`` pairs: all signs as observed, or all flipped.
+
+    >>> min_attainable_paired_p(6)
+    0.03125
+    """
+    return min(1.0, 2.0 / 2.0 ** n) if n > 0 else 1.0
+
+
+def log_ratios(base: Sequence[float], current: Sequence[float]) -> np.ndarray:
+    """Per-pair ``log(current / base)`` (> 0: the current call was slower)."""
+    if len(base) != len(current):
+        raise ValueError(f"unpaired rounds: {len(base)} base, {len(current)} current")
+    b, c = np.asarray(base, dtype=float), np.asarray(current, dtype=float)
+    return np.log(c) - np.log(b)
+
+
+def sign_flip_test(d: Sequence[float], *, permutations: int = MIN_PERMUTATIONS, seed: int = SEED) -> float:
+    """Two-sided sign-flip permutation p-value for "the per-pair log ratios ``d`` are symmetric about 0".
+
+    Statistic: Wilcoxon's signed-rank sum ``|sum sign(d_i) * rank(|d_i|)|`` (ranks: one
+    burst-disturbed pair weighs no more than any other).  Every sign pattern is tried when
+    there are at most ``permutations`` of them (exact p), else ``permutations`` random ones
+    (p counts the observed pattern as one of them, so it is never 0).  Either way the test
+    conditions on the ``|d_i|``, so it is exact whatever their distribution.
+    """
+    d = np.asarray(d, dtype=float)
+    n = len(d)
+    if n == 0:
+        return 1.0
+    ranks = np.argsort(np.argsort(np.abs(d))) + 1.0
+    scores = np.sign(d) * ranks
+    observed = abs(float(scores.sum())) * (1 - 1e-12)
+    if 2 ** n <= permutations:
+        patterns = ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1) * 2 - 1
+        return float(np.mean(np.abs(patterns @ np.abs(scores)) >= observed))
+    rng = np.random.default_rng(seed)
+    exceed = 0
+    chunk = max(1, 2_000_000 // n)  # <= 2e6 floats (16 MB) per batch
+    for start in range(0, permutations, chunk):
+        k = min(chunk, permutations - start)
+        signs = rng.integers(0, 2, size=(k, n)) * 2 - 1
+        exceed += int(np.sum(np.abs(signs @ scores) >= observed))
+    return (exceed + 1) / (permutations + 1)
+
+
+def bootstrap_paired_ratio(d: Sequence[float], *, level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES,
+                           seed: int = SEED) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``exp(median d)`` (a time ratio), resampling whole pairs."""
+    d = np.asarray(d, dtype=float)
+    rng = np.random.default_rng(seed)
+    medians = np.median(d[rng.integers(0, len(d), size=(resamples, len(d)))], axis=1)
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.exp(np.percentile(medians, [tail, 100.0 - tail]))
+    return (float(low), float(high))

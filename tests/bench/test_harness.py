@@ -89,3 +89,19 @@ def test_median_breakdown_uses_the_measured_calls_only():
     assert phases["load"] == {"seconds": 1.0, "fraction": 0.25}
     assert phases["train"] == {"seconds": 3.0, "fraction": 0.75}
     assert median_breakdown([], measured=3) == {}
+
+
+def test_each_measured_call_hands_the_baton_over_outside_its_timed_region(monkeypatch):
+    """``hpml gate --base``: after every timed call the other session runs; never inside the call's timing."""
+    from hpml.bench import harness
+
+    events = []
+    clock = iter(range(100))
+    monkeypatch.setattr(harness.time, "perf_counter", lambda: events.append("clock") or float(next(clock)))
+    monkeypatch.setattr(harness.baton, "handover", lambda: events.append("handover"))
+    side = harness.Side(harness.Measured(target=lambda: events.append("call"), samples_per_round=1, batch_size=1,
+                                         setup=lambda: events.append("setup")), "cpu")
+    assert side() == 1.0
+    side.warm(1)  # warm-up calls hand over too: both sessions take the same turns
+    assert events[:5] == ["setup", "clock", "call", "clock", "handover"]
+    assert events.count("handover") == 2

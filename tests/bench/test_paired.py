@@ -115,6 +115,15 @@ def test_min_pairs_hold_even_past_the_budget_and_max_pairs_bound_fast_rows():
     assert run.result.pairs == 50 and run.stop == "max_pairs"
 
 
+@pytest.mark.parametrize("noise", [0.0001, 0.5])
+def test_fixed_pairs_ignore_the_target_and_the_budget(noise):
+    """Gate sessions (HPML_BENCH_PAIRS): both revisions must make the same calls, whatever the noise."""
+    machine = DriftingMachine(drift=0.0, horizon=1.0, noise=noise)
+    run = measure_pairs(machine.workload(10.0), machine.workload(10.0),
+                        Precision(0.05, budget_s=1.0, min_pairs=3, max_pairs=5, fixed_pairs=9))
+    assert run.result.pairs == 9 and len(run.base_s) == 9 and run.stop == "fixed"
+
+
 def test_order_alternates_abba():
     calls: list[str] = []
 

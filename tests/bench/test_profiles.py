@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from hpml.bench.profiles import PROFILE_ENV, PROFILES, Profile, default_profile_name, get_profile, list_profiles
+from hpml.bench.profiles import FIXED_PAIRS_ENV, PROFILE_ENV, PROFILES, Profile, default_profile_name, get_profile, list_profiles
 from hpml.data import dataset_info
 from hpml.errors import HpmlError
 
@@ -80,3 +80,14 @@ def test_precision_target_and_budget_must_be_positive(field, value):
 def test_profiles_tighten_precision_with_size():
     targets = {name: get_profile(name).target_halfwidth for name in ("smoke", "cpu", "standard", "full")}
     assert targets == {"smoke": 0.05, "cpu": 0.02, "standard": 0.02, "full": 0.01}
+
+
+def test_fixed_pairs_come_from_the_environment(monkeypatch):
+    monkeypatch.delenv(FIXED_PAIRS_ENV, raising=False)
+    assert get_profile("smoke").precision().fixed_pairs is None  # adaptive by default
+    monkeypatch.setenv(FIXED_PAIRS_ENV, "12")
+    assert get_profile("smoke").precision().fixed_pairs == 12
+    for bad in ("0", "-3", "ten", "1.5"):
+        monkeypatch.setenv(FIXED_PAIRS_ENV, bad)
+        with pytest.raises(HpmlError, match=FIXED_PAIRS_ENV):
+            get_profile("smoke").precision()

@@ -11,9 +11,11 @@ identical code (CI log of stop 18), which says the machine moved, not that the c
   A B C / C B A, so each of the 20 benchmark pairs A/B and A/C gets 2 sessions x 20
   rounds per side.  Each pair is gated on its own (no Holm help), then each whole
   run once through the CLI.
-* Slow version (``-m slow``, 4-11 min depending on the load): 20 independent pairs each way, every pair its
-  own ``hpml gate --base HEAD`` (temporary worktree, 2 interleaved sessions per side)
-  in a throwaway git repository; the slowdown is an uncommitted code change.
+* Paired version (``-m slow``, minutes): 20 independent comparisons each way, every one
+  its own ``hpml gate --base HEAD`` run (temporary worktree, 2 session pairs taking turns
+  call by call on the baton, rounds compared pair by pair: ``compare_paired``) in a
+  throwaway git repository; the slowdown is an uncommitted code change.  This is the
+  path CI's stage takes.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from hpml.gate.checks import FASTER, OK, SLOWER, compare_ab, merge_runs
+from hpml.gate.checks import FASTER, OK, SLOWER, compare_ab, compare_paired, merge_runs
 from hpml.gate.revisions import run_interleaved
 from hpml.results.schema import load_run
 
@@ -87,7 +89,7 @@ def git(repo: Path, *args: str) -> str:
 
 
 @pytest.mark.slow
-def test_false_alarms_and_detection_with_base_rev(tmp_path: Path, capsys) -> None:
+def test_false_alarms_and_detection_with_base_rev_paired(tmp_path: Path, capsys) -> None:
     start = time.perf_counter()
     repo = tinybench.make_project(tmp_path / "repo")
     git(repo, "init", "-q")
@@ -98,10 +100,12 @@ def test_false_alarms_and_detection_with_base_rev(tmp_path: Path, capsys) -> Non
         tinybench.make_project(repo, reps=reps)  # the working tree: same code, or 10 % more work
         results[label] = []
         for _ in range(PAIRS):
-            base, current = run_interleaved("HEAD", ["benchmarks"], repeats=2, cwd=repo, log=lambda line: None)
-            results[label] += verdicts(merge_runs(base), merge_runs(current))
-    report("20 independent pairs via --base HEAD, 2 sessions x 20 rounds per side", results["identical"],
-           results["slowed"], time.perf_counter() - start, capsys)
+            sessions = run_interleaved("HEAD", ["benchmarks"], repeats=2, cwd=repo, log=lambda line: None)
+            assert sessions.unpaired is None, sessions.unpaired
+            checks = compare_paired(sessions.base, sessions.current, alpha=ALPHA, min_effect=MIN_EFFECT)
+            results[label] += [c.verdict for c in checks]
+    report("20 independent --base HEAD runs, 2 session pairs x 20 rounds, paired call by call",
+           results["identical"], results["slowed"], time.perf_counter() - start, capsys)
     assert sum(v != OK for v in results["identical"]) <= MAX_FALSE_ALARMS, results["identical"]
     assert sum(v == SLOWER for v in results["slowed"]) >= MIN_DETECTED, results["slowed"]
     assert git(repo, "worktree", "list").count("\n") == 1  # every temporary worktree is gone

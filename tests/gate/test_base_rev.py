@@ -1,8 +1,9 @@
 """``hpml gate --base REV`` on a throwaway git repository (never the hpml checkout).
 
 The margins here are wide on purpose (a 50 % slowdown, a 25 % minimum effect): these
-tests check the mechanics (worktree, interleaving, each side importing its own code,
-cleanup), not the statistics (see test_ab_real.py).
+tests check the mechanics (worktree, the two sessions paired call by call, each side
+importing its own code, the unpaired fallback, cleanup), not the statistics (see
+test_paired.py and the slow test_ab_real.py).
 """
 
 from __future__ import annotations
@@ -51,9 +52,38 @@ def test_slower_working_tree_fails(repo: Path, gate) -> None:
     code, out, err = gate("--base", "HEAD", *BENCH)
     assert code == 1, out + err
     assert "SLOWER" in out and "test_tiny[0]" in out.splitlines()[-1]
-    assert "n=30" in out  # 2 interleaved sessions x 15 rounds per side, pooled
-    assert err.count("base session") == 2 and err.count("current session") == 2
+    assert "A/B paired call by call" in out and "A/B paired" in out.splitlines()[-3]
+    assert "n=30" in out and "median of 30 pairs" in out  # 2 session pairs x 15 rounds, paired
+    assert err.count("session pair") == 2 and "base first" in err and "current first" in err
     assert_cleaned_up(repo)
+
+
+# Code of a base revision that predates the baton: its session never hands over.
+NO_BATON = "import hpml_gate_baton\nhpml_gate_baton.client().wfd = None\n"
+
+
+def test_base_without_the_baton_falls_back_to_the_unpaired_test(repo: Path, gate) -> None:
+    (repo / "benchmarks" / "conftest.py").write_text(NO_BATON)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a base that cannot hand over")
+    (repo / "benchmarks" / "conftest.py").unlink()
+    tinybench.make_project(repo, reps=15)
+    code, out, err = gate("--base", "HEAD", *BENCH)
+    assert code == 1, out + err
+    header = out.splitlines()[0]
+    assert header.startswith("hpml gate: unpaired fallback: session pair 1: the base session never handed")
+    assert "A/B time" in out and "SLOWER" in out and "n=30" in out  # pooled rounds, today's test
+    assert_cleaned_up(repo)
+
+
+def test_different_calls_per_side_fall_back(repo: Path, gate, monkeypatch: pytest.MonkeyPatch) -> None:
+    bench = repo / "benchmarks" / "test_tiny.py"
+    bench.write_text(bench.read_text().replace('"TINY_ROUNDS", "20"', '"TINY_ROUNDS_HERE", "12"'))
+    git(repo, "commit", "-qam", "12 rounds at the base")
+    tinybench.make_project(repo)  # the working tree: TINY_ROUNDS (15)
+    code, out, err = gate("--base", "HEAD", *BENCH)
+    assert code == 0, out + err
+    assert "unpaired fallback: session pair 1: the sessions made different numbers of timed calls" in out
 
 
 def test_identical_code_passes_from_a_subfolder(repo: Path, gate, monkeypatch: pytest.MonkeyPatch,

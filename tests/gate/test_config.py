@@ -20,6 +20,7 @@ alpha = 0.01
 min_effect = 0.08
 test = "mannwhitney"
 repeats = 5
+pairs = 12
 bench_args = "benchmarks -k 'train and baseline'"
 
 [tool.hpml.gate.min_speedup]
@@ -46,8 +47,8 @@ def test_table_is_read_from_the_nearest_pyproject(tmp_path: Path) -> None:
     sub.mkdir(parents=True)
     assert find_pyproject(sub) == tmp_path / "pyproject.toml"
     config = load_gate_config(start=sub)
-    assert (config.tolerance, config.alpha, config.min_effect, config.test, config.repeats) == \
-        (0.2, 0.01, 0.08, "mannwhitney", 5)
+    assert (config.tolerance, config.alpha, config.min_effect, config.test, config.repeats, config.pairs) == \
+        (0.2, 0.01, 0.08, "mannwhitney", 5, 12)
     assert config.bench_args == ("benchmarks", "-k", "train and baseline")
 
 
@@ -73,6 +74,8 @@ def test_most_specific_pattern_wins(tmp_path: Path) -> None:
         ("test = 'ttest'", "test must be one of"),
         ("repeats = 0", "repeats must be >= 1"),
         ("repeats = 1.5", "repeats must be an integer"),
+        ("pairs = 0", "pairs must be >= 1"),
+        ("pairs = '10'", "pairs must be an integer"),
         ("bench_args = 3", "bench_args must be"),
         ('[tool.hpml.gate.min_speedup]\n"train:cpu:amp_bf16" = 1.5', "must have the form"),
         ('[tool.hpml.gate.min_speedup]\n"training:*:cpu:amp_bf16" = 1.5', "phase 'training'"),

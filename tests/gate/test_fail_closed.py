@@ -232,7 +232,8 @@ def test_unwritable_json_path_is_bad_input(gate, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("flag, value", [("--tolerance", "2"), ("--tolerance", "nan"), ("--alpha", "0"),
-                                         ("--min-effect", "-0.1"), ("--repeats", "0")])
+                                         ("--min-effect", "-0.1"), ("--repeats", "0"),
+                                         ("--pairs", "0")])
 def test_bad_threshold_flag_names_the_flag(gate, flag: str, value: str) -> None:
     err = one_line_exit_2(gate("--ab", RUNS[-1], RUNS[-1], flag, value), flag)
     assert "[tool.hpml.gate]" not in err

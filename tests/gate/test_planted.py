@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hpml.bench.harness import PLANTED_COMPUTE_ENV, PlantedCompute, planted_compute, timed_call
+from hpml.bench.harness import PLANTED_COMPUTE_ENV, PLANTED_ONLY_ENV, PlantedCompute, planted_compute, timed_call
 from hpml.errors import HpmlError
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
@@ -44,6 +44,14 @@ def test_knob_parses(raw: str, value: float) -> None:
 def test_bad_knob_is_one_clear_error(raw: str) -> None:
     with pytest.raises(HpmlError, match=PLANTED_COMPUTE_ENV):
         planted_compute({PLANTED_COMPUTE_ENV: raw})
+
+
+def test_only_one_optimization_gets_the_work() -> None:
+    """The power study's "one optimization slower": the named optimization's rows only."""
+    env = {PLANTED_COMPUTE_ENV: "0.1", PLANTED_ONLY_ENV: "channels_last"}
+    assert planted_compute(env, optimization="channels_last") == 0.1
+    assert planted_compute(env, optimization="baseline") == 0.0
+    assert planted_compute(env) == 0.0  # a call that does not say its row: not the named one
 
 
 def test_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:

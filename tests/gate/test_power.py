@@ -1,43 +1,62 @@
 """``python -m hpml.gate.power``: the counting, the CLI's bad input, and CI's selection.
 
-The study itself measures for minutes; the end-to-end run is ``slow``.
+The study itself measures for minutes: on CI's selection it is ``slow``; a stand-in
+project with two cheap rows runs the same plumbing (sessions, baton, paired test) here.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from hpml.gate.config import load_gate_config
 from hpml.gate.checks import FASTER, OK, SLOWER
-from hpml.gate.power import Row, collect_ids, main, markdown, tally
-from hpml.results.schema import CaseKey
+from hpml.gate.power import case_env, main, markdown, tally, target_row
 
 ROOT = Path(__file__).parents[2]
-ROWS = [Row(CaseKey("train", "digits", "resnet50", "cpu", "sgd", opt), lambda f: (lambda: None))
-        for opt in ("baseline", "channels_last")]
+ROWS = ["train:digits:resnet50:cpu:sgd:baseline", "train:digits:resnet50:cpu:sgd:channels_last"]
 
 
 def test_tally_counts_alarms_and_detections() -> None:
-    trials = [
-        {"identical": [OK, OK], "uniform": [SLOWER, OK], "one_optimization": [OK, SLOWER]},
-        {"identical": [OK, FASTER], "uniform": [OK, OK], "one_optimization": [SLOWER, OK]},
-        {"identical": [OK, OK], "uniform": [SLOWER, SLOWER], "one_optimization": [OK, SLOWER]},
-    ]
-    cases = tally(trials, ROWS)
+    trials = [dict(zip(("identical", "uniform", "one_optimization"), (dict(zip(ROWS, v)) for v in t))) for t in [
+        ([OK, OK], [SLOWER, OK], [OK, SLOWER]),
+        ([OK, FASTER], [OK, OK], [SLOWER, OK]),
+        ([OK, OK], [SLOWER, SLOWER], [OK, SLOWER]),
+    ]]
+    target, knob = target_row(ROWS)
+    assert (target, knob) == (ROWS[1], "channels_last")
+    cases = tally(trials, target)
     assert cases["identical"]["count"] == 1  # a FASTER verdict is a false alarm too
     assert cases["uniform"]["count"] == 2  # the gate failed: any row SLOWER
     one = cases["one_optimization"]
     assert one["count"] == 2 and one["other_rows_flagged"] == 1  # only the slowed row counts as caught
     assert "channels_last" in one["what"]
-    text = markdown({"command": "python -m hpml.gate.power --trials 3", "trials": 3, "seconds_per_trial": 30.0,
-                     "machine": "cpu", "rows": ["a", "b"], "rounds": 6, "slowdown": 0.1, "cases": cases})
+    text = markdown({"command": "python -m hpml.gate.power --trials 3", "trials_completed": 3,
+                     "seconds_per_trial": 30.0, "machine": "cpu", "rows": ROWS, "repeats": 2, "pairs": 10,
+                     "slowdown": 0.1, "unpaired_runs": 0, "cases": cases})
     assert "| false alarms on identical code | 1/3 |" in text and "2/3 (other rows flagged: 1)" in text
 
 
-@pytest.mark.parametrize("argv", [["--trials", "0"], ["--slowdown", "1.5"], ["--rounds", "2"]])
+def test_each_case_plants_the_work_on_the_current_side_only() -> None:
+    assert case_env("identical", 0.1) == {}
+    assert case_env("uniform", 0.1) == {"current": {"HPML_PLANTED_COMPUTE": "0.1"}}
+    assert case_env("one_optimization", 0.1, "channels_last") == {
+        "current": {"HPML_PLANTED_COMPUTE": "0.1", "HPML_PLANTED_COMPUTE_ONLY": "channels_last"}}
+
+
+def test_the_knobs_are_the_harness_ones() -> None:
+    from hpml.bench.harness import PLANTED_COMPUTE_ENV, PLANTED_ONLY_ENV
+    from hpml.gate import power
+
+    assert (power.PLANTED_ENV, power.PLANTED_ONLY_ENV) == (PLANTED_COMPUTE_ENV, PLANTED_ONLY_ENV)
+
+
+@pytest.mark.parametrize("argv", [["--trials", "0"], ["--slowdown", "1.5"], ["--pairs", "2"], ["--repeats", "0"],
+                                  ["--cases", "identical,typo"]])
 def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -46,43 +65,62 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
 
 def test_ci_selection_collects_the_rows_the_study_measures() -> None:
     """CI's A/B stage and the power study share [tool.hpml.gate] bench_args; it must select
-    the plain step and one optimization, or the study's third case cannot run."""
+    the plain step and one optimization, or the study's third case has nothing to slow down."""
     config = load_gate_config(ROOT / "pyproject.toml")
-    ids = collect_ids(config.bench_args, ROOT)
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                          *config.bench_args], cwd=ROOT, capture_output=True, text=True, check=False).stdout
+    ids = [line.split("::")[-1] for line in out.splitlines() if "::" in line]
     assert ids == ["test_train_step[digits-cpu-baseline-sgd]", "test_train_step[digits-cpu-channels_last-sgd]"]
 
 
-def _spin(units: float) -> None:
+STAND_IN = '''\
+import os
+
+import pytest
+
+
+def work(units):
     total = 0
-    for i in range(int(units)):
+    for i in range(units):
         total += i * i
+    return total
 
 
-def test_study_runs_end_to_end_on_a_stand_in_selection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    """The study's own plumbing (trials, tally, table, JSON) on two cheap stand-in rows; the
-    real selection is built by the slow test below."""
-    import hpml.gate.power as power
+@pytest.mark.parametrize("row", ["a", "b"])
+def test_row(benchmark, row):
+    planted = float(os.environ.get("HPML_PLANTED_COMPUTE", "0"))
+    only = os.environ.get("HPML_PLANTED_COMPUTE_ONLY")
+    if only and only != f"test_row[{row}]":
+        planted = 0.0
+    benchmark.pedantic(work, args=(int(20_000 * (1 + planted)),), rounds=6, warmup_rounds=1, iterations=1)
+'''
 
-    def fake_rows(ids):
-        def build(fraction: float):
-            return lambda: _spin(20_000 * (1 + fraction))
-        return [Row(CaseKey("train", "digits", "resnet50", "cpu", "sgd", opt), build)
-                for opt in ("baseline", "channels_last")]
 
-    monkeypatch.setattr(power, "collect_ids", lambda args, cwd: ["a", "b"])
-    monkeypatch.setattr(power, "build_rows", fake_rows)
-    assert main(["--trials", "2", "--rounds", "6", "--json", str(tmp_path / "p.json")]) == 0
-    result = json.loads((tmp_path / "p.json").read_text())
+def test_study_runs_end_to_end_on_a_stand_in_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The study's plumbing through the gate's own sessions (baton, pairing, test, tally, JSON) on a
+    cheap stand-in project; no verdict is asserted (that would be a timing assertion)."""
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "test_rows.py").write_text(STAND_IN)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.hpml.gate]\nbench_args = "benchmarks"\nrepeats = 1\n')
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "p.json"
+    assert main(["--trials", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
     assert set(result["cases"]) == {"identical", "uniform", "one_optimization"}
-    assert all(c["trials"] == 2 and 0 <= c["count"] <= 2 for c in result["cases"].values())
-    assert result["rounds"] == 6 and "false alarms on identical code" in capsys.readouterr().out
+    assert all(c["trials"] == 1 and 0 <= c["count"] <= 1 for c in result["cases"].values())
+    assert result["rows"] == ["test_row[a]", "test_row[b]"] and result["unpaired_runs"] == 0
+    assert "test_row[b] alone" in result["cases"]["one_optimization"]["what"]
+    assert result["command"] == "python -m hpml.gate.power --trials 1"
+    assert "false alarms on identical code" in capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".p.json")] == []  # no temporary left
 
 
 @pytest.mark.slow
 def test_one_short_trial_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    assert main(["--trials", "1", "--rounds", "4", "--json", str(tmp_path / "p.json")]) == 0
+    assert main(["--trials", "1", "--repeats", "1", "--pairs", "4", "--json", str(tmp_path / "p.json")]) == 0
     result = json.loads((tmp_path / "p.json").read_text())
     assert set(result["cases"]) == {"identical", "uniform", "one_optimization"}
-    assert all(c["trials"] == 1 for c in result["cases"].values())
+    assert all(c["trials"] == 1 for c in result["cases"].values()) and result["unpaired_runs"] == 0
