@@ -23,8 +23,8 @@ decides *how* it is timed and recorded:
 * what else used the cores before and during the row is recorded
   (:mod:`hpml.bench.busy`) and a crowded row is flagged ``busy``;
 * the seed is fixed before each side is built; the thread count is recorded;
-* peak host/device memory, page faults and bytes read are tracked around the row's
-  warm-up calls (absolute values: the group's baseline, kept alive for pairing, is
+* the registered trackers (:mod:`hpml.measure.trackers`: peak host/device memory, page
+  faults, bytes read, ...) run around the row's warm-up calls (absolute values: the group's baseline, kept alive for pairing, is
   resident too);
 * a row that does not apply is skipped with the reason; one whose baseline cannot run
   is skipped with that reason; one that runs out of memory is skipped with the batch
@@ -59,20 +59,15 @@ from hpml.bench.matrix import BASELINE, Case, aliases_of, skip_reason
 from hpml.bench.paired import PairedRun, Precision, measure_pairs
 from hpml.bench.profiles import Profile
 from hpml.errors import HpmlError
-from hpml.measure import IoTracker, MemoryTracker, PeakEstimate, machine_fingerprint, peak_estimate, peak_flags, synchronize
+from hpml.measure import PeakEstimate, machine_fingerprint, peak_estimate, peak_flags, synchronize
+from hpml.measure.trackers import Trackers, tracked_metrics
+from hpml.results.metrics import per_unit
 from hpml.train.build import seed_everything
 from hpml.train.optimizations import OPTIMIZATIONS, expand
 
 SCHEMA = 1
 PLANTED_SLOWDOWN_ENV = "HPML_PLANTED_SLOWDOWN"
 
-#: The extra_info keys every hpml benchmark row carries (end-to-end rows add ``phases``).
-EXTRA_KEYS = (
-    "hpml_schema", "phase", "optimization", "dataset", "model", "device", "profile", "optimizer",
-    "batch_size", "samples_per_round", "samples_per_s", "flops_per_sample", "achieved_flops",
-    "peak_flops", "peak_fraction", "peak_rss_bytes", "peak_device_bytes", "read_bytes", "threads",
-    "seed", "speedup_vs_baseline",
-)
 #: The paired-measurement keys (the shared contract of the gate and the report).
 PAIRED_KEYS = (
     "speedup_vs_baseline", "speedup_interval", "speedup_pairs", "speedup_halfwidth", "speedup_target_halfwidth",
@@ -262,25 +257,16 @@ class Side:
         return time.perf_counter() - start
 
     def warm(self, calls: int) -> dict[str, Any]:
-        """``calls`` unmeasured calls under the memory and I/O trackers; their readings."""
-        memory, io = MemoryTracker(self.device), IoTracker()
-        io.start()
-        memory.start()
+        """``calls`` unmeasured calls under the registered trackers; their readings, ``call``
+        metrics per call and ``sample`` ones per sample (None where not measurable)."""
+        trackers = Trackers(self.device)
+        trackers.start()
         try:
             for _ in range(calls):
                 self()
         finally:
-            mem = memory.stop()
-            read = io.stop()
-        return {
-            "peak_rss_bytes": mem.peak_rss_bytes,
-            "peak_device_bytes": mem.peak_device_bytes,
-            # per call; None where not measurable
-            "read_bytes": None if read.read_bytes is None else read.read_bytes // max(1, calls),
-            "read_chars": None if read.read_chars is None else read.read_chars // max(1, calls),
-            "minor_faults": None if mem.minor_faults is None else mem.minor_faults // max(1, calls),
-            "dataset_bytes": read.dataset_bytes // max(1, calls),  # logical bytes the readers fetched
-        }
+            totals = trackers.stop()
+        return per_unit(totals, calls=max(1, calls), samples=max(1, calls) * self.samples_per_round)
 
     def describe(self) -> dict[str, Any]:
         s = self.spec
@@ -488,12 +474,6 @@ class BenchSession:
             "peak_fraction": achieved / peak if achieved and peak else None,
             "peak_threads": estimate.threads if estimate else None,  # == threads: probed at the row's count
             "theoretical_peak_flops": estimate.theoretical_flops_per_s if estimate else None,  # FLOP/s
-            "peak_rss_bytes": readings.get("peak_rss_bytes"),
-            "peak_device_bytes": readings.get("peak_device_bytes"),
-            "read_bytes": readings.get("read_bytes"),  # per call, over the warm-up calls
-            "read_chars": readings.get("read_chars"),
-            "dataset_bytes": readings.get("dataset_bytes"),  # logical: what the readers fetched from dataset files
-            "minor_faults": readings.get("minor_faults"),
             "threads": torch.get_num_threads(),
             "seed": p.seed,
             "source": case.source,
@@ -502,6 +482,9 @@ class BenchSession:
             "planted_slowdown": self.slowdown,
             "fresh_process": bool(case.process_wide),  # measured in fresh processes (hpml.bench.fresh)
         }
+        # every registered tracker's metrics over the warm-up calls (per call or per sample:
+        # hpml.results.metrics.Metric.per); None where not measured
+        info.update({name: readings.get(name) for name in tracked_metrics()})
         info.update(self._speedup_info(case, samples_per_s, run))
         info.update(verdict.as_extra())
         info["aliases"] = aliases_of(case, p)

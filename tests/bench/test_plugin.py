@@ -106,9 +106,12 @@ def test_rows_are_measured_skipped_with_reasons_and_ordered(suite: pytest.Pytest
     assert fast["samples_per_s"] == pytest.approx(8 / rows["channels_last"]["stats"]["median"])
     assert fast["profile"] == "smoke" and fast["phase"] == "train" and fast["dataset"] == "cifar10"
     assert rows["baseline"]["group"] == "train:cifar10:cpu"
-    from hpml.bench.harness import EXTRA_KEYS, PAIRED_KEYS
+    from hpml.bench.harness import PAIRED_KEYS
+    from hpml.measure.trackers import tracked_metrics
 
-    assert set(EXTRA_KEYS) <= set(fast) and set(PAIRED_KEYS) <= set(fast)
+    assert set(PAIRED_KEYS) <= set(fast) and {"phase", "dataset", "model", "device", "optimizer", "optimization"} <= set(fast)
+    assert set(tracked_metrics()) <= set(fast)  # every registered tracker's metrics, registered once
+    assert fast["peak_rss_bytes"] > 0 and fast["samples_per_round"] == 8
     lo, hi = fast["speedup_interval"]
     assert lo <= fast["speedup_vs_baseline"] <= hi
     assert fast["speedup_halfwidth"] == pytest.approx((hi - lo) / 2 / fast["speedup_vs_baseline"])

@@ -1,0 +1,78 @@
+"""The registered trackers: what every measured region records besides its time.
+
+:data:`TRACKERS` maps a name to a factory ``(device, interval_s) -> Tracker``;
+:class:`Trackers` runs all of them around one region, as one tracker.  ``hpml train``'s
+phases (:class:`hpml.measure.phases.measure_phase`), the benchmark harness's rows and
+interleaved reference steps (:mod:`hpml.bench.harness`) and each DDP rank
+(:mod:`hpml.distributed.bench`) all track through it, so a new measured quantity is one
+tracker registered here plus its :class:`~hpml.results.metrics.Metric` declaration:
+it then reaches ``extra_info``, ``hpml train --json``, the rank reduction, the run
+summary, the report and the gate without further edits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from hpml.measure.io import IoTracker
+from hpml.measure.memory import SAMPLE_INTERVAL_S, MemoryTracker
+from hpml.measure.timers import DeviceLike
+from hpml.measure.tracking import Tracker, Tracking
+from hpml.registry import Registry
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A tracker factory and the metrics its ``stop()`` returns (each declared in METRICS)."""
+
+    metrics: tuple[str, ...]
+    make: Callable[[DeviceLike, float], Tracker]  # (device, RSS sampling interval in s) -> tracker
+
+
+TRACKERS: Registry[Registered] = Registry("tracker")
+# Started in this order, stopped in the reverse one: the memory tracker's sampling
+# thread runs inside the I/O counters' region.
+TRACKERS.add("io", Registered(("read_bytes", "read_chars", "dataset_bytes"), lambda device, interval_s: IoTracker()))
+TRACKERS.add("memory", Registered(
+    ("peak_rss_bytes", "peak_device_bytes", "rss_method", "minor_faults", "major_faults", "worker_minor_faults"),
+    lambda device, interval_s: MemoryTracker(device, interval_s=interval_s)))
+
+
+def tracked_metrics() -> list[str]:
+    """Every metric the registered trackers measure, in registration order."""
+    return [m for name in TRACKERS for m in TRACKERS.get(name).metrics]
+
+
+class Trackers(Tracking):
+    """Every registered tracker (or those named in ``only``) around one region; ``stop()``
+    merges their ``{metric: value}`` dicts."""
+
+    def __init__(self, device: DeviceLike = "cpu", interval_s: float = SAMPLE_INTERVAL_S,
+                 only: tuple[str, ...] | None = None) -> None:
+        names = TRACKERS.names() if only is None else list(only)
+        self.parts: dict[str, Tracker] = {name: TRACKERS.get(name).make(device, interval_s) for name in names}
+        self._started: list[Tracker] = []
+
+    def start(self) -> None:
+        self._started = []
+        try:
+            for tracker in self.parts.values():
+                tracker.start()
+                self._started.append(tracker)
+        except BaseException:
+            self.stop()  # never leave a started tracker (a sampling thread) running
+            raise
+
+    def stop(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        errors: list[BaseException] = []
+        for tracker in reversed(self._started):
+            try:
+                values.update(tracker.stop())
+            except Exception as err:  # stop the others first, then report
+                errors.append(err)
+        self._started = []
+        if errors:
+            raise errors[0]
+        return values

@@ -1,0 +1,49 @@
+"""The phases a benchmark row or an ``hpml train`` run measures, declared once, in pipeline order.
+
+Torch-free (the report and the gate read it).  What builds a phase's workload and which
+optimizations it measures live with the benchmarks (:data:`hpml.bench.matrix.PHASE_BUILDS`);
+the names, their order and what each phase is for live here, so ``hpml train``
+(:mod:`hpml.measure.phases`), the matrix, the run summary, the gate's patterns and the
+report's ordering and breakdowns all read the same list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PhaseInfo:
+    name: str
+    title: str  # how the report names it
+    runs_model: bool = True  # False: rows have no model (loading, decoding)
+    train: bool = False  # measured by ``hpml train`` (measure_phase)
+    breakdown: bool = False  # one part of a training pipeline: the report's per-phase breakdown
+    advice: bool = False  # the report's "which optimization to pick" advice covers it
+
+
+PHASE_INFO: dict[str, PhaseInfo] = {p.name: p for p in (
+    PhaseInfo("preprocess", "Pre-processing", runs_model=False, train=True, breakdown=True),
+    PhaseInfo("load", "Loading", runs_model=False, train=True, breakdown=True),
+    PhaseInfo("train", "Training", train=True, breakdown=True, advice=True),
+    PhaseInfo("inference", "Inference", train=True, breakdown=True, advice=True),
+    PhaseInfo("end_to_end", "End to end"),
+    PhaseInfo("ddp", "Distributed training"),
+)}
+
+#: Every phase, in pipeline order.
+PHASES: tuple[str, ...] = tuple(PHASE_INFO)
+
+
+def phase_names(**flags: bool) -> tuple[str, ...]:
+    """The phases whose flags (``train``, ``breakdown``, ``advice``, ``runs_model``) have the given values.
+
+    >>> phase_names(runs_model=False)
+    ('preprocess', 'load')
+    """
+    return tuple(p.name for p in PHASE_INFO.values() if all(getattr(p, k) == v for k, v in flags.items()))
+
+
+def phase_rank(phase: str) -> int:
+    """Pipeline position of ``phase``; unknown phases (older runs) sort last."""
+    return PHASES.index(phase) if phase in PHASES else len(PHASES)
