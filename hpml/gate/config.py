@@ -15,6 +15,7 @@ Layout::
     repeats = 3             # --base: interleaved sessions per side
     bench_args = "benchmarks -k 'digits and baseline'"  # --base: the pytest selection run at both revisions
     reference = "benchmarks/results/.../summaries/X.json"  # for "reference" expectations (relative path)
+    metrics = ["peak_rss_bytes"]  # with a reference: each row's metric may be at most `tolerance` worse
 
     [tool.hpml.gate.min_speedup]
     # "phase:dataset:device:optimization" = minimal same-run speedup vs baseline
@@ -40,6 +41,7 @@ from typing import Any
 
 from hpml.errors import HpmlError
 from hpml.report.load import PHASES, CaseKey
+from hpml.results.metrics import gated
 
 DEFAULT_TOLERANCE = 0.15  # relative drop allowed below an expected / reference speedup
 DEFAULT_ALPHA = 0.05  # family-wise false-alarm probability of one A/B gate run
@@ -51,7 +53,8 @@ TESTS = ("quantile", "mannwhitney")  # A/B tests, see hpml.gate.stats
 DEFAULT_BENCH_ARGS: tuple[str, ...] = ("benchmarks", "-k", "digits and baseline and not end_to_end")
 
 PATTERN_FIELDS = ("phase", "dataset", "device", "optimization")
-_KNOWN_KEYS = {"tolerance", "alpha", "min_effect", "test", "repeats", "bench_args", "min_speedup", "reference"}
+_KNOWN_KEYS = {"tolerance", "alpha", "min_effect", "test", "repeats", "bench_args", "min_speedup", "reference",
+               "metrics"}
 _DEVICES = ("cpu", "cuda")
 
 
@@ -109,6 +112,8 @@ class GateConfig:
     expectations: tuple[Expectation, ...] = ()
     # summaries whose intervals "reference" expectations come from, by CPU class ("*": any machine)
     references: tuple[tuple[str, Path], ...] = ()
+    # metrics held to the reference summary (hpml.results.metrics, those with a direction)
+    metrics: tuple[str, ...] = ()
     source: Path | None = None  # the pyproject.toml read, for messages
 
     def __post_init__(self) -> None:
@@ -123,6 +128,11 @@ class GateConfig:
             raise HpmlError(f"[tool.hpml.gate] test must be one of {', '.join(TESTS)}, got {self.test!r}{where}")
         if self.repeats < 1:
             raise HpmlError(f"[tool.hpml.gate] repeats must be >= 1, got {self.repeats}{where}")
+        allowed = [m.name for m in gated()]
+        for name in self.metrics:
+            if name not in allowed:
+                raise HpmlError(f"[tool.hpml.gate] metrics: {name!r} is not a metric with a direction{where}; "
+                                f"choose from {', '.join(allowed)}")
 
     @property
     def reference(self) -> Path | None:
@@ -232,6 +242,11 @@ def config_from_table(table: dict[str, Any], source: Path) -> GateConfig:
                             f"of CPU class (\"AVX2\", \"AVX512+bf16\") = path, got {ref!r}")
         # relative to the pyproject.toml
         kwargs["references"] = tuple((cls, source.parent / path) for cls, path in paths.items())
+    if "metrics" in table:
+        names = table["metrics"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise HpmlError(f"{source}: [tool.hpml.gate] metrics must be a list of metric names, got {names!r}")
+        kwargs["metrics"] = tuple(names)
     speedups = table.get("min_speedup", {})
     if not isinstance(speedups, dict):
         raise HpmlError(f"{source}: [tool.hpml.gate.min_speedup] must be a table of \"pattern\" = speedup")

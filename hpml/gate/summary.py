@@ -44,7 +44,8 @@ Schema (``hpml_schema`` 1)::
                "median_s", "samples_per_round", "samples_per_s", "baseline_samples_per_s",
                "speedup", "speedup_spread": [lo, hi] | null, "rounds",
                "speedup_interval": [lo, hi] | null, "pairs", "halfwidth", "significant": bool | null,
-               "busy": bool, "busy_reason": str | null}],
+               "busy": bool, "busy_reason": str | null,
+               "metrics": {name: value}}],  # hpml.results.metrics.summary_metrics; absent in older summaries
      "noise_floor": {phase: {"speedup", "interval": [lo, hi], "halfwidth", "pairs"}}, "busy_rows": int}
 """
 
@@ -60,6 +61,7 @@ from typing import Any
 
 from hpml.errors import HpmlError
 from hpml.gate.stats import bootstrap_ratio
+from hpml.results.metrics import summary_metrics
 from hpml.report.load import KEY_FIELDS, Benchmark, CaseKey, Run, case_key, kind_of, read_json, run_from_json
 
 SCHEMA = 1
@@ -176,6 +178,8 @@ def summarize_rows(benchmarks: dict[CaseKey, Benchmark]) -> list[dict[str, Any]]
             "speedup_spread": spread,
             "rounds": bench.rounds,
             **paired,
+            # every declared metric with a direction the row recorded (hpml.results.metrics)
+            "metrics": summary_metrics(bench.extra),
         })
         if paired.get("paired_speedup") is not None:
             row["speedup"] = paired["paired_speedup"]  # the paired estimate wins over the ratio of medians
@@ -312,6 +316,10 @@ def validate_row(row: dict[str, Any], where: str) -> None:
             continue
         if not (isinstance(value, list) and len(value) == 2 and not any(map(_bad, value)) and value[0] <= value[1]):
             raise HpmlError(f"{where}: {field} is {value!r}, expected null or [low, high] with 0 < low <= high")
+    metrics = row.get("metrics")
+    if metrics is not None and not (isinstance(metrics, dict) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in metrics.values())):
+        raise HpmlError(f"{where}: metrics is {metrics!r}, expected an object of finite numbers")
     busy = row.get("busy")
     if busy is not None and not isinstance(busy, bool):
         raise HpmlError(f"{where}: busy is {busy!r}, expected true, false or null")

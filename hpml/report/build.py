@@ -24,6 +24,7 @@ from hpml.report.charts import Bar
 from hpml.report.load import PHASES, Benchmark, CaseKey, ConvergenceRecord, Inputs, Run, machine_fingerprint
 from hpml.report.paired import Speedup, speedups
 from hpml.report.render import Details, Document, HeatCell, Heatmap, Image, Section, Table, fmt_time, heat_colour
+from hpml.results.metrics import METRICS
 
 #: Phases stacked in the breakdown, in pipeline order (end_to_end and ddp are totals, not parts).
 BREAKDOWN_PHASES = ("preprocess", "load", "train", "inference")
@@ -39,12 +40,6 @@ OLD_CHART_FILE = re.compile(r"^(speedup-[\w.-]+|phases|throughput|memory|flops|t
 def _num(value: float | None) -> str:
     """3 significant digits, SI prefix for large values: 1.96M samples/s."""
     return "-" if value is None else charts.eng(value)
-
-
-def _bytes(value: float | None) -> str:
-    if not value:  # None, or 0 where nothing was allocated (device memory on CPU)
-        return "-"
-    return f"{value / GiB:.2f} GiB" if value >= GiB else f"{value / MiB:.0f} MiB"
 
 
 def _group_title(key: CaseKey) -> str:
@@ -546,16 +541,18 @@ def details_sections(latest: Run, sp: dict[CaseKey, Speedup], folder: Path) -> l
         else:
             blocks.append("No metric varies between these rows: no chart.")
         rows = []
+        # the declared resource metrics (hpml.results.metrics, report=True) some row of the workload has
+        resources = [m for m in METRICS.values() if m.report and any(b.metric(m.name) for b in benches)]
         for key, bench in zip(keys, benches):
             s = sp.get(key)
             fraction = _peak_fraction(bench)
             rows.append([key.label, "1 (baseline)" if key.optimization == "baseline" else s.text if s else "-",
-                         _num(bench.samples_per_s), fmt_time(bench.median_s), _bytes(bench.metric("peak_rss_bytes")),
-                         _bytes(bench.metric("peak_device_bytes")), "-" if fraction is None else f"{fraction:.1%}",
-                         str(bench.rounds)])
-        blocks.append(Table(["case", "speedup", "samples/s", "median per call", "peak RSS", "peak device",
-                             "% of peak FLOP/s", "rounds"], rows, numeric=[False] + [True] * 7,
-                            ids=[row_id(k) for k in keys]))
+                         _num(bench.samples_per_s), fmt_time(bench.median_s),
+                         *(m.text(bench.metric(m.name)) for m in resources),
+                         "-" if fraction is None else f"{fraction:.1%}", str(bench.rounds)])
+        blocks.append(Table(["case", "speedup", "samples/s", "median per call",
+                             *(m.title or m.name for m in resources), "% of peak FLOP/s", "rounds"], rows,
+                            numeric=[False] + [True] * (5 + len(resources)), ids=[row_id(k) for k in keys]))
         section.blocks.append(Details(name, f"workload-{slug}", blocks))
     return [section]
 

@@ -43,11 +43,14 @@ def plain(value: float) -> str:
 
 
 def binary_bytes(value: float) -> str:
-    """``1.5 GiB``: bytes in binary units."""
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(value) >= size:
-            return f"{value / size:.3g} {unit}"
-    return f"{value:.0f} B"
+    """``1.50 GiB``, ``312 MiB``, ``4.0 KiB``; ``-`` for 0 (nothing allocated: device memory on a CPU row)."""
+    if not value:
+        return "-"
+    if abs(value) >= 1 << 30:
+        return f"{value / (1 << 30):.2f} GiB"
+    if abs(value) >= 1 << 20:
+        return f"{value / (1 << 20):.0f} MiB"
+    return f"{value / (1 << 10):.1f} KiB" if abs(value) >= 1 << 10 else f"{value:.0f} B"
 
 
 def seconds(value: float) -> str:
