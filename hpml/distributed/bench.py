@@ -162,15 +162,17 @@ def _track_stop(env: DistEnv, store: dict) -> dict[str, Any]:
     return store.pop("tracker").stop()
 
 
-def rank_memory(pool: "RankPool", calls: int, samples_per_call: int = 1) -> dict[str, Any]:
-    """What the ranks' own trackers measured over the row's calls, combined by each
-    metric's declared rule (faults summed over the ranks, peaks: the largest rank's),
-    ``call`` metrics per call: every tracked metric as ``rank_<name>``."""
+def rank_memory(pool: "RankPool", calls: int, samples_per_rank: int = 1) -> dict[str, Any]:
+    """What the ranks' own trackers measured over the row's calls, as ``rank_<metric>``:
+    each rank's readings per call (or per sample: ``samples_per_rank`` per call), then
+    combined by each metric's declared rule (faults summed over the ranks, peaks: the
+    largest rank's, per-sample costs: the mean)."""
     from hpml.distributed.metrics import combine
     from hpml.results.metrics import per_unit
 
-    merged = per_unit(combine(pool.call(_track_stop)), calls=max(calls, 1), samples=max(calls, 1) * samples_per_call)
-    return {f"rank_{name}": value for name, value in merged.items()}
+    calls = max(calls, 1)
+    per_rank = [per_unit(totals, calls=calls, samples=calls * samples_per_rank) for totals in pool.call(_track_stop)]
+    return {f"rank_{name}": value for name, value in combine(per_rank).items()}
 
 
 # --- the row ----------------------------------------------------------------------------
@@ -201,7 +203,7 @@ def ddp_workload(case: DdpCase, session: "BenchSession", pool: "RankPool") -> Me
     samples = case.world_size * settings.accum_steps * cfg.batch_size
     return Measured(
         target=lambda: pool.call(_step),
-        after=lambda calls: rank_memory(pool, calls, samples),
+        after=lambda calls: rank_memory(pool, calls, samples // case.world_size),
         samples_per_round=samples,
         batch_size=cfg.batch_size,
         flops_per_sample=info["flops_per_sample"],

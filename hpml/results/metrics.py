@@ -12,7 +12,7 @@ The readers and writers loop over :data:`METRICS` instead of spelling keys out a
   report's per-workload table shows the :attr:`Metric.report` ones, and ``hpml gate``
   compares them with a reference summary (:func:`summary_metrics`).
 
-Reduce rules:
+Reduce rules (they combine values as recorded: per call or per sample, see :attr:`Metric.per`):
 
 * ``sum``: each process's share adds up (samples, throughput, bytes read, page faults);
 * ``max``: the worst process decides (durations: the step ends with the slowest rank;
