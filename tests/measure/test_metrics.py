@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 
@@ -26,11 +27,15 @@ def test_every_recorded_key_declares_its_rule(key):
 
 
 def _busy_region() -> bytes:
+    """A region every tracker sees something in: fresh pages, a file read, and >= 50 ms of CPU
+    (CPU clocks tick every 10 ms)."""
     block = b"\x01" * (8 << 20)  # 2,048 fresh pages
-    total = 0
-    for _ in range(20):
+    with open(__file__, "rb") as f:
+        text = f.read()
+    start, total = time.process_time(), 0
+    while time.process_time() - start < 0.05:
         total += sum(block[::4096])
-    return block + bytes([total % 256])
+    return block + text + bytes([total % 256])
 
 
 @pytest.mark.parametrize("name", TRACKERS.names())
