@@ -132,6 +132,9 @@ for _m in (
     Metric("peak_rss_bytes", "bytes", "max", better="lower", format=binary_bytes, report=True, title="peak RSS"),
     Metric("peak_device_bytes", "bytes", "max", better="lower", format=binary_bytes, report=True,
            title="peak device"),
+    # CPU time of the process tree (hpml.measure.trackers.CpuTracker), per sample
+    Metric("cpu_seconds", "s/sample", "mean", better="lower", format=seconds, per="sample", report=True,
+           title="CPU per sample"),
     # durations
     Metric("seconds", "s", "max", better="lower", format=seconds),
     Metric("device_seconds", "s", "max", format=seconds),  # between CUDA events (Timer)
