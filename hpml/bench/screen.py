@@ -17,11 +17,11 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from hpml.bench.paired import PairedResult, is_significant, noise_floor
+from hpml.results.phases import screen_rank
 
 #: Column headers of the datasets (short, so a block fits 100 columns).
 SHORT = {"cifar10": "c10", "cifar100": "c100", "imagenet": "inet", "amazon_polarity": "amz2",
          "amazon_full": "amz5", "digits": "digits"}
-PHASES = ("train", "inference", "load", "end_to_end", "preprocess", "ddp", "overhead")
 CELL = 12  # characters per cell: " 1.87x±0.03" plus a busy mark
 
 
@@ -115,7 +115,7 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         by_phase.setdefault(str(info["phase"]), []).append(info)
     width = max([len(_row_label(i)) + 2 for infos in by_phase.values() for i in infos] + [len(p) for p in by_phase],
                 default=0)
-    for phase in sorted(by_phase, key=lambda p: PHASES.index(p) if p in PHASES else len(PHASES)):
+    for phase in sorted(by_phase, key=screen_rank):
         infos = by_phase[phase]
         columns = list(dict.fromkeys(_column(i) for i in infos))
         labels = list(dict.fromkeys(_row_label(i) for i in infos))

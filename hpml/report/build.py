@@ -21,13 +21,14 @@ from typing import Any, Callable, Iterable, Sequence
 from hpml.gate.config import GateConfig
 from hpml.report import charts
 from hpml.report.charts import Bar
-from hpml.report.load import PHASES, Benchmark, CaseKey, ConvergenceRecord, Inputs, Run, machine_fingerprint
+from hpml.report.load import Benchmark, CaseKey, ConvergenceRecord, Inputs, Run, machine_fingerprint
 from hpml.report.paired import Speedup, speedups
 from hpml.report.render import Details, Document, HeatCell, Heatmap, Image, Section, Table, fmt_time, heat_colour
 from hpml.results.metrics import METRICS
+from hpml.results.phases import PHASE_INFO, phase_names, phase_rank, screen_rank
 
 #: Phases stacked in the breakdown, in pipeline order (end_to_end and ddp are totals, not parts).
-BREAKDOWN_PHASES = ("preprocess", "load", "train", "inference")
+BREAKDOWN_PHASES = phase_names(breakdown=True)
 #: Runs listed in the run table; older ones are counted, not listed.
 MAX_LISTED_RUNS = 30
 MiB, GiB = 1024**2, 1024**3
@@ -61,7 +62,7 @@ def _slug(text: str) -> str:
 
 def _order(k: CaseKey) -> tuple:
     """Report order: phases in pipeline order, foreign rows last, baseline first within a panel."""
-    phase = PHASES.index(k.phase) if k.phase in PHASES else len(PHASES)
+    phase = phase_rank(k.phase)
     return (not k.is_hpml, phase, k.phase, k.dataset, k.device, k.model, k.optimizer, k.name, k.variant,
             k.optimization != "baseline", k.optimization)
 
@@ -239,10 +240,8 @@ def convergence_section(records: Sequence[ConvergenceRecord], out: Path) -> Sect
 
 # --- the first screen: speedup heatmaps and what to use --------------------------------------
 
-#: Phases in the order their heatmaps appear; training answers the suite's first question.
-HEAT_PHASE_ORDER = ("train", "inference", "end_to_end", "load", "preprocess", "ddp")
 #: What-to-use covers the phases a user picks optimizations for.
-ADVICE_PHASES = {"train": "Training", "inference": "Inference"}
+ADVICE_PHASES = {p.name: p.title for p in PHASE_INFO.values() if p.advice}
 #: Below this the best gain is called small in the sentences (x baseline).
 SMALL_GAIN = 1.2
 #: Columns of one heatmap image; wider matrices are drawn as several images.
@@ -261,10 +260,6 @@ def workload_of(key: CaseKey) -> str:
 
 def _heat_row(key: CaseKey) -> str:
     return key.optimization + (f" [{key.variant}]" if key.variant else "")
-
-
-def _phase_rank(phase: str) -> tuple[int, str]:
-    return (HEAT_PHASE_ORDER.index(phase) if phase in HEAT_PHASE_ORDER else len(HEAT_PHASE_ORDER), phase)
 
 
 def _workload_rank(label: str) -> tuple[str, ...]:
@@ -289,7 +284,7 @@ def matrices(sp: dict[CaseKey, Speedup]) -> list[Matrix]:
     for key, s in sp.items():
         by[(key.device, key.phase)][(_heat_row(key), workload_of(key))] = (key, s)
     out = []
-    for (device, phase), cells in sorted(by.items(), key=lambda kv: (kv[0][0], _phase_rank(kv[0][1]))):
+    for (device, phase), cells in sorted(by.items(), key=lambda kv: (kv[0][0], screen_rank(kv[0][1]))):
         columns = sorted({c for _, c in cells}, key=_workload_rank)
         score: dict[str, list[float]] = defaultdict(list)
         for (row, _), (_, s) in cells.items():
@@ -447,7 +442,7 @@ def glance_sections(latest: Run, sp: dict[CaseKey, Speedup], records: Sequence[C
         return [Section("Speedup at a glance", [
             "No speedups in the latest run: they need hpml rows (extra_info phase/dataset/device/optimization) "
             "with an `optimization=\"baseline\"` row of the same case in the same run."])]
-    first_phase = min((m.phase for m in mats), key=_phase_rank)
+    first_phase = min((m.phase for m in mats), key=screen_rank)
     glance = Section("Speedup at a glance", [heatmap_block(m, latest, folder) for m in mats if m.phase == first_phase])
     advice = Section("What to use")
     rows, ids = [], []

@@ -20,15 +20,16 @@ class PhaseInfo:
     train: bool = False  # measured by ``hpml train`` (measure_phase)
     breakdown: bool = False  # one part of a training pipeline: the report's per-phase breakdown
     advice: bool = False  # the report's "which optimization to pick" advice covers it
+    screen: int = 99  # place on the first screen (heatmaps, the session's speedup screen): training first
 
 
 PHASE_INFO: dict[str, PhaseInfo] = {p.name: p for p in (
-    PhaseInfo("preprocess", "Pre-processing", runs_model=False, train=True, breakdown=True),
-    PhaseInfo("load", "Loading", runs_model=False, train=True, breakdown=True),
-    PhaseInfo("train", "Training", train=True, breakdown=True, advice=True),
-    PhaseInfo("inference", "Inference", train=True, breakdown=True, advice=True),
-    PhaseInfo("end_to_end", "End to end"),
-    PhaseInfo("ddp", "Distributed training"),
+    PhaseInfo("preprocess", "Pre-processing", runs_model=False, train=True, breakdown=True, screen=4),
+    PhaseInfo("load", "Loading", runs_model=False, train=True, breakdown=True, screen=3),
+    PhaseInfo("train", "Training", train=True, breakdown=True, advice=True, screen=0),
+    PhaseInfo("inference", "Inference", train=True, breakdown=True, advice=True, screen=1),
+    PhaseInfo("end_to_end", "End to end", screen=2),
+    PhaseInfo("ddp", "Distributed training", screen=5),
 )}
 
 #: Every phase, in pipeline order.
@@ -42,6 +43,12 @@ def phase_names(**flags: bool) -> tuple[str, ...]:
     ('preprocess', 'load')
     """
     return tuple(p.name for p in PHASE_INFO.values() if all(getattr(p, k) == v for k, v in flags.items()))
+
+
+def screen_rank(phase: str) -> tuple[int, str]:
+    """Place of ``phase`` on the first screen (training first); unknown phases last, by name."""
+    info = PHASE_INFO.get(phase)
+    return (info.screen if info is not None else len(PHASES) + 99, phase)
 
 
 def phase_rank(phase: str) -> int:
