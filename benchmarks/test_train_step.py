@@ -9,4 +9,4 @@ pytest_generate_tests = PHASE.parametrize
 
 
 def test_train_step(benchmark, hpml_bench, case):
-    hpml_bench.run(benchmark, case, PHASE.build)
+    PHASE.run(benchmark, hpml_bench, case)

@@ -314,15 +314,19 @@ class BenchSession:
         return self._peaks[key]
 
     def run(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
-            paired: bool = True) -> None:
+            paired: bool = True, reference: Callable[[Case, "BenchSession"], Measured] | None = None) -> None:
         """Build ``case`` with ``build``, measure it (paired with its baseline unless
-        ``paired`` is False), record extra_info, or skip with the reason."""
+        ``paired`` is False; with ``reference``, interleaved with the same case built by
+        ``reference`` instead: see :meth:`_measure_against`), record extra_info, or skip
+        with the reason."""
         reason = skip_reason(case, self.profile)
         if reason:
             pytest.skip(reason)
         monitor = RowMonitor()
         try:
-            if not paired:
+            if reference is not None:
+                self._measure_against(benchmark, case, build, reference, monitor)
+            elif not paired:
                 self._measure_alone(benchmark, case, build, monitor)
             elif case.process_wide:
                 self._measure_fresh(benchmark, case, build, monitor)
@@ -405,12 +409,34 @@ class BenchSession:
         finally:
             opt.close()
 
-    def _pair(self, benchmark: Any, case: Case, base: Any, opt: Any, monitor: RowMonitor) -> None:
+    def _measure_against(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
+                         reference: Callable[[Case, "BenchSession"], Measured], monitor: RowMonitor) -> None:
+        """Interleaved reference steps: the row (``build``) and the same case built by
+        ``reference`` (hpml's step and a hand-written one) alternate ``A B B A ...`` like
+        any pair, so the machine's drift hits both alike; the row's speedup is over the
+        reference (``reference`` in extra_info names it), a baseline row's too."""
+        def side(make: Callable[[Case, "BenchSession"], Measured]) -> Side:
+            seed_everything(self.profile.seed)  # same seed: the same initial weights on both sides
+            return Side(make(case, self), case.device, self.slowdown)
+
+        base = side(reference)
+        try:
+            base.warm(max(1, self.profile.warmup_rounds))
+            opt = side(build)
+            try:
+                self._pair(benchmark, case, base, opt, monitor, reference=getattr(reference, "__name__", "reference"))
+            finally:
+                opt.close()
+        finally:
+            base.close()
+
+    def _pair(self, benchmark: Any, case: Case, base: Any, opt: Any, monitor: RowMonitor,
+              reference: str | None = None) -> None:
         p = self.profile
         benchmark.group = case.group
         readings = opt.warm(max(1, p.warmup_rounds))
         if not benchmark.enabled:  # --benchmark-disable: the body ran (the warm-up), nothing is measured
-            self._record(benchmark, case, opt.describe(), readings, None, None, monitor.finish(), opt)
+            self._record(benchmark, case, opt.describe(), readings, None, None, monitor.finish(), opt, reference)
             return
         monitor.measuring()
         scale = opt.samples_per_round / base.samples_per_round
@@ -418,7 +444,7 @@ class BenchSession:
         verdict = monitor.finish()
         record_rounds(benchmark, run.opt_s)
         median_s = statistics.median(run.opt_s)
-        self._record(benchmark, case, opt.describe(), readings, median_s, run, verdict, opt)
+        self._record(benchmark, case, opt.describe(), readings, median_s, run, verdict, opt, reference)
 
     def _measure_alone(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
                        monitor: RowMonitor) -> None:
@@ -443,7 +469,8 @@ class BenchSession:
     # --- extra_info ---------------------------------------------------------------------------
 
     def _record(self, benchmark: Any, case: Case, spec: dict[str, Any], readings: dict[str, Any],
-                median_s: float | None, run: PairedRun | None, verdict: Verdict, side: Any) -> None:
+                median_s: float | None, run: PairedRun | None, verdict: Verdict, side: Any,
+                reference: str | None = None) -> None:
         p = self.profile
         samples_per_s = spec["samples_per_round"] / median_s if median_s else None
         dtype = getattr(torch, spec["compute_dtype"]) if spec["compute_dtype"] else None
@@ -485,7 +512,7 @@ class BenchSession:
         # every registered tracker's metrics over the warm-up calls (per call or per sample:
         # hpml.results.metrics.Metric.per); None where not measured
         info.update({name: readings.get(name) for name in tracked_metrics()})
-        info.update(self._speedup_info(case, samples_per_s, run))
+        info.update(self._speedup_info(case, samples_per_s, run, reference))
         info.update(verdict.as_extra())
         info["aliases"] = aliases_of(case, p)
         info["peak_flags"] = peak_flags(info["peak_fraction"], estimate)
@@ -498,20 +525,25 @@ class BenchSession:
         info.update(spec["extra"])
         benchmark.extra_info.update(info)
 
-    def _speedup_info(self, case: Case, samples_per_s: float | None, run: PairedRun | None) -> dict[str, Any]:
+    def _speedup_info(self, case: Case, samples_per_s: float | None, run: PairedRun | None,
+                      reference: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
             "speedup_vs_baseline": None, "speedup_interval": None, "speedup_pairs": 0,
             "speedup_halfwidth": None, "speedup_target_halfwidth": self.precision.target_halfwidth,
             # decided against the phase's noise floor at session end (hpml.bench.plugin)
             "speedup_significant": False,
         }
+        if reference is not None:
+            out["reference"] = reference  # the speedup is over this (interleaved), not over the baseline row
         if run is None:  # not paired (DDP) or not measured
+            if reference is not None:
+                return out
             if samples_per_s is not None and case.is_baseline:
                 self.book.record(case, samples_per_s)
             out["speedup_vs_baseline"] = 1.0 if case.is_baseline and samples_per_s else self.book.speedup(case, samples_per_s)
             return out
         result = run.result
-        if case.is_baseline:
+        if case.is_baseline and reference is None:
             out["speedup_vs_baseline"] = 1.0
             out["aa_control"] = result.as_dict()  # the baseline paired with itself: the noise floor
             out["speedup_stop"] = run.stop

@@ -363,3 +363,16 @@ def end_to_end_cases(profile: Profile, datasets: Iterable[str] | None = None,
         for dev in DEVICES for d in (datasets or list_datasets()) for m in models_for(d, models)
         for opt in end_to_end_optimizations(profile)
     ]
+
+
+#: The interleaved comparison rows (``overhead``): hpml's step against a hand-written one with
+#: the same optimization, which the hand-written loop knows (bf16 autocast, channels_last).
+OVERHEAD_OPTIMIZATIONS = ("baseline", "amp_bf16", "channels_last")
+OVERHEAD_DATASET = "cifar10"  # the CIFAR ResNet-50 step: hpml's performance floor
+
+
+def overhead_cases(profile: Profile, datasets: Iterable[str] | None = None,
+                   models: Sequence[str] | None = None) -> list[Case]:
+    if datasets is not None and OVERHEAD_DATASET not in datasets:
+        return []
+    return [Case("overhead", OVERHEAD_DATASET, "cpu", opt, "sgd") for opt in OVERHEAD_OPTIMIZATIONS]

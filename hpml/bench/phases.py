@@ -8,7 +8,7 @@ workload builder (:mod:`hpml.bench.workloads`).  A benchmark file is then two li
     PHASE = PHASE_BUILDS.get("train")
     pytest_generate_tests = PHASE.parametrize
     def test_train_step(benchmark, hpml_bench, case):
-        hpml_bench.run(benchmark, case, PHASE.build)
+        PHASE.run(benchmark, hpml_bench, case)
 
 DDP rows keep their own file (``benchmarks/test_ddp.py``: a pool of ranks per world size).
 """
@@ -32,6 +32,13 @@ class Phase:
     name: str  # declared in hpml.results.phases
     cases: Callable[..., list[matrix.Case]]  # (profile, datasets=None, models=None) -> rows
     build: Callable[[matrix.Case, "workloads.BenchSession"], Measured]  # (case, session) -> one measured call
+    # rows paired with the same case built by this instead of with their baseline row
+    # (interleaved reference steps: BenchSession.run's ``reference``)
+    reference: Callable[[matrix.Case, "workloads.BenchSession"], Measured] | None = None
+
+    def run(self, benchmark: object, session: "workloads.BenchSession", case: matrix.Case) -> None:
+        """Measure one row of this phase (the body of its benchmark test)."""
+        session.run(benchmark, case, self.build, reference=self.reference)
 
     def __post_init__(self) -> None:
         if self.name not in PHASE_INFO:
@@ -55,5 +62,6 @@ for _phase in (
     Phase("train", matrix.train_cases, workloads.train_step_workload),
     Phase("inference", matrix.inference_cases, workloads.inference_workload),
     Phase("end_to_end", matrix.end_to_end_cases, workloads.end_to_end_workload),
+    Phase("overhead", matrix.overhead_cases, workloads.train_step_workload, reference=workloads.handwritten_step_workload),
 ):
     PHASE_BUILDS.add(_phase.name, _phase)

@@ -145,7 +145,8 @@ def _paired(bench: Benchmark) -> dict[str, Any]:
     interval = extra.get("speedup_interval")
     has_interval = isinstance(interval, (list, tuple)) and len(interval) == 2
     significant = extra.get("speedup_significant")
-    is_baseline = extra.get("optimization") == "baseline"
+    # a baseline row is its own reference, unless it was paired with one (interleaved reference steps)
+    is_baseline = extra.get("optimization") == "baseline" and not extra.get("reference")
     return {
         "paired_speedup": bench.metric("speedup_vs_baseline") if has_interval else None,
         "speedup_interval": [float(v) for v in interval] if has_interval else None,
@@ -154,6 +155,7 @@ def _paired(bench: Benchmark) -> dict[str, Any]:
         "significant": (False if is_baseline else bool(significant)) if "speedup_significant" in extra else None,
         "busy": bool(extra.get("busy", False)),
         "busy_reason": extra.get("busy_reason") or None,
+        "reference": extra.get("reference") or None,  # what the speedup is over, when not the baseline row
     }
 
 

@@ -30,6 +30,8 @@ PHASE_INFO: dict[str, PhaseInfo] = {p.name: p for p in (
     PhaseInfo("inference", "Inference", train=True, breakdown=True, advice=True, screen=1),
     PhaseInfo("end_to_end", "End to end", screen=2),
     PhaseInfo("ddp", "Distributed training", screen=5),
+    # hpml's train_step against a hand-written step doing the same work, interleaved
+    PhaseInfo("overhead", "hpml's step vs a hand-written one", screen=6),
 )}
 
 #: Every phase, in pipeline order.
