@@ -108,7 +108,7 @@ class InProcessPool:
 
 
 def test_ddp_rows_measure_memory_in_each_rank_and_sum_their_faults():
-    from hpml.distributed import bench
+    from hpml.bench import ddp as bench
 
     pool = InProcessPool(2)
     pool.call(bench._track_start)

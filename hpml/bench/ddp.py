@@ -1,4 +1,5 @@
-"""Benchmark rows for distributed training (``benchmarks/test_ddp.py``).
+"""Benchmark rows for distributed training (``benchmarks/test_ddp.py``), with the other
+benchmark phases in :mod:`hpml.bench` (the launcher and wrapping stay in :mod:`hpml.distributed`).
 
 A row is one optimizer step on every rank of a :class:`~hpml.distributed.pool.RankPool`
 (ranks started once per device and world size, not per round).  The measured call
