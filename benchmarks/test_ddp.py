@@ -1,14 +1,14 @@
 """Distributed data-parallel training: throughput at world size 1 and 2 (gloo on CPU,
 nccl on CUDA), scaling efficiency, and the effect of grad accumulation (fewer
 all-reduces), bucket size, gradient_as_bucket_view, static graph, SyncBatchNorm and
-FSDP.  Rows and ``extra_info`` keys: :mod:`hpml.distributed.bench`."""
+FSDP.  Rows and ``extra_info`` keys: :mod:`hpml.bench.ddp`."""
 
 from __future__ import annotations
 
 import pytest
 
 from hpml.bench.plugin import profile_of
-from hpml.distributed import bench
+from hpml.bench import ddp as bench
 
 pytestmark = pytest.mark.ddp
 

@@ -2,13 +2,11 @@
 loader optimizations show their effect on training throughput; ``extra_info["phases"]``
 splits each call into loading and training time."""
 
-from hpml.bench import matrix, workloads
-from hpml.bench.plugin import parametrize_cases
+from hpml.bench.phases import PHASE_BUILDS
 
-
-def pytest_generate_tests(metafunc):
-    parametrize_cases(metafunc, matrix.end_to_end_cases)
+PHASE = PHASE_BUILDS.get("end_to_end")
+pytest_generate_tests = PHASE.parametrize
 
 
 def test_end_to_end(benchmark, hpml_bench, case):
-    hpml_bench.run(benchmark, case, workloads.end_to_end_workload)
+    PHASE.run(benchmark, hpml_bench, case)

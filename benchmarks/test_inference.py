@@ -1,13 +1,11 @@
 """Inference: an eval forward with each optimization that changes the forward pass
 (autocast, channels_last, compile, cuDNN/TF32 flags) x dataset x device."""
 
-from hpml.bench import matrix, workloads
-from hpml.bench.plugin import parametrize_cases
+from hpml.bench.phases import PHASE_BUILDS
 
-
-def pytest_generate_tests(metafunc):
-    parametrize_cases(metafunc, matrix.inference_cases)
+PHASE = PHASE_BUILDS.get("inference")
+pytest_generate_tests = PHASE.parametrize
 
 
 def test_inference(benchmark, hpml_bench, case):
-    hpml_bench.run(benchmark, case, workloads.inference_workload)
+    PHASE.run(benchmark, hpml_bench, case)

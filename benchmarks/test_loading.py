@@ -2,13 +2,11 @@
 synthetic twin.  A measured call is one pass over ``load_batches`` batches, copied to
 the device, with no compute."""
 
-from hpml.bench import matrix, workloads
-from hpml.bench.plugin import parametrize_cases
+from hpml.bench.phases import PHASE_BUILDS
 
-
-def pytest_generate_tests(metafunc):
-    parametrize_cases(metafunc, matrix.loading_cases)
+PHASE = PHASE_BUILDS.get("load")
+pytest_generate_tests = PHASE.parametrize
 
 
 def test_loading(benchmark, hpml_bench, case):
-    hpml_bench.run(benchmark, case, workloads.loading_workload)
+    PHASE.run(benchmark, hpml_bench, case)

@@ -1,13 +1,11 @@
 """Pre-processing per sample: CIFAR from uint8, ImageNet JPEG decode + RandomResizedCrop,
 text tokenization, from real-format files and from the synthetic twin."""
 
-from hpml.bench import matrix, workloads
-from hpml.bench.plugin import parametrize_cases
+from hpml.bench.phases import PHASE_BUILDS
 
-
-def pytest_generate_tests(metafunc):
-    parametrize_cases(metafunc, matrix.preprocess_cases)
+PHASE = PHASE_BUILDS.get("preprocess")
+pytest_generate_tests = PHASE.parametrize
 
 
 def test_preprocess(benchmark, hpml_bench, case):
-    hpml_bench.run(benchmark, case, workloads.preprocess_workload)
+    PHASE.run(benchmark, hpml_bench, case)

@@ -2,13 +2,11 @@
 composites also with Adam).  A measured call is one ``train_step`` over pre-built
 batches (``accum_steps`` micro-batches for grad_accum, counted in samples_per_round)."""
 
-from hpml.bench import matrix, workloads
-from hpml.bench.plugin import parametrize_cases
+from hpml.bench.phases import PHASE_BUILDS
 
-
-def pytest_generate_tests(metafunc):
-    parametrize_cases(metafunc, matrix.train_cases)
+PHASE = PHASE_BUILDS.get("train")
+pytest_generate_tests = PHASE.parametrize
 
 
 def test_train_step(benchmark, hpml_bench, case):
-    hpml_bench.run(benchmark, case, workloads.train_step_workload)
+    PHASE.run(benchmark, hpml_bench, case)

@@ -113,7 +113,8 @@ def config_from_args(args: argparse.Namespace):
         settings["lr"] = None  # a recipe's lr is an SGD one; Adam keeps DEFAULT_LR
     used = [key for key in defaults if getattr(args, key) is None and settings[key] is not None]
     if source and used:
-        print(f"hpml: defaults from the {source}: " + ", ".join(f"{k}={settings[k]}" for k in used), file=sys.stderr)
+        # stdout, with the run's summary: stderr holds only the one line of an error
+        print(f"hpml: defaults from the {source}: " + ", ".join(f"{k}={settings[k]}" for k in used))
     test_size = args.test_size
     if test_size is None and args.steps is not None and dataset in list_datasets():
         # a --steps run is a quick look, not a full evaluation: steps x batch samples, at

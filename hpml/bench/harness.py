@@ -23,8 +23,8 @@ decides *how* it is timed and recorded:
 * what else used the cores before and during the row is recorded
   (:mod:`hpml.bench.busy`) and a crowded row is flagged ``busy``;
 * the seed is fixed before each side is built; the thread count is recorded;
-* peak host/device memory, page faults and bytes read are tracked around the row's
-  warm-up calls (absolute values: the group's baseline, kept alive for pairing, is
+* the registered trackers (:mod:`hpml.measure.trackers`: peak host/device memory, page
+  faults, bytes read, ...) run around the row's warm-up calls (absolute values: the group's baseline, kept alive for pairing, is
   resident too);
 * a row that does not apply is skipped with the reason; one whose baseline cannot run
   is skipped with that reason; one that runs out of memory is skipped with the batch
@@ -61,20 +61,15 @@ from hpml.bench.profiles import Profile
 from hpml.errors import HpmlError
 from hpml.errors import one_line_message as _first_line  # the one first-line helper (hpml.errors)
 from hpml.gate import baton
-from hpml.measure import IoTracker, MemoryTracker, PeakEstimate, machine_fingerprint, peak_estimate, peak_flags, synchronize
+from hpml.measure import PeakEstimate, machine_fingerprint, peak_estimate, peak_flags, synchronize
+from hpml.measure.trackers import Trackers, tracked_metrics
+from hpml.results.metrics import per_unit
 from hpml.train.build import seed_everything
 from hpml.train.optimizations import OPTIMIZATIONS, expand
 
 SCHEMA = 1
 PLANTED_SLOWDOWN_ENV = "HPML_PLANTED_SLOWDOWN"
 
-#: The extra_info keys every hpml benchmark row carries (end-to-end rows add ``phases``).
-EXTRA_KEYS = (
-    "hpml_schema", "phase", "optimization", "dataset", "model", "device", "profile", "optimizer",
-    "batch_size", "samples_per_round", "samples_per_s", "flops_per_sample", "achieved_flops",
-    "peak_flops", "peak_fraction", "peak_rss_bytes", "peak_device_bytes", "read_bytes", "threads",
-    "seed", "speedup_vs_baseline",
-)
 #: The paired-measurement keys (the shared contract of the gate and the report).
 PAIRED_KEYS = (
     "speedup_vs_baseline", "speedup_interval", "speedup_pairs", "speedup_halfwidth", "speedup_target_halfwidth",
@@ -269,25 +264,16 @@ class Side:
         return elapsed
 
     def warm(self, calls: int) -> dict[str, Any]:
-        """``calls`` unmeasured calls under the memory and I/O trackers; their readings."""
-        memory, io = MemoryTracker(self.device), IoTracker()
-        io.start()
-        memory.start()
+        """``calls`` unmeasured calls under the registered trackers; their readings, ``call``
+        metrics per call and ``sample`` ones per sample (None where not measurable)."""
+        trackers = Trackers(self.device)
+        trackers.start()
         try:
             for _ in range(calls):
                 self()
         finally:
-            mem = memory.stop()
-            read = io.stop()
-        return {
-            "peak_rss_bytes": mem.peak_rss_bytes,
-            "peak_device_bytes": mem.peak_device_bytes,
-            # per call; None where not measurable
-            "read_bytes": None if read.read_bytes is None else read.read_bytes // max(1, calls),
-            "read_chars": None if read.read_chars is None else read.read_chars // max(1, calls),
-            "minor_faults": None if mem.minor_faults is None else mem.minor_faults // max(1, calls),
-            "dataset_bytes": read.dataset_bytes // max(1, calls),  # logical bytes the readers fetched
-        }
+            totals = trackers.stop()
+        return per_unit(totals, calls=max(1, calls), samples=max(1, calls) * self.samples_per_round)
 
     def describe(self) -> dict[str, Any]:
         s = self.spec
@@ -335,15 +321,19 @@ class BenchSession:
         return self._peaks[key]
 
     def run(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
-            paired: bool = True) -> None:
+            paired: bool = True, reference: Callable[[Case, "BenchSession"], Measured] | None = None) -> None:
         """Build ``case`` with ``build``, measure it (paired with its baseline unless
-        ``paired`` is False), record extra_info, or skip with the reason."""
+        ``paired`` is False; with ``reference``, interleaved with the same case built by
+        ``reference`` instead: see :meth:`_measure_against`), record extra_info, or skip
+        with the reason."""
         reason = skip_reason(case, self.profile)
         if reason:
             pytest.skip(reason)
         monitor = RowMonitor()
         try:
-            if not paired:
+            if reference is not None:
+                self._measure_against(benchmark, case, build, reference, monitor)
+            elif not paired:
                 self._measure_alone(benchmark, case, build, monitor)
             elif case.process_wide:
                 self._measure_fresh(benchmark, case, build, monitor)
@@ -426,12 +416,34 @@ class BenchSession:
         finally:
             opt.close()
 
-    def _pair(self, benchmark: Any, case: Case, base: Any, opt: Any, monitor: RowMonitor) -> None:
+    def _measure_against(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
+                         reference: Callable[[Case, "BenchSession"], Measured], monitor: RowMonitor) -> None:
+        """Interleaved reference steps: the row (``build``) and the same case built by
+        ``reference`` (hpml's step and a hand-written one) alternate ``A B B A ...`` like
+        any pair, so the machine's drift hits both alike; the row's speedup is over the
+        reference (``reference`` in extra_info names it), a baseline row's too."""
+        def side(make: Callable[[Case, "BenchSession"], Measured]) -> Side:
+            seed_everything(self.profile.seed)  # same seed: the same initial weights on both sides
+            return Side(make(case, self), case.device, self.slowdown)
+
+        base = side(reference)
+        try:
+            base.warm(max(1, self.profile.warmup_rounds))
+            opt = side(build)
+            try:
+                self._pair(benchmark, case, base, opt, monitor, reference=getattr(reference, "__name__", "reference"))
+            finally:
+                opt.close()
+        finally:
+            base.close()
+
+    def _pair(self, benchmark: Any, case: Case, base: Any, opt: Any, monitor: RowMonitor,
+              reference: str | None = None) -> None:
         p = self.profile
         benchmark.group = case.group
         readings = opt.warm(max(1, p.warmup_rounds))
         if not benchmark.enabled:  # --benchmark-disable: the body ran (the warm-up), nothing is measured
-            self._record(benchmark, case, opt.describe(), readings, None, None, monitor.finish(), opt)
+            self._record(benchmark, case, opt.describe(), readings, None, None, monitor.finish(), opt, reference)
             return
         monitor.measuring()
         scale = opt.samples_per_round / base.samples_per_round
@@ -439,7 +451,7 @@ class BenchSession:
         verdict = monitor.finish()
         record_rounds(benchmark, run.opt_s)
         median_s = statistics.median(run.opt_s)
-        self._record(benchmark, case, opt.describe(), readings, median_s, run, verdict, opt)
+        self._record(benchmark, case, opt.describe(), readings, median_s, run, verdict, opt, reference)
 
     def _measure_alone(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
                        monitor: RowMonitor) -> None:
@@ -464,7 +476,8 @@ class BenchSession:
     # --- extra_info ---------------------------------------------------------------------------
 
     def _record(self, benchmark: Any, case: Case, spec: dict[str, Any], readings: dict[str, Any],
-                median_s: float | None, run: PairedRun | None, verdict: Verdict, side: Any) -> None:
+                median_s: float | None, run: PairedRun | None, verdict: Verdict, side: Any,
+                reference: str | None = None) -> None:
         p = self.profile
         samples_per_s = spec["samples_per_round"] / median_s if median_s else None
         dtype = getattr(torch, spec["compute_dtype"]) if spec["compute_dtype"] else None
@@ -495,12 +508,6 @@ class BenchSession:
             "peak_fraction": achieved / peak if achieved and peak else None,
             "peak_threads": estimate.threads if estimate else None,  # == threads: probed at the row's count
             "theoretical_peak_flops": estimate.theoretical_flops_per_s if estimate else None,  # FLOP/s
-            "peak_rss_bytes": readings.get("peak_rss_bytes"),
-            "peak_device_bytes": readings.get("peak_device_bytes"),
-            "read_bytes": readings.get("read_bytes"),  # per call, over the warm-up calls
-            "read_chars": readings.get("read_chars"),
-            "dataset_bytes": readings.get("dataset_bytes"),  # logical: what the readers fetched from dataset files
-            "minor_faults": readings.get("minor_faults"),
             "threads": torch.get_num_threads(),
             "seed": p.seed,
             "source": case.source,
@@ -509,7 +516,10 @@ class BenchSession:
             "planted_slowdown": self.slowdown,
             "fresh_process": bool(case.process_wide),  # measured in fresh processes (hpml.bench.fresh)
         }
-        info.update(self._speedup_info(case, samples_per_s, run))
+        # every registered tracker's metrics over the warm-up calls (per call or per sample:
+        # hpml.results.metrics.Metric.per); None where not measured
+        info.update({name: readings.get(name) for name in tracked_metrics()})
+        info.update(self._speedup_info(case, samples_per_s, run, reference))
         info.update(verdict.as_extra())
         info["aliases"] = aliases_of(case, p)
         info["peak_flags"] = peak_flags(info["peak_fraction"], estimate)
@@ -522,20 +532,25 @@ class BenchSession:
         info.update(spec["extra"])
         benchmark.extra_info.update(info)
 
-    def _speedup_info(self, case: Case, samples_per_s: float | None, run: PairedRun | None) -> dict[str, Any]:
+    def _speedup_info(self, case: Case, samples_per_s: float | None, run: PairedRun | None,
+                      reference: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
             "speedup_vs_baseline": None, "speedup_interval": None, "speedup_pairs": 0,
             "speedup_halfwidth": None, "speedup_target_halfwidth": self.precision.target_halfwidth,
             # decided against the phase's noise floor at session end (hpml.bench.plugin)
             "speedup_significant": False,
         }
+        if reference is not None:
+            out["reference"] = reference  # the speedup is over this (interleaved), not over the baseline row
         if run is None:  # not paired (DDP) or not measured
+            if reference is not None:
+                return out
             if samples_per_s is not None and case.is_baseline:
                 self.book.record(case, samples_per_s)
             out["speedup_vs_baseline"] = 1.0 if case.is_baseline and samples_per_s else self.book.speedup(case, samples_per_s)
             return out
         result = run.result
-        if case.is_baseline:
+        if case.is_baseline and reference is None:
             out["speedup_vs_baseline"] = 1.0
             out["aa_control"] = result.as_dict()  # the baseline paired with itself: the noise floor
             out["speedup_stop"] = run.stop

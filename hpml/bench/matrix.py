@@ -5,15 +5,16 @@ optimizer for phases that train, and the data source for phases that read data).
 rows come from :data:`hpml.train.optimizations.OPTIMIZATIONS` and
 :func:`hpml.data.list_datasets`, so registering an optimization or a dataset adds rows
 without editing the benchmarks.  Which optimizations a phase measures follows from what
-they change in :class:`~hpml.train.optimizations.Settings`:
+each declares it affects (:attr:`~hpml.train.optimizations.Optimization.affects`: the step,
+an eval forward, the loader, the process):
 
 * ``train`` (one optimizer step): every optimization that is not ``distributed_only``.
   Loader-only ones (they change nothing but loader settings) are skipped with
   :data:`LOADER_ONLY_REASON`: a pure step on pre-built batches cannot see them.
 * ``inference`` (an eval forward): ``baseline`` + those changing the forward pass
-  (:data:`FORWARD_FIELDS`).
+  (``forward``).
 * ``load`` (batches from a loader, no compute): ``baseline`` + those changing loader
-  settings (:data:`LOADER_FIELDS`) + the loader knobs of :data:`LOADER_KNOBS`, which
+  settings (``loader``) + the loader knobs of :data:`LOADER_KNOBS`, which
   isolate what the ``workers`` optimization bundles (persistence, prefetch depth).
 * ``end_to_end`` (loader + step): ``baseline`` + loader optimizations + composites
   (``optimized``), so loader effects show up in training throughput.
@@ -38,10 +39,12 @@ from hpml.data import dataset_info, list_datasets
 from hpml.errors import HpmlError
 from hpml.models import model_spec
 from hpml.registry import Registry
+from hpml.results.phases import phase_names
 from hpml.train.optimizations import (
     OPTIMIZATIONS,
     OptContext,
     Settings,
+    affects,
     expand,
     is_process_wide,
     validate_optimizations,
@@ -52,16 +55,11 @@ OPTIMIZERS = ("sgd", "adam")
 #: Data sources of the phases that read data: the real on-disk format, or the synthetic twin.
 SOURCES = ("real", "synthetic")
 
-#: Settings fields a loader reads (``hpml.train.build.build_loader``).
-LOADER_FIELDS = frozenset({"num_workers", "persistent_workers", "prefetch_factor", "pin_memory", "device_loader"})
-#: Settings fields that change an eval forward pass.
-FORWARD_FIELDS = frozenset({"autocast_dtype", "channels_last", "compile", "cudnn_benchmark", "tf32", "host_allocator"})
-
 LOADER_ONLY_REASON = "loader optimization: measured in loading/end-to-end rows"
 
 BASELINE = "baseline"
-#: Phases that run no model: their rows have ``model`` None.
-MODEL_FREE_PHASES = ("load", "preprocess")
+#: Phases that run no model: their rows have ``model`` None (hpml.results.phases).
+MODEL_FREE_PHASES = phase_names(runs_model=False)
 
 
 # --- what an optimization changes ----------------------------------------------------
@@ -79,27 +77,19 @@ def settings_of(name: str, device: str, profile: Profile) -> Settings:
     return settings
 
 
-def changed_fields(settings: Settings) -> frozenset[str]:
-    default = Settings()
-    return frozenset(
-        f.name for f in dataclasses.fields(Settings) if getattr(settings, f.name) != getattr(default, f.name)
-    )
+def affects_on(name: str, device: str) -> frozenset[str]:
+    """What ``name`` changes on ``device`` (:attr:`Optimization.affects`; a loader knob: the loader)."""
+    if name in LOADER_KNOBS:
+        return frozenset({"loader"})
+    return affects((name,), device)
 
 
-def _changes_anywhere(name: str, profile: Profile) -> frozenset[str]:
-    changed: frozenset[str] = frozenset()
-    for device in DEVICES:
-        changed |= changed_fields(settings_of(name, device, profile))
-    return changed
+def _affects_anywhere(name: str) -> frozenset[str]:
+    return frozenset(a for device in DEVICES for a in affects_on(name, device))
 
 
 def is_loader_only(name: str, device: str, profile: Profile) -> bool:
-    changed = changed_fields(settings_of(name, device, profile))
-    return bool(changed) and changed <= LOADER_FIELDS
-
-
-def loader_settings(settings: Settings) -> tuple:
-    return tuple(getattr(settings, f) for f in sorted(LOADER_FIELDS))
+    return affects_on(name, device) == {"loader"}
 
 
 # --- loader knobs (measurement-only variants of the `workers` optimization) ----------
@@ -147,18 +137,18 @@ def train_optimizations(profile: Profile) -> list[str]:
 
 
 def inference_optimizations(profile: Profile) -> list[str]:
-    return [n for n in _catalogue() if n == BASELINE or _changes_anywhere(n, profile) & FORWARD_FIELDS]
+    return [n for n in _catalogue() if n == BASELINE or "forward" in _affects_anywhere(n)]
 
 
 def loading_variants(profile: Profile) -> list[str]:
-    registered = [n for n in _catalogue() if n == BASELINE or _changes_anywhere(n, profile) & LOADER_FIELDS]
+    registered = [n for n in _catalogue() if n == BASELINE or "loader" in _affects_anywhere(n)]
     return registered + list(LOADER_KNOBS)
 
 
 def end_to_end_optimizations(profile: Profile) -> list[str]:
     return [
         n for n in _catalogue()
-        if n == BASELINE or _changes_anywhere(n, profile) & LOADER_FIELDS or OPTIMIZATIONS.get(n).composite
+        if n == BASELINE or "loader" in _affects_anywhere(n) or OPTIMIZATIONS.get(n).composite
     ]
 
 
@@ -198,7 +188,7 @@ class Case:
         """The dataset as recorded: load/preprocess rows on the twin say so (``cifar10-synthetic``),
         so the real-format and twin rows of one dataset keep distinct case keys; so do
         cold-cache rows (``imagenet-coldcache``)."""
-        if self.phase in ("load", "preprocess") and self.source == "synthetic":
+        if self.phase in MODEL_FREE_PHASES and self.source == "synthetic":
             return f"{self.dataset}-synthetic"
         if self.cold_cache:
             return f"{self.dataset}-coldcache"
@@ -256,7 +246,7 @@ def _not_applicable(case: Case, profile: Profile) -> str | None:
     if case.phase == "train" and is_loader_only(case.optimization, case.device, profile):
         return LOADER_ONLY_REASON
     if case.phase == "load" and not case.is_baseline:
-        if loader_settings(case.settings(profile)) == loader_settings(Settings()):
+        if "loader" not in affects_on(case.optimization, case.device):
             return f"{case.optimization} changes no loader setting on {case.device}: its loader is the baseline's"
     return None
 
@@ -377,3 +367,16 @@ def end_to_end_cases(profile: Profile, datasets: Iterable[str] | None = None,
         for dev in DEVICES for d in (datasets or list_datasets()) for m in models_for(d, models)
         for opt in end_to_end_optimizations(profile)
     ]
+
+
+#: The interleaved comparison rows (``overhead``): hpml's step against a hand-written one with
+#: the same optimization, which the hand-written loop knows (bf16 autocast, channels_last).
+OVERHEAD_OPTIMIZATIONS = ("baseline", "amp_bf16", "channels_last")
+OVERHEAD_DATASET = "cifar10"  # the CIFAR ResNet-50 step: hpml's performance floor
+
+
+def overhead_cases(profile: Profile, datasets: Iterable[str] | None = None,
+                   models: Sequence[str] | None = None) -> list[Case]:
+    if datasets is not None and OVERHEAD_DATASET not in datasets:
+        return []
+    return [Case("overhead", OVERHEAD_DATASET, "cpu", opt, "sgd") for opt in OVERHEAD_OPTIMIZATIONS]

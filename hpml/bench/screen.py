@@ -17,11 +17,11 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from hpml.bench.paired import PairedResult, is_significant, noise_floor
+from hpml.results.phases import screen_rank
 
 #: Column headers of the datasets (short, so a block fits 100 columns).
 SHORT = {"cifar10": "c10", "cifar100": "c100", "imagenet": "inet", "amazon_polarity": "amz2",
          "amazon_full": "amz5", "digits": "digits"}
-PHASES = ("train", "inference", "load", "end_to_end", "preprocess", "ddp", "overhead")
 CELL = 12  # characters per cell: " 1.87x±0.03" plus a busy mark
 
 
@@ -56,13 +56,19 @@ def floors(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _self_compared(info: dict[str, Any]) -> bool:
+    """A baseline row paired with itself (its A/A control); one paired with a ``reference``
+    (interleaved reference steps) has a real speedup."""
+    return info.get("optimization") == "baseline" and not info.get("reference")
+
+
 def finalize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Set every paired row's ``speedup_significant`` against its phase's noise floor;
     return the floors."""
     result = floors(rows)
     for info in rows:
         paired = _result(info)
-        if paired is None or info.get("optimization") == "baseline":
+        if paired is None or _self_compared(info):
             continue
         floor = result.get(str(info.get("phase")), {}).get("interval")
         info["speedup_significant"] = is_significant(paired, tuple(floor) if floor else None)
@@ -110,12 +116,12 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
              "· not run, ! busy machine)"]
     by_phase: dict[str, list[dict[str, Any]]] = {}
     for info in rows:
-        if info.get("optimization") == "baseline" or info.get("phase") is None:
+        if _self_compared(info) or info.get("phase") is None:
             continue
         by_phase.setdefault(str(info["phase"]), []).append(info)
     width = max([len(_row_label(i)) + 2 for infos in by_phase.values() for i in infos] + [len(p) for p in by_phase],
                 default=0)
-    for phase in sorted(by_phase, key=lambda p: PHASES.index(p) if p in PHASES else len(PHASES)):
+    for phase in sorted(by_phase, key=screen_rank):
         infos = by_phase[phase]
         columns = list(dict.fromkeys(_column(i) for i in infos))
         labels = list(dict.fromkeys(_row_label(i) for i in infos))

@@ -18,6 +18,7 @@ loader and the transform, not the twin's generator.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -153,6 +154,36 @@ def train_step_workload(case: Case, session: BenchSession) -> Measured:
         compute_dtype=_compute_dtype(settings),
         extra=input_extra(cfg, info, settings),
     )
+
+
+def handwritten_step_workload(case: Case, session: BenchSession) -> Measured:
+    """The step every PyTorch user writes, doing :func:`train_step_workload`'s work (same
+    model, batch, optimizer hyper-parameters, loss): forward under (or without) autocast,
+    loss, backward, optimizer step, zero_grad.  The reference of the ``overhead`` rows."""
+    cfg = run_config(case, session)
+    info = dataset_info(case.dataset)
+    settings = case.settings(session.profile)
+    ds = dataset(case, session, cfg.batch_size)
+    state = build_state(case, session, cfg, settings, ds)  # for the model and the hyper-parameters only
+    model, x_y = state.module, stack(ds, 0, cfg.batch_size)
+    x, y = x_y[0].to(case.device), x_y[1].to(case.device)
+    if settings.channels_last:
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    group = state.optimizer.param_groups[0]
+    opt = torch.optim.SGD(model.parameters(), lr=group["lr"], momentum=group["momentum"],
+                          nesterov=group["nesterov"], weight_decay=group["weight_decay"])
+    loss_fn = state.criterion
+    dtype = settings.autocast_dtype
+
+    def step() -> None:
+        with torch.autocast(case.device, dtype=dtype) if dtype is not None else contextlib.nullcontext():
+            loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return Measured(target=step, samples_per_round=cfg.batch_size, batch_size=cfg.batch_size,
+                    compute_dtype=_compute_dtype(settings), extra=input_extra(cfg, info, settings))
 
 
 # --- inference: one eval forward ---------------------------------------------------------

@@ -3,7 +3,7 @@
 Each rank measures its own shard: its samples, its seconds, its loss and accuracy over
 its part of the data.  :func:`reduce_metrics` gathers the dicts (once per epoch or
 phase: negligible next to a training epoch) and combines them key by key, by the rule
-each metric declares in :data:`hpml.measure.metrics.METRICS` (sum, max, mean,
+each metric declares in :data:`hpml.results.metrics.METRICS` (sum, max, mean,
 sample-weighted mean, or the same on every rank):
 
 * counts, rates, bytes read and page faults add up (each rank's own process);
@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import torch.distributed as dist
 
-from hpml.measure.metrics import rule
+from hpml.results.metrics import reduce_rule
 
 Metrics = Mapping[str, Any]
 
@@ -68,7 +68,7 @@ def combine(per_rank: Sequence[Metrics]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in first:
         values = [m.get(key) for m in per_rank]
-        how = rule(key)
+        how = reduce_rule(key)
         if how == "sum":
             out[key] = _sum(values)
         elif how == "max":

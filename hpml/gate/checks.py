@@ -7,6 +7,9 @@ Three kinds of check, each producing :class:`Check` rows:
 * ``speedup~ref`` -- a same-run speedup did not drop below the speedup of the same
   case in a reference summary (minus tolerance).  Both sides are ratios measured
   within one run, so this holds across machines;
+* ``<metric>~ref`` -- a metric declared in :mod:`hpml.results.metrics` and listed in
+  ``[tool.hpml.gate] metrics`` (peak memory, CPU time, ...) did not get worse than in the
+  reference summary by more than the tolerance (:func:`check_metrics`);
 * ``A/B time`` -- raw per-round timings of two runs (same machine): the typical
   round time (25th percentile) moved by more than ``min_effect`` *and* a
   permutation test says so at family-wise level ``alpha`` (Holm over all compared
@@ -46,8 +49,11 @@ from hpml.results.schema import HOW_TO_RUN, Benchmark, CaseKey, Run, json_files,
 from hpml.results.stats import bootstrap_ratio
 from hpml.results.summary import check_extra_info, keyed_rows, speedup_interval, validate_run
 from hpml.results.units import fmt_time
+from hpml.results.metrics import gated
 
 OK, SLOWER, FASTER, MISSING = "ok", "SLOWER", "FASTER", "missing"
+#: A gated metric (``[tool.hpml.gate] metrics``) more than the tolerance worse than the reference's.
+WORSE = "WORSE"
 #: Reported, never failing: a row only the current run has, or an ungated row without a speedup.
 NEW, NOT_GATED = "new", "-"
 #: Fewer rounds than this on either side cannot reach p < 0.05 with Mann-Whitney U.
@@ -126,8 +132,8 @@ def check_expectations(summary: dict[str, Any], config: GateConfig, source: Any 
     checks: list[Check] = []
     used: set[str] = set()
     for key, row in keyed_rows(summary).items():
-        if not key.is_hpml or key.optimization == "baseline":
-            continue
+        if not key.is_hpml or (key.optimization == "baseline" and not row.get("reference")):
+            continue  # a baseline row's speedup is 1 by definition, unless paired with a reference
         exp = config.expectation_for(key)
         tol = config.tolerance_for(exp)
         speedup = row.get("speedup")
@@ -190,6 +196,31 @@ def check_reference(current: dict[str, Any], reference: dict[str, Any], config: 
         verdict = SLOWER if ratio < 1 - tol else FASTER if ratio > 1 / (1 - tol) else OK
         checks.append(Check(key.label, "speedup~ref", _fmt_speedup(ref_s, ref), _fmt_speedup(cur_s, cur), ratio,
                             None, verdict, f"tolerance {tol:.0%}"))
+    return checks
+
+
+def check_metrics(current: dict[str, Any], reference: dict[str, Any], config: GateConfig,
+                  source: Any = "summary") -> list[Check]:
+    """Each gated metric (``[tool.hpml.gate] metrics``, declared in :data:`hpml.results.metrics.METRICS`)
+    of every row both summaries measured it on, against the reference's: WORSE (fails) when more than
+    the row's tolerance worse in the metric's own direction.  Summaries without per-row metrics
+    (older runs) give no check."""
+    cur_rows, ref_rows = keyed_rows(current), keyed_rows(reference)
+    checks: list[Check] = []
+    for metric in gated(config.metrics) if config.metrics else []:
+        for key, ref in ref_rows.items():
+            cur = cur_rows.get(key)
+            ref_v = (ref.get("metrics") or {}).get(metric.name)
+            cur_v = ((cur or {}).get("metrics") or {}).get(metric.name)
+            if not key.is_hpml or ref_v is None or cur_v is None:
+                continue
+            refuse_busy(cur, key.label, source)
+            tol = config.tolerance_for(config.expectation_for(key))
+            worse = metric.worse(cur_v, ref_v)
+            verdict = WORSE if worse is not None and worse > tol else OK
+            checks.append(Check(key.label, f"{metric.name}~ref", metric.text(ref_v), metric.text(cur_v),
+                                cur_v / ref_v if ref_v else None, None, verdict,
+                                f"{metric.better} is better, tolerance {tol:.0%}"))
     return checks
 
 
@@ -473,7 +504,7 @@ def format_table(checks: Sequence[Check]) -> str:
 
 def failures(checks: Iterable[Check], fail_on_faster: bool = False, allow_missing: bool = False) -> list[Check]:
     """The checks that make the gate exit 1 (missing rows do, unless ``allow_missing``)."""
-    failing = {SLOWER} | ({FASTER} if fail_on_faster else set()) | (set() if allow_missing else {MISSING})
+    failing = {SLOWER, WORSE} | ({FASTER} if fail_on_faster else set()) | (set() if allow_missing else {MISSING})
     return [c for c in checks if c.verdict in failing]
 
 

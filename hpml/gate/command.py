@@ -31,8 +31,9 @@ from hpml.errors import HpmlError
 from hpml.results.machine import cpu_class
 from hpml.gate.config import TESTS, GateConfig, load_gate_config, parse_bench_args
 from hpml.gate.checks import (
-    MISSING, Check, Unpaired, check_compatible, check_expectations, check_reference, compare_ab, compare_paired,
-    failures, format_table, load_side, merge_runs, underpowered, underpowered_paired, write_checks_json,
+    MISSING, Check, Unpaired, check_compatible, check_expectations, check_metrics, check_reference, compare_ab,
+    compare_paired, failures, format_table, load_side, merge_runs, underpowered, underpowered_paired,
+    write_checks_json,
 )
 from hpml.gate.revisions import auto_base, run_interleaved
 from hpml.results.summary import keyed_rows, latest_summary, load_summary, validate_run
@@ -124,7 +125,8 @@ def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Ch
                         "or none with its baseline in the same run)")
     derived = any(e.min_speedup is None for e in config.expectations)  # "reference" expectations
     cls = cpu_class(current.get("machine") or {})
-    ref_path = args.reference if args.reference is not None else config.reference_for(cls) if derived else None
+    wants_reference = derived or bool(config.metrics)  # gated metrics are held to the reference too
+    ref_path = args.reference if args.reference is not None else config.reference_for(cls) if wants_reference else None
     if derived and ref_path is None and config.references:
         # A speedup such as bf16 autocast's depends on the CPU's ISA: a reference from another class
         # would gate noise (or fail every run), so these expectations wait for a reference of this class.
@@ -146,6 +148,11 @@ def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Ch
         if (reference.get("machine") or {}).get("cpu") != (current.get("machine") or {}).get("cpu"):
             header.append("note: reference from another machine; same-run speedups still compare, raw times would not")
         checks += check_reference(current, reference, config, path)
+    if reference is not None:
+        checks += check_metrics(current, reference, config, path)
+    elif config.metrics:
+        header.append(f"note: no reference summary here: the gated metrics ({', '.join(config.metrics)}) "
+                      "are not checked")
     return checks, header
 
 

@@ -16,6 +16,7 @@ Layout::
     pairs = 10              # --base: fixed (baseline, optimization) pairs per hpml row and session
     bench_args = "benchmarks -k 'digits and baseline'"  # --base: the pytest selection run at both revisions
     reference = "benchmarks/results/.../summaries/X.json"  # for "reference" expectations (relative path)
+    metrics = ["peak_rss_bytes"]  # with a reference: each row's metric may be at most `tolerance` worse
 
     [tool.hpml.gate.min_speedup]
     # "phase:dataset:device:optimization" = minimal same-run speedup vs baseline
@@ -41,6 +42,7 @@ from typing import Any
 
 from hpml.errors import HpmlError
 from hpml.results.schema import PHASES, CaseKey
+from hpml.results.metrics import gated
 
 DEFAULT_TOLERANCE = 0.15  # relative drop allowed below an expected / reference speedup
 DEFAULT_ALPHA = 0.05  # family-wise false-alarm probability of one A/B gate run
@@ -54,7 +56,7 @@ DEFAULT_BENCH_ARGS: tuple[str, ...] = ("benchmarks", "-k", "digits and baseline 
 
 PATTERN_FIELDS = ("phase", "dataset", "device", "optimization")
 _KNOWN_KEYS = {"tolerance", "alpha", "min_effect", "test", "repeats", "pairs", "bench_args", "min_speedup",
-               "reference"}
+               "reference", "metrics"}
 _DEVICES = ("cpu", "cuda")
 
 
@@ -113,6 +115,8 @@ class GateConfig:
     expectations: tuple[Expectation, ...] = ()
     # summaries whose intervals "reference" expectations come from, by CPU class ("*": any machine)
     references: tuple[tuple[str, Path], ...] = ()
+    # metrics held to the reference summary (hpml.results.metrics, those with a direction)
+    metrics: tuple[str, ...] = ()
     source: Path | None = None  # the pyproject.toml read, for messages
 
     def __post_init__(self) -> None:
@@ -129,6 +133,11 @@ class GateConfig:
             raise HpmlError(f"[tool.hpml.gate] repeats must be >= 1, got {self.repeats}{where}")
         if self.pairs < 1:
             raise HpmlError(f"[tool.hpml.gate] pairs must be >= 1, got {self.pairs}{where}")
+        allowed = [m.name for m in gated()]
+        for name in self.metrics:
+            if name not in allowed:
+                raise HpmlError(f"[tool.hpml.gate] metrics: {name!r} is not a metric with a direction{where}; "
+                                f"choose from {', '.join(allowed)}")
 
     @property
     def reference(self) -> Path | None:
@@ -239,6 +248,11 @@ def config_from_table(table: dict[str, Any], source: Path) -> GateConfig:
                             f"of CPU class (\"AVX2\", \"AVX512+bf16\") = path, got {ref!r}")
         # relative to the pyproject.toml
         kwargs["references"] = tuple((cls, source.parent / path) for cls, path in paths.items())
+    if "metrics" in table:
+        names = table["metrics"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise HpmlError(f"{source}: [tool.hpml.gate] metrics must be a list of metric names, got {names!r}")
+        kwargs["metrics"] = tuple(names)
     speedups = table.get("min_speedup", {})
     if not isinstance(speedups, dict):
         raise HpmlError(f"{source}: [tool.hpml.gate.min_speedup] must be a table of \"pattern\" = speedup")

@@ -42,16 +42,17 @@ microseconds between the two reads in ``stop()`` can be counted twice or not at 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import multiprocessing
 import os
 import sys
 from dataclasses import dataclass
-from types import TracebackType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import psutil
 
 from hpml.measure.proctree import child_pids
+from hpml.measure.tracking import Tracking
 
 #: Linux folds a reaped child's I/O counters into its parent's (kernel/exit.c,
 #: wait_task_zombie); other kernels do not.
@@ -147,7 +148,7 @@ class IoStats:
     dataset_bytes: int = 0  # bytes the dataset readers fetched from dataset files (logical)
 
 
-class IoTracker:
+class IoTracker(Tracking):
     """Counts bytes read by this process and its descendants between ``start()`` and ``stop()``.
 
     >>> with IoTracker() as io:
@@ -172,11 +173,12 @@ class IoTracker:
             return
         self._children_start, _ = _read_children()
 
-    def stop(self) -> IoStats:
+    def stop(self) -> dict[str, Any]:
+        """``read_bytes``, ``read_chars``, ``dataset_bytes`` of the region (also in :attr:`stats`)."""
         dataset = dataset_bytes_read() - self._dataset_start
         if self._main_start is None:
             self.stats = IoStats(read_bytes=None, read_chars=None, dataset_bytes=dataset)
-            return self.stats
+            return dataclasses.asdict(self.stats)
         # Children first, then this process: a child reaped in between is folded into
         # our end count and also read as alive (counted twice); the other order would
         # miss it instead.  Either way the window is a few microseconds.
@@ -209,16 +211,5 @@ class IoTracker:
             read_chars=None if read_chars is None else max(0, read_chars),
             dataset_bytes=dataset,
         )
-        return self.stats
+        return dataclasses.asdict(self.stats)
 
-    def __enter__(self) -> IoTracker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -44,17 +44,18 @@ region before it resets, which makes nested and concurrent regions correct.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Callable
+from typing import Any, Callable
 
 import psutil
 import torch
 
 from hpml.measure.proctree import FAST_CHILD_LISTING, child_pids
 from hpml.measure.timers import DeviceLike, as_device
+from hpml.measure.tracking import Tracking
 
 try:
     import resource
@@ -279,7 +280,7 @@ class _TreeFaults:
         return max(0, minor), max(0, major)
 
 
-class MemoryTracker:
+class MemoryTracker(Tracking):
     """Tracks peak host and device memory between ``start()`` and ``stop()``.
 
     >>> with MemoryTracker("cpu") as mem:
@@ -318,7 +319,8 @@ class MemoryTracker:
                 _RSS_MARK.end(self._rss_region)
             raise
 
-    def stop(self) -> MemoryStats:
+    def stop(self) -> dict[str, Any]:
+        """The region's peaks and faults, by metric name (all of :attr:`stats` but the two parts of the RSS peak)."""
         assert self._sampler is not None, "MemoryTracker.stop() without start()"
         self._sampler.stop()
         if self._rss_region is not None:
@@ -348,16 +350,7 @@ class MemoryTracker:
             major_faults=major,
             worker_minor_faults=workers,
         )
-        return self.stats
+        values = dataclasses.asdict(self.stats)
+        del values["main_peak_rss_bytes"], values["children_peak_rss_bytes"]
+        return values
 
-    def __enter__(self) -> MemoryTracker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -27,16 +27,19 @@ from other jobs, so only CPU-time figures are stable):
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from hpml.errors import HpmlError
-from hpml.measure.io import IoTracker
-from hpml.measure.memory import SAMPLE_INTERVAL_S, MemoryTracker
+from hpml.measure.memory import SAMPLE_INTERVAL_S
 from hpml.measure.timers import DeviceLike, Timer, as_device
+from hpml.measure.trackers import Trackers
+from hpml.results.metrics import per_unit
+from hpml.results.phases import phase_names
 
-PHASES = ("preprocess", "load", "train", "inference")
+#: The phases ``hpml train`` measures (:mod:`hpml.results.phases` holds them all, in order).
+PHASES = phase_names(train=True)
 
 
 @dataclass
@@ -55,10 +58,17 @@ class PhaseStats:
     rss_method: str = "vmhwm"  # how this process's peak was taken: "vmhwm" or "sampled"
     minor_faults: int | None = None  # pages mapped on first touch during the phase: this process + workers
     worker_minor_faults: int | None = None  # the workers' (descendants') part of minor_faults
+    # every other registered tracker's metrics (hpml.measure.trackers), by name
+    more: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (pytest-benchmark ``extra_info``, reports)."""
-        return dataclasses.asdict(self)
+        """A JSON-ready dict (pytest-benchmark ``extra_info``, reports): the fields and ``more``, flat."""
+        out = dataclasses.asdict(self)
+        out.update(out.pop("more"))
+        return out
+
+
+_FIELDS = {f.name for f in dataclasses.fields(PhaseStats)} - {"more"}
 
 
 class measure_phase:
@@ -66,10 +76,11 @@ class measure_phase:
 
     Set or increment ``.samples`` inside the block when the count is only known there.
     The device is synchronized at both ends (see :class:`~hpml.measure.timers.Timer`);
-    memory and I/O tracking start before the timer and stop after it, so their
-    set-up is not timed.  Statistics are filled in even when the block raises.
-    ``sample_interval_s`` (s) is the RSS polling period of worker processes (see
-    :mod:`hpml.measure.memory`); raise it when a phase has many workers.
+    the registered trackers (:class:`~hpml.measure.trackers.Trackers`: memory, I/O, ...)
+    start before the timer and stop after it, so their set-up is not timed.  Statistics
+    are filled in even when the block raises.  ``sample_interval_s`` (s) is the RSS
+    polling period of worker processes (see :mod:`hpml.measure.memory`); raise it when
+    a phase has many workers.
     """
 
     def __init__(
@@ -89,16 +100,14 @@ class measure_phase:
         self.samples = samples
         self.stats: PhaseStats | None = None
         self._timer = Timer(self.device)
-        self._memory = MemoryTracker(self.device, interval_s=sample_interval_s)
-        self._io = IoTracker()
+        self._trackers = Trackers(self.device, interval_s=sample_interval_s)
 
     def __enter__(self) -> measure_phase:
-        self._io.start()
-        self._memory.start()
+        self._trackers.start()
         try:
-            self._timer.__enter__()  # host-device sync
+            self._timer.start()  # host-device sync
         except BaseException:
-            self._memory.stop()  # never leave the sampling thread running
+            self._trackers.stop()  # never leave the sampling thread running
             raise
         return self
 
@@ -109,23 +118,18 @@ class measure_phase:
         tb: TracebackType | None,
     ) -> None:
         try:
-            self._timer.__exit__(exc_type, exc, tb)  # host-device sync, then the clock stops
+            self._timer.stop()  # host-device sync, then the clock stops
         finally:
-            memory = self._memory.stop()
-        io = self._io.stop()
+            tracked = self._trackers.stop()
         seconds = self._timer.seconds
         samples = int(self.samples)
+        # the phase is one region: "call" metrics stay its totals, "sample" ones per sample
+        tracked = per_unit(tracked, calls=1, samples=samples)
         self.stats = PhaseStats(
             phase=self.phase,
             seconds=seconds,
             samples=samples,
             samples_per_s=samples / seconds if seconds > 0 else 0.0,
-            peak_rss_bytes=memory.peak_rss_bytes,
-            peak_device_bytes=memory.peak_device_bytes,
-            read_bytes=io.read_bytes,
-            read_chars=io.read_chars,
-            dataset_bytes=io.dataset_bytes,
-            rss_method=memory.rss_method,
-            minor_faults=memory.minor_faults,
-            worker_minor_faults=memory.worker_minor_faults,
+            **{k: v for k, v in tracked.items() if k in _FIELDS},
+            more={k: v for k, v in tracked.items() if k not in _FIELDS},
         )

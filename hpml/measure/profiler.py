@@ -20,15 +20,16 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from types import TracebackType
+from typing import Any
 
 from torch.profiler import ProfilerActivity, profile, schedule
 
 from hpml.errors import HpmlError
 from hpml.measure.timers import DeviceLike, as_device
+from hpml.measure.tracking import Tracking
 
 
-class profile_trace:
+class profile_trace(Tracking):
     """Context manager profiling ``steps`` steps after ``wait + warmup`` skipped ones.
 
     Call :meth:`step` at the end of every training step; run at least
@@ -90,19 +91,18 @@ class profile_trace:
             raise
         self.written = True
 
-    def __enter__(self) -> profile_trace:
+    def start(self) -> None:
         self._profile.__enter__()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._profile.__exit__(exc_type, exc, tb)
-        if exc_type is None and not self.written:
+    def stop(self) -> dict[str, Any]:
+        """Close the profiler; an error when the trace was never written (too few steps)."""
+        self._profile.__exit__(None, None, None)
+        if not self.written:
             raise HpmlError(
                 f"profile_trace wrote no trace: it saw {self._steps_seen} step() calls but needs more "
                 f"than wait + warmup = {self.wait + self.warmup}; call step() after every step"
             )
+        return {}
+
+    def abort(self) -> None:
+        self._profile.__exit__(None, None, None)  # the block raised: its error is the one to see

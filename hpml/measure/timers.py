@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import math
 import time
-from types import TracebackType
+from typing import Any
 
 import torch
 
 from hpml.errors import HpmlError
+from hpml.measure.tracking import Tracking
 
 DeviceLike = torch.device | str
 
@@ -55,7 +56,7 @@ def synchronize(device: DeviceLike) -> None:
         torch.mps.synchronize()  # host-device sync
 
 
-class Timer:
+class Timer(Tracking):
     """Context manager timing a region; ``.seconds`` is set when the region ends.
 
     ``seconds`` (s) is wall-clock time between synchronized endpoints, so it includes
@@ -73,21 +74,16 @@ class Timer:
         self._t0 = 0.0
         self._events: tuple[torch.cuda.Event, torch.cuda.Event] | None = None
 
-    def __enter__(self) -> Timer:
+    def start(self) -> None:
         synchronize(self.device)  # host-device sync: earlier queued work is not ours
         if self.device.type == "cuda":
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record(torch.cuda.current_stream(self.device))
             self._events = (start, end)
         self._t0 = time.perf_counter()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> dict[str, Any]:
+        """``seconds`` and ``device_seconds`` of the region."""
         if self._events is not None:
             start, end = self._events
             end.record(torch.cuda.current_stream(self.device))
@@ -96,3 +92,4 @@ class Timer:
         if self._events is not None:
             self.device_seconds = start.elapsed_time(end) / 1e3  # elapsed_time is in ms
             self._events = None
+        return {"seconds": self.seconds, "device_seconds": self.device_seconds}

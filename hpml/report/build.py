@@ -24,11 +24,13 @@ from hpml.report.charts import Bar
 from hpml.report.paired import Speedup, speedups
 from hpml.report.render import Details, Document, HeatCell, Heatmap, Image, Section, Table, heat_colour
 from hpml.results.machine import comparable_machine, machine_line
-from hpml.results.schema import PHASES, Benchmark, CaseKey, ConvergenceRecord, Inputs, Run
+from hpml.results.metrics import METRICS
+from hpml.results.phases import PHASE_INFO, phase_names, phase_rank, screen_rank
+from hpml.results.schema import Benchmark, CaseKey, ConvergenceRecord, Inputs, Run
 from hpml.results.units import fmt_time
 
 #: Phases stacked in the breakdown, in pipeline order (end_to_end and ddp are totals, not parts).
-BREAKDOWN_PHASES = ("preprocess", "load", "train", "inference")
+BREAKDOWN_PHASES = phase_names(breakdown=True)
 #: Runs listed in the run table; older ones are counted, not listed.
 MAX_LISTED_RUNS = 30
 MiB, GiB = 1024**2, 1024**3
@@ -41,12 +43,6 @@ OLD_CHART_FILE = re.compile(r"^(speedup-[\w.-]+|phases|throughput|memory|flops|t
 def _num(value: float | None) -> str:
     """3 significant digits, SI prefix for large values: 1.96M samples/s."""
     return "-" if value is None else charts.eng(value)
-
-
-def _bytes(value: float | None) -> str:
-    if not value:  # None, or 0 where nothing was allocated (device memory on CPU)
-        return "-"
-    return f"{value / GiB:.2f} GiB" if value >= GiB else f"{value / MiB:.0f} MiB"
 
 
 def _group_title(key: CaseKey) -> str:
@@ -68,7 +64,7 @@ def _slug(text: str) -> str:
 
 def _order(k: CaseKey) -> tuple:
     """Report order: phases in pipeline order, foreign rows last, baseline first within a panel."""
-    phase = PHASES.index(k.phase) if k.phase in PHASES else len(PHASES)
+    phase = phase_rank(k.phase)
     return (not k.is_hpml, phase, k.phase, k.dataset, k.device, k.model, k.optimizer, k.world_size, k.name, k.variant,
             k.optimization != "baseline", k.optimization)
 
@@ -233,10 +229,8 @@ def convergence_section(records: Sequence[ConvergenceRecord], out: Path) -> Sect
 
 # --- the first screen: speedup heatmaps and what to use --------------------------------------
 
-#: Phases in the order their heatmaps appear; training answers the suite's first question.
-HEAT_PHASE_ORDER = ("train", "inference", "end_to_end", "load", "preprocess", "ddp")
 #: What-to-use covers the phases a user picks optimizations for.
-ADVICE_PHASES = {"train": "Training", "inference": "Inference"}
+ADVICE_PHASES = {p.name: p.title for p in PHASE_INFO.values() if p.advice}
 #: Below this the best gain is called small in the sentences (x baseline).
 SMALL_GAIN = 1.2
 #: Columns of one heatmap image; wider matrices are drawn as several images.
@@ -257,10 +251,6 @@ def workload_of(key: CaseKey) -> str:
 
 def _heat_row(key: CaseKey) -> str:
     return key.optimization + (f" [{key.variant}]" if key.variant else "")
-
-
-def _phase_rank(phase: str) -> tuple[int, str]:
-    return (HEAT_PHASE_ORDER.index(phase) if phase in HEAT_PHASE_ORDER else len(HEAT_PHASE_ORDER), phase)
 
 
 def _workload_rank(label: str) -> tuple[str, ...]:
@@ -285,7 +275,7 @@ def matrices(sp: dict[CaseKey, Speedup]) -> list[Matrix]:
     for key, s in sp.items():
         by[(key.device, key.phase)][(_heat_row(key), workload_of(key))] = (key, s)
     out = []
-    for (device, phase), cells in sorted(by.items(), key=lambda kv: (kv[0][0], _phase_rank(kv[0][1]))):
+    for (device, phase), cells in sorted(by.items(), key=lambda kv: (kv[0][0], screen_rank(kv[0][1]))):
         columns = sorted({c for _, c in cells}, key=_workload_rank)
         score: dict[str, list[float]] = defaultdict(list)
         for (row, _), (_, s) in cells.items():
@@ -443,7 +433,7 @@ def glance_sections(latest: Run, sp: dict[CaseKey, Speedup], records: Sequence[C
         return [Section("Speedup at a glance", [
             "No speedups in the latest run: they need hpml rows (extra_info phase/dataset/device/optimization) "
             "with an `optimization=\"baseline\"` row of the same case in the same run."])]
-    first_phase = min((m.phase for m in mats), key=_phase_rank)
+    first_phase = min((m.phase for m in mats), key=screen_rank)
     glance = Section("Speedup at a glance", [heatmap_block(m, latest, folder) for m in mats if m.phase == first_phase])
     advice = Section("What to use")
     rows, ids = [], []
@@ -537,16 +527,18 @@ def details_sections(latest: Run, sp: dict[CaseKey, Speedup], folder: Path) -> l
         else:
             blocks.append("No metric varies between these rows: no chart.")
         rows = []
+        # the declared resource metrics (hpml.results.metrics, report=True) some row of the workload has
+        resources = [m for m in METRICS.values() if m.report and any(b.metric(m.name) for b in benches)]
         for key, bench in zip(keys, benches):
             s = sp.get(key)
             fraction = _peak_fraction(bench)
             rows.append([key.label, "1 (baseline)" if key.optimization == "baseline" else s.text if s else "-",
-                         _num(bench.samples_per_s), fmt_time(bench.median_s), _bytes(bench.metric("peak_rss_bytes")),
-                         _bytes(bench.metric("peak_device_bytes")), "-" if fraction is None else f"{fraction:.1%}",
-                         str(bench.rounds)])
-        blocks.append(Table(["case", "speedup", "samples/s", "median per call", "peak RSS", "peak device",
-                             "% of peak FLOP/s", "rounds"], rows, numeric=[False] + [True] * 7,
-                            ids=[row_id(k) for k in keys]))
+                         _num(bench.samples_per_s), fmt_time(bench.median_s),
+                         *(m.text(bench.metric(m.name)) for m in resources),
+                         "-" if fraction is None else f"{fraction:.1%}", str(bench.rounds)])
+        blocks.append(Table(["case", "speedup", "samples/s", "median per call",
+                             *(m.title or m.name for m in resources), "% of peak FLOP/s", "rounds"], rows,
+                            numeric=[False] + [True] * (5 + len(resources)), ids=[row_id(k) for k in keys]))
         section.blocks.append(Details(name, f"workload-{slug}", blocks))
     return [section]
 

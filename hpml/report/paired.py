@@ -93,8 +93,8 @@ def speedups(run: Run) -> dict[CaseKey, Speedup]:
     out: dict[CaseKey, Speedup] = {}
     fallback: dict[CaseKey, dict[str, Any]] | None = None
     for key, bench in run.benchmarks.items():
-        if not key.is_hpml or key.optimization == "baseline":
-            continue
+        if not key.is_hpml or (key.optimization == "baseline" and not bench.extra.get("reference")):
+            continue  # a baseline row is 1x, unless paired with a reference (interleaved reference steps)
         found = paired_speedup(bench)
         if found is None:
             if fallback is None:  # summary rows follow the run's row order

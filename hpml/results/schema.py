@@ -36,7 +36,7 @@ HOW_TO_RUN = (
 )
 
 #: The phases a benchmark row can measure (``extra_info["phase"]``), in pipeline order.
-PHASES = ("preprocess", "load", "train", "inference", "end_to_end", "ddp")
+from hpml.results.phases import PHASES  # noqa: E402  (re-exported: declared once, in hpml/results/phases.py)
 
 #: Fields of the case key read from ``extra_info``, in the order they are printed.
 KEY_FIELDS = ("phase", "dataset", "model", "device", "optimizer", "optimization", "world_size")

@@ -51,7 +51,8 @@ Schema (``hpml_schema`` 1)::
                "median_s", "samples_per_round", "samples_per_s", "baseline_samples_per_s",
                "speedup", "speedup_spread": [lo, hi] | null, "rounds",
                "speedup_interval": [lo, hi] | null, "pairs", "halfwidth", "significant": bool | null,
-               "busy": bool, "busy_reason": str | null}],
+               "busy": bool, "busy_reason": str | null,
+               "metrics": {name: value}}],  # hpml.results.metrics.summary_metrics; absent in older summaries
      "noise_floor": {phase: {"speedup", "interval": [lo, hi], "halfwidth", "pairs"}}, "busy_rows": int}
 """
 
@@ -71,6 +72,7 @@ from hpml.results.schema import (
     KEY_FIELDS, Benchmark, CaseKey, Run, case_key, kind_of, read_json, run_from_json, unique_keys,
 )
 from hpml.results.stats import bootstrap_ratio
+from hpml.results.metrics import summary_metrics
 
 SCHEMA = 1
 #: Where summaries live below the benchmark storage directory.
@@ -135,7 +137,8 @@ def _paired(bench: Benchmark) -> dict[str, Any]:
     interval = extra.get("speedup_interval")
     has_interval = isinstance(interval, (list, tuple)) and len(interval) == 2
     significant = extra.get("speedup_significant")
-    is_baseline = extra.get("optimization") == "baseline"
+    # a baseline row is its own reference, unless it was paired with one (interleaved reference steps)
+    is_baseline = extra.get("optimization") == "baseline" and not extra.get("reference")
     return {
         "paired_speedup": bench.metric("speedup_vs_baseline") if has_interval else None,
         "speedup_interval": [float(v) for v in interval] if has_interval else None,
@@ -144,6 +147,7 @@ def _paired(bench: Benchmark) -> dict[str, Any]:
         "significant": (False if is_baseline else bool(significant)) if "speedup_significant" in extra else None,
         "busy": bool(extra.get("busy", False)),
         "busy_reason": extra.get("busy_reason") or None,
+        "reference": extra.get("reference") or None,  # what the speedup is over, when not the baseline row
     }
 
 
@@ -169,6 +173,8 @@ def summarize_rows(benchmarks: dict[CaseKey, Benchmark]) -> list[dict[str, Any]]
             "speedup_spread": spread,
             "rounds": bench.rounds,
             **paired,
+            # every declared metric with a direction the row recorded (hpml.results.metrics)
+            "metrics": summary_metrics(bench.extra),
         })
         if paired.get("paired_speedup") is not None:
             row["speedup"] = paired["paired_speedup"]  # the paired estimate wins over the ratio of medians
@@ -293,6 +299,10 @@ def validate_row(row: dict[str, Any], where: str) -> None:
             continue
         if not (isinstance(value, list) and len(value) == 2 and not any(map(_bad, value)) and value[0] <= value[1]):
             raise HpmlError(f"{where}: {field} is {value!r}, expected null or [low, high] with 0 < low <= high")
+    metrics = row.get("metrics")
+    if metrics is not None and not (isinstance(metrics, dict) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in metrics.values())):
+        raise HpmlError(f"{where}: metrics is {metrics!r}, expected an object of finite numbers")
     busy = row.get("busy")
     if busy is not None and not isinstance(busy, bool):
         raise HpmlError(f"{where}: busy is {busy!r}, expected true, false or null")

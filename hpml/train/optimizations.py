@@ -71,9 +71,22 @@ class Optimization:
     requires: Callable[[str], str | None] = lambda device: None  # -> reason it can't run, or None
     composite: dict[str, tuple[str, ...]] | None = None  # device -> member optimizations
     distributed_only: bool = False
-    process_wide: bool = False  # changes process state that cannot be undone in-process
+    # what it changes (AFFECTS): the training step, an eval forward pass, the data loader,
+    # and/or the process for good (state that cannot be undone in-process); which benchmark
+    # phases measure it follows from this (hpml.bench.matrix)
+    affects: frozenset[str] = frozenset({"step"})
     # -> why it runs but does not pay on this machine (a composite then leaves it out), or None
     pays: Callable[[str], str | None] = lambda device: None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.affects) - set(AFFECTS)
+        if unknown:
+            raise HpmlError(f"optimization {self.name}: affects {sorted(unknown)}; choose from {', '.join(AFFECTS)}")
+
+    @property
+    def process_wide(self) -> bool:
+        """Changes process state that cannot be undone in-process (measured in fresh processes)."""
+        return "process" in self.affects
 
     def unavailable_reason(self, device: str) -> str | None:
         """Why this optimization does not apply on ``device`` (None when it does)."""
@@ -83,11 +96,15 @@ class Optimization:
 
 
 OPTIMIZATIONS: Registry[Optimization] = Registry("optimization")
+#: What an optimization can change; see Optimization.affects.
+AFFECTS = ("step", "forward", "loader", "process")
 
 
-def register(name: str, description: str, *, devices: tuple[str, ...] = ("cpu", "cuda"), **kw) -> Callable[[Apply], Apply]:
+def register(name: str, description: str, *, devices: tuple[str, ...] = ("cpu", "cuda"),
+             affects: tuple[str, ...] = ("step",), **kw) -> Callable[[Apply], Apply]:
     def add(apply: Apply) -> Apply:
-        OPTIMIZATIONS.add(name, Optimization(name, description, apply, frozenset(devices), **kw))
+        OPTIMIZATIONS.add(name, Optimization(name, description, apply, frozenset(devices),
+                                             affects=frozenset(affects), **kw))
         return apply
 
     return add
@@ -115,13 +132,13 @@ def _bf16_reason(device: str) -> str | None:
 
 # --- the catalogue -------------------------------------------------------------------
 
-register("baseline", "plain eager fp32: the reference every speedup is measured against")(
+register("baseline", "plain eager fp32: the reference every speedup is measured against", affects=())(
     lambda s, ctx: s
 )
 
 
 @register("amp", "mixed precision: fp16 autocast + GradScaler on CUDA, bf16 autocast on CPU",
-          excludes=("amp_bf16", "amp_fp16"))
+          excludes=("amp_bf16", "amp_fp16"), affects=("step", "forward"))
 def _amp(s: Settings, ctx: OptContext) -> Settings:
     if ctx.device == "cuda":
         return dataclasses.replace(s, autocast_dtype=torch.float16, grad_scaler=True)
@@ -129,22 +146,24 @@ def _amp(s: Settings, ctx: OptContext) -> Settings:
 
 
 register("amp_bf16", "bf16 autocast (no loss scaling needed: bf16 has fp32's exponent range)",
-         excludes=("amp", "amp_fp16"), requires=_bf16_reason, pays=_bf16_pays)(_set(autocast_dtype=torch.bfloat16))
+         excludes=("amp", "amp_fp16"), requires=_bf16_reason, pays=_bf16_pays, affects=("step", "forward"))(_set(autocast_dtype=torch.bfloat16))
 register("amp_fp16", "fp16 autocast + GradScaler (CUDA only: CPU fp16 autocast is not a speedup path)",
-         devices=("cuda",), excludes=("amp", "amp_bf16"))(_set(autocast_dtype=torch.float16, grad_scaler=True))
-register("channels_last", "NHWC memory format for model and image inputs (faster convolutions)")(
+         devices=("cuda",), excludes=("amp", "amp_bf16"), affects=("step", "forward"))(_set(autocast_dtype=torch.float16, grad_scaler=True))
+register("channels_last", "NHWC memory format for model and image inputs (faster convolutions)",
+         affects=("step", "forward"))(
     _set(channels_last=True)
 )
-register("compile", "torch.compile the model (compilation is warm-up, kept out of measurements)")(
+register("compile", "torch.compile the model (compilation is warm-up, kept out of measurements)",
+         affects=("step", "forward"))(
     _set(compile=True)
 )
 register("grad_accum", "N micro-batches per optimizer step; DDP all-reduce only on the last")(
     lambda s, ctx: dataclasses.replace(s, accum_steps=ctx.accum_steps)
 )
 register("pin_memory", "page-locked host batches copied with non_blocking=True",
-         devices=("cuda",), excludes=("device_loader",))(_set(pin_memory=True))
+         devices=("cuda",), excludes=("device_loader",), affects=("loader",))(_set(pin_memory=True))
 register("workers", "loader worker processes, persistent across epochs, prefetch 2 batches each",
-         excludes=("device_loader",))(
+         excludes=("device_loader",), affects=("loader",))(
     lambda s, ctx: dataclasses.replace(
         s, num_workers=ctx.num_workers, persistent_workers=True, prefetch_factor=2
     )
@@ -160,19 +179,22 @@ register("foreach_optimizer",
          "optimizer(foreach=True): multi-tensor (foreach) ops over all parameters instead of the "
          "per-parameter for-loop (the CPU baseline; on CUDA torch's default is already foreach)",
          excludes=("fused_optimizer",))(_set(foreach_optimizer=True))
-register("cudnn_benchmark", "cuDNN autotuning of convolution algorithms", devices=("cuda",))(
+register("cudnn_benchmark", "cuDNN autotuning of convolution algorithms", devices=("cuda",),
+         affects=("step", "forward"))(
     _set(cudnn_benchmark=True)
 )
-register("tf32", "TF32 tensor-core matmuls/convolutions for fp32 work", devices=("cuda",))(
+register("tf32", "TF32 tensor-core matmuls/convolutions for fp32 work", devices=("cuda",),
+         affects=("step", "forward"))(
     _set(tf32=True)
 )
 register("host_allocator",
          "glibc malloc keeps freed memory for reuse (no page faults re-touching activations each step)",
-         devices=("cpu",), requires=lambda device: malloc.unavailable_reason(), process_wide=True)(
+         devices=("cpu",), requires=lambda device: malloc.unavailable_reason(),
+         affects=("step", "forward", "process"))(
     _set(host_allocator=True)
 )
 register("device_loader", "whole dataset resident on the device, augmented there per batch",
-         excludes=("workers", "pin_memory"))(_set(device_loader=True))
+         excludes=("workers", "pin_memory"), affects=("loader",))(_set(device_loader=True))
 register("ddp_bucket_50mb", "DDP gradient buckets of 50 MB instead of 25 MB (fewer all-reduces)",
          distributed_only=True)(_set(ddp_bucket_cap_mb=50.0))
 register("ddp_grad_as_bucket_view", "DDP gradients as views into the all-reduce buckets (saves a copy)",
@@ -209,6 +231,7 @@ OPTIMIZATIONS.add(
         "the best measured combination for the device: " + "; ".join(f"{d}: {'+'.join(v)}" for d, v in OPTIMIZED.items()),
         lambda s, ctx: s,
         composite=OPTIMIZED,
+        affects=frozenset(a for members in OPTIMIZED.values() for m in members for a in OPTIMIZATIONS.get(m).affects),
     ),
 )
 
@@ -243,7 +266,12 @@ def expand(names: tuple[str, ...] | list[str], device: str) -> tuple[str, ...]:
 def is_process_wide(names: tuple[str, ...] | list[str], device: str) -> bool:
     """Whether any of ``names`` (composites expanded for ``device``) changes process-wide
     state for good, so that rows without it must run before it in one process."""
-    return any(OPTIMIZATIONS.get(name).process_wide for name in expand(names, device))
+    return "process" in affects(names, device)
+
+
+def affects(names: tuple[str, ...] | list[str], device: str) -> frozenset[str]:
+    """What ``names`` change on ``device`` (composites: their members there; baseline: nothing)."""
+    return frozenset(a for name in expand(names, device) for a in OPTIMIZATIONS.get(name).affects)
 
 
 def check_single_process(names: tuple[str, ...] | list[str], device: str) -> None:

@@ -180,3 +180,32 @@ def test_unknown_or_unusable_models_are_refused():
     with pytest.raises(HpmlError, match="unknown model source 'foo'"):
         check_models(["foo:bar"])
     check_models(["resnet18", "hf:bert"])
+
+
+def test_every_phase_is_declared_once_and_every_matrix_phase_has_a_build():
+    from hpml.bench.matrix import PHASE_VARIANTS
+    from hpml.bench.phases import PHASE_BUILDS
+    from hpml.results.phases import PHASES, phase_names
+
+    assert set(PHASE_BUILDS) <= set(PHASES) and set(PHASE_VARIANTS) <= set(PHASE_BUILDS)
+    assert set(PHASES) - set(PHASE_BUILDS) == {"ddp"}  # DDP rows: benchmarks/test_ddp.py, a pool per world size
+    for name in PHASE_BUILDS:
+        for case in PHASE_BUILDS.get(name).cases(get_profile("smoke"), datasets=["digits"]):
+            assert case.phase == name
+            assert (case.model is None) == (name in phase_names(runs_model=False))
+
+
+def test_what_an_optimization_affects_decides_the_phases_that_measure_it():
+    from hpml.bench import matrix
+    from hpml.train.optimizations import OPTIMIZATIONS
+
+    profile = get_profile("smoke")
+    inference, loading = matrix.inference_optimizations(profile), matrix.loading_variants(profile)
+    for name in OPTIMIZATIONS:
+        opt = OPTIMIZATIONS.get(name)
+        if opt.distributed_only or name == "baseline":
+            continue
+        assert (name in inference) == ("forward" in opt.affects), name
+        assert (name in loading) == ("loader" in opt.affects), name
+    assert {"workers", "pin_memory", "device_loader"} <= set(loading)
+    assert {"amp_bf16", "channels_last", "compile", "host_allocator"} <= set(inference)

@@ -106,9 +106,12 @@ def test_rows_are_measured_skipped_with_reasons_and_ordered(suite: pytest.Pytest
     assert fast["samples_per_s"] == pytest.approx(8 / rows["channels_last"]["stats"]["median"])
     assert fast["profile"] == "smoke" and fast["phase"] == "train" and fast["dataset"] == "cifar10"
     assert rows["baseline"]["group"] == "train:cifar10:cpu"
-    from hpml.bench.harness import EXTRA_KEYS, PAIRED_KEYS
+    from hpml.bench.harness import PAIRED_KEYS
+    from hpml.measure.trackers import tracked_metrics
 
-    assert set(EXTRA_KEYS) <= set(fast) and set(PAIRED_KEYS) <= set(fast)
+    assert set(PAIRED_KEYS) <= set(fast) and {"phase", "dataset", "model", "device", "optimizer", "optimization"} <= set(fast)
+    assert set(tracked_metrics()) <= set(fast)  # every registered tracker's metrics, registered once
+    assert fast["peak_rss_bytes"] > 0 and fast["samples_per_round"] == 8
     lo, hi = fast["speedup_interval"]
     assert lo <= fast["speedup_vs_baseline"] <= hi
     assert fast["speedup_halfwidth"] == pytest.approx((hi - lo) / 2 / fast["speedup_vs_baseline"])
@@ -245,3 +248,56 @@ def test_real_rows_hold_every_contract_key(suite: pytest.Pytester):
         row = rows["host_allocator"]["extra_info"]
         assert set(PAIRED_KEYS) <= set(row) and row["fresh_process"] is True and row["speedup_pairs"] >= 3
         assert not host_allocator_tuned()  # both sides ran in fresh processes, not in this one
+
+
+REFERENCE_BENCHMARKS = """
+import time
+
+import pytest
+
+from hpml.bench.harness import Measured
+from hpml.bench.matrix import Case
+
+CASES = [Case("overhead", "cifar10", "cpu", "baseline", "sgd"), Case("overhead", "cifar10", "cpu", "channels_last", "sgd")]
+
+
+def ours(case, session):
+    return Measured(target=lambda: time.sleep(0.01), samples_per_round=8, batch_size=8)
+
+
+def handwritten(case, session):
+    return Measured(target=lambda: time.sleep(0.02), samples_per_round=8, batch_size=8)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bench(benchmark, hpml_bench, case):
+    hpml_bench.run(benchmark, case, ours, reference=handwritten)
+"""
+
+
+def test_interleaved_reference_steps_give_every_row_a_speedup_over_the_reference(suite: pytest.Pytester):
+    suite.makepyfile(test_bench=REFERENCE_BENCHMARKS)
+    result = suite.runpytest("--hpml-profile=smoke", "--benchmark-json=out.json")
+    result.assert_outcomes(passed=2)
+    rows = _rows(suite.path / "out.json")
+    for name in ("baseline", "channels_last"):  # the baseline row too: it is paired with the reference
+        info = rows[name]["extra_info"]
+        assert info["phase"] == "overhead" and info["reference"] == "handwritten"
+        assert 1.3 < info["speedup_vs_baseline"] < 3.5  # 10 ms vs the reference's 20 ms
+        lo, hi = info["speedup_interval"]
+        assert lo <= info["speedup_vs_baseline"] <= hi and info["speedup_pairs"] >= 3
+        assert "aa_control" not in info
+    from hpml.results.summary import build_summary
+
+    data = json.loads((suite.path / "out.json").read_text())
+    summary = build_summary(data["benchmarks"], data["machine_info"], data["commit_info"])
+    base = next(r for r in summary["rows"] if r["optimization"] == "baseline")
+    assert base["reference"] == "handwritten" and base["speedup"] > 1.3  # gateable, not 1x by definition
+    from hpml.gate.config import config_from_table
+    from hpml.gate.checks import SLOWER, check_expectations
+
+    config = config_from_table({"min_speedup": {"overhead:cifar10:cpu:baseline": 5.0}}, Path("pyproject.toml"))
+    for row in summary["rows"]:
+        row["busy"] = False  # this machine may be crowded; the gate would refuse a busy row (tested elsewhere)
+    [check] = [c for c in check_expectations(summary, config) if c.case.endswith(":baseline")]
+    assert check.verdict == SLOWER  # ~2x < 5x: the overhead phase is a real, gateable phase

@@ -18,7 +18,7 @@ def test_digits_takes_its_recipe(model, recipe, capsys) -> None:
     for key in GENERIC_DEFAULTS:
         assert getattr(cfg, key) == getattr(recipe, key), key
     assert cfg.schedule == "onecycle" and cfg.label_smoothing > 0  # not the generic constant lr
-    assert "defaults from the digits recipe" in capsys.readouterr().err
+    assert "defaults from the digits recipe" in capsys.readouterr().out
 
 
 def test_models_with_an_imagenet_stem_train_digits_at_32_px() -> None:
@@ -32,7 +32,8 @@ def test_explicit_settings_win_over_the_recipe(capsys) -> None:
                  "--weight-decay", "0")
     assert (cfg.lr, cfg.schedule, cfg.batch_size, cfg.image_size) == (0.3, "constant", 16, 32)
     assert (cfg.label_smoothing, cfg.warmup_epochs, cfg.weight_decay) == (0, 0, 0)
-    assert "defaults from" not in capsys.readouterr().err  # nothing was filled in
+    out, err = capsys.readouterr()
+    assert "defaults from" not in out + err  # nothing was filled in
 
 
 def test_adam_keeps_its_own_learning_rate() -> None:
@@ -44,4 +45,5 @@ def test_other_datasets_keep_the_generic_defaults(capsys) -> None:
     cfg = config("--dataset", "cifar10", "--model", "resnet18", "--synthetic")
     for key, value in GENERIC_DEFAULTS.items():
         assert getattr(cfg, key) == value, key
-    assert "defaults from" not in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "defaults from" not in out + err

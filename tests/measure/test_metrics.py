@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 
 from hpml.distributed.metrics import combine
-from hpml.measure.metrics import METRICS, Metric
-from hpml.measure.phases import PhaseStats
+from hpml.results.metrics import METRICS, Metric
+from hpml.measure.phases import PhaseStats, measure_phase
+from hpml.measure.trackers import TRACKERS, tracked_metrics
+from hpml.measure.tracking import Tracker
+from hpml.results.metrics import per_unit
 
 #: Keys of fit's per-epoch metrics and of the train phase's additions (hpml/train).
 EPOCH_KEYS = ("epoch", "step", "train_loss", "lr", "seconds", "samples", "samples_per_s",
@@ -16,9 +20,62 @@ EPOCH_KEYS = ("epoch", "step", "train_loss", "lr", "seconds", "samples", "sample
 TRAIN_PHASE_KEYS = ("warmup_steps", "warmup_seconds", "steady_seconds", "steady_samples")
 
 
-@pytest.mark.parametrize("key", [f.name for f in dataclasses.fields(PhaseStats)] + list(EPOCH_KEYS + TRAIN_PHASE_KEYS))
+@pytest.mark.parametrize("key", [f.name for f in dataclasses.fields(PhaseStats) if f.name != "more"]
+                         + list(EPOCH_KEYS + TRAIN_PHASE_KEYS) + tracked_metrics())
 def test_every_recorded_key_declares_its_rule(key):
-    assert key in METRICS, f"{key} has no declared combine rule in hpml.measure.metrics"
+    assert key in METRICS, f"{key} has no declared combine rule in hpml.results.metrics"
+
+
+def _busy_region() -> bytes:
+    """A region every tracker sees something in: fresh pages, a file read, and >= 50 ms of CPU
+    (CPU clocks tick every 10 ms)."""
+    block = b"\x01" * (8 << 20)  # 2,048 fresh pages
+    with open(__file__, "rb") as f:
+        text = f.read()
+    start, total = time.process_time(), 0
+    while time.process_time() - start < 0.05:
+        total += sum(block[::4096])
+    return block + text + bytes([total % 256])
+
+
+@pytest.mark.parametrize("name", TRACKERS.names())
+def test_each_registered_tracker_returns_exactly_its_declared_metrics(name):
+    spec = TRACKERS.get(name)
+    tracker = spec.make("cpu", 0.01)
+    assert isinstance(tracker, Tracker)
+    tracker.start()
+    kept = _busy_region()
+    values = tracker.stop()
+    assert len(kept) > 8 << 20
+    assert set(values) == set(spec.metrics) and set(values) <= set(METRICS)
+    # something was measured: a tracker that returns only None would pass the line above
+    assert any(v not in (None, 0) for v in values.values()), values
+
+
+def test_the_tracked_metrics_reach_a_phase_record_by_name():
+    with measure_phase("train", "cpu", samples=4) as m:
+        kept = _busy_region()
+    record = m.stats.as_dict()
+    assert len(kept) > 0 and set(tracked_metrics()) <= set(record)
+    for name in tracked_metrics():  # "sample" metrics are per sample, the rest the phase's totals
+        assert record[name] is None or isinstance(record[name], (int, float, str)), name
+
+
+def test_per_unit_divides_call_and_sample_metrics_and_keeps_the_rest():
+    totals = {"read_bytes": 1000, "peak_rss_bytes": 500, "rss_method": "vmhwm", "minor_faults": None}
+    assert per_unit(totals, calls=10, samples=40) == {"read_bytes": 100, "peak_rss_bytes": 500,
+                                                       "rss_method": "vmhwm", "minor_faults": None}
+    for metric in METRICS.values():
+        if metric.per == "sample":
+            assert per_unit({metric.name: 8.0}, calls=2, samples=4) == {metric.name: 2.0}
+
+
+def test_a_metric_direction_says_which_way_is_worse():
+    assert METRICS["peak_rss_bytes"].worse(120, 100) == pytest.approx(0.2)
+    assert METRICS["samples_per_s"].worse(120, 100) == pytest.approx(-0.2)
+    assert METRICS["epoch"].worse(2, 1) is None
+    with pytest.raises(ValueError, match="better must be"):
+        Metric("x", "s", "sum", better="up")
 
 
 def test_faults_of_the_ranks_add_up_and_peaks_take_the_worst():
@@ -51,7 +108,7 @@ class InProcessPool:
 
 
 def test_ddp_rows_measure_memory_in_each_rank_and_sum_their_faults():
-    from hpml.distributed import bench
+    from hpml.bench import ddp as bench
 
     pool = InProcessPool(2)
     pool.call(bench._track_start)

@@ -6,7 +6,11 @@ import pytest
 import torch
 
 from hpml.errors import HpmlError
-from hpml.models import count_parameters, create_model, list_models, register_model
+from hpml.models import (
+    activation_floor_bytes, count_parameters, create_model, list_models, model_presets, model_spec, register_model,
+)
+
+from .test_memory_floor import saved_bytes
 
 PUBLISHED = [
     # (name, kwargs, parameters): torchvision / kuangliu CIFAR ResNet-50 / xlnet-base-cased
@@ -90,3 +94,25 @@ def test_missing_or_foreign_weights_give_one_line_errors(tmp_path):
     torch.save({"encoder.weight": torch.zeros(2)}, other)
     with pytest.raises(HpmlError, match="does not match this model"):
         create_model("resnet18", num_classes=10, weights=other)
+
+
+def _small_input(spec, batch: int = 2) -> tuple[dict, torch.Tensor]:
+    if spec.modality == "image":
+        return dict(image_size=16), torch.randn(batch, 3, 16, 16)
+    kwargs = dict(vocab_size=100, pad_id=0, seq_len=8)
+    if "tiny" in model_presets(spec):
+        kwargs["preset"] = "tiny"
+    return kwargs, torch.randint(1, 100, (batch, 8))
+
+
+@pytest.mark.parametrize("name", list_models())  # from the registry: a new model is tested without editing this
+def test_every_registered_model_trains_on_its_modality_and_keeps_its_memory_floor(name):
+    spec = model_spec(name)
+    kwargs, x = _small_input(spec)
+    model = create_model(name, num_classes=3, **kwargs)
+    logits = model(x)
+    assert logits.shape == (2, 3)
+    logits.float().sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    size = dict(image_size=16) if spec.modality == "image" else dict(seq_len=8, preset=kwargs.get("preset"))
+    assert 2 * activation_floor_bytes(name, **size) <= saved_bytes(model, x)

@@ -14,6 +14,7 @@ from PIL import Image
 from hpml.errors import HpmlError
 from hpml.cli import main as cli_main
 from hpml.report import add_report_arguments, run_report
+from hpml.results.metrics import METRICS
 
 from .conftest import MACHINE_DIR, STORAGE, run_files
 
@@ -350,3 +351,22 @@ def test_accuracy_cost_comes_from_the_convergence_records() -> None:
     assert accuracy_cost(records, key).startswith(f"{expected:+.1f} pp (resnet50, 1 vs 1 run(s))")
     assert accuracy_cost(records, key.with_optimization("channels_last")) == "not measured"
     assert accuracy_cost(records, CaseKey("train", "digits", "resnet50", "cpu", "sgd", "amp_bf16")) == "not measured"
+
+
+@pytest.mark.parametrize("name", [m.name for m in METRICS.values() if m.report])
+def test_every_report_metric_is_a_column_of_the_workload_tables(tmp_path: Path, name: str) -> None:
+    """The per-workload tables loop over the declared metrics (report=True): a new one needs no report edit."""
+    from hpml.report.build import details_sections
+    from hpml.results.schema import load_run
+    from hpml.report.render import Details, Table
+
+    metric = METRICS[name]
+    run = load_run(run_files()[-1])
+    for bench in run.benchmarks.values():
+        bench.extra[name] = 3 << 20
+    [section] = details_sections(run, {}, tmp_path)
+    tables = [b for d in section.blocks if isinstance(d, Details) for b in d.blocks if isinstance(b, Table)]
+    assert tables
+    for table in tables:
+        column = list(table.header).index(metric.title or metric.name)
+        assert all(row[column] == metric.text(3 << 20) for row in table.rows)

@@ -1,4 +1,5 @@
-"""Benchmark rows for distributed training (``benchmarks/test_ddp.py``).
+"""Benchmark rows for distributed training (``benchmarks/test_ddp.py``), with the other
+benchmark phases in :mod:`hpml.bench` (the launcher and wrapping stay in :mod:`hpml.distributed`).
 
 A row is one optimizer step on every rank of a :class:`~hpml.distributed.pool.RankPool`
 (ranks started once per device and world size, not per round).  The measured call
@@ -14,8 +15,8 @@ Rows, generated from the optimization registry (phase ``ddp``):
   optimization (bucket size, gradient_as_bucket_view, static graph, SyncBatchNorm,
   FSDP); one that does not apply on the device is skipped with its reason.
 
-``extra_info`` adds the ranks' own memory, measured in each rank's process and combined
-by the metrics' declared rules (``rank_peak_rss_bytes``, ``rank_peak_device_bytes``: the
+``extra_info`` adds what each rank's own trackers measured (:mod:`hpml.measure.trackers`),
+combined by the metrics' declared rules, as ``rank_<metric>`` (``rank_peak_rss_bytes``, ``rank_peak_device_bytes``: the
 largest rank's; ``rank_minor_faults``: summed over ranks, per call), ``world_size``,
 ``backend``, ``strategy``, the DDP knobs, the bucket
 count after the measured steps (``ddp_buckets``: all-reduces per synchronized step) and,
@@ -148,31 +149,28 @@ def _step(env: DistEnv, store: dict) -> None:
 
 
 def _track_start(env: DistEnv, store: dict) -> None:
-    """Start this rank's memory tracker (its own RSS, device peak and page faults)."""
-    from hpml.measure import MemoryTracker
+    """Start this rank's registered trackers (its own RSS, device peak, page faults, ...)."""
+    from hpml.measure.trackers import Trackers
 
-    store["tracker"] = MemoryTracker(store["state"].device)
+    store["tracker"] = Trackers(store["state"].device)
     store["tracker"].start()
 
 
 def _track_stop(env: DistEnv, store: dict) -> dict[str, Any]:
-    stats = store.pop("tracker").stop()
-    return {"peak_rss_bytes": stats.peak_rss_bytes, "peak_device_bytes": stats.peak_device_bytes,
-            "minor_faults": stats.minor_faults}
+    return store.pop("tracker").stop()
 
 
-def rank_memory(pool: "RankPool", calls: int) -> dict[str, Any]:
-    """The ranks' own memory over the row's calls, combined by each metric's declared
-    rule (faults summed over the ranks, per call; peaks: the largest rank's)."""
+def rank_memory(pool: "RankPool", calls: int, samples_per_rank: int = 1) -> dict[str, Any]:
+    """What the ranks' own trackers measured over the row's calls, as ``rank_<metric>``:
+    each rank's readings per call (or per sample: ``samples_per_rank`` per call), then
+    combined by each metric's declared rule (faults summed over the ranks, peaks: the
+    largest rank's, per-sample costs: the mean)."""
     from hpml.distributed.metrics import combine
+    from hpml.results.metrics import per_unit
 
-    merged = combine(pool.call(_track_stop))
-    faults = merged["minor_faults"]
-    return {
-        "rank_peak_rss_bytes": merged["peak_rss_bytes"],
-        "rank_peak_device_bytes": merged["peak_device_bytes"],  # each rank's own device
-        "rank_minor_faults": None if faults is None else faults // max(calls, 1),
-    }
+    calls = max(calls, 1)
+    per_rank = [per_unit(totals, calls=calls, samples=calls * samples_per_rank) for totals in pool.call(_track_stop)]
+    return {f"rank_{name}": value for name, value in combine(per_rank).items()}
 
 
 # --- the row ----------------------------------------------------------------------------
@@ -200,10 +198,11 @@ def ddp_workload(case: DdpCase, session: "BenchSession", pool: "RankPool") -> Me
         "image_size": cfg.image_size,
     }
     pool.call(_track_start)  # after the build: the rounds (warm-up included) are tracked
+    samples = case.world_size * settings.accum_steps * cfg.batch_size
     return Measured(
         target=lambda: pool.call(_step),
-        after=lambda calls: rank_memory(pool, calls),
-        samples_per_round=case.world_size * settings.accum_steps * cfg.batch_size,
+        after=lambda calls: rank_memory(pool, calls, samples // case.world_size),
+        samples_per_round=samples,
         batch_size=cfg.batch_size,
         flops_per_sample=info["flops_per_sample"],
         compute_dtype=None,  # no single-device peak to compare a multi-rank rate with

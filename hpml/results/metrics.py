@@ -1,0 +1,203 @@
+"""Every measured quantity, declared once: its unit, how the values of several processes
+(ranks, loader workers) combine into one, whether more is better, how it is printed,
+and what the recorded value is counted per.
+
+The readers and writers loop over :data:`METRICS` instead of spelling keys out again:
+
+* the trackers (:mod:`hpml.measure.trackers`) return ``{metric name: value}``;
+* the benchmark harness records every tracked metric in ``extra_info``
+  (:func:`per_unit` divides the region totals by the calls or samples);
+* :func:`hpml.distributed.metrics.combine` merges the ranks' dicts by :attr:`Metric.reduce`;
+* the run summary carries every metric with a direction (:attr:`Metric.better`), the
+  report's per-workload table shows the :attr:`Metric.report` ones, and ``hpml gate``
+  compares them with a reference summary (:func:`summary_metrics`).
+
+Reduce rules (they combine values as recorded: per call or per sample, see :attr:`Metric.per`):
+
+* ``sum``: each process's share adds up (samples, throughput, bytes read, page faults);
+* ``max``: the worst process decides (durations: the step ends with the slowest rank;
+  peak memory of one process);
+* ``mean``: a plain mean over the processes (``train_loss``: every rank sees as many
+  training samples; per-sample costs of equal shards);
+* ``weighted``: a mean weighted by each process's evaluated samples (accuracy, test
+  loss), which equals the value over the union of the shards;
+* ``same``: identical on every process (epoch, step, learning rate, labels): rank 0's.
+
+Torch-free on purpose: ``hpml gate`` and ``hpml report`` import it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+REDUCE_RULES = ("sum", "max", "mean", "weighted", "same")
+BETTER = ("higher", "lower", None)
+#: What a tracked total is divided by when a benchmark row records it ("": recorded as measured).
+PER = ("", "call", "sample")
+
+
+def plain(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def binary_bytes(value: float) -> str:
+    """``1.50 GiB``, ``312 MiB``, ``4.0 KiB``; ``-`` for 0 (nothing allocated: device memory on a CPU row)."""
+    if not value:
+        return "-"
+    if abs(value) >= 1 << 30:
+        return f"{value / (1 << 30):.2f} GiB"
+    if abs(value) >= 1 << 20:
+        return f"{value / (1 << 20):.0f} MiB"
+    return f"{value / (1 << 10):.1f} KiB" if abs(value) >= 1 << 10 else f"{value:.0f} B"
+
+
+def seconds(value: float) -> str:
+    """``12.3 ms``: a duration with an SI prefix."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value * 1e9:.3g} ns"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One measured quantity.
+
+    ``per``: trackers measure totals over a region; a benchmark row records a ``call``
+    metric per measured call and a ``sample`` metric per sample (``hpml train`` records
+    a phase's ``call`` metrics as the phase's totals: the phase is one region).
+    ``report``: a column of the report's per-workload table.
+    """
+
+    name: str
+    unit: str
+    reduce: str  # one of REDUCE_RULES
+    better: str | None = None  # "higher" | "lower" | None: not a figure of merit
+    format: Callable[[float], str] = plain
+    per: str = ""
+    report: bool = False
+    title: str = ""  # column title in the report (default: the name)
+
+    def __post_init__(self) -> None:
+        if self.reduce not in REDUCE_RULES:
+            raise ValueError(f"metric {self.name}: reduce must be one of {', '.join(REDUCE_RULES)}, "
+                             f"got {self.reduce!r}")
+        if self.better not in BETTER:
+            raise ValueError(f"metric {self.name}: better must be 'higher', 'lower' or None, got {self.better!r}")
+        if self.per not in PER:
+            raise ValueError(f"metric {self.name}: per must be one of {PER}, got {self.per!r}")
+
+    def text(self, value: Any) -> str:
+        """The value as the report prints it; ``-`` when absent or not a finite number."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return "-"
+        return self.format(value)
+
+    def worse(self, current: float, reference: float) -> float | None:
+        """How much worse ``current`` is than ``reference`` as a fraction of it (< 0: better);
+        None when the metric has no direction or the reference is 0."""
+        if self.better is None or not reference:
+            return None
+        change = (current - reference) / abs(reference)
+        return -change if self.better == "higher" else change
+
+
+METRICS: dict[str, Metric] = {}
+
+
+def register(metric: Metric) -> Metric:
+    if metric.name in METRICS:
+        raise ValueError(f"metric {metric.name!r} is declared twice")
+    METRICS[metric.name] = metric
+    return metric
+
+
+for _m in (
+    # counts and rates
+    Metric("samples", "samples", "sum"),
+    Metric("test_samples", "samples", "sum"),
+    Metric("train_samples", "samples", "sum"),
+    Metric("warmup_samples", "samples", "sum"),
+    Metric("steady_samples", "samples", "sum"),
+    Metric("samples_per_s", "samples/s", "sum", better="higher"),
+    # I/O, memory and faults of each process (workers' folded into their parent's)
+    Metric("read_bytes", "bytes", "sum", per="call", format=binary_bytes),
+    Metric("read_chars", "bytes", "sum", per="call", format=binary_bytes),
+    Metric("dataset_bytes", "bytes", "sum", per="call", format=binary_bytes),
+    Metric("minor_faults", "faults", "sum", better="lower", per="call"),
+    Metric("major_faults", "faults", "sum", better="lower", per="call"),
+    Metric("worker_minor_faults", "faults", "sum", better="lower", per="call"),
+    Metric("peak_rss_bytes", "bytes", "max", better="lower", format=binary_bytes, report=True, title="peak RSS"),
+    Metric("peak_device_bytes", "bytes", "max", better="lower", format=binary_bytes, report=True,
+           title="peak device"),
+    # CPU time of the process tree (hpml.measure.trackers.CpuTracker), per sample
+    Metric("cpu_seconds", "s/sample", "mean", better="lower", format=seconds, per="sample", report=True,
+           title="CPU per sample"),
+    # durations
+    Metric("seconds", "s", "max", better="lower", format=seconds),
+    Metric("device_seconds", "s", "max", format=seconds),  # between CUDA events (Timer)
+    Metric("train_seconds", "s", "max", format=seconds),
+    Metric("warmup_seconds", "s", "max", format=seconds),
+    Metric("steady_seconds", "s", "max", format=seconds),
+    # model quality
+    Metric("train_loss", "nats", "mean", better="lower"),
+    Metric("accuracy", "fraction", "weighted", better="higher"),
+    Metric("top5", "fraction", "weighted", better="higher"),
+    Metric("loss", "nats", "weighted", better="lower"),
+    Metric("test_loss", "nats", "weighted", better="lower"),
+    # the same on every process
+    Metric("epoch", "epochs", "same"),
+    Metric("step", "steps", "same"),
+    Metric("warmup_steps", "steps", "same"),
+    Metric("lr", "learning rate", "same"),
+    Metric("phase", "name", "same"),
+    Metric("rss_method", "name", "same"),
+):
+    register(_m)
+
+
+def reduce_rule(name: str) -> str:
+    """How ``name`` combines across processes; undeclared keys are taken from rank 0
+    (``same``) -- tests/measure check that every key hpml records is declared."""
+    metric = METRICS.get(name)
+    return metric.reduce if metric is not None else "same"
+
+
+def per_unit(totals: Mapping[str, Any], calls: int, samples: int) -> dict[str, Any]:
+    """Region totals from the trackers as a benchmark row records them: ``call`` metrics
+    per call, ``sample`` metrics per sample (None stays None)."""
+    out: dict[str, Any] = {}
+    for name, value in totals.items():
+        per = METRICS[name].per if name in METRICS else ""
+        divisor = {"call": calls, "sample": samples}.get(per, 1)
+        if value is None or not per:
+            out[name] = value
+        elif isinstance(value, int) and per == "call":
+            out[name] = value // max(1, divisor)  # whole units per call, as always recorded
+        else:
+            out[name] = value / max(1, divisor)
+    return out
+
+
+def gated(names: Iterable[str] | None = None) -> list[Metric]:
+    """The metrics with a direction, in declaration order (those of ``names`` when given)."""
+    wanted = None if names is None else set(names)
+    return [m for m in METRICS.values() if m.better is not None and (wanted is None or m.name in wanted)]
+
+
+#: Summary rows carry these per-row metrics (the throughput is the speedup's business).
+SUMMARY_EXCLUDE = ("samples_per_s", "seconds")
+
+
+def summary_metrics(extra: Mapping[str, Any]) -> dict[str, float]:
+    """The directed metrics a benchmark row's ``extra_info`` holds, for the run summary."""
+    out: dict[str, float] = {}
+    for metric in gated():
+        value = extra.get(metric.name)
+        if metric.name in SUMMARY_EXCLUDE or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if math.isfinite(value):
+            out[metric.name] = value
+    return out
