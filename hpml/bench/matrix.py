@@ -29,14 +29,17 @@ something else.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 import pytest
+import torch
 
 from hpml.bench.profiles import Profile
 from hpml.data import dataset_info, list_datasets
 from hpml.errors import HpmlError
+from hpml.machine import cpu_has_bf16
 from hpml.models import model_spec
 from hpml.registry import Registry
 from hpml.results.phases import phase_names
@@ -234,7 +237,38 @@ def skip_reason(case: Case, profile: Profile) -> str | None:
     if same is not None:
         return (f"{case.optimization} = {same} on {case.device} (same settings): measured once, as {same}; "
                 "measuring it twice would only measure noise")
-    return None
+    return emulated_reason(case, profile)
+
+
+#: ``--hpml-emulated`` (or this variable set to 1): measure every row of an emulated dtype.
+EMULATED_ENV = "HPML_BENCH_EMULATED"
+#: Where an emulated dtype is measured when not every row is: the cheapest real workload.
+EMULATED_PHASE, EMULATED_DATASET = "train", "digits"
+
+
+def emulated_reason(case: Case, profile: Profile) -> str | None:
+    """Why a row whose settings run bf16 autocast on a CPU without native bf16 is not
+    measured (None when it is).
+
+    There torch emulates bf16 and a step runs many times slower than fp32 (the paired
+    ``train:digits:cpu:amp`` row says by how much on this machine).  Every such row would
+    give the same answer, "a slowdown", at ~10x its baseline's cost, and together they
+    were most of the default run on an AVX2 CPU.  So one row measures it (the training
+    step on digits, the cheapest real workload) and the others are skipped naming that
+    row.  ``--hpml-emulated`` measures them all."""
+    if case.device != "cpu" or case.is_baseline or os.environ.get(EMULATED_ENV) == "1":
+        return None
+    if case.phase == EMULATED_PHASE and case.dataset == EMULATED_DATASET:
+        return None
+    try:
+        dtype = case.settings(profile).autocast_dtype
+    except HpmlError:
+        return None
+    if dtype is not torch.bfloat16 or cpu_has_bf16():
+        return None
+    return (f"bf16 autocast is emulated on this CPU (no AVX512-BF16 or AMX): measured once, on "
+            f"{EMULATED_PHASE}:{EMULATED_DATASET}:cpu:{case.optimization}, a slowdown there; this row would "
+            f"say the same at ~10x its baseline's cost (--hpml-emulated measures every such row)")
 
 
 def _not_applicable(case: Case, profile: Profile) -> str | None:

@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -30,7 +31,7 @@ import pytest
 
 from hpml.bench import screen
 from hpml.bench.harness import BenchSession, planted_slowdown
-from hpml.bench.matrix import Case, check_models, params
+from hpml.bench.matrix import EMULATED_ENV, Case, check_models, params
 from hpml.bench.paired import Precision
 from hpml.bench.profiles import Profile, default_profile_name, get_profile, list_profiles
 from hpml.bench.realdata import RealData
@@ -72,6 +73,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "each runs on the datasets whose input it takes",
     )
     group.addoption(
+        "--hpml-emulated", action="store_true", default=False,
+        help="also measure every row of a dtype this CPU only emulates (bf16 without AVX512-BF16/AMX); "
+        "by default one row (train on digits) measures it and the others are skipped, naming it",
+    )
+    group.addoption(
         "--hpml-tables", action="store_true", default=False,
         help="also print pytest-benchmark's per-group tables (long: one line per row)",
     )
@@ -90,6 +96,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except HpmlError as err:
         flag = "--hpml-target-halfwidth" if "target" in str(err) else "--hpml-row-budget"
         pytest.exit(f"hpml: {flag}: {err}", returncode=USAGE_EXIT)
+    if config.getoption("--hpml-emulated", False):
+        os.environ[EMULATED_ENV] = "1"  # an environment variable: fresh-process rows see it too
     raw = config.getoption("--hpml-models", None)
     models = tuple(m.strip() for m in raw.split(",") if m.strip()) if raw else ()
     try:

@@ -83,7 +83,8 @@ def test_rows_that_do_not_apply_say_why(case, reason):
     ],
     ids=lambda c: c.id,
 )
-def test_rows_that_apply_have_no_reason(case):
+def test_rows_that_apply_have_no_reason(case, monkeypatch):
+    monkeypatch.setattr(matrix, "cpu_has_bf16", lambda: True)  # else bf16 rows are measured once (emulated)
     assert skip_reason(case, SMOKE) is None
 
 
@@ -209,3 +210,30 @@ def test_what_an_optimization_affects_decides_the_phases_that_measure_it():
         assert (name in loading) == ("loader" in opt.affects), name
     assert {"workers", "pin_memory", "device_loader"} <= set(loading)
     assert {"amp_bf16", "channels_last", "compile", "host_allocator"} <= set(inference)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_emulated_bf16_is_measured_once_on_a_cpu_without_it(native, monkeypatch):
+    """Without native bf16 only the digits training-step row measures bf16 autocast; the
+    others are skipped naming it; with native bf16, or --hpml-emulated, every row runs."""
+    from hpml.bench.matrix import EMULATED_ENV, emulated_reason
+
+    monkeypatch.setattr(matrix, "cpu_has_bf16", lambda: native)
+    monkeypatch.delenv(EMULATED_ENV, raising=False)
+    p = get_profile("smoke")
+    kept = Case("train", "digits", "cpu", "amp", "sgd")
+    others = [Case("train", "cifar10", "cpu", "amp", "sgd"), Case("inference", "imagenet", "cpu", "amp"),
+              Case("end_to_end", "digits", "cpu", "amp")]
+    fp32 = [Case("train", "cifar10", "cpu", "channels_last", "sgd"), Case("train", "cifar10", "cpu", "baseline", "sgd")]
+    assert skip_reason(kept, p) is None
+    for case in fp32:
+        assert emulated_reason(case, p) is None
+    for case in others:
+        reason = skip_reason(case, p)
+        if native:
+            assert reason is None, case
+        else:
+            assert reason.startswith("bf16 autocast is emulated on this CPU") and "train:digits:cpu:amp" in reason
+    monkeypatch.setenv(EMULATED_ENV, "1")
+    assert all(skip_reason(case, p) is None for case in others)
+    assert emulated_reason(Case("train", "cifar10", "cuda", "amp_bf16", "sgd"), p) is None  # CUDA: native
