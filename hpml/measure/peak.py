@@ -28,7 +28,6 @@ import math
 import os
 import platform
 import statistics
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ import torch
 
 from hpml.errors import HpmlError
 from hpml.measure.timers import DeviceLike, as_device, synchronize
+from hpml.results.atomic import write_text_atomic
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -128,23 +128,14 @@ def _load_cache(path: Path) -> dict[str, Any]:
 
 
 def _store(path: Path, key: str, entry: dict[str, Any]) -> None:
-    """Add ``entry`` under ``key``, replacing the file atomically (tmp + os.replace).
+    """Add ``entry`` under ``key``, replacing the file atomically (:mod:`hpml.results.atomic`).
 
     Two processes probing at once may each drop the other's new entry; the loser is
     simply re-measured later.
     """
     data = _load_cache(path)
     data[key] = entry
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache file is ordinary data
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True), parents=True)
 
 
 def _cached_value(entry: Any) -> float | None:

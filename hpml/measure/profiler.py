@@ -18,7 +18,6 @@ True
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from torch.profiler import ProfilerActivity, profile, schedule
 from hpml.errors import HpmlError
 from hpml.measure.timers import DeviceLike, as_device
 from hpml.measure.tracking import Tracking
+from hpml.results.atomic import atomic_write
 
 
 class profile_trace(Tracking):
@@ -78,17 +78,8 @@ class profile_trace(Tracking):
         self._profile.step()
 
     def _export(self, prof: profile) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # The suffix must stay .json: export_chrome_trace gzips a path ending in .gz.
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".json")
-        os.close(fd)
-        try:
-            prof.export_chrome_trace(tmp)
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; a trace is meant to be shared
-            os.replace(tmp, self.path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        # The temporary file's suffix is .tmp: export_chrome_trace gzips only a path ending in .gz.
+        atomic_write(self.path, lambda tmp: prof.export_chrome_trace(str(tmp)), parents=True)
         self.written = True
 
     def start(self) -> None:
