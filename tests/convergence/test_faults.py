@@ -49,6 +49,7 @@ def _train_until_killed(run_dir: str, threads: int) -> None:
     converge(SMALL, seed=0, device="cpu", run_dir=run_dir, on_epoch=arm)
 
 
+@pytest.mark.slow  # ~30 s: two digits trainings; the default run's resume check is tests/train/test_fit.py's
 def test_killed_run_resumes_from_its_checkpoint_to_the_same_accuracy(tmp_path, few_threads):
     straight = converge(SMALL, seed=0, device="cpu")
 

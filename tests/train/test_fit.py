@@ -109,6 +109,7 @@ def test_divergence_stops_with_the_step_not_a_hang():
         fit(work, progress=False)
 
 
+@pytest.mark.slow  # ~25 s; the default run trains digits to its target in tests/convergence/test_digits.py
 def test_digits_real_data_reaches_90_percent():
     """Real handwritten digits at their native 8x8 resolution (about 20 s on 2 cores)."""
     cfg = RunConfig(model="resnet18", dataset="digits", device="cpu", image_size=8, batch_size=32, epochs=2,
