@@ -98,10 +98,13 @@ def _column(info: dict[str, Any]) -> str:
     return name if info.get("device") in (None, "cpu") else f"{name}:{str(info.get('device'))[:4]}"
 
 
-def _row_label(info: dict[str, Any]) -> str:
-    """The optimization, with its optimizer when not SGD and "(twin)" for rows reading the
-    synthetic twin instead of the real file format."""
+def _row_label(info: dict[str, Any], with_model: bool = False) -> str:
+    """The optimization, with its optimizer when not SGD, "(twin)" for rows reading the
+    synthetic twin instead of the real file format, and the model (``--hpml-models``) when
+    the phase ran several."""
     name = str(info.get("optimization"))
+    if with_model and info.get("model"):
+        name = f"{info['model']} {name}"
     optimizer = info.get("optimizer")
     if optimizer and optimizer != "sgd":
         name = f"{name}/{optimizer}"
@@ -119,13 +122,16 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         if _self_compared(info) or info.get("phase") is None:
             continue
         by_phase.setdefault(str(info["phase"]), []).append(info)
-    width = max([len(_row_label(i)) + 2 for infos in by_phase.values() for i in infos] + [len(p) for p in by_phase],
-                default=0)
+    # Several models in one phase (--hpml-models): each row names its model, or the cells
+    # of different models on one dataset would overwrite each other.
+    several = {phase: len({i.get("model") for i in infos}) > 1 for phase, infos in by_phase.items()}
+    width = max([len(_row_label(i, several[p])) + 2 for p, infos in by_phase.items() for i in infos]
+                + [len(p) for p in by_phase], default=0)
     for phase in sorted(by_phase, key=screen_rank):
         infos = by_phase[phase]
         columns = list(dict.fromkeys(_column(i) for i in infos))
-        labels = list(dict.fromkeys(_row_label(i) for i in infos))
-        cells = {(_row_label(i), _column(i)): i for i in infos}
+        labels = list(dict.fromkeys(_row_label(i, several[phase]) for i in infos))
+        cells = {(_row_label(i, several[phase]), _column(i)): i for i in infos}
         lines.append(f"{phase:<{width}}" + "".join(f"{c:>{CELL}}" for c in columns))
         for label in labels:
             lines.append(f"  {label:<{width - 2}}" + "".join(f"{cell(cells.get((label, c))):>{CELL}}" for c in columns))

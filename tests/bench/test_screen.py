@@ -54,3 +54,15 @@ def test_rows_without_paired_results_read_as_such():
     assert screen.cell(None) == "·"
     assert screen.cell(row("ddp", "cifar10", "fsdp", 0.8)) == "0.80x?"  # unpaired: no interval
     assert screen.cell(row("ddp", "cifar10", "fsdp", None)) == "-"
+
+
+def test_several_models_on_one_dataset_each_keep_their_cells():
+    """--hpml-models: two models' rows on one dataset do not overwrite each other's cell."""
+    rows = [dict(row("train", "cifar10", "channels_last", 0.79, [0.75, 0.91]), model="timm:resnet18", speedup_significant=True),
+            dict(row("train", "cifar10", "channels_last", 1.30, [1.20, 1.40]), model="torchvision:mobilenet_v3_small",
+                 speedup_significant=True)]
+    text = "\n".join(screen.render(rows, {}, 0))
+    assert "timm:resnet18 channels_last" in text and "0.79x" in text
+    assert "torchvision:mobilenet_v3_small channels_last" in text and "1.30x" in text
+    one = "\n".join(screen.render([dict(rows[0], model="resnet50")], {}, 0))
+    assert "resnet50" not in one  # one model per phase: rows stay short
