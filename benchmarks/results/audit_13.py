@@ -44,6 +44,11 @@ class FakeBenchmark:
         self.group = None
         self.stats = SimpleNamespace(stats=SimpleNamespace(median=1.0))
 
+    _mode = None
+
+    def _make_stats(self, iterations):  # what hpml.bench.compat.record_rounds uses (paired rows)
+        return SimpleNamespace(update=lambda seconds: None)
+
     def pedantic(self, target, setup=None, rounds=1, warmup_rounds=0, iterations=1):
         for _ in range(warmup_rounds + rounds):
             if setup is not None:
