@@ -8,7 +8,7 @@ never mistaken for one another.
 
 * ``smoke``: the CPU default.  Small batches, ImageNet at 96 px (still above the
   64 px limit where hpml's ResNet switches to the CIFAR stem, so it keeps the ImageNet
-  stem), XLNet ``tiny``: the whole ``pytest benchmarks`` run fits in ~10 minutes on a
+  stem), XLNet ``tiny``: the whole ``pytest benchmarks`` run is aimed at ~10 minutes on a
   2-core CPU.  Its numbers show relative effects, not production throughput.
 * ``cpu``: the CPU reference point.  CIFAR at batch 32 (the batch of the 2-core
   reference runs 0003/0004 in benchmarks/results/cpu-2core-reference: fp32 baseline
