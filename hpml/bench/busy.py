@@ -81,12 +81,38 @@ def _read_loadavg(proc: Path) -> float | None:
         return None
 
 
+#: Set by ``hpml gate``'s baton (:mod:`hpml.gate.baton`) on both sessions of an A/B pair:
+#: the gate's pid.  The sessions take turns call by call, so while one waits the other
+#: runs; their CPU is the pair's own work, and "own" is then the gate's whole tree.
+BATON_ROOT_ENV = "HPML_BATON_ROOT"
+
+
+def _tree_root() -> int | None:
+    """The baton's gate process when this session runs under one (and it is alive), else None."""
+    raw = os.environ.get(BATON_ROOT_ENV, "")
+    if not raw.isdigit() or int(raw) == os.getpid() or not psutil.pid_exists(int(raw)):
+        return None
+    return int(raw)
+
+
 def own_cpu_seconds() -> float:
     """CPU seconds of this process, its reaped children, and its live descendants
-    (with the children they reaped)."""
+    (with the children they reaped); under ``hpml gate``'s baton, of the gate's whole
+    process tree (both sessions of the pair)."""
+    root = _tree_root()
+    if root is not None:
+        try:
+            c = psutil.Process(root).cpu_times()
+            return c.user + c.system + c.children_user + c.children_system + _descendants_seconds(root)
+        except psutil.Error:  # the gate exited meanwhile: count this process's tree alone
+            pass
     t = os.times()
-    total = t.user + t.system + t.children_user + t.children_system
-    for pid in child_pids():
+    return t.user + t.system + t.children_user + t.children_system + _descendants_seconds(None)
+
+
+def _descendants_seconds(root: int | None) -> float:
+    total = 0.0
+    for pid in child_pids(root):
         try:
             c = psutil.Process(pid).cpu_times()
         except psutil.Error:  # exited meanwhile: its time moves to its parent's children_*

@@ -45,6 +45,8 @@ from typing import IO, Sequence
 
 #: Environment variable naming the child's two pipe ends: "read_fd,write_fd".
 ENV = "HPML_BATON"
+#: The gate's pid, set on both sessions of a pair (read by hpml.bench.busy).
+ROOT_ENV = "HPML_BATON_ROOT"
 #: Module name this file is registered under in a baton child (see :func:`child_command`).
 CHILD_MODULE = "hpml_gate_baton"
 GO, DONE = b"g", b"d"
@@ -206,7 +208,10 @@ def spawn(name: str, cmd: Sequence[str], *, cwd: Path, env: dict[str, str], outp
     go_r, go_w = os.pipe()  # os.pipe ends are not inheritable: only pass_fds reach the child
     done_r, done_w = os.pipe()
     try:
-        proc = subprocess.Popen(list(cmd), cwd=cwd, env={**env, ENV: f"{go_r},{done_w}"}, pass_fds=(go_r, done_w),
+        # ROOT_ENV: the two sessions take turns, so each one's CPU is the pair's own work;
+        # hpml.bench.busy counts this process's whole tree as "own", not as another's load.
+        proc = subprocess.Popen(list(cmd), cwd=cwd, env={**env, ENV: f"{go_r},{done_w}", ROOT_ENV: str(os.getpid())},
+                                pass_fds=(go_r, done_w),
                                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
     except OSError:
         for fd in (go_r, go_w, done_r, done_w):

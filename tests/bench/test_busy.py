@@ -114,3 +114,25 @@ def test_own_cpu_time_includes_live_children():
     finally:
         child.kill()
         child.wait()
+
+
+def test_under_the_gates_baton_the_other_session_is_own_work_not_load():
+    """hpml gate --base runs two sessions that take turns; each must count the other's
+    CPU as the pair's own work (else every row of both reads "busy" and the gate exits 2)."""
+    import os
+    import subprocess
+    import sys
+
+    from hpml.bench.busy import BATON_ROOT_ENV
+    from hpml.gate.baton import ROOT_ENV
+
+    assert ROOT_ENV == BATON_ROOT_ENV  # the gate sets what busy.py reads
+    # a "sibling session" of this process (the stand-in gate): 0.3 s of CPU, then reaped
+    subprocess.run([sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"],
+                   check=True)
+    probe = [sys.executable, "-c", "from hpml.bench.busy import own_cpu_seconds; print(own_cpu_seconds())"]
+    env = {k: v for k, v in os.environ.items() if k != BATON_ROOT_ENV}
+    alone = float(subprocess.run(probe, env=env, capture_output=True, text=True, check=True).stdout)
+    paired = float(subprocess.run(probe, env={**env, BATON_ROOT_ENV: str(os.getpid())}, capture_output=True,
+                                  text=True, check=True).stdout)
+    assert paired - alone >= 0.25  # the sibling's CPU counts as own under the baton
