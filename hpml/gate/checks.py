@@ -315,6 +315,21 @@ def underpowered(base: dict[CaseKey, Benchmark], current: dict[CaseKey, Benchmar
             if min_attainable_p(len(base[k].data or ()), len(current[k].data or ())) >= limit]
 
 
+def comparable_keys(base: dict[CaseKey, Benchmark], current: dict[CaseKey, Benchmark]) -> list[CaseKey]:
+    """The cases in both runs; none is an error, and a busy row on either side refuses the A/B."""
+    common = [k for k in base if k in current]
+    if not common:
+        raise HpmlError(
+            f"nothing to compare: none of the {len(base)} base benchmark(s) is in the current run (e.g. base "
+            f"{next(iter(base)).label if base else '-'} vs current {next(iter(current)).label if current else '-'}); "
+            "were they renamed or deselected?"
+        )
+    for key in common:
+        for side, rows in (("base", base), ("current", current)):
+            refuse_busy(rows[key].extra, key.label, f"{side} run")
+    return common
+
+
 def compare_ab(
     base: dict[CaseKey, Benchmark],
     current: dict[CaseKey, Benchmark],
@@ -332,16 +347,7 @@ def compare_ab(
     if test not in TESTS:
         raise HpmlError(f"unknown A/B test {test!r}; choose one of {', '.join(TESTS)}")
     q = QUANTILE if test == "quantile" else 50.0
-    common = [k for k in base if k in current]
-    if not common:
-        raise HpmlError(
-            f"nothing to compare: none of the {len(base)} base benchmark(s) is in the current run (e.g. base "
-            f"{next(iter(base)).label if base else '-'} vs current {next(iter(current)).label if current else '-'}); "
-            "were they renamed or deselected?"
-        )
-    for key in common:
-        for side, rows in (("base", base), ("current", current)):
-            refuse_busy(rows[key].extra, key.label, f"{side} run")
+    common = comparable_keys(base, current)
     permutations = permutations_for(len(common), alpha)
     rows = []
     for key in common:
@@ -437,15 +443,7 @@ def compare_paired(
     """
     base, current = merge_runs(base_runs), merge_runs(current_runs)
     pairs = paired_rounds(base_runs, current_runs)
-    common = [k for k in base if k in current]
-    if not common:
-        raise HpmlError(
-            f"nothing to compare: none of the {len(base)} base benchmark(s) is in the current run; "
-            "were they renamed or deselected?"
-        )
-    for key in common:
-        for side, rows in (("base", base), ("current", current)):
-            refuse_busy(rows[key].extra, key.label, f"{side} run")
+    common = comparable_keys(base, current)
     permutations = permutations_for(len(common), alpha)
     rows = []
     for key in common:
