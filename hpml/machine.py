@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 from functools import lru_cache
 from typing import Any
 
@@ -24,8 +25,15 @@ def cpu_model() -> str:
 
 
 def _version(module: str) -> str | None:
+    """The installed version of ``module``, from its package metadata: importing transformers
+    only to read its version costs a second per benchmark session (already imported: its own)."""
+    loaded = sys.modules.get(module)
+    if loaded is not None and getattr(loaded, "__version__", None):
+        return loaded.__version__
     try:
-        return __import__(module).__version__
+        from importlib.metadata import version
+
+        return version(module)
     except Exception:
         return None
 

@@ -1,8 +1,8 @@
 """Regression gating for hpml benchmark runs: ``hpml gate``.
 
 * :mod:`hpml.gate.config` -- ``[tool.hpml.gate]`` thresholds from pyproject.toml;
-* :mod:`hpml.gate.stats` -- the paired sign-flip test, permutation and Mann-Whitney U tests, bootstrap
-  intervals, Holm correction;
+* :mod:`hpml.gate.stats` -- the paired t-test across session pairs, permutation and Mann-Whitney U
+  tests, Holm correction;
 * :mod:`hpml.gate.checks` -- the checks and the printed table;
 * :mod:`hpml.gate.revisions` -- ``--base REV``: session pairs of REV (a temporary worktree) and the working tree;
 * :mod:`hpml.gate.baton` -- the two sessions of a pair take turns call by call (stdlib only);

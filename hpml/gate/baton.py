@@ -4,8 +4,8 @@
 and lets exactly one of them run at a time, handing over after every timed call in
 ABBA order of turns (A B B A A B B A ...).  The k-th timed call of the base and the
 k-th of the current session therefore run next to each other in time, on the same
-machine state, and the gate can compare them pair by pair (:func:`hpml.gate.stats.
-sign_flip_test`) instead of pooling rounds of sessions minutes apart.
+machine state, and the gate can compare them pair by pair (:func:`hpml.gate.checks.
+compare_paired`) instead of pooling rounds of sessions minutes apart.
 
 Protocol (two ``os.pipe`` pairs per child, their ends passed with ``pass_fds`` and named
 in ``HPML_BATON="rfd,wfd"``):

@@ -17,7 +17,8 @@ Three kinds of check, each producing :class:`Check` rows:
   See :mod:`hpml.gate.stats` for why;
 * ``A/B paired`` -- ``--base``'s sessions ran call by call (:mod:`hpml.gate.baton`):
   round i of a row on one side is paired with round i on the other, the effect is the
-  median per-pair time ratio and a sign-flip test gives p (:func:`compare_paired`).
+  mean over session pairs of their median per-pair time ratio, and a t-test across the
+  session pairs gives p (:func:`compare_paired`).
 
 ``ratio`` is always *current speed / reference speed*: below 1 means slower, for
 speedups and for timings alike.
@@ -40,8 +41,8 @@ import numpy as np
 from hpml.errors import HpmlError
 from hpml.gate.config import TESTS, Expectation, GateConfig
 from hpml.gate.stats import (
-    QUANTILE, bootstrap_paired_ratio, holm, log_ratios, mann_whitney_p, min_attainable_p,
-    min_attainable_paired_p, permutations_for, quantile_perm_test, sign_flip_test,
+    MIN_SESSION_PAIRS, QUANTILE, holm, log_ratios, mann_whitney_p, min_attainable_p, permutations_for,
+    quantile_perm_test, session_t_test,
 )
 from hpml.results.atomic import write_text_atomic
 from hpml.results.machine import comparable_machine
@@ -72,7 +73,8 @@ class Check:
     p: float | None  # Holm-adjusted p-value (A/B only)
     verdict: str  # ok / SLOWER / FASTER / missing
     note: str = ""
-    ci: tuple[float, float] | None = None  # 95 % bootstrap interval of ratio (A/B only)
+    ci: tuple[float, float] | None = None  # 95 % interval of ratio (A/B only: bootstrap, paired: t over session pairs)
+    per_session: tuple[float, ...] | None = None  # paired A/B: each session pair's time ratio (current / base)
 
 
 def _fmt_speedup(value: float | None, row: dict[str, Any] | None = None) -> str:
@@ -393,15 +395,16 @@ class Unpaired(Exception):
     """The runs of the two sides cannot be paired round by round; the message says why."""
 
 
-def paired_rounds(base_runs: Sequence[Run], current_runs: Sequence[Run]) -> dict[CaseKey, tuple[list[float], list[float]]]:
-    """Round i of each row of ``base_runs[j]`` next to round i of ``current_runs[j]``, pooled over j.
+def paired_sessions(base_runs: Sequence[Run], current_runs: Sequence[Run]) -> dict[CaseKey, list[tuple[list[float], list[float]]]]:
+    """Per row, per session pair that ran it on both sides: (base rounds, current rounds), round i next to round i.
 
     Times are per sample when the two sides process different samples per call.  Raises
-    :class:`Unpaired` when a row present on both sides has different round counts.
+    :class:`Unpaired` when the sides hold different numbers of sessions, or a row present
+    on both sides of a session pair has different round counts there.
     """
     if len(base_runs) != len(current_runs):
         raise Unpaired(f"{len(base_runs)} base session(s) but {len(current_runs)} current")
-    pairs: dict[CaseKey, tuple[list[float], list[float]]] = {}
+    pairs: dict[CaseKey, list[tuple[list[float], list[float]]]] = {}
     for j, (b_run, c_run) in enumerate(zip(base_runs, current_runs), 1):
         for key, b in b_run.benchmarks.items():
             c = c_run.benchmarks.get(key)
@@ -410,22 +413,15 @@ def paired_rounds(base_runs: Sequence[Run], current_runs: Sequence[Run]) -> dict
             (tb, _), (tc, _) = _per_sample(b, c), _per_sample(c, b)
             if len(tb) != len(tc):
                 raise Unpaired(f"session pair {j}: {key.label} has {len(tb)} base and {len(tc)} current rounds")
-            into = pairs.setdefault(key, ([], []))
-            into[0].extend(tb)
-            into[1].extend(tc)
+            if tb:
+                pairs.setdefault(key, []).append((list(tb), list(tc)))
     return pairs
 
 
-def session_ratios(base_runs: Sequence[Run], current_runs: Sequence[Run], key: CaseKey) -> list[float]:
-    """The median per-pair time ratio (current / base) of ``key`` in each session pair that ran it."""
-    ratios = []
-    for b_run, c_run in zip(base_runs, current_runs):
-        if key in b_run.benchmarks and key in c_run.benchmarks:
-            (tb, _), (tc, _) = _per_sample(b_run.benchmarks[key], c_run.benchmarks[key]), \
-                _per_sample(c_run.benchmarks[key], b_run.benchmarks[key])
-            if tb and len(tb) == len(tc):
-                ratios.append(float(np.exp(np.median(log_ratios(tb, tc)))))
-    return ratios
+def paired_rounds(base_runs: Sequence[Run], current_runs: Sequence[Run]) -> dict[CaseKey, tuple[list[float], list[float]]]:
+    """Round i of each row of ``base_runs[j]`` next to round i of ``current_runs[j]``, pooled over j."""
+    return {key: ([t for b, _ in sessions for t in b], [t for _, c in sessions for t in c])
+            for key, sessions in paired_sessions(base_runs, current_runs).items()}
 
 
 def compare_paired(
@@ -435,49 +431,53 @@ def compare_paired(
     alpha: float,
     min_effect: float,
 ) -> list[Check]:
-    """A/B verdicts from rounds paired call by call (see :mod:`hpml.gate.stats`), plus missing rows.
+    """A/B verdicts from rounds paired call by call, tested across session pairs (see
+    :mod:`hpml.gate.stats`), plus missing rows.
 
-    A row is SLOWER (FASTER) when the median per-pair time ratio grew (shrank) by more
-    than ``min_effect`` and the Holm-adjusted sign-flip p-value is below ``alpha``.
-    Raises :class:`Unpaired` when the rounds do not pair up (the caller falls back).
+    Per row and session pair, ``r_j`` = the median per-pair log time ratio; the row is
+    SLOWER (FASTER) when ``exp(mean r)`` grew (shrank) by more than ``min_effect`` and the
+    Holm-adjusted one-sided t-test p-value of the ``r_j`` is below ``alpha``.  Raises
+    :class:`Unpaired` when the rounds do not pair up (the caller falls back), and
+    HpmlError when a row ran in fewer than :data:`MIN_SESSION_PAIRS` session pairs or
+    has fewer than :data:`MIN_ROUNDS_AB` paired rounds.
     """
     base, current = merge_runs(base_runs), merge_runs(current_runs)
-    pairs = paired_rounds(base_runs, current_runs)
+    sessions = paired_sessions(base_runs, current_runs)
     common = comparable_keys(base, current)
-    permutations = permutations_for(len(common), alpha)
     rows = []
     for key in common:
-        if key not in pairs:
+        if key not in sessions:
             raise Unpaired(f"{key.label} never ran in both sessions of one session pair")
-        b, c = pairs[key]
-        if len(b) < MIN_ROUNDS_AB:
-            raise HpmlError(f"benchmark {key.label!r} has {len(b)} paired rounds; the test needs at least "
+        rounds = sum(len(b) for b, _ in sessions[key])
+        if rounds < MIN_ROUNDS_AB:
+            raise HpmlError(f"benchmark {key.label!r} has {rounds} paired rounds; the test needs at least "
                             f"{MIN_ROUNDS_AB}: raise [tool.hpml.gate] pairs or repeats")
-        d = log_ratios(b, c)
-        rows.append((key, b, c, d, sign_flip_test(d, permutations=permutations)))
-    adjusted = holm([r[-1] for r in rows])
+        if len(sessions[key]) < MIN_SESSION_PAIRS:
+            raise HpmlError(f"benchmark {key.label!r} ran in {len(sessions[key])} session pair(s); the paired test "
+                            f"needs at least {MIN_SESSION_PAIRS} (each is one pair of processes): "
+                            "raise [tool.hpml.gate] repeats or --repeats")
+        r = [float(np.median(log_ratios(b, c))) for b, c in sessions[key]]
+        rows.append((key, r, session_t_test(r)))
+    slower_p = holm([test[0] for _, _, test in rows])
+    faster_p = holm([test[1] for _, _, test in rows])
     per_sample = {k for k in common if base[k].samples_per_round != current[k].samples_per_round}
     checks = []
-    for (key, b, c, d, _), p in zip(rows, adjusted):
-        time_ratio = float(np.exp(np.median(d)))  # > 1: current is slower
-        # Each session pair on its own: the pairs of one session pair share two processes
-        # (memory layout, which kernels they picked), which a per-pair test cannot see; a
-        # change is only flagged when every session pair moved the same way by min_effect.
-        sessions = session_ratios(base_runs, current_runs, key)
-        replicated_slower = all(r > 1.0 + min_effect for r in sessions)
-        replicated_faster = all(r < 1.0 / (1.0 + min_effect) for r in sessions)
-        verdict = OK
-        if p < alpha and time_ratio > 1.0 + min_effect and replicated_slower:
-            verdict = SLOWER
-        elif p < alpha and time_ratio < 1.0 / (1.0 + min_effect) and replicated_faster:
-            verdict = FASTER
-        low, high = bootstrap_paired_ratio(d)
+    for (key, r, (_, _, (low, high))), p_slow, p_fast in zip(rows, slower_p, faster_p):
+        time_ratio = float(np.exp(np.mean(r)))  # > 1: current is slower
+        verdict, p = OK, min(p_slow, p_fast)
+        if p_slow < alpha and time_ratio > 1.0 + min_effect:
+            verdict, p = SLOWER, p_slow
+        elif p_fast < alpha and time_ratio < 1.0 / (1.0 + min_effect):
+            verdict, p = FASTER, p_fast
+        b = [t for s, _ in sessions[key] for t in s]
+        c = [t for _, s in sessions[key] for t in s]
         unit = "/sample" if key in per_sample else ""
-        each = ", ".join(f"{r - 1:+.1%}" for r in sessions)
+        each = ", ".join(f"{np.exp(v) - 1:+.1%}" for v in r)
         checks.append(Check(
             key.label, "A/B paired", f"median {fmt_time(float(np.median(b)))}{unit} n={len(b)}",
             f"median {fmt_time(float(np.median(c)))}{unit} n={len(c)}", 1.0 / time_ratio, p, verdict,
-            f"time {time_ratio - 1:+.1%} (median of {len(d)} pairs; per session pair {each})", (1.0 / high, 1.0 / low),
+            f"time {time_ratio - 1:+.1%} (mean over {len(r)} session pairs of their median per-pair ratio: {each})",
+            (1.0 / high, 1.0 / low), tuple(round(float(np.exp(v)), 5) for v in r),
         ))
     for key in base:
         if key not in current:
@@ -488,15 +488,6 @@ def compare_paired(
             checks.append(Check(key.label, "A/B paired", "-", fmt_time(current[key].median_s), None, None, NEW,
                                 "only in current"))
     return checks
-
-
-def underpowered_paired(base_runs: Sequence[Run], current_runs: Sequence[Run], alpha: float) -> list[str]:
-    """Rows with too few pairs to ever reach Holm's first threshold alpha/m: they can never fail."""
-    pairs = paired_rounds(base_runs, current_runs)
-    if not pairs:
-        return []
-    limit = alpha / len(pairs)
-    return [k.label for k, (b, _) in pairs.items() if min_attainable_paired_p(len(b)) >= limit]
 
 
 # --- output ---------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ Modes:
   folder's runs pooled), Mann-Whitney U + minimum effect, Holm-corrected;
 * ``--base REV`` -- run ``--bench-args`` at REV (temporary worktree) and at the
   working tree, two sessions at once taking turns call by call (:mod:`hpml.gate.baton`),
-  then a *paired* A/B comparison of round i against round i (sign-flip test); when the
+  then a *paired* A/B comparison of round i against round i, tested across the session
+  pairs (a t-test: each session pair is one pair of processes); when the
   rounds cannot be paired (a base revision older than the baton), the unpaired test of
   ``--ab``, said in one line (``--base auto``: the merge-base with the default branch,
   else the previous commit).
@@ -32,7 +33,7 @@ from hpml.results.machine import cpu_class
 from hpml.gate.config import TESTS, GateConfig, load_gate_config, parse_bench_args
 from hpml.gate.checks import (
     MISSING, Check, Unpaired, check_compatible, check_expectations, check_metrics, check_reference, compare_ab,
-    compare_paired, failures, format_table, load_side, merge_runs, underpowered, underpowered_paired,
+    compare_paired, failures, format_table, load_side, merge_runs, underpowered,
     write_checks_json,
 )
 from hpml.gate.revisions import auto_base, run_interleaved
@@ -185,12 +186,9 @@ def ab_checks(base_runs: list[Run], current_runs: list[Run], unpaired: str | Non
             unpaired = str(exc)
         else:
             header = [f"A/B paired call by call: {where}",
-                      f"flag when the median per-pair time ratio moves by more than {config.min_effect:.0%} and the "
-                      f"Holm-adjusted sign-flip p < {config.alpha:g}"]
-            weak = underpowered_paired(base_runs, current_runs, config.alpha)
-            if weak:
-                header.append(f"note: {len(weak)} benchmark(s) have too few pairs to ever be flagged (e.g. {weak[0]}); "
-                              "raise --pairs, --repeats or the rounds")
+                      f"flag when the time ratio (mean over session pairs of their median per-pair ratio) moves by "
+                      f"more than {config.min_effect:.0%} and the Holm-adjusted one-sided t-test across session pairs "
+                      f"gives p < {config.alpha:g}"]
             return checks, header
     base, current = merge_runs(base_runs), merge_runs(current_runs)
     checks = compare_ab(base, current, alpha=config.alpha, min_effect=config.min_effect, test=config.test)

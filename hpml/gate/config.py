@@ -12,8 +12,8 @@ Layout::
     alpha = 0.05            # family-wise false-alarm rate of the A/B test (Holm over all benchmarks)
     min_effect = 0.05       # A/B: time changes below this fraction are never flagged
     test = "quantile"       # unpaired A/B test (--ab, --base's fallback): "quantile" or "mannwhitney"
-    repeats = 2             # --base: session pairs (base and current run together, call by call)
-    pairs = 10              # --base: fixed (baseline, optimization) pairs per hpml row and session
+    repeats = 6             # --base: session pairs (base and current run together, call by call); >= 3
+    pairs = 3               # --base: fixed (baseline, optimization) pairs per hpml row and session
     bench_args = "benchmarks -k 'digits and baseline'"  # --base: the pytest selection run at both revisions
     reference = "benchmarks/results/.../summaries/X.json"  # for "reference" expectations (relative path)
     metrics = ["peak_rss_bytes"]  # with a reference: each row's metric may be at most `tolerance` worse
@@ -47,8 +47,8 @@ from hpml.results.metrics import gated
 DEFAULT_TOLERANCE = 0.15  # relative drop allowed below an expected / reference speedup
 DEFAULT_ALPHA = 0.05  # family-wise false-alarm probability of one A/B gate run
 DEFAULT_MIN_EFFECT = 0.05  # relative change of the median time below which A/B never flags
-DEFAULT_REPEATS = 2  # --base: pairs of pytest sessions (base and current, run call by call)
-DEFAULT_PAIRS = 10  # --base: fixed pairs per hpml row and session (no adaptive stop; see hpml.bench.paired)
+DEFAULT_REPEATS = 6  # --base: pairs of pytest sessions (base and current, run call by call); the test runs across them
+DEFAULT_PAIRS = 3  # --base: fixed pairs per hpml row and session (no adaptive stop; see hpml.bench.paired)
 TESTS = ("quantile", "mannwhitney")  # A/B tests, see hpml.gate.stats
 #: A small selection that needs no dataset download: the baseline rows on the bundled
 #: digits set, without the end-to-end row (the slowest: ~30 s a call on a 2-core CPU).

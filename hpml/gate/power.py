@@ -19,8 +19,9 @@ environment differs:
 What it leaves out: the two sides import the same checkout, so a code change's effect
 on memory layout is not in it.  A trial costs about three CI stages (one per case);
 ``--trials N`` and ``--cases`` make a short run.  Writes a Markdown table and, after every
-trial (atomically), ``--json FILE`` with the counts so far, the per-trial time and the
-command.  Run it on a quiet machine: the figures describe the machine it ran on.
+trial (atomically), ``--json FILE`` with the counts so far, the per-trial time, the
+command, and each row's time ratio per session pair (``session_ratios``: the values the
+gate's t-test saw, so its spread on this machine can be read back).  Run it on a quiet machine: the figures describe the machine it ran on.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import Any, Sequence
 from hpml.errors import HpmlError
 from hpml.gate.config import GateConfig, load_gate_config
 from hpml.gate.checks import FASTER, SLOWER
+from hpml.gate.stats import MIN_SESSION_PAIRS
 from hpml.results.atomic import write_text_atomic
 
 CASES = ("identical", "uniform", "one_optimization")
@@ -57,8 +59,9 @@ def case_env(case: str, slowdown: float, target: str | None = None) -> dict[str,
 
 
 def run_case(root: Path, config: GateConfig, case: str, env: dict[str, dict[str, str]],
-             log=lambda line: None) -> tuple[dict[str, str], str | None]:
-    """One gate comparison of the working tree with itself: (verdict per row label, unpaired reason)."""
+             log=lambda line: None) -> tuple[dict[str, str], str | None, dict[str, list[float]]]:
+    """One gate comparison of the working tree with itself: (verdict per row label, unpaired reason,
+    each row's time ratio per session pair, paired comparisons only)."""
     from hpml.gate.command import ab_checks
     from hpml.gate.revisions import Side, run_sessions
 
@@ -72,7 +75,8 @@ def run_case(root: Path, config: GateConfig, case: str, env: dict[str, dict[str,
         checks, _ = ab_checks(sessions.base, sessions.current, sessions.unpaired or "", config, case)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {c.case: c.verdict for c in checks}, sessions.unpaired
+    ratios = {c.case: list(c.per_session) for c in checks if c.per_session is not None}
+    return {c.case: c.verdict for c in checks}, sessions.unpaired, ratios
 
 
 def target_row(labels: Sequence[str]) -> tuple[str, str]:
@@ -135,9 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-        if args.trials < 1 or not 0 < args.slowdown < 1 or (args.pairs is not None and args.pairs < 4) \
-                or (args.repeats is not None and args.repeats < 1):
-            raise HpmlError("--trials must be >= 1, --slowdown in (0, 1), --pairs >= 4, --repeats >= 1")
+        if args.trials < 1 or not 0 < args.slowdown < 1 or (args.pairs is not None and args.pairs < 1) \
+                or (args.repeats is not None and args.repeats < MIN_SESSION_PAIRS):
+            raise HpmlError(f"--trials must be >= 1, --slowdown in (0, 1), --pairs >= 1, --repeats >= {MIN_SESSION_PAIRS}")
         if not cases or any(c not in CASES for c in cases):
             raise HpmlError(f"--cases {args.cases!r}: choose from {', '.join(CASES)}")
         return _run(args, [c for c in CASES if c in cases])  # identical first: it names the rows
@@ -160,7 +164,7 @@ def _run(args: argparse.Namespace, cases: Sequence[str]) -> int:
         "pairs": config.pairs, "slowdown": args.slowdown, "bench_args": list(config.bench_args),
         "alpha": config.alpha, "min_effect": config.min_effect, "unpaired_runs": 0, "unpaired_reasons": [],
         "machine": f"{info.get('cpu') or '?'}, {os.cpu_count()} cores, torch {info.get('torch')}",
-        "rows": [], "seconds_per_trial": 0.0, "per_trial": [], "cases": {},
+        "rows": [], "seconds_per_trial": 0.0, "per_trial": [], "session_ratios": [], "cases": {},
     }
     print(f"power study: {', '.join(cases)}; {args.trials} trial(s) of {config.repeats} session pair(s) x "
           f"{config.pairs} pairs per row; planted {args.slowdown:.0%}", flush=True)
@@ -169,17 +173,19 @@ def _run(args: argparse.Namespace, cases: Sequence[str]) -> int:
     start = time.perf_counter()
     for t in range(args.trials):
         verdicts: dict[str, dict[str, str]] = {}
+        ratios: dict[str, dict[str, list[float]]] = {}
         for case in cases:
             if case == "one_optimization" and knob is None:
                 # the selection's rows: from this trial's identical case, else one comparison to learn them
                 labels = result["rows"] or list(run_case(root, config, "identical", {})[0])
                 knob = target_row(labels)[1]
-            verdicts[case], unpaired = run_case(root, config, case, case_env(case, args.slowdown, knob))
+            verdicts[case], unpaired, ratios[case] = run_case(root, config, case, case_env(case, args.slowdown, knob))
             result["rows"] = result["rows"] or list(verdicts[case])
             if unpaired is not None:
                 result["unpaired_runs"] += 1
                 result["unpaired_reasons"].append(f"trial {t + 1} {case}: {unpaired}")
         trials.append(verdicts)
+        result["session_ratios"].append(ratios)
         target = target_row(result["rows"])[0]
         print(f"trial {t + 1}/{args.trials}: " + "; ".join(f"{c} {','.join(v.values())}" for c, v in verdicts.items()),
               flush=True)

@@ -1,25 +1,28 @@
 """The statistics behind the gate, kept small and deterministic.
 
-**Paired test (``hpml gate --base``, the default there): sign-flip permutation test on
+**Paired test (``hpml gate --base``, the default there): a t-test across session pairs of
 per-pair log ratios.**  The base and the current session run at the same time and hand
 a baton over after every timed call (:mod:`hpml.gate.baton`), so round i of a row on
 one side ran right next to round i on the other: both saw the same machine state.  Per
 pair, ``d_i = log(t_current_i / t_base_i)``; whatever slowed the machine at that moment
-(a neighbour, the clock, a session whose process was slower all along) multiplies both
-times and cancels in ``d_i``.  The effect is ``exp(median d)`` (a time ratio; > 1:
-slower), the statistic Wilcoxon's signed-rank sum of the ``d_i`` (ranks, so one
-burst-disturbed pair weighs no more than any other), and its p-value comes from flipping
-the signs of the ``d_i`` at random (every sign pattern when there are few pairs): under
-"same code" the two calls of a pair are exchangeable, so each ``d_i`` is as likely to
-have either sign.  Within a pair the first call alternates between sides (ABBA), so an effect of the
-position (the call right after a hand-over) enters half the pairs with each sign and
-widens the sign-flip distribution instead of shifting the median.  The interval is a
-percentile bootstrap over whole pairs.  With n pairs the smallest p is ``2 / 2**n``
-(:func:`min_attainable_paired_p`).
+(a neighbour, the clock) multiplies both times and cancels in ``d_i``.
 
-Pairs are pooled over the session pairs, so a difference between two *processes*
-(memory layout) that lasts a whole session counts in every pair of it: the minimum
-effect (below) is what keeps those ~1 % effects from failing the gate.
+What pairing cannot cancel is the *process*: each session is one process with its own
+memory layout, allocator history and thread placement, and that lasts the whole session.
+On the 2-core development machine the median step time of one process differed from the
+next by ~3 % (log-sd) for identical code, so two sessions differ by ~4.5 %, in every pair
+they share.  A test over the pairs of one session pair sees that as a real change (identical
+code once read +5.8 % SLOWER, p = 0.001, that way).  So the unit of replication is the
+session pair: per session pair ``j``, ``r_j = median_i d_i`` (the median: one
+burst-disturbed pair weighs nothing), and the test is a one-sample t-test of the ``r_j``
+against 0 (:func:`session_t_test`), one-sided in each direction: "slower" (what fails CI)
+and "faster" (reported).  The effect is ``exp(mean r)``, its interval the t interval.
+Who starts alternates over session pairs (ABBA), and within a session pair the first call
+of each pair alternates too, so an effect of the position enters both signs alike.
+
+With ``k`` session pairs the t-test has ``k - 1`` degrees of freedom: at least
+:data:`MIN_SESSION_PAIRS` are needed, and its power grows with ``k`` (``python -m
+hpml.gate.power`` measures it for CI's selection).
 
 **Unpaired tests** (``--ab BASE CURRENT``, and ``--base`` when the sessions could not be
 paired, e.g. a base revision without the baton) compare the pooled rounds of each side:
@@ -56,7 +59,7 @@ work, each pair gated alone; 2-core VM):
 
 **Minimum effect:** a change smaller than ``min_effect`` (5 %) is never flagged,
 however small its p-value: with many rounds a 0.5 % shift is "significant" and
-irrelevant, and process-level effects (memory layout) move timings by ~1 %.
+irrelevant.
 
 **Many benchmarks: Holm's step-down correction** keeps the family-wise false-alarm
 rate at ``alpha`` like Bonferroni but rejects more real changes, and needs no
@@ -80,7 +83,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hpml.results.stats import BOOTSTRAP_RESAMPLES, SEED  # one fixed seed for every resampling (the bootstrap: results.stats)
+from hpml.results.stats import SEED  # one fixed seed for every resampling (the bootstrap: results.stats)
 
 #: Percentile of the round times the quantile test compares (see module docstring).
 QUANTILE = 25.0
@@ -158,15 +161,6 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def min_attainable_paired_p(n: int) -> float:
-    """The smallest two-sided sign-flip p-value with ``n`` pairs: all signs as observed, or all flipped.
-
-    >>> min_attainable_paired_p(6)
-    0.03125
-    """
-    return min(1.0, 2.0 / 2.0 ** n) if n > 0 else 1.0
-
-
 def log_ratios(base: Sequence[float], current: Sequence[float]) -> np.ndarray:
     """Per-pair ``log(current / base)`` (> 0: the current call was slower)."""
     if len(base) != len(current):
@@ -175,41 +169,33 @@ def log_ratios(base: Sequence[float], current: Sequence[float]) -> np.ndarray:
     return np.log(c) - np.log(b)
 
 
-def sign_flip_test(d: Sequence[float], *, permutations: int = MIN_PERMUTATIONS, seed: int = SEED) -> float:
-    """Two-sided sign-flip permutation p-value for "the per-pair log ratios ``d`` are symmetric about 0".
+#: Session pairs the paired test needs at the least (a t-test with 1 degree of freedom is no test).
+MIN_SESSION_PAIRS = 3
 
-    Statistic: Wilcoxon's signed-rank sum ``|sum sign(d_i) * rank(|d_i|)|`` (ranks: one
-    burst-disturbed pair weighs no more than any other).  Every sign pattern is tried when
-    there are at most ``permutations`` of them (exact p), else ``permutations`` random ones
-    (p counts the observed pattern as one of them, so it is never 0).  Either way the test
-    conditions on the ``|d_i|``, so it is exact whatever their distribution.
+
+def session_t_test(r: Sequence[float], *, level: float = 0.95) -> tuple[float, float, tuple[float, float]]:
+    """One-sample t-test of the per-session-pair log time ratios ``r`` against 0.
+
+    Returns ``(p_slower, p_faster, (low, high))``: the one-sided p-values of "the mean is
+    above 0" (current slower) and "below 0", and the two-sided ``level`` t interval of
+    ``exp(mean r)`` (a time ratio).  Identical ``r`` (no spread): p is 0 in the direction
+    of a nonzero mean and 1 otherwise.
+
+    >>> p_slow, p_fast, (lo, hi) = session_t_test([0.10, 0.12, 0.08, 0.11])
+    >>> p_slow < 0.001 < 0.999 < p_fast, round(lo, 3), round(hi, 3)
+    (True, 1.081, 1.135)
     """
-    d = np.asarray(d, dtype=float)
-    n = len(d)
-    if n == 0:
-        return 1.0
-    ranks = np.argsort(np.argsort(np.abs(d))) + 1.0
-    scores = np.sign(d) * ranks
-    observed = abs(float(scores.sum())) * (1 - 1e-12)
-    if 2 ** n <= permutations:
-        patterns = ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1) * 2 - 1
-        return float(np.mean(np.abs(patterns @ np.abs(scores)) >= observed))
-    rng = np.random.default_rng(seed)
-    exceed = 0
-    chunk = max(1, 2_000_000 // n)  # <= 2e6 floats (16 MB) per batch
-    for start in range(0, permutations, chunk):
-        k = min(chunk, permutations - start)
-        signs = rng.integers(0, 2, size=(k, n)) * 2 - 1
-        exceed += int(np.sum(np.abs(signs @ scores) >= observed))
-    return (exceed + 1) / (permutations + 1)
+    from scipy.stats import t as student_t  # scipy is heavy; import only when a test runs
 
-
-def bootstrap_paired_ratio(d: Sequence[float], *, level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES,
-                           seed: int = SEED) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``exp(median d)`` (a time ratio), resampling whole pairs."""
-    d = np.asarray(d, dtype=float)
-    rng = np.random.default_rng(seed)
-    medians = np.median(d[rng.integers(0, len(d), size=(resamples, len(d)))], axis=1)
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.exp(np.percentile(medians, [tail, 100.0 - tail]))
-    return (float(low), float(high))
+    r = np.asarray(r, dtype=float)
+    k = len(r)
+    if k < 2:
+        raise ValueError(f"a t-test needs at least 2 values, got {k}")
+    mean = float(r.mean())
+    se = float(r.std(ddof=1)) / math.sqrt(k)
+    if se == 0.0:
+        slower, faster = (0.0 if mean > 0 else 1.0), (0.0 if mean < 0 else 1.0)
+        return slower, faster, (math.exp(mean), math.exp(mean))
+    t = mean / se
+    half = float(student_t.ppf(0.5 + level / 2.0, k - 1)) * se
+    return float(student_t.sf(t, k - 1)), float(student_t.cdf(t, k - 1)), (math.exp(mean - half), math.exp(mean + half))

@@ -100,7 +100,7 @@ def test_false_alarms_and_detection_with_base_rev_paired(tmp_path: Path, capsys)
         tinybench.make_project(repo, reps=reps)  # the working tree: same code, or 10 % more work
         results[label] = []
         for _ in range(PAIRS):
-            sessions = run_interleaved("HEAD", ["benchmarks"], repeats=2, cwd=repo, log=lambda line: None)
+            sessions = run_interleaved("HEAD", ["benchmarks"], repeats=3, cwd=repo, log=lambda line: None)
             assert sessions.unpaired is None, sessions.unpaired
             checks = compare_paired(sessions.base, sessions.current, alpha=ALPHA, min_effect=MIN_EFFECT)
             results[label] += [c.verdict for c in checks]

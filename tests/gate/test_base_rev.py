@@ -16,7 +16,7 @@ import pytest
 
 from . import tinybench
 
-BENCH = ["--bench-args", "benchmarks", "--repeats", "2"]
+BENCH = ["--bench-args", "benchmarks", "--repeats", "3"]
 
 
 def git(repo: Path, *args: str) -> str:
@@ -53,8 +53,8 @@ def test_slower_working_tree_fails(repo: Path, gate) -> None:
     assert code == 1, out + err
     assert "SLOWER" in out and "test_tiny[0]" in out.splitlines()[-1]
     assert "A/B paired call by call" in out and "A/B paired" in out.splitlines()[-3]
-    assert "n=30" in out and "median of 30 pairs" in out  # 2 session pairs x 15 rounds, paired
-    assert err.count("session pair") == 2 and "base first" in err and "current first" in err
+    assert "n=45" in out and "mean over 3 session pairs" in out  # 3 session pairs x 15 rounds, paired
+    assert err.count("session pair") == 3 and "base first" in err and "current first" in err
     assert_cleaned_up(repo)
 
 
@@ -72,7 +72,7 @@ def test_base_without_the_baton_falls_back_to_the_unpaired_test(repo: Path, gate
     assert code == 1, out + err
     header = out.splitlines()[0]
     assert header.startswith("hpml gate: unpaired fallback: session pair 1: the base session never handed")
-    assert "A/B time" in out and "SLOWER" in out and "n=30" in out  # pooled rounds, today's test
+    assert "A/B time" in out and "SLOWER" in out and "n=45" in out  # pooled rounds, the unpaired test
     assert_cleaned_up(repo)
 
 
@@ -90,10 +90,10 @@ def test_identical_code_passes_from_a_subfolder(repo: Path, gate, monkeypatch: p
                                                 tmp_path: Path) -> None:
     monkeypatch.chdir(repo / "benchmarks")  # the same relative folder is used inside the worktree
     keep = tmp_path / "kept"
-    code, out, err = gate("--base", "HEAD", "--bench-args", "test_tiny.py", "--repeats", "1", "--keep", keep)
+    code, out, err = gate("--base", "HEAD", "--bench-args", "test_tiny.py", "--repeats", "3", "--keep", keep)
     assert code == 0, out + err
     assert "more than 25%" in out  # [tool.hpml.gate] min_effect, found by walking up from the subfolder
-    assert sorted(p.name for p in keep.iterdir()) == ["base-1.json", "current-1.json"]
+    assert sorted(p.name for p in keep.iterdir()) == [f"{side}-{j}.json" for side in ("base", "current") for j in (1, 2, 3)]
     assert_cleaned_up(repo)
 
 

@@ -55,7 +55,7 @@ def test_the_knobs_are_the_harness_ones() -> None:
     assert (power.PLANTED_ENV, power.PLANTED_ONLY_ENV) == (PLANTED_COMPUTE_ENV, PLANTED_ONLY_ENV)
 
 
-@pytest.mark.parametrize("argv", [["--trials", "0"], ["--slowdown", "1.5"], ["--pairs", "2"], ["--repeats", "0"],
+@pytest.mark.parametrize("argv", [["--trials", "0"], ["--slowdown", "1.5"], ["--pairs", "0"], ["--repeats", "2"],
                                   ["--cases", "identical,typo"]])
 def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
@@ -103,7 +103,7 @@ def test_study_runs_end_to_end_on_a_stand_in_project(tmp_path: Path, monkeypatch
     (tmp_path / "benchmarks").mkdir()
     (tmp_path / "benchmarks" / "test_rows.py").write_text(STAND_IN)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    (tmp_path / "pyproject.toml").write_text('[tool.hpml.gate]\nbench_args = "benchmarks"\nrepeats = 1\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.hpml.gate]\nbench_args = "benchmarks"\nrepeats = 3\n')
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "p.json"
     assert main(["--trials", "1", "--json", str(out)]) == 0
@@ -120,7 +120,7 @@ def test_study_runs_end_to_end_on_a_stand_in_project(tmp_path: Path, monkeypatch
 @pytest.mark.slow
 def test_one_short_trial_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    assert main(["--trials", "1", "--repeats", "1", "--pairs", "4", "--json", str(tmp_path / "p.json")]) == 0
+    assert main(["--trials", "1", "--repeats", "3", "--pairs", "4", "--json", str(tmp_path / "p.json")]) == 0
     result = json.loads((tmp_path / "p.json").read_text())
     assert set(result["cases"]) == {"identical", "uniform", "one_optimization"}
     assert all(c["trials"] == 1 for c in result["cases"].values()) and result["unpaired_runs"] == 0
