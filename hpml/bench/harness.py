@@ -55,7 +55,7 @@ import torch
 
 from hpml.bench.busy import RowMonitor, Verdict
 from hpml.bench.compat import record_rounds
-from hpml.bench.matrix import BASELINE, Case, aliases_of, skip_reason
+from hpml.bench.matrix import BASELINE, Case, Selection, aliases_of, dataset_aliases_of, skip_reason
 from hpml.bench.paired import PairedRun, Precision, measure_pairs
 from hpml.bench.profiles import Profile
 from hpml.errors import HpmlError
@@ -299,8 +299,9 @@ class BenchSession:
     baseline, real-format data, caches."""
 
     def __init__(self, profile: Profile, real_data: Any, slowdown: float = 0.0,
-                 precision: Precision | None = None) -> None:
+                 precision: Precision | None = None, selected: Selection | None = None) -> None:
         self.profile = profile
+        self.selected = selected  # the session's rows (dataset twins resolve against them); None: all
         self.real_data = real_data  # hpml.bench.realdata.RealData
         self.slowdown = slowdown
         self.precision = precision or profile.precision()
@@ -326,7 +327,7 @@ class BenchSession:
         ``paired`` is False; with ``reference``, interleaved with the same case built by
         ``reference`` instead: see :meth:`_measure_against`), record extra_info, or skip
         with the reason."""
-        reason = skip_reason(case, self.profile)
+        reason = skip_reason(case, self.profile, self.selected)
         if reason:
             pytest.skip(reason)
         monitor = RowMonitor()
@@ -522,6 +523,7 @@ class BenchSession:
         info.update(self._speedup_info(case, samples_per_s, run, reference))
         info.update(verdict.as_extra())
         info["aliases"] = aliases_of(case, p)
+        info["dataset_aliases"] = dataset_aliases_of(case, p, self.selected)
         info["peak_flags"] = peak_flags(info["peak_fraction"], estimate)
         after = getattr(getattr(side, "spec", None), "after", None)
         if after is not None:  # measured elsewhere during the calls (each DDP rank's memory)

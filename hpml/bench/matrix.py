@@ -23,7 +23,13 @@ an eval forward, the loader, the process):
 
 A row that does not apply (fp16 on CPU, pin_memory without an accelerator) is kept and
 skipped with the optimization's own reason, never silently dropped or measured as
-something else.
+something else.  Rows that would measure the same work twice are skipped naming the row
+that measures it: an optimization that composes to another's settings on this device
+(:func:`alias_target`: ``amp_bf16`` is ``amp`` on CPU), and, in the phases that time a model
+on pre-built batches, a dataset whose model, input shape and batch equal another's at this
+profile (:func:`workload_twin`: CIFAR-10 and CIFAR-100 at 32 px are the digits step, up to
+the classifier head's width).  Both resolve against the session's selection: a row whose
+twin is deselected is measured.
 """
 
 from __future__ import annotations
@@ -227,9 +233,11 @@ class Case:
         return settings_of(self.optimization, self.device, profile)
 
 
-def skip_reason(case: Case, profile: Profile) -> str | None:
+def skip_reason(case: Case, profile: Profile, selected: "Selection | None" = None) -> str | None:
     """Why ``case`` is not measured (None when it is): the optimization's own reason first,
-    then an alias (same settings as an earlier row of its group: measured once)."""
+    then an alias (same settings as an earlier row of its group: measured once), then a
+    dataset whose rows time the same work (:func:`workload_twin`, when that row is in
+    ``selected``: the session's rows)."""
     reason = _not_applicable(case, profile)
     if reason:
         return reason
@@ -237,7 +245,66 @@ def skip_reason(case: Case, profile: Profile) -> str | None:
     if same is not None:
         return (f"{case.optimization} = {same} on {case.device} (same settings): measured once, as {same}; "
                 "measuring it twice would only measure noise")
+    twin = workload_twin(case, profile, selected)
+    if twin is not None:
+        mine, other = dataset_info(case.dataset), dataset_info(twin)
+        head = ("the same classes too" if mine.num_classes == other.num_classes else
+                f"only the classifier head's width differs, {mine.num_classes} vs {other.num_classes} classes")
+        return (f"{case.phase} on {case.dataset} = {case.phase} on {twin} at this profile (same model, input "
+                f"{_input_shape(case, profile)} and batch {profile.batch_size(mine)}; {head}): measured once, as "
+                f"{twin}; deselect the {twin} row (-k) to measure this one")
     return emulated_reason(case, profile)
+
+
+# --- datasets whose rows time the same work -----------------------------------------------
+
+#: Phases that time a model on pre-built batches: what they compute depends on the data only
+#: through its shape, so two datasets with the same input shape, model and batch time the same work.
+SHAPE_ONLY_PHASES = ("train", "inference")
+
+#: The session's rows after -k/-m deselection (a frozenset of :class:`Case`; the plugin collects it).
+Selection = frozenset
+
+
+def _input_shape(case: Case, profile: Profile) -> str:
+    info = dataset_info(case.dataset)
+    if info.modality == "image":
+        side = profile.image_size(info)
+        return f"{side}x{side} px"
+    return f"{profile.sequence_length(info)} tokens ({profile.model_preset(info)} preset)"
+
+
+def _workload(case: Case, profile: Profile) -> tuple:
+    """What a shape-only row computes, all but the data's values and the head's width."""
+    info = dataset_info(case.dataset)
+    return (case.phase, case.device, case.optimization, case.optimizer, case.model, info.modality,
+            profile.image_size(info), profile.sequence_length(info), profile.model_preset(info),
+            profile.batch_size(info))
+
+
+def workload_twin(case: Case, profile: Profile, selected: Selection | None = None) -> str | None:
+    """The dataset whose row of ``case``'s phase times the same work as ``case`` (same model,
+    optimization, input shape and batch at this profile; the number of classes may differ: it
+    only widens the classifier head), when that row comes first and is in ``selected``
+    (None: every row of the matrix).  Measuring both would only measure noise.
+
+    First means: the bundled real dataset (digits, on every machine), then registration order.
+    """
+    if type(case) is not Case or case.phase not in SHAPE_ONLY_PHASES:
+        return None
+    from hpml.data import DATASETS
+
+    mine = _workload(case, profile)
+    order = sorted(list_datasets(), key=lambda name: not DATASETS.get(name).bundled)  # stable
+    for name in order:
+        if name == case.dataset:
+            return None
+        other = dataclasses.replace(case, dataset=name)
+        if _workload(other, profile) != mine:
+            continue
+        if selected is None or other in selected:
+            return name
+    return None
 
 
 #: ``--hpml-emulated`` (or this variable set to 1): measure every row of an emulated dtype.
@@ -318,6 +385,19 @@ def alias_target(case: Case, profile: Profile) -> str | None:
         if other.settings(profile) == mine:
             return other.optimization
     return None
+
+
+def dataset_aliases_of(case: Case, profile: Profile, selected: Selection | None = None) -> list[str]:
+    """Datasets whose rows of ``case``'s phase were skipped as :func:`workload_twin` of ``case``."""
+    if type(case) is not Case or case.phase not in SHAPE_ONLY_PHASES:
+        return []
+    out = []
+    for name in list_datasets():
+        other = dataclasses.replace(case, dataset=name)
+        if name != case.dataset and (selected is None or other in selected) \
+                and workload_twin(other, profile, selected) == case.dataset:
+            out.append(name)
+    return out
 
 
 def aliases_of(case: Case, profile: Profile) -> list[str]:

@@ -44,6 +44,7 @@ SUMMARY_KEY = pytest.StashKey[Path]()
 PRECISION_KEY = pytest.StashKey[Precision]()
 SCREEN_KEY = pytest.StashKey[list]()
 FLOORS_KEY = pytest.StashKey[dict]()
+SELECTED_KEY = pytest.StashKey[frozenset]()  # the session's rows after -k/-m (dataset twins resolve against them)
 #: Exit status of a bad option value, as for the hpml CLI (pytest's own UsageError exits 4).
 USAGE_EXIT = 2
 
@@ -155,8 +156,10 @@ def run_order(items: list[pytest.Item]) -> list[pytest.Item]:
     return [item for _, item in sorted(enumerate(items), key=key)]
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: the rows that will run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     items[:] = run_order(items)
+    config.stash[SELECTED_KEY] = frozenset(c for c in map(_case, items) if c is not None)
 
 
 @pytest.fixture(scope="session")
@@ -178,7 +181,8 @@ def hpml_bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     samples = max(profile.load_batches, profile.e2e_batches * profile.accum_steps) * batch
     samples = max(samples, profile.preprocess_samples)
     real = RealData(data_dir, tmp_path_factory.mktemp("hpml-real-format"), profile, samples)
-    session = BenchSession(profile, real, request.config.stash[SLOWDOWN_KEY], request.config.stash[PRECISION_KEY])
+    session = BenchSession(profile, real, request.config.stash[SLOWDOWN_KEY], request.config.stash[PRECISION_KEY],
+                           request.config.stash.get(SELECTED_KEY, None))
     yield session
     session.drop_baseline()  # a fresh baseline process ends here
 

@@ -4,8 +4,9 @@ One block per phase: optimizations down, workloads across, each cell the paired
 speedup over the group's baseline, e.g. ``1.87x±0.03`` (the interval's half-width), or
 ``~`` where the change is not significant (the interval holds 1.0, or the estimate lies
 inside the phase's noise floor), ``·`` where the row did not run (skipped, deselected),
-``!`` appended when the row was measured on a busy machine.  Below: each phase's noise
-floor (its A/A control: the baseline paired with itself) and the busy-machine warning.
+``!`` appended when the row was measured on a busy machine.  Below: the datasets measured
+once because another dataset's rows time the same work (:func:`hpml.bench.matrix.
+workload_twin`), each phase's noise floor (its A/A control: the baseline paired with itself) and the busy-machine warning.
 
 It works on the rows' ``extra_info`` dicts only (no torch), and also decides each row's
 ``speedup_significant`` against its phase's noise floor (:func:`finalize`), so that the
@@ -135,6 +136,15 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         lines.append(f"{phase:<{width}}" + "".join(f"{c:>{CELL}}" for c in columns))
         for label in labels:
             lines.append(f"  {label:<{width - 2}}" + "".join(f"{cell(cells.get((label, c))):>{CELL}}" for c in columns))
+    twins: dict[str, set[str]] = {}  # "c10, c100 = digits" -> the phases where it holds
+    for info in rows:
+        others = info.get("dataset_aliases") or []
+        if others:
+            same = f"{', '.join(_column({**info, 'dataset': d}) for d in others)} = {_column(info)}"
+            twins.setdefault(same, set()).add(str(info.get("phase")))
+    if twins:
+        lines.append("measured once, same work (model, input shape, batch; only the head's width differs): "
+                     + "; ".join(f"{same} ({', '.join(sorted(ph, key=screen_rank))})" for same, ph in twins.items()))
     if floors_by_phase:
         parts = []
         for phase, f in floors_by_phase.items():

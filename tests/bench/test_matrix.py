@@ -85,7 +85,7 @@ def test_rows_that_do_not_apply_say_why(case, reason):
 )
 def test_rows_that_apply_have_no_reason(case, monkeypatch):
     monkeypatch.setattr(matrix, "cpu_has_bf16", lambda: True)  # else bf16 rows are measured once (emulated)
-    assert skip_reason(case, SMOKE) is None
+    assert skip_reason(case, SMOKE, frozenset({case})) is None  # selected alone (no dataset twin runs)
 
 
 def test_marks_gpu_rows_and_compile_rows():
@@ -131,6 +131,35 @@ def test_optimizations_composing_to_the_same_settings_are_measured_once():
     cuda_amp, cuda_bf16 = Case("inference", "cifar10", "cuda", "amp"), Case("inference", "cifar10", "cuda", "amp_bf16")
     assert cuda_amp.settings(p) != cuda_bf16.settings(p)
     assert alias_target(cuda_bf16, p) is None and aliases_of(cuda_amp, p) == ["amp_fp16"]  # amp = amp_fp16 on cuda
+
+
+def test_datasets_with_the_same_step_are_measured_once():
+    """CIFAR-10/100 at 32 px run the digits step (ResNet-50, 3x32x32, batch 8; the head has 10 or
+    100 outputs), amazon_full the amazon_polarity one: measured once, in shape-only phases."""
+    from hpml.bench.matrix import dataset_aliases_of, workload_twin
+
+    p = get_profile("smoke")
+    twins = {d: workload_twin(Case("train", d, "cpu", "channels_last", "sgd"), p) for d in list_datasets()}
+    assert twins == {"cifar10": "digits", "cifar100": "digits", "imagenet": None, "amazon_polarity": None,
+                     "amazon_full": "amazon_polarity", "digits": None}
+    c100 = Case("inference", "cifar100", "cpu", "baseline")
+    assert skip_reason(c100, p).startswith("inference on cifar100 = inference on digits at this profile (same model, "
+                                           "input 32x32 px and batch 8; only the classifier head's width differs, "
+                                           "100 vs 10 classes): measured once, as digits")
+    assert dataset_aliases_of(Case("inference", "digits", "cpu", "baseline"), p) == ["cifar10", "cifar100"]
+    # the work differs: another image size; the model is part of the work (its twin is digits' resnet18 row)
+    assert workload_twin(Case("train", "imagenet", "cpu", "baseline", "sgd"), p) is None
+    r18 = Case("train", "cifar10", "cpu", "baseline", "sgd", model="resnet18")
+    assert workload_twin(r18, p, frozenset({r18, Case("train", "digits", "cpu", "baseline", "sgd")})) is None
+    # phases that read or decode the data itself are measured per dataset
+    for phase in ("load", "preprocess", "end_to_end"):
+        assert workload_twin(Case(phase, "cifar100", "cpu", "baseline", "sgd" if phase == "end_to_end" else None), p) is None
+    # against the session's selection: a row whose twin does not run is measured
+    digits_row = Case("train", "digits", "cpu", "channels_last", "sgd")
+    c10_row = Case("train", "cifar10", "cpu", "channels_last", "sgd")
+    assert workload_twin(c10_row, p, frozenset({digits_row, c10_row})) == "digits"
+    assert workload_twin(c10_row, p, frozenset({c10_row})) is None and skip_reason(c10_row, p, frozenset({c10_row})) is None
+    assert dataset_aliases_of(digits_row, p, frozenset({digits_row})) == []
 
 
 def test_rows_run_grouped_by_baseline_baseline_first_fresh_process_rows_after_all():
@@ -229,11 +258,11 @@ def test_emulated_bf16_is_measured_once_on_a_cpu_without_it(native, monkeypatch)
     for case in fp32:
         assert emulated_reason(case, p) is None
     for case in others:
-        reason = skip_reason(case, p)
+        reason = skip_reason(case, p, frozenset({case}))  # selected alone: no dataset twin runs
         if native:
             assert reason is None, case
         else:
             assert reason.startswith("bf16 autocast is emulated on this CPU") and "train:digits:cpu:amp" in reason
     monkeypatch.setenv(EMULATED_ENV, "1")
-    assert all(skip_reason(case, p) is None for case in others)
+    assert all(skip_reason(case, p, frozenset({case})) is None for case in others)
     assert emulated_reason(Case("train", "cifar10", "cuda", "amp_bf16", "sgd"), p) is None  # CUDA: native

@@ -10,6 +10,10 @@ import json
 from pathlib import Path
 
 import pytest
+# Imported here, before any inner session: pytester drops the modules an inner run imported,
+# and torch._dynamo (imported by the FLOP counter) registers a torch library that cannot be
+# registered twice in one process.  Run alone, this file would otherwise fail from its second session.
+import torch._dynamo  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
@@ -211,6 +215,40 @@ def test_no_summary_when_nothing_was_measured(suite: pytest.Pytester):
     result = suite.runpytest("--benchmark-storage=file://store", "-k", "amp_fp16")
     result.assert_outcomes(skipped=1)
     assert not (suite.path / "store" / "summaries").exists()
+
+
+TWINS = """
+import time
+
+import pytest
+
+from hpml.bench.harness import Measured
+from hpml.bench.matrix import Case
+
+CASES = [Case("train", d, "cpu", o, "sgd") for d in ("cifar10", "digits") for o in ("baseline", "channels_last")]
+
+
+def sleeper(case, session):
+    return Measured(target=lambda: time.sleep(0.01), samples_per_round=8, batch_size=8)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_twin(benchmark, hpml_bench, case):
+    hpml_bench.run(benchmark, case, sleeper)
+"""
+
+
+def test_a_dataset_doing_the_same_work_is_measured_once_unless_its_twin_is_deselected(suite: pytest.Pytester):
+    """CIFAR-10's training step at 32 px is the digits one: with both selected the cifar10 rows are
+    skipped naming digits, whose row lists cifar10; with the digits rows deselected they run."""
+    suite.makepyfile(test_twins=TWINS)
+    result = suite.runpytest("test_twins.py", "--benchmark-json=both.json", "-rs")
+    result.assert_outcomes(passed=2, skipped=2)
+    result.stdout.fnmatch_lines(["*train on cifar10 = train on digits at this profile*measured once, as digits*"])
+    assert _rows(suite.path / "both.json")["channels_last"]["extra_info"]["dataset_aliases"] == ["cifar10"]
+    alone = suite.runpytest("test_twins.py", "-k", "cifar10", "--benchmark-json=alone.json")
+    alone.assert_outcomes(passed=2, deselected=2)
+    assert _rows(suite.path / "alone.json")["channels_last"]["extra_info"]["dataset_aliases"] == []
 
 
 REAL = """

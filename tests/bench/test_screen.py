@@ -43,11 +43,14 @@ def test_the_default_cpu_matrix_fits_one_screen():
             continue
         aa = {"speedup": 1.0, "interval": [0.98, 1.02], "pairs": 8} if case.is_baseline else None
         r = row(case.phase, case.label, case.optimization, 1.5, [1.45, 1.55], optimizer=case.optimizer, aa=aa)
+        r["dataset_aliases"] = matrix.dataset_aliases_of(case, profile)
         rows.append(r)
     floors = screen.finalize(rows)
     lines = screen.render(rows, floors, busy_rows=3)
     assert len(lines) <= 40, "\n".join(lines)
     assert max(len(line) for line in lines) <= 160
+    same = next(line for line in lines if line.startswith("measured once, same work"))
+    assert "c10, c100 = digits (train, inference)" in same and "amz5 = amz2 (train, inference)" in same
 
 
 def test_rows_without_paired_results_read_as_such():
