@@ -163,8 +163,9 @@ register_profile(Profile(
     jpeg_size=(160, 120),
     target_halfwidth=0.05,
     # s of measured calls per row: most smoke rows stop at min_pairs (6 pairs x 2 calls of
-    # 0.1-1.3 s), fast ones (loading) at this budget; sized for a ~10 min default run
-    row_budget_s=0.5,
+    # 0.1-1.3 s), fast ones (loading: 5-20 ms per pair) at this budget, after 75-300 pairs;
+    # sized for a ~10 min default run
+    row_budget_s=1.5,
     min_pairs=6,  # from 6 pairs the median's rank interval reaches 95 % (hpml.bench.paired)
 ))
 register_profile(Profile(

@@ -231,18 +231,10 @@ def _loader(case: Case, session: BenchSession, cfg: RunConfig, settings: Setting
     return loader, time.perf_counter() - start
 
 
-#: Persistent loader workers are replaced (new processes, started and warmed by one untimed
-#: pass) before every this many calls.  How fast a pass through worker processes runs depends
-#: on where the OS placed them and what they hold, which lasts as long as they do: a row timed
-#: on one set of workers reads one draw of that, and two runs' draws differed by up to 24 %.
-WORKER_SET_CALLS = int(os.environ.get("HPML_WORKER_SET_CALLS", "4"))
-
-
 def loading_workload(case: Case, session: BenchSession) -> Measured:
     """One pass over ``load_batches`` batches (one epoch of a dataset that size), each
     copied to the device; a fresh iterator per call, so worker start-up is part of a
-    pass unless the workers persist (then a new set of workers every
-    :data:`WORKER_SET_CALLS` calls, started outside the timed pass)."""
+    pass unless the workers persist."""
     p = session.profile
     cfg = run_config(case, session)
     info = dataset_info(case.dataset)
@@ -251,28 +243,19 @@ def loading_workload(case: Case, session: BenchSession) -> Measured:
     ds = materialize(dataset(case, session, p.load_batches * cfg.batch_size))
     loader, setup_s = _loader(case, session, cfg, settings, ds)
     device = torch.device(case.device)
-    files: list[str] = []
+    setup = None
     if case.cold_cache:
         files = [os.fsdecode(p) for p in getattr(ds, "paths", ())]  # files read per sample
         if not files:
             raise NotApplicable(f"{case.dataset} is read into memory when built: a pass reads no files, "
                                 "so a cold page cache changes nothing")
-    rotate = settings.num_workers > 0 and settings.persistent_workers and WORKER_SET_CALLS > 0
-    current, calls = [loader], [0]
 
-    def setup() -> None:  # untimed, before every call; pytest-benchmark wants None back
-        if rotate and calls[0] and calls[0] % WORKER_SET_CALLS == 0:
-            current[0] = None  # the old workers shut down here, not inside a timed pass
-            current[0] = _loader(case, session, cfg, settings, ds)[0]
-            for _ in current[0]:  # start the new workers
-                pass
-        calls[0] += 1
-        if files:
+        def setup() -> None:  # untimed, before every call; pytest-benchmark wants None back
             drop_page_cache(files)
 
     def one_pass() -> int:
         n = 0
-        for x, y in current[0]:
+        for x, y in loader:
             x = x.to(device, non_blocking=settings.pin_memory)
             y = y.to(device, non_blocking=settings.pin_memory)
             n += y.shape[0]
@@ -288,11 +271,9 @@ def loading_workload(case: Case, session: BenchSession) -> Measured:
         "batches_per_round": len(loader),
         "twin_materialized": case.source == "synthetic",  # samples generated before timing
         "cold_cache": case.cold_cache,
-        "worker_set_calls": WORKER_SET_CALLS if rotate else None,  # calls per set of persistent workers
         **{k: v for k, v in input_extra(cfg, info, settings).items() if k != "accum_steps"},
     }
-    return Measured(target=one_pass, samples_per_round=len(ds), batch_size=cfg.batch_size, extra=extra,
-                    setup=setup if rotate or files else None)
+    return Measured(target=one_pass, samples_per_round=len(ds), batch_size=cfg.batch_size, extra=extra, setup=setup)
 
 
 # --- preprocess: decode + augment per sample -------------------------------------------
