@@ -16,6 +16,9 @@ environment differs:
   (``HPML_PLANTED_COMPUTE_ONLY``; CI's: channels_last), as when one optimization is
   silently dropped; caught = that row is flagged SLOWER.
 
+A comparison the gate refuses because a row was measured on a busy machine is not a
+trial: it is listed (``refused_busy``) and the study goes on.
+
 What it leaves out: the two sides import the same checkout, so a code change's effect
 on memory layout is not in it.  A trial costs about three CI stages (one per case);
 ``--trials N`` and ``--cases`` make a short run.  Writes a Markdown table and, after every
@@ -112,7 +115,7 @@ def markdown(result: dict[str, Any]) -> str:
              f"{result['seconds_per_trial']:.0f} s per trial, {result['machine']}); selection: "
              f"{', '.join(result['rows'])}; {result['repeats']} session pair(s) x {result['pairs']} pairs per row; "
              f"planted {result['slowdown']:.0%} real compute; {result['unpaired_runs']} comparison(s) fell back to "
-             "the unpaired test.", "",
+             f"the unpaired test; {len(result.get('refused_busy', []))} refused on a busy machine (not counted).", "",
              "| case | result |", "| --- | --- |"]
     for case in result["cases"].values():
         extra = f" (other rows flagged: {case['other_rows_flagged']})" if "other_rows_flagged" in case else ""
@@ -163,6 +166,7 @@ def _run(args: argparse.Namespace, cases: Sequence[str]) -> int:
         "command": command, "trials": args.trials, "trials_completed": 0, "repeats": config.repeats,
         "pairs": config.pairs, "slowdown": args.slowdown, "bench_args": list(config.bench_args),
         "alpha": config.alpha, "min_effect": config.min_effect, "unpaired_runs": 0, "unpaired_reasons": [],
+        "refused_busy": [],
         "machine": f"{info.get('cpu') or '?'}, {os.cpu_count()} cores, torch {info.get('torch')}",
         "rows": [], "seconds_per_trial": 0.0, "per_trial": [], "session_ratios": [], "cases": {},
     }
@@ -179,7 +183,16 @@ def _run(args: argparse.Namespace, cases: Sequence[str]) -> int:
                 # the selection's rows: from this trial's identical case, else one comparison to learn them
                 labels = result["rows"] or list(run_case(root, config, "identical", {})[0])
                 knob = target_row(labels)[1]
-            verdicts[case], unpaired, ratios[case] = run_case(root, config, case, case_env(case, args.slowdown, knob))
+            try:
+                verdicts[case], unpaired, ratios[case] = run_case(root, config, case,
+                                                                  case_env(case, args.slowdown, knob))
+            except HpmlError as exc:
+                if "busy machine" not in str(exc):
+                    raise
+                # the gate refused a row measured while something else ran: not a trial of this case
+                result["refused_busy"].append(f"trial {t + 1} {case}: {exc}")
+                print(f"trial {t + 1}/{args.trials}: {case} refused, busy machine (not counted)", flush=True)
+                continue
             result["rows"] = result["rows"] or list(verdicts[case])
             if unpaired is not None:
                 result["unpaired_runs"] += 1

@@ -16,7 +16,8 @@ import pytest
 
 from . import tinybench
 
-BENCH = ["--bench-args", "benchmarks", "--repeats", "3"]
+BENCH = ["--bench-args", "benchmarks", "--repeats", "3"]  # the paired test needs 3 session pairs
+ONE = ["--bench-args", "benchmarks", "--repeats", "1"]  # enough where the sessions fail or fall back
 
 
 def git(repo: Path, *args: str) -> str:
@@ -68,11 +69,11 @@ def test_base_without_the_baton_falls_back_to_the_unpaired_test(repo: Path, gate
     git(repo, "commit", "-qm", "a base that cannot hand over")
     (repo / "benchmarks" / "conftest.py").unlink()
     tinybench.make_project(repo, reps=40)
-    code, out, err = gate("--base", "HEAD", *BENCH)
+    code, out, err = gate("--base", "HEAD", *ONE)
     assert code == 1, out + err
     header = out.splitlines()[0]
     assert header.startswith("hpml gate: unpaired fallback: session pair 1: the base session never handed")
-    assert "A/B time" in out and "SLOWER" in out and "n=45" in out  # pooled rounds, the unpaired test
+    assert "A/B time" in out and "SLOWER" in out and "n=15" in out  # the rounds of the one session pair, the unpaired test
     assert_cleaned_up(repo)
 
 
@@ -81,7 +82,7 @@ def test_different_calls_per_side_fall_back(repo: Path, gate, monkeypatch: pytes
     bench.write_text(bench.read_text().replace('"TINY_ROUNDS", "20"', '"TINY_ROUNDS_HERE", "12"'))
     git(repo, "commit", "-qam", "12 rounds at the base")
     tinybench.make_project(repo)  # the working tree: TINY_ROUNDS (15)
-    code, out, err = gate("--base", "HEAD", *BENCH)
+    code, out, err = gate("--base", "HEAD", *ONE)
     assert code == 0, out + err
     assert "unpaired fallback: session pair 1: the sessions made different numbers of timed calls" in out
 
@@ -98,7 +99,7 @@ def test_identical_code_passes_from_a_subfolder(repo: Path, gate, monkeypatch: p
 
 
 def test_unknown_revision_exit_2(repo: Path, gate) -> None:
-    code, _, err = gate("--base", "no-such-branch", *BENCH)
+    code, _, err = gate("--base", "no-such-branch", *ONE)
     assert code == 2 and "not a commit git knows" in err
 
 
@@ -106,7 +107,7 @@ def test_failing_base_session_exit_2_and_cleans_up(repo: Path, gate) -> None:
     (repo / "tinypkg" / "__init__.py").write_text("raise ImportError('broken at base')\n")
     git(repo, "commit", "-qam", "broken")
     tinybench.make_project(repo)  # the working tree is fine again
-    code, _, err = gate("--base", "HEAD", *BENCH)
+    code, _, err = gate("--base", "HEAD", *ONE)
     assert code == 2 and "the base session" in err and "broken at base" in err
     assert_cleaned_up(repo)
 

@@ -106,13 +106,14 @@ def test_study_runs_end_to_end_on_a_stand_in_project(tmp_path: Path, monkeypatch
     (tmp_path / "pyproject.toml").write_text('[tool.hpml.gate]\nbench_args = "benchmarks"\nrepeats = 3\n')
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "p.json"
-    assert main(["--trials", "1", "--json", str(out)]) == 0
+    assert main(["--trials", "1", "--cases", "identical,one_optimization", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert set(result["cases"]) == {"identical", "uniform", "one_optimization"}
+    assert set(result["cases"]) == {"identical", "one_optimization"}
     assert all(c["trials"] == 1 and 0 <= c["count"] <= 1 for c in result["cases"].values())
     assert result["rows"] == ["test_row[a]", "test_row[b]"] and result["unpaired_runs"] == 0
     assert "test_row[b] alone" in result["cases"]["one_optimization"]["what"]
-    assert result["command"] == "python -m hpml.gate.power --trials 1"
+    assert len(result["session_ratios"][0]["identical"]["test_row[a]"]) == 3  # one ratio per session pair
+    assert result["command"] == "python -m hpml.gate.power --trials 1 --cases identical,one_optimization"
     assert "false alarms on identical code" in capsys.readouterr().out
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".p.json")] == []  # no temporary left
 
@@ -124,3 +125,29 @@ def test_one_short_trial_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     result = json.loads((tmp_path / "p.json").read_text())
     assert set(result["cases"]) == {"identical", "uniform", "one_optimization"}
     assert all(c["trials"] == 1 for c in result["cases"].values()) and result["unpaired_runs"] == 0
+
+
+def test_a_comparison_refused_on_a_busy_machine_is_listed_not_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The gate refuses a row measured while something else ran (exit 2 there); the study lists
+    that comparison, leaves it out of the counts and goes on with the next trial."""
+    from hpml.errors import HpmlError
+    from hpml.gate import power
+
+    calls = []
+
+    def fake_run_case(root, config, case, env, log=None):
+        calls.append(case)
+        if len(calls) == 2:  # trial 1's uniform comparison
+            raise HpmlError("base run: row x was measured on a busy machine (load 2.5 on 2 cores)")
+        return {ROWS[0]: OK, ROWS[1]: OK}, None, {ROWS[0]: [1.0, 1.0, 1.0]}
+
+    monkeypatch.setattr(power, "run_case", fake_run_case)
+    (tmp_path / "pyproject.toml").write_text('[tool.hpml.gate]\nbench_args = "benchmarks"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["--trials", "2", "--cases", "identical,uniform", "--json", str(tmp_path / "p.json")]) == 0
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert result["refused_busy"] == ["trial 1 uniform: base run: row x was measured on a busy machine "
+                                      "(load 2.5 on 2 cores)"]
+    assert result["cases"]["identical"]["trials"] == 2 and result["cases"]["uniform"]["trials"] == 1
+    assert "1 refused on a busy machine (not counted)" in capsys.readouterr().out
