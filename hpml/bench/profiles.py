@@ -9,7 +9,8 @@ never mistaken for one another.
 * ``smoke``: the CPU default.  Small batches, ImageNet at 96 px (still above the
   64 px limit where hpml's ResNet switches to the CIFAR stem, so it keeps the ImageNet
   stem), XLNet ``tiny``: the whole ``pytest benchmarks`` run is aimed at ~10 minutes on a
-  2-core CPU.  Its numbers show relative effects, not production throughput.
+  2-core CPU (measured: ~15, benchmarks/README.md).  Its numbers show relative effects,
+  not production throughput.
 * ``cpu``: the CPU reference point.  CIFAR at batch 32 (the batch of the 2-core
   reference runs 0003/0004 in benchmarks/results/cpu-2core-reference: fp32 baseline
   16.8 / 14.3 img/s, amp_bf16 33.5 / 27.5 img/s), more rounds than
@@ -145,7 +146,7 @@ def register_profile(profile: Profile) -> Profile:
 
 register_profile(Profile(
     name="smoke",
-    description="CPU default: tiny batches, ImageNet at 96 px, XLNet tiny; the whole suite in ~10 min on 2 cores",
+    description="CPU default: tiny batches, ImageNet at 96 px, XLNet tiny; aimed at a 10 min suite on 2 cores",
     small_image_batch=8,
     large_image_batch=8,
     text_batch=8,
@@ -164,7 +165,7 @@ register_profile(Profile(
     target_halfwidth=0.05,
     # s of measured calls per row: most smoke rows stop at min_pairs (6 pairs x 2 calls of
     # 0.1-1.3 s), fast ones (loading: 5-20 ms per pair) at this budget, after 75-300 pairs;
-    # sized for a ~10 min default run
+    # aimed at a ~10 min default run
     row_budget_s=1.5,
     min_pairs=6,  # from 6 pairs the median's rank interval reaches 95 % (hpml.bench.paired)
 ))

@@ -29,6 +29,8 @@ def test_agreement_contradictions_and_a_a_coverage(tmp_path: Path, capsys):
     assert "2 significant in both" in out  # amp and wk; cl is not significant in b, a baseline never is
     assert "significantly faster in one run and slower in the other: 1" in out and "wk: 0.800x vs 1.200x" in out
     assert "rows flagged busy in either run: 1" in out
+    assert "among them: median 19.0%, 90th percentile 30.5%" in out  # amp 4.8 %, wk 33.3 %
+    assert "among the 2 of them measured on a quiet machine in both runs: median 19.0%" in out
     assert "A/A controls holding 1.00 in their own 95% interval: 1/2 = 50%" in out
 
 
@@ -39,6 +41,10 @@ def test_compare_counts_only_rows_significant_in_both():
          "y": {"speedup_vs_baseline": 1.5, "speedup_significant": True}}
     c = compare(a, b)
     assert c["significant_in_both"] == 1 and abs(c["p90_difference"] - (1 - 2.0 / 2.2)) < 1e-9
+    assert c["quiet_in_both"] == 1 and c["quiet_p90_difference"] == c["p90_difference"]
+    a["x"]["busy"] = True  # measured while something else ran: out of the quiet figure, still in the overall one
+    c = compare(a, b)
+    assert c["quiet_in_both"] == 0 and c["quiet_p90_difference"] is None and c["significant_in_both"] == 1
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 90) == 4.6
 
 
