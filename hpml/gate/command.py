@@ -240,8 +240,8 @@ def _run_gate(args: argparse.Namespace) -> int:
         header.append(f"config: {config.source}")
     print("\n".join(f"hpml gate: {line}" for line in header))
     print(format_table(checks))
-    print("ratio = current speed / reference speed (< 1: slower); A/B ratio [..]: 95% bootstrap interval; "
-          "speedup [..] 95%: the paired interval (68%: an older summary's spread)")
+    print("ratio = current speed / reference speed (< 1: slower); A/B ratio [..]: 95% interval (paired: t over "
+          "session pairs, else bootstrap); speedup [..] 95%: the paired interval (68%: an older summary's spread)")
     failed = failures(checks, args.fail_on_faster, args.allow_missing)
     missing = list(dict.fromkeys(c.case for c in checks if c.verdict == MISSING))
     if args.json is not None:
