@@ -43,7 +43,7 @@ import pytest
 import torch
 
 from hpml.bench.profiles import Profile
-from hpml.data import dataset_info, list_datasets
+from hpml.data import DATASETS, dataset_info, list_datasets
 from hpml.errors import HpmlError
 from hpml.machine import cpu_has_bf16
 from hpml.models import model_spec
@@ -292,8 +292,6 @@ def workload_twin(case: Case, profile: Profile, selected: Selection | None = Non
     """
     if type(case) is not Case or case.phase not in SHAPE_ONLY_PHASES:
         return None
-    from hpml.data import DATASETS
-
     mine = _workload(case, profile)
     order = sorted(list_datasets(), key=lambda name: not DATASETS.get(name).bundled)  # stable
     for name in order:

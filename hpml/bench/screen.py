@@ -5,8 +5,9 @@ speedup over the group's baseline, e.g. ``1.87x±0.03`` (the interval's half-wid
 ``~`` where the change is not significant (the interval holds 1.0, or the estimate lies
 inside the phase's noise floor), ``·`` where the row did not run (skipped, deselected),
 ``!`` appended when the row was measured on a busy machine.  Below: the datasets measured
-once because another dataset's rows time the same work (:func:`hpml.bench.matrix.
-workload_twin`), each phase's noise floor (its A/A control: the baseline paired with itself) and the busy-machine warning.
+once because another dataset's rows time the same work
+(:func:`hpml.bench.matrix.workload_twin`), each phase's noise floor (its A/A control: the
+baseline paired with itself) and the busy-machine warning.
 
 It works on the rows' ``extra_info`` dicts only (no torch), and also decides each row's
 ``speedup_significant`` against its phase's noise floor (:func:`finalize`), so that the
