@@ -28,8 +28,9 @@ that measures it: an optimization that composes to another's settings on this de
 (:func:`alias_target`: ``amp_bf16`` is ``amp`` on CPU), and, in the phases that time a model
 on pre-built batches, a dataset whose model, input shape and batch equal another's at this
 profile (:func:`workload_twin`: CIFAR-10 and CIFAR-100 at 32 px are the digits step, up to
-the classifier head's width).  Both resolve against the session's selection: a row whose
-twin is deselected is measured.
+the classifier head's width), and, in the phases that read the data, a dataset held and
+transformed like another (CIFAR-100 loads, pre-processes and trains end to end as CIFAR-10).
+Both resolve against the session's selection: a row whose twin is deselected is measured.
 """
 
 from __future__ import annotations
@@ -250,9 +251,16 @@ def skip_reason(case: Case, profile: Profile, selected: "Selection | None" = Non
         mine, other = dataset_info(case.dataset), dataset_info(twin)
         head = ("the same classes too" if mine.num_classes == other.num_classes else
                 f"only the classifier head's width differs, {mine.num_classes} vs {other.num_classes} classes")
-        return (f"{case.phase} on {case.dataset} = {case.phase} on {twin} at this profile (same model, input "
-                f"{_input_shape(case, profile)} and batch {profile.batch_size(mine)}; {head}): measured once, as "
-                f"{twin}; deselect the {twin} row (-k) to measure this one")
+        if case.phase in DATA_PHASES:
+            model = "model, " if case.phase == "end_to_end" else ""
+            what = (f"same samples ({DATASETS.get(case.dataset).storage}), transform, {model}input "
+                    f"{_input_shape(case, profile)} and batch {profile.batch_size(mine)}")
+            if case.phase != "end_to_end":
+                head = "only the labels differ"
+        else:
+            what = f"same model, input {_input_shape(case, profile)} and batch {profile.batch_size(mine)}"
+        return (f"{case.phase} on {case.dataset} = {case.phase} on {twin} at this profile ({what}; {head}): "
+                f"measured once, as {twin}; deselect the {twin} row (-k) to measure this one")
     return emulated_reason(case, profile)
 
 
@@ -261,6 +269,11 @@ def skip_reason(case: Case, profile: Profile, selected: "Selection | None" = Non
 #: Phases that time a model on pre-built batches: what they compute depends on the data only
 #: through its shape, so two datasets with the same input shape, model and batch time the same work.
 SHAPE_ONLY_PHASES = ("train", "inference")
+#: Phases that read the data (loader, per-sample transform; end to end: then the step): two
+#: datasets time the same work there when, besides the above, their registrations declare the
+#: same storage (:attr:`hpml.data.DatasetEntry.storage`: how a read split is held), the same
+#: transform recipe and the same flip rule (CIFAR-10 and CIFAR-100; digits never flips).
+DATA_PHASES = ("load", "preprocess", "end_to_end")
 
 #: The session's rows after -k/-m deselection (a frozenset of :class:`Case`; the plugin collects it).
 Selection = frozenset
@@ -274,25 +287,35 @@ def _input_shape(case: Case, profile: Profile) -> str:
     return f"{profile.sequence_length(info)} tokens ({profile.model_preset(info)} preset)"
 
 
-def _workload(case: Case, profile: Profile) -> tuple:
-    """What a shape-only row computes, all but the data's values and the head's width."""
+def _workload(case: Case, profile: Profile) -> tuple | None:
+    """What a row computes, all but the data's values and the head's width; None where that
+    is not known from the registries (another phase, a dataset that declares no storage)."""
     info = dataset_info(case.dataset)
-    return (case.phase, case.device, case.optimization, case.optimizer, case.model, info.modality,
-            profile.image_size(info), profile.sequence_length(info), profile.model_preset(info),
-            profile.batch_size(info))
+    shape = (case.phase, case.device, case.optimization, case.optimizer, case.model, info.modality,
+             profile.image_size(info), profile.sequence_length(info), profile.model_preset(info),
+             profile.batch_size(info))
+    if case.phase in SHAPE_ONLY_PHASES:
+        return shape
+    entry = DATASETS.get(case.dataset)
+    if case.phase not in DATA_PHASES or entry.storage is None or case.cold_cache:
+        return None  # a cold page cache times each dataset's own files
+    return shape + (entry.storage, entry.transform, info.hflip)
 
 
 def workload_twin(case: Case, profile: Profile, selected: Selection | None = None) -> str | None:
     """The dataset whose row of ``case``'s phase times the same work as ``case`` (same model,
     optimization, input shape and batch at this profile; the number of classes may differ: it
-    only widens the classifier head), when that row comes first and is in ``selected``
+    only widens the classifier head; in the data phases also the same storage, transform and
+    flip rule, see :data:`DATA_PHASES`), when that row comes first and is in ``selected``
     (None: every row of the matrix).  Measuring both would only measure noise.
 
     First means: the bundled real dataset (digits, on every machine), then registration order.
     """
-    if type(case) is not Case or case.phase not in SHAPE_ONLY_PHASES:
+    if type(case) is not Case:
         return None
     mine = _workload(case, profile)
+    if mine is None:
+        return None
     order = sorted(list_datasets(), key=lambda name: not DATASETS.get(name).bundled)  # stable
     for name in order:
         if name == case.dataset:
@@ -387,7 +410,7 @@ def alias_target(case: Case, profile: Profile) -> str | None:
 
 def dataset_aliases_of(case: Case, profile: Profile, selected: Selection | None = None) -> list[str]:
     """Datasets whose rows of ``case``'s phase were skipped as :func:`workload_twin` of ``case``."""
-    if type(case) is not Case or case.phase not in SHAPE_ONLY_PHASES:
+    if type(case) is not Case or _workload(case, profile) is None:
         return []
     out = []
     for name in list_datasets():

@@ -16,6 +16,7 @@ saved JSON, the run summary and this table agree.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Iterable
 
 from hpml.bench.paired import PairedResult, is_significant, noise_floor
@@ -144,8 +145,9 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
             same = f"{', '.join(_column({**info, 'dataset': d}) for d in others)} = {_column(info)}"
             twins.setdefault(same, set()).add(str(info.get("phase")))
     if twins:
-        lines.append("measured once, same work (model, input shape, batch; only the head's width differs): "
-                     + "; ".join(f"{same} ({', '.join(sorted(ph, key=screen_rank))})" for same, ph in twins.items()))
+        lines.extend(textwrap.wrap("measured once, same work (the skipped rows' reasons say why): " + "; ".join(
+            f"{same} ({', '.join(sorted(ph, key=screen_rank))})" for same, ph in twins.items()),
+            width=100, subsequent_indent="  ", break_on_hyphens=False))
     if floors_by_phase:
         parts = []
         for phase, f in floors_by_phase.items():

@@ -48,6 +48,11 @@ class DatasetEntry:
     load: RealLoader
     transform: TransformFactory | None = None  # None for text
     bundled: bool = False  # real data ships with a package (digits): no data_dir needed
+    # How a read split is held, for datasets whose per-sample work does not depend on the
+    # values (e.g. "uint8 3x32x32 in memory").  Two datasets with the same storage, transform
+    # recipe and flip rule serve their samples with the same work, so the benchmarks' data
+    # phases measure them once (hpml.bench.matrix.workload_twin).  None: never assumed.
+    storage: str | None = None
 
     def __call__(self, split: str = "train", **kwargs: object) -> HpmlDataset:
         return create_dataset(self.info.name, split, **kwargs)  # type: ignore[arg-type]
@@ -57,7 +62,8 @@ DATASETS: Registry[DatasetEntry] = Registry("dataset")
 
 
 def register_dataset(
-    info: DatasetInfo, *, transform: TransformFactory | None = None, bundled: bool = False
+    info: DatasetInfo, *, transform: TransformFactory | None = None, bundled: bool = False,
+    storage: str | None = None,
 ) -> Callable[[RealLoader], RealLoader]:
     """Decorator registering a real-data reader under ``info.name``; the twin comes for free."""
     if info.modality not in ("image", "text"):
@@ -66,7 +72,7 @@ def register_dataset(
         raise HpmlError(f"image dataset {info.name!r} needs a transform factory")
 
     def add(load: RealLoader) -> RealLoader:
-        DATASETS.add(info.name, DatasetEntry(info, load, transform, bundled))
+        DATASETS.add(info.name, DatasetEntry(info, load, transform, bundled, storage))
         return load
 
     return add

@@ -142,12 +142,17 @@ def _load(request: DataRequest, folder: str, files: list[str], label_key: bytes)
     )
 
 
-@register_dataset(CIFAR10, transform=cifar_transform)
+#: Both CIFARs are decoded at construction into one uint8 tensor (:func:`_load`), so a sample
+#: costs the same indexing and transform whatever its values or class count.
+STORAGE = "uint8 3x32x32 in memory"
+
+
+@register_dataset(CIFAR10, transform=cifar_transform, storage=STORAGE)
 def cifar10(request: DataRequest) -> TensorImageDataset:
     files = [f"data_batch_{i}" for i in range(1, 6)] if request.split == "train" else ["test_batch"]
     return _load(request, "cifar-10-batches-py", files, b"labels")
 
 
-@register_dataset(CIFAR100, transform=cifar_transform)
+@register_dataset(CIFAR100, transform=cifar_transform, storage=STORAGE)
 def cifar100(request: DataRequest) -> TensorImageDataset:
     return _load(request, "cifar-100-python", [request.split], b"fine_labels")

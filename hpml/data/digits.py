@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from hpml.data import register_dataset
 from hpml.data.base import DataRequest, DatasetInfo, TensorImageDataset, take_first
+from hpml.data.cifar import STORAGE
 from hpml.data.transforms import cifar_transform
 
 _SPLIT_SEED = 0  # fixed: the test split must not move with the run's seed
@@ -61,7 +62,7 @@ def split_indices(labels: torch.Tensor, split: str) -> np.ndarray:
     return np.sort(train if split == "train" else test)
 
 
-@register_dataset(DIGITS, transform=cifar_transform, bundled=True)
+@register_dataset(DIGITS, transform=cifar_transform, bundled=True, storage=STORAGE)  # CIFAR's, but never flipped
 def digits(request: DataRequest) -> TensorImageDataset:
     images, labels = digits_arrays()
     keep = split_indices(labels, request.split)

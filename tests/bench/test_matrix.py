@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from hpml.bench import matrix
 from hpml.bench.matrix import LOADER_ONLY_REASON, Case, skip_reason
@@ -135,7 +136,8 @@ def test_optimizations_composing_to_the_same_settings_are_measured_once():
 
 def test_datasets_with_the_same_step_are_measured_once():
     """CIFAR-10/100 at 32 px run the digits step (ResNet-50, 3x32x32, batch 8; the head has 10 or
-    100 outputs), amazon_full the amazon_polarity one: measured once, in shape-only phases."""
+    100 outputs), amazon_full the amazon_polarity one: measured once, in shape-only phases; in the
+    phases that read the data, CIFAR-100 is CIFAR-10 (same storage, transform and flip rule)."""
     from hpml.bench.matrix import dataset_aliases_of, workload_twin
 
     p = get_profile("smoke")
@@ -151,9 +153,20 @@ def test_datasets_with_the_same_step_are_measured_once():
     assert workload_twin(Case("train", "imagenet", "cpu", "baseline", "sgd"), p) is None
     r18 = Case("train", "cifar10", "cpu", "baseline", "sgd", model="resnet18")
     assert workload_twin(r18, p, frozenset({r18, Case("train", "digits", "cpu", "baseline", "sgd")})) is None
-    # phases that read or decode the data itself are measured per dataset
+    # phases that read the data: only datasets held and transformed alike (CIFAR-100 as CIFAR-10;
+    # digits never flips, ImageNet decodes JPEGs, text is tokenized per review)
     for phase in ("load", "preprocess", "end_to_end"):
-        assert workload_twin(Case(phase, "cifar100", "cpu", "baseline", "sgd" if phase == "end_to_end" else None), p) is None
+        opt = "sgd" if phase == "end_to_end" else None
+        assert {d: workload_twin(Case(phase, d, "cpu", "workers" if phase != "preprocess" else "baseline", opt,
+                                      source="real"), p)
+                for d in list_datasets()} == {"cifar10": None, "cifar100": "cifar10", "imagenet": None,
+                                              "amazon_polarity": None, "amazon_full": None, "digits": None}
+        assert workload_twin(Case(phase, "cifar100", "cpu", "baseline", opt, source="synthetic"), p) == "cifar10"
+    assert skip_reason(Case("load", "cifar100", "cpu", "workers"), p).startswith(
+        "load on cifar100 = load on cifar10 at this profile (same samples (uint8 3x32x32 in memory), transform, "
+        "input 32x32 px and batch 8; only the labels differ)")
+    assert dataset_aliases_of(Case("end_to_end", "cifar10", "cpu", "baseline", "sgd"), p) == ["cifar100"]
+    assert workload_twin(Case("load", "cifar100", "cpu", "baseline", source="real", cold_cache=True), p) is None
     # against the session's selection: a row whose twin does not run is measured
     digits_row = Case("train", "digits", "cpu", "channels_last", "sgd")
     c10_row = Case("train", "cifar10", "cpu", "channels_last", "sgd")
@@ -266,3 +279,26 @@ def test_emulated_bf16_is_measured_once_on_a_cpu_without_it(native, monkeypatch)
     monkeypatch.setenv(EMULATED_ENV, "1")
     assert all(skip_reason(case, p, frozenset({case})) is None for case in others)
     assert emulated_reason(Case("train", "cifar10", "cuda", "amp_bf16", "sgd"), p) is None  # CUDA: native
+
+
+def test_datasets_declaring_the_same_storage_serve_samples_with_the_same_work(tmp_path):
+    """The declaration behind the data phases' twins, checked through the real readers: CIFAR-10
+    and CIFAR-100 files decode into the same kind of dataset (one uint8 [N, 3, 32, 32] tensor
+    in memory) with the same transform up to the normalization constants; digits, declaring
+    the same storage, differs by its flip rule, so it is not their twin."""
+    import dataclasses
+
+    from hpml.data import DATASETS, create_dataset
+    from hpml.data.formats import write_cifar10, write_cifar100
+
+    write_cifar10(tmp_path, n_train=16)
+    write_cifar100(tmp_path, n_train=16)
+    read = {name: create_dataset(name, "train", data_dir=tmp_path, synthetic=False, size=16)
+            for name in ("cifar10", "cifar100")}
+    read["digits"] = create_dataset("digits", "train", size=16)
+    for name, ds in read.items():
+        images, labels = ds.arrays()
+        assert (type(ds).__name__, images.dtype, tuple(images.shape[1:])) == ("TensorImageDataset", torch.uint8, (3, 32, 32))
+        assert DATASETS.get(name).storage == "uint8 3x32x32 in memory"
+    recipe = {name: dataclasses.replace(ds.transform, mean=(0.0,), std=(1.0,)) for name, ds in read.items()}
+    assert recipe["cifar10"] == recipe["cifar100"] != recipe["digits"]

@@ -49,8 +49,10 @@ def test_the_default_cpu_matrix_fits_one_screen():
     lines = screen.render(rows, floors, busy_rows=3)
     assert len(lines) <= 40, "\n".join(lines)
     assert max(len(line) for line in lines) <= 160
-    same = next(line for line in lines if line.startswith("measured once, same work"))
+    start = next(i for i, line in enumerate(lines) if line.startswith("measured once, same work"))
+    same = " ".join(line.strip() for line in lines[start:] if line is lines[start] or line.startswith("  "))
     assert "c10, c100 = digits (train, inference)" in same and "amz5 = amz2 (train, inference)" in same
+    assert "c100 = c10 (end_to_end, load, preprocess)" in same, same
 
 
 def test_rows_without_paired_results_read_as_such():
