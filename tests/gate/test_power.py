@@ -96,6 +96,7 @@ def test_row(benchmark, row):
 '''
 
 
+@pytest.mark.slow  # ~28 s of gate sessions; the study's counting and refusals are tested without sessions below
 def test_study_runs_end_to_end_on_a_stand_in_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """The study's plumbing through the gate's own sessions (baton, pairing, test, tally, JSON) on a
