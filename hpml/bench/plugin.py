@@ -84,6 +84,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def precision_from_options(profile: Profile, target: float | None, budget: float | None) -> Precision:
+    """The profile's stop rule with ``--hpml-target-halfwidth`` / ``--hpml-row-budget``; a
+    bad value is an HpmlError naming its option."""
+    try:
+        return profile.precision(target, budget)
+    except HpmlError as err:
+        flag = "--hpml-target-halfwidth" if "target" in str(err) else "--hpml-row-budget"
+        raise HpmlError(f"{flag}: {err}") from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     name = config.getoption("--hpml-profile") or default_profile_name()
     try:
@@ -92,11 +102,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except HpmlError as err:
         raise pytest.UsageError(str(err)) from None
     try:
-        config.stash[PRECISION_KEY] = profile.precision(
-            config.getoption("--hpml-target-halfwidth"), config.getoption("--hpml-row-budget"))
+        config.stash[PRECISION_KEY] = precision_from_options(
+            profile, config.getoption("--hpml-target-halfwidth"), config.getoption("--hpml-row-budget"))
     except HpmlError as err:
-        flag = "--hpml-target-halfwidth" if "target" in str(err) else "--hpml-row-budget"
-        pytest.exit(f"hpml: {flag}: {err}", returncode=USAGE_EXIT)
+        pytest.exit(f"hpml: {err}", returncode=USAGE_EXIT)
     if config.getoption("--hpml-emulated", False):
         os.environ[EMULATED_ENV] = "1"  # an environment variable: fresh-process rows see it too
     raw = config.getoption("--hpml-models", None)

@@ -298,15 +298,19 @@ def heatmap_block(m: Matrix, run: Run, folder: Path) -> Heatmap:
             key, s = found
             value = None if s.significant is False else s.estimate
             title = (f"{key.label}: {s.text}" + (f"; busy: {s.busy_reason}" if s.busy_reason else "")
-                     + (f"; same settings as {', '.join(s.aliases)} here" if s.aliases else ""))
+                     + (f"; same settings as {', '.join(s.aliases)} here" if s.aliases else "")
+                     + (f"; also {', '.join(s.dataset_aliases)} (same work, measured once)" if s.dataset_aliases else ""))
             line.append(HeatCell(s.cell, value, row_id(key), title))
         cells.append(line)
+    twins = {f"{', '.join(s.dataset_aliases)} = {key.dataset}" for key, s in m.cells.values() if s.dataset_aliases}
     paired = any(s.interval is not None for _, s in m.cells.values())
     unknown = any(s.significant is None for _, s in m.cells.values())
     caption = (f"Speedup vs baseline, {m.phase} phase on {m.device} (run {run.short_commit}; x baseline "
                "throughput, blue faster, red slower).")
     if paired:
         caption += " `~`: the 95% interval of the paired estimate does not show a change beyond the noise floor."
+    if twins:
+        caption += (f" Measured once, same work (their rows were skipped naming it): {'; '.join(sorted(twins))}.")
     if unknown:
         caption += (" `*`: no interval (a run before paired measurement, or too few pairs): the estimate alone, "
                     "significance unknown.")

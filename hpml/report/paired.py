@@ -32,6 +32,7 @@ class Speedup:
     pairs: int | None = None
     busy_reason: str | None = None  # the machine was busy while this row ran
     aliases: tuple[str, ...] = ()
+    dataset_aliases: tuple[str, ...] = ()  # datasets whose rows do the same work, measured once as this row
 
     @property
     def cell(self) -> str:
@@ -82,10 +83,11 @@ def paired_speedup(bench: Benchmark) -> Speedup | None:
         significant = None  # a verdict without its interval cannot be shown honestly
     pairs = extra.get("speedup_pairs")
     aliases = extra.get("aliases") if isinstance(extra.get("aliases"), list) else []
+    twins = extra.get("dataset_aliases") if isinstance(extra.get("dataset_aliases"), list) else []
     return Speedup(estimate, interval, significant,
                    pairs=int(pairs) if isinstance(pairs, int) and not isinstance(pairs, bool) else None,
                    busy_reason=str(extra.get("busy_reason") or "busy") if extra.get("busy") else None,
-                   aliases=tuple(str(a) for a in aliases))
+                   aliases=tuple(str(a) for a in aliases), dataset_aliases=tuple(str(d) for d in twins))
 
 
 def speedups(run: Run) -> dict[CaseKey, Speedup]:

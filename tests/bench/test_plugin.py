@@ -127,11 +127,20 @@ def test_rows_are_measured_skipped_with_reasons_and_ordered(suite: pytest.Pytest
     result.stdout.fnmatch_lines(["*hpml speedups*", "train*c10*", "  channels_last*", "noise floor (A/A*train *"])
 
 
-@pytest.mark.parametrize("option", ["--hpml-target-halfwidth=0", "--hpml-row-budget=-1"])
-def test_non_positive_target_or_budget_is_a_usage_error(suite: pytest.Pytester, option: str):
-    result = suite.runpytest_subprocess(option)  # pytester's in-process run cannot take pytest.exit here
+def test_non_positive_target_or_budget_is_a_usage_error(suite: pytest.Pytester):
+    from hpml.bench.plugin import precision_from_options
+    from hpml.bench.profiles import get_profile
+    from hpml.errors import HpmlError
+
+    smoke = get_profile("smoke")
+    for target, budget, flag in [(0, None, "--hpml-target-halfwidth"), (None, -1, "--hpml-row-budget"),
+                                 (float("nan"), None, "--hpml-target-halfwidth")]:
+        with pytest.raises(HpmlError, match=f"^{flag}: .*must be a number > 0"):
+            precision_from_options(smoke, target, budget)
+    # the wiring: one run, as a user would type it (a fresh process: pytest.exit ends the run)
+    result = suite.runpytest_subprocess("--hpml-row-budget=-1")
     assert result.ret == 2
-    result.stderr.fnmatch_lines(["*" + option.split("=")[0] + "*must be a number > 0*"])
+    result.stderr.fnmatch_lines(["*--hpml-row-budget*must be a number > 0*"])
 
 
 def test_long_tables_are_one_option_away(suite: pytest.Pytester):

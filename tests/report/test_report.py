@@ -231,7 +231,8 @@ def paired_run(tmp_path: Path) -> Path:
         estimate = 1.5 if significant else 3.0
         extra.update(speedup_vs_baseline=estimate, speedup_pairs=12, speedup_significant=significant,
                      speedup_interval=[1.4, 1.6] if significant else [0.8, 5.0], speedup_halfwidth=0.05,
-                     speedup_target_halfwidth=0.05, busy=False, busy_reason=None, aliases=[])
+                     speedup_target_halfwidth=0.05, busy=False, busy_reason=None, aliases=[],
+                     dataset_aliases=["cifar100"] if (extra["optimization"], extra.get("dataset")) == ("amp_bf16", "cifar10") else [])
     path = tmp_path / "paired.json"
     path.write_text(json.dumps(run))
     return path
@@ -246,6 +247,7 @@ def test_paired_fields_fill_the_heatmap_and_what_to_use(tmp_path: Path) -> None:
     assert "[~](#row-train_cifar10_resnet50_cpu_sgd_channels_last)" in line  # not significant: "~"
     line = next(x for x in heat.splitlines() if x.startswith("| `amp_bf16` |"))
     assert "[1.50x](#row-train_cifar10_resnet50_cpu_sgd_amp_bf16)" in line and "*" not in line
+    assert "Measured once, same work (their rows were skipped naming it): cifar100 = cifar10." in heat
     advice = md[md.index("## What to use"):md.index("## Speedup heatmaps, other phases")]
     row = next(x for x in advice.splitlines() if x.startswith("| cifar10 · resnet50 · sgd | train |"))
     assert "channels_last" not in row and "1.50x [1.40, 1.60]" in row
