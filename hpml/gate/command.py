@@ -24,6 +24,7 @@ A table of everything checked is always printed.
 from __future__ import annotations
 
 import argparse
+import sys
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,10 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                            "stage says so and passes)")
     mode.add_argument("--storage", type=Path, default=Path(".benchmarks"), metavar="DIR",
                       help="pytest-benchmark storage holding summaries/ (default: .benchmarks)")
+    mode.add_argument("--which-reference", action="store_true",
+                      help="print the reference summary [tool.hpml.gate] holds for this machine's CPU class and "
+                           "exit 0; print nothing on stdout (the reason on stderr) when it holds none, so its "
+                           "\"reference\" expectations cannot gate here")
     run = parser.add_argument_group("--base runs")
     run.add_argument("--bench-args", metavar="ARGS",
                      help="pytest arguments selecting the benchmarks, one shell-quoted string "
@@ -221,6 +226,20 @@ def run_gate(args: argparse.Namespace) -> int:
                         "this is a bug in hpml gate, not a regression") from None
 
 
+def _which_reference(config: GateConfig) -> int:
+    """``--which-reference``: CI asks before measuring rows that only a reference could gate."""
+    from hpml.machine import machine_info
+
+    cls = cpu_class(machine_info())
+    path = config.reference_for(cls)
+    if path is None:
+        print(f"hpml gate: no reference summary for CPU class {cls or 'unknown'} in [tool.hpml.gate] reference "
+              f"(it has: {', '.join(k for k, _ in config.references) or 'none'})", file=sys.stderr)
+    else:
+        print(path)
+    return 0
+
+
 def _run_gate(args: argparse.Namespace) -> int:
     ab = getattr(args, "ab", None) is not None or getattr(args, "base", None) is not None
     if args.ab is not None and args.base is not None:
@@ -228,6 +247,8 @@ def _run_gate(args: argparse.Namespace) -> int:
     if ab and (args.summary is not None or args.reference is not None):
         raise HpmlError("--summary/--reference gate same-run speedups, --ab/--base raw timings; pick one mode")
     config = _config(args)
+    if getattr(args, "which_reference", False):
+        return _which_reference(config)
     if args.base == "auto":
         base, why = auto_base()
         if base is None:

@@ -51,3 +51,18 @@ def test_without_a_reference_of_its_class_the_expectation_is_not_gated_and_said_
     code, out, _ = gate("--summary", _summary(tmp_path, "run.json", "AVX2", False))
     assert code == 0
     assert "no reference summary for CPU class AVX2" in out and "not gated on this machine" in out
+
+
+def test_which_reference_names_this_machines_reference_or_says_there_is_none(tmp_path: Path, gate, monkeypatch):
+    """CI asks before measuring rows only a reference could gate: the path on stdout, or nothing
+    there and the reason on stderr (exit 0 both ways: exit 1 means a regression)."""
+    import hpml.machine
+
+    monkeypatch.setattr(hpml.machine, "machine_info", lambda: {"cpu_capability": "AVX2", "cpu_bf16": False})
+    _pyproject(tmp_path, 'reference = { "AVX512+bf16" = "zen4.json" }')
+    code, out, err = gate("--which-reference")
+    assert (code, out) == (0, "")
+    assert "no reference summary for CPU class AVX2" in err and "it has: AVX512+bf16" in err
+    _pyproject(tmp_path, 'reference = { "AVX512+bf16" = "zen4.json", "AVX2" = "zen3.json" }')
+    code, out, err = gate("--which-reference")
+    assert (code, out.strip(), err) == (0, str(tmp_path / "zen3.json"), "")
