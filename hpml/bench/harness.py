@@ -55,7 +55,8 @@ import torch
 
 from hpml.bench.busy import RowMonitor, Verdict
 from hpml.bench.compat import record_rounds
-from hpml.bench.matrix import BASELINE, Case, Selection, aliases_of, dataset_aliases_of, skip_reason
+from hpml.bench.matrix import (BASELINE, Case, Selection, aliases_of, dataset_aliases_of, end_to_end_stands_for,
+                               skip_reason)
 from hpml.bench.paired import PairedRun, Precision, measure_pairs
 from hpml.bench.profiles import Profile
 from hpml.errors import HpmlError
@@ -524,6 +525,7 @@ class BenchSession:
         info.update(verdict.as_extra())
         info["aliases"] = aliases_of(case, p)
         info["dataset_aliases"] = dataset_aliases_of(case, p, self.selected)
+        info["stands_for"] = end_to_end_stands_for(case, p, self.selected)  # same kind of data, not measured
         info["peak_flags"] = peak_flags(info["peak_fraction"], estimate)
         after = getattr(getattr(side, "spec", None), "after", None)
         if after is not None:  # measured elsewhere during the calls (each DDP rank's memory)

@@ -43,7 +43,7 @@ from typing import Callable, Iterable, Sequence
 import pytest
 import torch
 
-from hpml.bench.profiles import Profile
+from hpml.bench.profiles import PROFILES, Profile
 from hpml.data import DATASETS, dataset_info, list_datasets
 from hpml.errors import HpmlError
 from hpml.machine import cpu_has_bf16
@@ -261,7 +261,58 @@ def skip_reason(case: Case, profile: Profile, selected: "Selection | None" = Non
             what = f"same model, input {_input_shape(case, profile)} and batch {profile.batch_size(mine)}"
         return (f"{case.phase} on {case.dataset} = {case.phase} on {twin} at this profile ({what}; {head}): "
                 f"measured once, as {twin}; deselect the {twin} row (-k) to measure this one")
+    stand_in = end_to_end_stand_in(case, profile, selected)
+    if stand_in is not None:
+        every = [n for n in PROFILES.names() if PROFILES.get(n).end_to_end_datasets is None]
+        return (f"end_to_end on {case.dataset}: the {profile.name} profile measures end-to-end slices once per "
+                f"kind of data, and {stand_in} stands for {describe_kind(case.dataset)}; deselect the {stand_in} "
+                f"row (-k) to measure this one" + (f", or use a profile that measures every dataset "
+                                                    f"({', '.join(every)})" if every else ""))
     return emulated_reason(case, profile)
+
+
+# --- end to end: one dataset per kind of data (Profile.end_to_end_datasets) --------------
+
+
+def data_kind(dataset: str) -> tuple[str, str | None]:
+    """What a loader reads for ``dataset``: its modality and declared storage
+    (:attr:`hpml.data.DatasetEntry.storage`; None: read from its own files)."""
+    return dataset_info(dataset).modality, DATASETS.get(dataset).storage
+
+
+def describe_kind(dataset: str) -> str:
+    modality, storage = data_kind(dataset)
+    return f"{modality} data held as {storage}" if storage else f"{modality} data read from its own files"
+
+
+def end_to_end_stand_in(case: Case, profile: Profile, selected: Selection | None = None) -> str | None:
+    """The dataset of :attr:`Profile.end_to_end_datasets` whose end-to-end row stands for
+    ``case``'s (same kind of data, :func:`data_kind`; the same model, device, optimization
+    and optimizer), when that row is in ``selected`` (None: every row); None when ``case``
+    is measured.  Unlike :func:`workload_twin` this claims no equal work (digits never
+    flips, CIFAR does): the profile scopes the run, and the skip reason says so."""
+    chosen = profile.end_to_end_datasets
+    if type(case) is not Case or case.phase != "end_to_end" or chosen is None or case.dataset in chosen:
+        return None
+    for name in chosen:
+        if name in DATASETS and data_kind(name) == data_kind(case.dataset):
+            other = dataclasses.replace(case, dataset=name)
+            if selected is None or other in selected:
+                return name
+    return None
+
+
+def end_to_end_stands_for(case: Case, profile: Profile, selected: Selection | None = None) -> list[str]:
+    """Datasets whose end-to-end rows were skipped because ``case``'s stands for them."""
+    if type(case) is not Case or case.phase != "end_to_end" or profile.end_to_end_datasets is None:
+        return []
+    out = []
+    for name in list_datasets():
+        other = dataclasses.replace(case, dataset=name)
+        if (selected is None or other in selected) and end_to_end_stand_in(other, profile, selected) == case.dataset \
+                and workload_twin(other, profile, selected) is None:
+            out.append(name)
+    return out
 
 
 # --- datasets whose rows time the same work -----------------------------------------------

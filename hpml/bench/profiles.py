@@ -8,8 +8,8 @@ never mistaken for one another.
 
 * ``smoke``: the CPU default.  Small batches, ImageNet at 96 px (still above the
   64 px limit where hpml's ResNet switches to the CIFAR stem, so it keeps the ImageNet
-  stem), XLNet ``tiny``: the whole ``pytest benchmarks`` run is aimed at ~10 minutes on a
-  2-core CPU (measured: ~15, benchmarks/README.md).  Its numbers show relative effects,
+  stem), XLNet ``tiny``, end-to-end slices on one dataset per kind of data: the whole
+  ``pytest benchmarks`` run is aimed at ~10 minutes on a 2-core CPU (measured: benchmarks/README.md).  Its numbers show relative effects,
   not production throughput.
 * ``cpu``: the CPU reference point.  CIFAR at batch 32 (the batch of the 2-core
   reference runs 0003/0004 in benchmarks/results/cpu-2core-reference: fp32 baseline
@@ -72,6 +72,9 @@ class Profile:
     target_halfwidth: float = 0.05  # relative half-width of a paired speedup's 95 % interval to stop at
     row_budget_s: float = 2.0  # s of measured calls (both sides) per row before it stops anyway
     min_pairs: int = 6  # (baseline, optimization) pairs before the stop rule is checked
+    # datasets whose end-to-end rows stand for every dataset of their kind of data (modality and
+    # declared storage, hpml.bench.matrix.data_kind); None: every dataset is measured end to end
+    end_to_end_datasets: tuple[str, ...] | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -168,6 +171,10 @@ register_profile(Profile(
     # aimed at a ~10 min default run
     row_budget_s=1.5,
     min_pairs=6,  # from 6 pairs the median's rank interval reaches 95 % (hpml.bench.paired)
+    # End to end, a call is two ResNet-50 steps (~1.7 s at 32 px on 2 cores), so each row costs
+    # ~20 s; one dataset per kind of data: CIFAR's in-memory arrays (digits' too), ImageNet's
+    # JPEG files, the Amazon reviews.  Each stands for the others of its kind (skip reasons say so).
+    end_to_end_datasets=("cifar10", "imagenet", "amazon_polarity"),
 ))
 register_profile(Profile(
     name="cpu",

@@ -6,7 +6,8 @@ speedup over the group's baseline, e.g. ``1.87x±0.03`` (the interval's half-wid
 inside the phase's noise floor), ``·`` where the row did not run (skipped, deselected),
 ``!`` appended when the row was measured on a busy machine.  Below: the datasets measured
 once because another dataset's rows time the same work
-(:func:`hpml.bench.matrix.workload_twin`), each phase's noise floor (its A/A control: the
+(:func:`hpml.bench.matrix.workload_twin`), the datasets a profile measures through another
+of their kind of data (:func:`hpml.bench.matrix.end_to_end_stand_in`), each phase's noise floor (its A/A control: the
 baseline paired with itself) and the busy-machine warning.
 
 It works on the rows' ``extra_info`` dicts only (no torch), and also decides each row's
@@ -148,6 +149,17 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         lines.extend(textwrap.wrap("measured once, same work (the skipped rows' reasons say why): " + "; ".join(
             f"{same} ({', '.join(sorted(ph, key=screen_rank))})" for same, ph in twins.items()),
             width=100, subsequent_indent="  ", break_on_hyphens=False))
+    stands: dict[str, set[str]] = {}  # "c10 for digits" -> phases
+    for info in rows:
+        others = info.get("stands_for") or []
+        if others:
+            stands.setdefault(f"{_column(info)} for {', '.join(_column({**info, 'dataset': d}) for d in others)}",
+                              set()).add(str(info.get("phase")))
+    if stands:
+        lines.extend(textwrap.wrap("one dataset per kind of data (the profile's choice; the skipped rows' reasons "
+                                   "say so): " + "; ".join(f"{s} ({', '.join(sorted(ph, key=screen_rank))})"
+                                                          for s, ph in stands.items()),
+                                   width=100, subsequent_indent="  ", break_on_hyphens=False))
     if floors_by_phase:
         parts = []
         for phase, f in floors_by_phase.items():

@@ -44,6 +44,7 @@ def test_the_default_cpu_matrix_fits_one_screen():
         aa = {"speedup": 1.0, "interval": [0.98, 1.02], "pairs": 8} if case.is_baseline else None
         r = row(case.phase, case.label, case.optimization, 1.5, [1.45, 1.55], optimizer=case.optimizer, aa=aa)
         r["dataset_aliases"] = matrix.dataset_aliases_of(case, profile)
+        r["stands_for"] = matrix.end_to_end_stands_for(case, profile)
         rows.append(r)
     floors = screen.finalize(rows)
     lines = screen.render(rows, floors, busy_rows=3)
@@ -53,6 +54,8 @@ def test_the_default_cpu_matrix_fits_one_screen():
     same = " ".join(line.strip() for line in lines[start:] if line is lines[start] or line.startswith("  "))
     assert "c10, c100 = digits (train, inference)" in same and "amz5 = amz2 (train, inference)" in same
     assert "c100 = c10 (end_to_end, load, preprocess)" in same, same
+    assert "one dataset per kind of data (the profile's choice; the skipped rows' reasons say so): c10 for digits " \
+           "(end_to_end); amz2 for amz5 (end_to_end)" in " ".join(line.strip() for line in lines), "\n".join(lines)
 
 
 def test_rows_without_paired_results_read_as_such():
