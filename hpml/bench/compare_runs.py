@@ -10,7 +10,12 @@ The runs are pytest-benchmark JSON files (``--benchmark-autosave`` stores them u
   (a contradiction: the runs give opposite verdicts);
 * the A/A controls (each group's baseline paired with itself): how often 1.00 lies
   within the control's own 95 % interval, over all controls of all the runs given;
-* the rows flagged busy in either run (their numbers are unreliable).
+* the rows flagged busy in either run (their numbers are unreliable);
+* whether the differences are what the rows' own intervals allow (:func:`calibration`): how
+  many lie within 95 % of the two runs' combined interval, the 90th percentile of the
+  difference those intervals predict from measurement noise alone, and the half-width every
+  row would need for that prediction to fall to 5 %.  Observed close to predicted means the
+  intervals are honest and only more pairs (time) narrow the disagreement.
 
 With more than two runs, each run is compared with the next.  Bad input (a missing or
 malformed file, a file without hpml rows) is one line on stderr and exit 2.
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -68,6 +74,51 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+#: z of a two-sided 95 % interval: a row's interval is estimate * exp(+-Z95 * se) in log space.
+Z95 = 1.959964
+#: z of the 90th percentile of |N(0, 1)|.
+Z90_ABS = 1.644854
+
+
+def _log_se(info: dict[str, Any]) -> float | None:
+    """Standard error of a row's log speedup from its 95 % interval (the bootstrap works on
+    log ratios); None without an interval."""
+    interval = info.get("speedup_interval")
+    if not (isinstance(interval, (list, tuple)) and len(interval) == 2 and min(interval) > 0):
+        return None
+    return math.log(interval[1] / interval[0]) / (2 * Z95)
+
+
+def calibration(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]], names: list[str],
+                target: float = 0.05, draws: int = 20000) -> dict[str, Any] | None:
+    """Are the differences of ``names`` between runs ``a`` and ``b`` what their intervals allow?
+
+    For a row, ``z = |log(a / b)| / sqrt(se_a^2 + se_b^2)``; ``within`` counts rows with
+    ``z <= 1.96``.  ``predicted_p90``: the 90th percentile of ``|a / b - 1|`` if every row's
+    two estimates differed only by their intervals' noise (normal in log space; a fixed-seed
+    simulation over the rows).  ``needed_halfwidth``: the relative half-width at which a row
+    measured alike in both runs differs by at most ``target`` nine times in ten."""
+    pairs = [(n, _log_se(a[n]), _log_se(b[n])) for n in names]
+    pairs = [(n, sa, sb) for n, sa, sb in pairs if sa is not None and sb is not None]
+    if not pairs:
+        return None
+    import numpy as np
+
+    z = [abs(math.log(a[n]["speedup_vs_baseline"] / b[n]["speedup_vs_baseline"])) / math.hypot(sa, sb)
+         for n, sa, sb in pairs]
+    sd = np.array([math.hypot(sa, sb) for _, sa, sb in pairs])
+    rng = np.random.default_rng(0)
+    simulated = np.abs(np.expm1(rng.standard_normal((draws, len(sd))) * sd)).ravel()
+    halfwidths = [math.expm1(Z95 * s) for _, sa, sb in pairs for s in (sa, sb)]
+    return {
+        "rows": len(pairs),
+        "within": sum(v <= Z95 for v in z),
+        "predicted_p90": float(np.percentile(simulated, 90)),
+        "median_halfwidth": statistics.median(halfwidths),
+        "needed_halfwidth": math.expm1(Z95 * math.log1p(target) / (Z90_ABS * math.sqrt(2))),
+    }
+
+
 def compare(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[str, Any]:
     common = sorted(set(a) & set(b))
     both = [n for n in common if _direction(a[n]) and _direction(b[n])]
@@ -86,6 +137,7 @@ def compare(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[
         "largest": sorted(diffs.items(), key=lambda kv: -kv[1])[:5],
         "contradictions": [(n, a[n]["speedup_vs_baseline"], b[n]["speedup_vs_baseline"]) for n in contradictions],
         "busy": busy,
+        "calibration": calibration(a, b, [n for n in both if n not in busy]),
     }
 
 
@@ -122,6 +174,13 @@ def report(paths: list[Path]) -> list[str]:
         for name, x, y in c["contradictions"]:
             lines.append(f"    {name}: {x:.3f}x vs {y:.3f}x")
         lines.append(f"  rows flagged busy in either run: {len(c['busy'])}")
+        cal = c["calibration"]
+        if cal is not None:
+            lines.append(f"  what the intervals allow ({cal['rows']} quiet rows significant in both): "
+                         f"{cal['within']}/{cal['rows']} differ within their combined 95% interval; noise alone "
+                         f"predicts a 90th percentile of {cal['predicted_p90']:.1%} at their half-widths "
+                         f"(median +-{cal['median_halfwidth']:.1%}); a 5% 90th percentile needs +-"
+                         f"{cal['needed_halfwidth']:.1%} in every row")
     held, total = aa_controls(runs)
     if total:
         lines.append(f"A/A controls holding 1.00 in their own 95% interval: {held}/{total} = {held / total:.0%} (target >= 95%)")

@@ -56,3 +56,28 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys):
     assert err.count("\n") == 1 and "not JSON" in err
     assert main([str(tmp_path / "missing.json"), str(bad)]) == 2
     assert main([str(bad)]) == 2
+
+
+def test_calibration_says_whether_the_intervals_explain_the_differences():
+    """Two rows whose estimates differ by less than their intervals allow, one by far more: 2/3
+    within; the predicted 90th percentile follows the intervals' widths, not the estimates."""
+    import math
+
+    from hpml.bench.compare_runs import Z95, calibration
+
+    def row(estimate, halfwidth):  # a log-symmetric 95 % interval of relative half-width ~halfwidth
+        se = math.log1p(halfwidth) / Z95
+        return {"speedup_vs_baseline": estimate, "speedup_significant": True,
+                "speedup_interval": [estimate * math.exp(-Z95 * se), estimate * math.exp(Z95 * se)]}
+
+    a = {"x": row(2.0, 0.05), "y": row(0.5, 0.05), "z": row(1.5, 0.02)}
+    b = {"x": row(2.1, 0.05), "y": row(0.6, 0.02), "z": row(1.49, 0.02)}
+    cal = calibration(a, b, ["x", "y", "z"])
+    assert cal["rows"] == 3 and cal["within"] == 2  # y: 0.5 vs 0.6 is ~5 combined standard errors apart
+    # noise alone: |a/b - 1| of the widest row (x: sd = sqrt(2) * se) dominates the 90th percentile
+    se_x = math.log1p(0.05) / Z95
+    assert math.expm1(1.0 * math.sqrt(2) * se_x) < cal["predicted_p90"] < math.expm1(2.0 * math.sqrt(2) * se_x)
+    assert abs(cal["needed_halfwidth"] - 0.042) < 0.001  # +-4.2 % per row for a 5 % 90th percentile
+    b["x"] = dict(b["x"], speedup_vs_baseline=20.0)  # the estimates do not move the prediction
+    assert calibration(a, b, ["x", "y", "z"])["predicted_p90"] == cal["predicted_p90"]
+    assert calibration(a, {"x": {"speedup_vs_baseline": 2.0}}, ["x"]) is None  # no interval: nothing to say
