@@ -13,7 +13,8 @@ decides *how* it is timed and recorded:
   floor.  Rows that change the process for good (``Case.process_wide``:
   ``host_allocator``, CPU ``optimized``) are paired the same way between two fresh
   processes (:mod:`hpml.bench.fresh`), so nothing leaks into other rows and no row is
-  skipped for its order;
+  skipped for its order.  In a session of ``hpml gate --base`` (:attr:`BenchSession.gate_session`)
+  a row is paired with the other revision's session instead, call by call, and is timed alone;
 * pytest-benchmark's own statistics of a row are the row's own call times
   (:func:`hpml.bench.compat.record_rounds`), so ``--benchmark-compare`` keeps working;
   the paired results go into ``extra_info`` (:data:`PAIRED_KEYS`);
@@ -54,7 +55,7 @@ import pytest
 import torch
 
 from hpml.bench.busy import RowMonitor, Verdict
-from hpml.bench.compat import record_rounds
+from hpml.bench.compat import mark_unmeasured, record_rounds
 from hpml.bench.matrix import (BASELINE, Case, Selection, aliases_of, dataset_aliases_of, end_to_end_stands_for,
                                skip_reason)
 from hpml.bench.paired import PairedRun, Precision, measure_pairs
@@ -311,6 +312,15 @@ class BenchSession:
         self._peaks: dict[tuple, PeakEstimate] = {}
         self._baseline: tuple[tuple, Any] | None = None  # (baseline_key, Side or FreshSide)
 
+    @property
+    def gate_session(self) -> bool:
+        """A session of ``hpml gate --base`` (``HPML_BENCH_PAIRS``: :attr:`Precision.fixed_pairs`):
+        its rows are paired call by call with the other revision's session, so each row is timed
+        alone, exactly that many calls.  Pairing it with its baseline too would double the
+        measured calls and give the gate nothing: it compares a row's own times across revisions.
+        Rows that change the process for good stay in their fresh processes, paired."""
+        return self.precision.fixed_pairs is not None
+
     def peak_flops(self, device: str, dtype: torch.dtype) -> PeakEstimate:
         """Peak matmul FLOP/s of ``device`` in ``dtype``, re-probed once per session and
         again whenever the key changes (the fingerprint holds the thread count, so a row
@@ -335,7 +345,7 @@ class BenchSession:
         try:
             if reference is not None:
                 self._measure_against(benchmark, case, build, reference, monitor)
-            elif not paired:
+            elif not paired or (self.gate_session and not case.process_wide):
                 self._measure_alone(benchmark, case, build, monitor)
             elif case.process_wide:
                 self._measure_fresh(benchmark, case, build, monitor)
@@ -445,6 +455,7 @@ class BenchSession:
         benchmark.group = case.group
         readings = opt.warm(max(1, p.warmup_rounds))
         if not benchmark.enabled:  # --benchmark-disable: the body ran (the warm-up), nothing is measured
+            mark_unmeasured(benchmark)
             self._record(benchmark, case, opt.describe(), readings, None, None, monitor.finish(), opt, reference)
             return
         monitor.measuring()
@@ -457,7 +468,8 @@ class BenchSession:
 
     def _measure_alone(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
                        monitor: RowMonitor) -> None:
-        """Rounds of this row alone (pedantic); its speedup divides by the baseline row
+        """Calls of this row alone: the profile's ``rounds`` (DDP), or exactly ``fixed_pairs``
+        in a gate session (:attr:`gate_session`); its speedup divides by the baseline row
         measured earlier in the session, so it carries no interval."""
         p = self.profile
         seed_everything(p.seed)
@@ -465,12 +477,15 @@ class BenchSession:
         benchmark.group = case.group
         try:
             readings = side.warm(p.warmup_rounds) if p.warmup_rounds else {}
-            monitor.measuring()
-            setup = side.spec.setup
-            benchmark.pedantic(side.timed, setup=(lambda: setup()) if setup is not None else None,
-                               rounds=p.rounds, iterations=1)
+            median_s = None
+            if not benchmark.enabled:  # --benchmark-disable: the warm-up ran the body, nothing is measured
+                mark_unmeasured(benchmark)
+            else:
+                monitor.measuring()
+                times = [side() for _ in range(self.precision.fixed_pairs or p.rounds)]  # each hands the baton over
+                record_rounds(benchmark, times)
+                median_s = statistics.median(times)
             verdict = monitor.finish()
-            median_s = benchmark.stats.stats.median if benchmark.enabled and benchmark.stats else None
             self._record(benchmark, case, side.describe(), readings, median_s, None, verdict, side)
         finally:
             side.close()
@@ -487,7 +502,7 @@ class BenchSession:
         peak = estimate.flops_per_s if estimate else None
         flops = spec["flops_per_sample"]
         achieved = flops * samples_per_s if flops and samples_per_s else None
-        measured = (run.result.pairs if run is not None else p.rounds) if median_s else 1
+        measured = (run.result.pairs if run is not None else self.precision.fixed_pairs or p.rounds) if median_s else 1
         info: dict[str, Any] = {
             "hpml_schema": SCHEMA,
             "phase": case.phase,

@@ -218,6 +218,22 @@ def test_no_summary_when_benchmarks_are_disabled(suite: pytest.Pytester):
     result.assert_outcomes(passed=3, skipped=4)
     assert not (suite.path / "store" / "summaries").exists()
     assert not any("hpml speedups" in line for line in result.outlines)
+    assert not any("not used at all" in line for line in result.outlines)  # the warm-up ran: no fixture warning
+
+
+def test_a_gate_session_times_each_row_alone_exactly_the_fixed_calls(suite: pytest.Pytester, monkeypatch):
+    """``hpml gate --base`` (HPML_BENCH_PAIRS=4): a row's pairs are the other revision's calls, so it
+    is timed alone, 4 calls, with no baseline calls in between (no same-run interval)."""
+    monkeypatch.setenv("HPML_BENCH_PAIRS", "4")
+    result = suite.runpytest("--benchmark-json=out.json", "-k", "baseline or channels_last")
+    result.assert_outcomes(passed=2)
+    rows = _rows(suite.path / "out.json")
+    for name in ("baseline", "channels_last"):
+        assert rows[name]["stats"]["rounds"] == 4 and len(rows[name]["stats"]["data"]) == 4
+        info = rows[name]["extra_info"]
+        assert info["speedup_interval"] is None and "baseline_interleaved_s" not in info and "aa_control" not in info
+        assert info["rounds"] == 4
+    assert rows["channels_last"]["extra_info"]["speedup_vs_baseline"] > 1.3  # 10 vs 20 ms, sequential: unpaired
 
 
 def test_no_summary_when_nothing_was_measured(suite: pytest.Pytester):
