@@ -82,9 +82,13 @@ def test_different_calls_per_side_fall_back(repo: Path, gate, monkeypatch: pytes
     bench.write_text(bench.read_text().replace('"TINY_ROUNDS", "20"', '"TINY_ROUNDS_HERE", "12"'))
     git(repo, "commit", "-qam", "12 rounds at the base")
     tinybench.make_project(repo)  # the working tree: TINY_ROUNDS (15)
-    code, out, err = gate("--base", "HEAD", *ONE)
+    # Unpaired, the working tree's last 3 rounds run alone while the base session shuts down: on 2
+    # cores its 25th percentile once read +25.3% (CI, 2026-11-29), so this test of the mechanics
+    # allows 50% (the statistics are tested in test_paired.py and the slow test_ab_real.py).
+    code, out, err = gate("--base", "HEAD", *ONE, "--min-effect", "0.5")
     assert code == 0, out + err
     assert "unpaired fallback: session pair 1: the sessions made different numbers of timed calls" in out
+    assert "more than 50%" in out
 
 
 def test_identical_code_passes_from_a_subfolder(repo: Path, gate, monkeypatch: pytest.MonkeyPatch,
