@@ -321,6 +321,11 @@ class BenchSession:
         Rows that change the process for good stay in their fresh processes, paired."""
         return self.precision.fixed_pairs is not None
 
+    @property
+    def alone_calls(self) -> int:
+        """Measured calls of a row timed alone: ``fixed_pairs`` in a gate session, else the profile's ``rounds``."""
+        return self.precision.fixed_pairs or self.profile.rounds
+
     def peak_flops(self, device: str, dtype: torch.dtype) -> PeakEstimate:
         """Peak matmul FLOP/s of ``device`` in ``dtype``, re-probed once per session and
         again whenever the key changes (the fingerprint holds the thread count, so a row
@@ -482,7 +487,7 @@ class BenchSession:
                 mark_unmeasured(benchmark)
             else:
                 monitor.measuring()
-                times = [side() for _ in range(self.precision.fixed_pairs or p.rounds)]  # each hands the baton over
+                times = [side() for _ in range(self.alone_calls)]  # each hands the baton over
                 record_rounds(benchmark, times)
                 median_s = statistics.median(times)
             verdict = monitor.finish()
@@ -502,7 +507,7 @@ class BenchSession:
         peak = estimate.flops_per_s if estimate else None
         flops = spec["flops_per_sample"]
         achieved = flops * samples_per_s if flops and samples_per_s else None
-        measured = (run.result.pairs if run is not None else self.precision.fixed_pairs or p.rounds) if median_s else 1
+        measured = (run.result.pairs if run is not None else self.alone_calls) if median_s else 1
         info: dict[str, Any] = {
             "hpml_schema": SCHEMA,
             "phase": case.phase,

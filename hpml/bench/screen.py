@@ -18,7 +18,7 @@ saved JSON, the run summary and this table agree.
 from __future__ import annotations
 
 import textwrap
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from hpml.bench.paired import PairedResult, is_significant, noise_floor
 from hpml.results.phases import screen_rank
@@ -117,6 +117,27 @@ def _row_label(info: dict[str, Any], with_model: bool = False) -> str:
     return name
 
 
+def _by_phase(rows: list[dict[str, Any]], key: str, label: Callable[[dict[str, Any], str], str]) -> dict[str, set[str]]:
+    """The rows' ``key`` lists of datasets (twins measured once, datasets a row stands for), as
+    ``label(row, "c10, c100")`` -> the phases where it holds."""
+    out: dict[str, set[str]] = {}
+    for info in rows:
+        others = info.get(key) or []
+        if others:
+            names = ", ".join(_column({**info, "dataset": d}) for d in others)
+            out.setdefault(label(info, names), set()).add(str(info.get("phase")))
+    return out
+
+
+def _footer(title: str, groups: dict[str, set[str]]) -> list[str]:
+    """``title: a (phases); b (phases)``, wrapped at 100 columns; nothing without groups."""
+    if not groups:
+        return []
+    return textwrap.wrap(title + ": " + "; ".join(f"{g} ({', '.join(sorted(ph, key=screen_rank))})"
+                                                  for g, ph in groups.items()),
+                         width=100, subsequent_indent="  ", break_on_hyphens=False)
+
+
 def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]], busy_rows: int) -> list[str]:
     """The compact matrix, the noise floors and the busy warning, as lines."""
     lines = ["hpml: paired speedup over each group's baseline (±: 95% interval; ~ not significant, x? unpaired, "
@@ -139,27 +160,10 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         lines.append(f"{phase:<{width}}" + "".join(f"{c:>{CELL}}" for c in columns))
         for label in labels:
             lines.append(f"  {label:<{width - 2}}" + "".join(f"{cell(cells.get((label, c))):>{CELL}}" for c in columns))
-    twins: dict[str, set[str]] = {}  # "c10, c100 = digits" -> the phases where it holds
-    for info in rows:
-        others = info.get("dataset_aliases") or []
-        if others:
-            same = f"{', '.join(_column({**info, 'dataset': d}) for d in others)} = {_column(info)}"
-            twins.setdefault(same, set()).add(str(info.get("phase")))
-    if twins:
-        lines.extend(textwrap.wrap("measured once, same work (the skipped rows' reasons say why): " + "; ".join(
-            f"{same} ({', '.join(sorted(ph, key=screen_rank))})" for same, ph in twins.items()),
-            width=100, subsequent_indent="  ", break_on_hyphens=False))
-    stands: dict[str, set[str]] = {}  # "c10 for digits" -> phases
-    for info in rows:
-        others = info.get("stands_for") or []
-        if others:
-            stands.setdefault(f"{_column(info)} for {', '.join(_column({**info, 'dataset': d}) for d in others)}",
-                              set()).add(str(info.get("phase")))
-    if stands:
-        lines.extend(textwrap.wrap("one dataset per kind of data (the profile's choice; the skipped rows' reasons "
-                                   "say so): " + "; ".join(f"{s} ({', '.join(sorted(ph, key=screen_rank))})"
-                                                          for s, ph in stands.items()),
-                                   width=100, subsequent_indent="  ", break_on_hyphens=False))
+    twins = _by_phase(rows, "dataset_aliases", lambda info, others: f"{others} = {_column(info)}")
+    lines.extend(_footer("measured once, same work (the skipped rows' reasons say why)", twins))
+    stands = _by_phase(rows, "stands_for", lambda info, others: f"{_column(info)} for {others}")
+    lines.extend(_footer("one dataset per kind of data (the profile's choice; the skipped rows' reasons say so)", stands))
     if floors_by_phase:
         parts = []
         for phase, f in floors_by_phase.items():
