@@ -24,8 +24,8 @@ A table of everything checked is always printed.
 from __future__ import annotations
 
 import argparse
-import sys
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +136,7 @@ def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Ch
     if derived and ref_path is None and config.references:
         # A speedup such as bf16 autocast's depends on the CPU's ISA: a reference from another class
         # would gate noise (or fail every run), so these expectations wait for a reference of this class.
-        header.append(f"note: no reference summary for CPU class {cls or 'unknown'} in [tool.hpml.gate] reference; "
-                      "its \"reference\" expectations are not gated on this machine")
+        header.append(f"note: {_no_reference(cls)}; its \"reference\" expectations are not gated on this machine")
         config = dataclasses.replace(config, expectations=tuple(e for e in config.expectations
                                                                  if e.min_speedup is not None))
     reference = load_summary(ref_path) if ref_path is not None else None
@@ -226,6 +225,10 @@ def run_gate(args: argparse.Namespace) -> int:
                         "this is a bug in hpml gate, not a regression") from None
 
 
+def _no_reference(cls: str | None) -> str:
+    return f"no reference summary for CPU class {cls or 'unknown'} in [tool.hpml.gate] reference"
+
+
 def _which_reference(config: GateConfig) -> int:
     """``--which-reference``: CI asks before measuring rows that only a reference could gate."""
     from hpml.machine import machine_info
@@ -233,8 +236,8 @@ def _which_reference(config: GateConfig) -> int:
     cls = cpu_class(machine_info())
     path = config.reference_for(cls)
     if path is None:
-        print(f"hpml gate: no reference summary for CPU class {cls or 'unknown'} in [tool.hpml.gate] reference "
-              f"(it has: {', '.join(k for k, _ in config.references) or 'none'})", file=sys.stderr)
+        print(f"hpml gate: {_no_reference(cls)} (it has: {', '.join(k for k, _ in config.references) or 'none'})",
+              file=sys.stderr)
     else:
         print(path)
     return 0

@@ -29,10 +29,12 @@ def _work() -> torch.Tensor:
 
 
 def _cpu_seconds(call, n: int) -> float:
-    start = time.process_time()  # CPU time of this process: a sleep would not show here
+    # CPU time of this thread (torch runs one thread here, inline): a sleep would not show, and
+    # neither do other threads (the process's CPU time once counted an idle thread pool spinning)
+    start = time.thread_time()
     for _ in range(n):
         call()
-    return time.process_time() - start
+    return time.thread_time() - start
 
 
 @pytest.mark.parametrize("raw, value", [("", 0.0), ("0", 0.0), ("0.1", 0.1), (" 0.25 ", 0.25)])
@@ -66,7 +68,15 @@ def test_env_reaches_timed_call(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_planted_compute_is_real_fixed_work() -> None:
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    try:
+        _planted_compute_is_real_fixed_work()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _planted_compute_is_real_fixed_work() -> None:
     plain, planted = timed_call(_work, "cpu", compute=0.0), timed_call(_work, "cpu", compute=0.5)
     for _ in range(PlantedCompute.CALIBRATION_CALLS):
         plain()
