@@ -61,7 +61,7 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
     assert len(err.strip().splitlines()) == 1 and "error" in err
 
 
-def test_ci_selection_collects_the_rows_the_study_measures() -> None:
+def test_ci_selection_collects_the_rows_the_study_measures(monkeypatch: pytest.MonkeyPatch) -> None:
     """CI's A/B stage and the power study share [tool.hpml.gate] bench_args; it must select
     the plain step and one optimization, or the study's third case has nothing to slow down."""
     config = load_gate_config(ROOT / "pyproject.toml")
@@ -74,9 +74,8 @@ def test_ci_selection_collects_the_rows_the_study_measures() -> None:
 
     collected = Collected()
     # in this process (torch and hpml are imported already): a subprocess spent ~5 s importing them again
-    code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT),
-                        *[str(ROOT / a) if a.startswith("benchmarks") else a for a in config.bench_args]],
-                       plugins=[collected])
+    monkeypatch.chdir(ROOT)  # bench_args are relative to the project's root, as CI runs them
+    code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", *config.bench_args], plugins=[collected])
     assert code == 0
     assert collected.ids == ["test_train_step[digits-cpu-baseline-sgd]", "test_train_step[digits-cpu-channels_last-sgd]"]
 
