@@ -145,9 +145,11 @@ class PlantedCompute:
     and thread pool as the step, so a busy neighbour slows it like real code.  Its size
     is fixed, like a code change: ``fraction`` x the fastest of the first
     :attr:`CALIBRATION_CALLS` calls (warm-up included; the fastest is the undisturbed
-    one), in matmuls of the rate measured once when the row starts.  64 x 64 on CPU
-    (~20 us each, fine-grained enough for calls of a millisecond); 1024 x 1024 on CUDA
-    so the work is device compute, not launch overhead.
+    one), in matmuls at the fastest rate read so far: when the row starts, and again
+    on the planted work of every calibration call.  A single reading of ~1 ms, once
+    slowed, shrank the work: 50 % planted once added 19 %.  64 x 64 on CPU (~20 us
+    each, fine-grained enough for calls of a millisecond); 1024 x 1024 on CUDA so the
+    work is device compute, not launch overhead.
     """
 
     CALIBRATION_CALLS = 3
@@ -160,25 +162,33 @@ class PlantedCompute:
         self.fraction, self.device = fraction, device
         self.fastest_call, self.calls, self.matmuls = math.inf, 0, 0
         self._matmul(3)  # warm the kernel before timing it
-        rates = []
+        self.seconds_per_matmul = math.inf  # s per matmul: the fastest reading, the undisturbed rate
         for _ in range(3):
-            start = time.perf_counter()
-            self._matmul(20)
-            rates.append((time.perf_counter() - start) / 20)
-        self.seconds_per_matmul = max(min(rates), 1e-9)  # s per matmul, the undisturbed rate
+            self._timed_matmul(20)
 
     def _matmul(self, n: int) -> None:
         for _ in range(n):
             torch.mm(self.a, self.a, out=self.out)
         synchronize(self.device)  # host-device sync: the planted work is billed to this call
 
+    def _timed_matmul(self, n: int) -> None:
+        """``n`` matmuls, and the rate they ran at if it is the fastest yet."""
+        start = time.perf_counter()
+        self._matmul(n)
+        self.seconds_per_matmul = min(self.seconds_per_matmul, max((time.perf_counter() - start) / n, 1e-9))
+
     def after_call(self, call_seconds: float) -> None:
         """Run the planted work after a call that took ``call_seconds`` (inside the timed region)."""
-        if self.calls < self.CALIBRATION_CALLS:
-            self.calls += 1
-            self.fastest_call = min(self.fastest_call, call_seconds)
-            self.matmuls = max(1, round(self.fraction * self.fastest_call / self.seconds_per_matmul))
-        self._matmul(self.matmuls)
+        if self.calls >= self.CALIBRATION_CALLS:
+            self._matmul(self.matmuls)  # calibrated: a fixed amount of work
+            return
+        self.calls += 1
+        self.fastest_call = min(self.fastest_call, call_seconds)
+        self._timed_matmul(self._count())  # calibrating: the planted work is one more rate reading
+        self.matmuls = self._count()  # fixed from the last calibration call on
+
+    def _count(self) -> int:
+        return max(1, round(self.fraction * self.fastest_call / self.seconds_per_matmul))
 
 
 def timed_call(target: Callable[[], Any], device: str, slowdown: float = 0.0,

@@ -28,13 +28,20 @@ def _work() -> torch.Tensor:
     return x
 
 
-def _cpu_seconds(call, n: int) -> float:
+def _cpu_seconds(call) -> float:
     # CPU time of this thread (torch runs one thread here, inline): a sleep would not show, and
     # neither do other threads (the process's CPU time once counted an idle thread pool spinning)
     start = time.thread_time()
-    for _ in range(n):
-        call()
+    call()
     return time.thread_time() - start
+
+
+def _fastest_interleaved(a, b, calls: int) -> tuple[float, float]:
+    """The fastest CPU time of ``a`` and of ``b`` over ``calls`` calls each, alternated.  This
+    machine's speed switches between modes ~40 % apart for tens of ms at a time: ``a`` timed
+    all at once in a slow spell and ``b`` in a fast one read 50 % planted as +7 %."""
+    times = [(_cpu_seconds(a), _cpu_seconds(b)) for _ in range(calls)]
+    return min(t for t, _ in times), min(t for _, t in times)
 
 
 @pytest.mark.parametrize("raw, value", [("", 0.0), ("0", 0.0), ("0.1", 0.1), (" 0.25 ", 0.25)])
@@ -86,10 +93,23 @@ def _planted_compute_is_real_fixed_work() -> None:
         planted()
         counts.append(planted.planted.matmuls)
     assert counts[0] >= 1 and len(set(counts)) == 1  # frozen after calibration: a fixed amount of work
-    base = min(_cpu_seconds(plain, 5) for _ in range(3))
-    more = min(_cpu_seconds(planted, 5) for _ in range(3))
+    base, more = _fastest_interleaved(plain, planted, 15)
     # 50 % planted: CPU time (not wall time) must grow clearly; a sleep would add none
     assert more > 1.2 * base, (base, more)
+
+
+def test_a_slow_first_rate_reading_does_not_shrink_the_planted_work() -> None:
+    """The matmul rate read when the row starts is ~1 ms of work; a neighbour or a cold cache
+    can slow it.  The calibration calls' planted work reads the rate again, and the fastest
+    reading sizes the work, so a reading 10x too slow does not plant a tenth of the work."""
+    planted = PlantedCompute(0.5, "cpu")
+    undisturbed = planted.seconds_per_matmul
+    planted.seconds_per_matmul = 10 * undisturbed  # as if the first reading had been slowed 10x
+    call_seconds = 200 * undisturbed  # 50 % of it: ~100 matmuls at the undisturbed rate
+    for _ in range(PlantedCompute.CALIBRATION_CALLS):
+        planted.after_call(call_seconds)
+    shrunk = round(0.5 * call_seconds / (10 * undisturbed))  # what the slow reading alone would plant: 10
+    assert planted.matmuls > 3 * shrunk, (planted.matmuls, shrunk)
 
 
 def _pedantic_targets(path: Path) -> list[tuple[int, str]]:
