@@ -22,9 +22,15 @@ down by the same amount, and the median cancels it.
   distribution.  That is what lets an A/A control read 1.00 within its interval in
   >= 95 % of runs;
 * half-width: ``(hi - lo) / 2 / estimate``, relative;
-* adaptive stop (:func:`measure_pairs`): pairs go on until the half-width is at most
-  the profile's target, or the row's time budget (seconds of measured calls, both
-  sides) is spent, or :attr:`Precision.max_pairs` is reached.  ``hpml gate --base``
+* adaptive stop (:func:`measure_pairs`), in two stages: the first
+  :attr:`Precision.min_pairs` pairs (the pilot) size the row, the pairs the target
+  half-width needs at the pilot's spread, and the row measures that many, or stops
+  earlier when its time budget (seconds of measured calls, both sides) is spent or
+  :attr:`Precision.max_pairs` is reached.  It does not stop the first time the interval
+  looks narrow enough: that picks the samples whose spread reads low by chance, and those
+  miss the true ratio more often (simulated A/A rows: ``benchmarks/results/stop-rule/``;
+  of four stored default runs, the 7 A/A controls that missed 1.0 had all stopped that way).
+  ``hpml gate --base``
   switches it off (:attr:`Precision.fixed_pairs`, from ``HPML_BENCH_PAIRS``): both
   revisions' sessions must make the same sequence of timed calls to be paired, and there
   each row is timed alone, ``fixed_pairs`` calls, its pairs being the other session's calls
@@ -61,7 +67,7 @@ class Precision:
 
     target_halfwidth: float  # relative half-width of the 95 % interval, e.g. 0.05 = +-5 %
     budget_s: float  # s of measured calls (both sides) per row; the row stops when spent
-    min_pairs: int = 6  # from 6 pairs the median's rank interval reaches 95 %
+    min_pairs: int = 6  # the pilot that sizes the row; from 6 pairs the median's rank interval reaches 95 %
     max_pairs: int = 200  # bounds a fast row (microsecond calls) that never reaches the target
     fixed_pairs: int | None = None  # exactly this many pairs, no adaptive stop (gate sessions: same calls per side)
 
@@ -164,7 +170,21 @@ class PairedRun:
     base_s: list[float]
     opt_s: list[float]
     result: PairedResult
-    stop: str  # "target" | "budget" | "max_pairs" | "fixed"
+    stop: str  # "target" (the pairs the pilot planned) | "budget" | "max_pairs" | "fixed"
+
+
+#: Pairs a row measures beyond its pilot at least: a pilot that already meets the target is
+#: still not the whole sample its interval comes from.
+PAST_PILOT = 2
+
+
+def planned_pairs(pilot: PairedResult, target_halfwidth: float) -> int | None:
+    """Pairs for a half-width of ``target_halfwidth`` at the pilot's spread (a half-width
+    shrinks as 1/sqrt(pairs)), at least :data:`PAST_PILOT` more than the pilot; None
+    when the pilot has no interval."""
+    if pilot.halfwidth is None:
+        return None
+    return max(pilot.pairs + PAST_PILOT, math.ceil(pilot.pairs * (pilot.halfwidth / target_halfwidth) ** 2))
 
 
 def measure_pairs(base: Callable[[], float], opt: Callable[[], float], precision: Precision,
@@ -172,13 +192,15 @@ def measure_pairs(base: Callable[[], float], opt: Callable[[], float], precision
     """Alternate ``base`` and ``opt`` (ABBA), each call returning its own seconds, until
     ``precision`` says stop.  Both callables must be warmed up already.
 
-    The stop rule is checked after :attr:`Precision.min_pairs` pairs, then about every
-    quarter more pairs (a bootstrap per pair would cost more than microsecond rows).
+    Two stages: after :attr:`Precision.min_pairs` pairs (the pilot) the row is sized once
+    (:func:`planned_pairs`) and stops there (``"target"``), unless the budget or
+    ``max_pairs`` stops it first.  The interval is never checked again before the end:
+    stopping when it first looks narrow enough would bias it (module docstring).
     """
     base_s: list[float] = []
     opt_s: list[float] = []
     spent = 0.0
-    next_check = precision.min_pairs
+    planned: int | None = None  # pairs the pilot asked for; None: pilot not done, or no interval
     while True:
         k = len(base_s)
         if k % 2 == 0:  # A B
@@ -194,11 +216,11 @@ def measure_pairs(base: Callable[[], float], opt: Callable[[], float], precision
             if n >= precision.fixed_pairs:
                 return PairedRun(base_s, opt_s, paired_speedup(base_s, opt_s, scale), "fixed")
             continue
-        if n >= next_check:
-            next_check = max(n + 1, int(n * 1.25))
-            check = paired_speedup(base_s, opt_s, scale, resamples=CHECK_RESAMPLES)
-            if check.halfwidth is not None and check.halfwidth <= precision.target_halfwidth:
-                stop = "target"
+        if n == precision.min_pairs:  # the pilot: size the row once
+            pilot = paired_speedup(base_s, opt_s, scale, resamples=CHECK_RESAMPLES)
+            planned = planned_pairs(pilot, precision.target_halfwidth)
+        if planned is not None and n >= planned:
+            stop = "target"
         if stop is None and n >= precision.min_pairs:
             if spent >= precision.budget_s:
                 stop = "budget"

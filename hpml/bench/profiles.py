@@ -71,7 +71,7 @@ class Profile:
     jpeg_size: tuple[int, int]  # (width, height) px of the JPEGs written for ImageNet rows
     target_halfwidth: float = 0.05  # relative half-width of a paired speedup's 95 % interval to stop at
     row_budget_s: float = 2.0  # s of measured calls (both sides) per row before it stops anyway
-    min_pairs: int = 6  # (baseline, optimization) pairs before the stop rule is checked
+    min_pairs: int = 6  # (baseline, optimization) pairs of the pilot that sizes the row (hpml.bench.paired)
     # datasets whose end-to-end rows stand for every dataset of their kind of data (modality and
     # declared storage, hpml.bench.matrix.data_kind); None: every dataset is measured end to end
     end_to_end_datasets: tuple[str, ...] | None = None
