@@ -146,8 +146,8 @@ class PlantedCompute:
     is fixed, like a code change: ``fraction`` x the fastest of the first
     :attr:`CALIBRATION_CALLS` calls (warm-up included; the fastest is the undisturbed
     one), in matmuls at the fastest rate read so far: when the row starts, and again
-    on the planted work of every calibration call.  A single reading of ~1 ms, once
-    slowed, shrank the work: 50 % planted once added 19 %.  64 x 64 on CPU (~20 us
+    on the planted work of every calibration call (one reading of ~1 ms, slowed by a
+    neighbour or a slow spell of the CPU, would shrink the work).  64 x 64 on CPU (~20 us
     each, fine-grained enough for calls of a millisecond); 1024 x 1024 on CUDA so the
     work is device compute, not launch overhead.
     """
