@@ -56,7 +56,7 @@ from hpml.errors import HpmlError
 MIN_PAIRS_FOR_INTERVAL = 3
 #: Two-sided level of the bootstrap interval.
 LEVEL = 0.95
-#: Bootstrap resamples: the stop check uses fewer (it runs often), the recorded interval more.
+#: Bootstrap resamples: the pilot's sizing uses fewer (only its half-width matters), the recorded interval more.
 CHECK_RESAMPLES = 1000
 FINAL_RESAMPLES = 4000
 

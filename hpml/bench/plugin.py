@@ -59,8 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--hpml-target-halfwidth", type=float, default=None, metavar="F",
-        help="stop pairing a row once its speedup's 95%% interval half-width is <= F (relative, "
-        "e.g. 0.02 = +-2%%; default: the profile's, smoke 0.05)",
+        help="size each row, from its first pairs (the pilot), for a speedup 95%% interval half-width of F "
+        "(relative, e.g. 0.02 = +-2%%; default: the profile's, smoke 0.05)",
     )
     group.addoption(
         "--hpml-row-budget", type=float, default=None, metavar="S",
