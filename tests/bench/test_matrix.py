@@ -287,15 +287,15 @@ def test_what_an_optimization_affects_decides_the_phases_that_measure_it():
 
 @pytest.mark.parametrize("native", [True, False])
 def test_emulated_bf16_is_measured_once_on_a_cpu_without_it(native, monkeypatch):
-    """Without native bf16 only the digits inference row measures bf16 autocast; the
+    """Without native bf16 only the Amazon-review inference row measures bf16 autocast; the
     others are skipped naming it; with native bf16, or --hpml-emulated, every row runs."""
     from hpml.bench.matrix import EMULATED_ENV, emulated_reason
 
     monkeypatch.setattr(matrix, "cpu_has_bf16", lambda: native)
     monkeypatch.delenv(EMULATED_ENV, raising=False)
     p = get_profile("smoke")
-    kept = Case("inference", "digits", "cpu", "amp")
-    others = [Case("train", "digits", "cpu", "amp", "sgd"), Case("train", "cifar10", "cpu", "amp", "sgd"),
+    kept = Case("inference", "amazon_polarity", "cpu", "amp")
+    others = [Case("inference", "digits", "cpu", "amp"), Case("train", "digits", "cpu", "amp", "sgd"), Case("train", "cifar10", "cpu", "amp", "sgd"),
               Case("inference", "imagenet", "cpu", "amp"), Case("end_to_end", "digits", "cpu", "amp")]
     fp32 = [Case("train", "cifar10", "cpu", "channels_last", "sgd"), Case("train", "cifar10", "cpu", "baseline", "sgd")]
     assert skip_reason(kept, p) is None
@@ -306,7 +306,7 @@ def test_emulated_bf16_is_measured_once_on_a_cpu_without_it(native, monkeypatch)
         if native:
             assert reason is None, case
         else:
-            assert reason.startswith("bf16 autocast is emulated on this CPU") and "inference:digits:cpu:amp" in reason
+            assert reason.startswith("bf16 autocast is emulated on this CPU") and "inference:amazon_polarity:cpu:amp" in reason
     monkeypatch.setenv(EMULATED_ENV, "1")
     assert all(skip_reason(case, p, frozenset({case})) is None for case in others)
     assert emulated_reason(Case("train", "cifar10", "cuda", "amp_bf16", "sgd"), p) is None  # CUDA: native
