@@ -54,7 +54,7 @@ def floors(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         floor = noise_floor(results)
         if floor is not None:
             entry = floor.as_dict()
-            entry["controls"] = len(results)  # A/A controls in this phase (one per group)
+            entry["controls"] = len(results)  # A/A controls in this phase (one per model or dataset)
             entry["controls_holding_1"] = sum(r.contains(1.0) for r in results)
             out[phase] = entry
     return out

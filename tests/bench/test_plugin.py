@@ -157,6 +157,33 @@ def test_a_row_is_paired_even_when_its_baseline_row_is_deselected(suite: pytest.
     assert 1.3 < _rows(suite.path / "out.json")["channels_last"]["extra_info"]["speedup_vs_baseline"] < 3.5
 
 
+CONTROLS = BENCHMARKS.replace("""CASES = [""", """CASES = [
+    Case("train", "cifar10", "cpu", "baseline", "adam"),
+    Case("train", "cifar10", "cpu", "channels_last", "adam"),
+    Case("inference", "cifar10", "cpu", "baseline"),""")
+
+
+def test_one_a_a_control_per_phase_and_model_the_other_baselines_timed_alone(suite: pytest.Pytester):
+    """The first baseline row of a phase and model holds the A/A control; the next group's
+    baseline (adam: same phase and model) is timed alone, the profile's rounds, and names
+    it; its group's rows are still paired with it; another phase gets its own control."""
+    suite.makepyfile(test_bench=CONTROLS)
+    result = suite.runpytest("--benchmark-json=out.json", "-k", "baseline or channels_last")
+    result.assert_outcomes(passed=5)
+    rows = {b["name"]: b for b in json.loads((suite.path / "out.json").read_text())["benchmarks"]}
+    sgd, adam = rows["test_bench[cifar10-cpu-baseline-sgd]"], rows["test_bench[cifar10-cpu-baseline-adam]"]
+    held = [b for b in (sgd, adam) if "aa_control" in b["extra_info"]]
+    assert len(held) == 1  # one control for the two train groups of one model
+    alone = adam if held[0] is sgd else sgd
+    assert alone["extra_info"]["aa_control_in"] == held[0]["name"][len("test_bench["):-1]
+    assert alone["stats"]["rounds"] == alone["extra_info"]["rounds"] == 3  # smoke's rounds, not pairs
+    assert alone["extra_info"]["speedup_vs_baseline"] == 1.0 and alone["extra_info"]["samples_per_s"] > 0
+    assert held[0]["extra_info"]["aa_control"]["pairs"] >= 6
+    assert rows["test_bench[cifar10-cpu-baseline]"]["extra_info"]["aa_control"]["pairs"] >= 6  # inference: its own
+    fast = rows["test_bench[cifar10-cpu-channels_last-adam]"]["extra_info"]
+    assert 1.3 < fast["speedup_vs_baseline"] < 3.5 and fast["speedup_pairs"] >= 6
+
+
 def test_a_row_whose_baseline_cannot_run_is_skipped_with_that_reason(suite: pytest.Pytester):
     suite.makepyfile(test_nobase=BENCHMARKS.replace(
         'SECONDS = {', 'SECONDS = {"nothing": 0, ').replace(
