@@ -246,6 +246,13 @@ def skip_reason(case: Case, profile: Profile, selected: "Selection | None" = Non
     if same is not None:
         return (f"{case.optimization} = {same} on {case.device} (same settings): measured once, as {same}; "
                 "measuring it twice would only measure noise")
+    every = [n for n in PROFILES.names() if PROFILES.get(n).end_to_end_datasets is None]
+    or_profile = f", or use a profile that measures every dataset ({', '.join(every)})" if every else ""
+    measured = end_to_end_unmeasured(case, profile, selected)
+    if measured:  # before the twins: a twin of a left-out kind is left out too
+        return (f"end_to_end on {case.dataset}: the {profile.name} profile measures end-to-end slices only on "
+                f"{' and '.join(measured)}; it leaves out {describe_kind(case.dataset)} (its definition in "
+                f"hpml/bench/profiles.py says why); deselect those rows (-k) to measure this one" + or_profile)
     twin = workload_twin(case, profile, selected)
     if twin is not None:
         mine, other = dataset_info(case.dataset), dataset_info(twin)
@@ -263,11 +270,9 @@ def skip_reason(case: Case, profile: Profile, selected: "Selection | None" = Non
                 f"measured once, as {twin}; deselect the {twin} row (-k) to measure this one")
     stand_in = end_to_end_stand_in(case, profile, selected)
     if stand_in is not None:
-        every = [n for n in PROFILES.names() if PROFILES.get(n).end_to_end_datasets is None]
         return (f"end_to_end on {case.dataset}: the {profile.name} profile measures end-to-end slices once per "
                 f"kind of data, and {stand_in} stands for {describe_kind(case.dataset)}; deselect the {stand_in} "
-                f"row (-k) to measure this one" + (f", or use a profile that measures every dataset "
-                                                    f"({', '.join(every)})" if every else ""))
+                f"row (-k) to measure this one" + or_profile)
     return emulated_reason(case, profile)
 
 
@@ -300,6 +305,21 @@ def end_to_end_stand_in(case: Case, profile: Profile, selected: Selection | None
             if selected is None or other in selected:
                 return name
     return None
+
+
+def end_to_end_unmeasured(case: Case, profile: Profile, selected: Selection | None = None) -> list[str]:
+    """The datasets of :attr:`Profile.end_to_end_datasets` measured end to end in ``case``'s
+    stead when no dataset of ``case``'s kind of data is among them (e.g. smoke's in-memory
+    arrays, where the loader is a fraction of a percent of a CPU call); empty when ``case``
+    is measured: its kind is chosen, or no chosen row with its model, device, optimization and
+    optimizer is in ``selected`` (a user who selects only this row gets it measured)."""
+    chosen = profile.end_to_end_datasets
+    if type(case) is not Case or case.phase != "end_to_end" or chosen is None or case.dataset in chosen:
+        return []
+    if any(name in DATASETS and data_kind(name) == data_kind(case.dataset) for name in chosen):
+        return []
+    return [name for name in chosen if name in DATASETS
+            and (selected is None or dataclasses.replace(case, dataset=name, model=None) in selected)]
 
 
 def end_to_end_stands_for(case: Case, profile: Profile, selected: Selection | None = None) -> list[str]:
