@@ -507,19 +507,25 @@ class BenchSession:
 
     def _time_baseline(self, benchmark: Any, case: Case, base: Any, monitor: RowMonitor, control_in: str) -> None:
         """A baseline row whose A/A control another row holds (:func:`control_key`): the
-        profile's ``rounds`` calls of the group's (kept) baseline, timed alone."""
+        group's (kept) baseline timed alone, the profile's ``rounds`` calls (:attr:`alone_calls`:
+        gate sessions never pair, so they never get here)."""
         benchmark.group = case.group
         readings = base.warm(max(1, self.profile.warmup_rounds))
-        median_s = None
-        if not benchmark.enabled:
-            mark_unmeasured(benchmark)
-        else:
-            monitor.measuring()
-            times = [base() for _ in range(self.profile.rounds)]
-            record_rounds(benchmark, times)
-            median_s = statistics.median(times)
+        median_s = self._time_alone(benchmark, base, monitor)
         self._record(benchmark, case, base.describe(), readings, median_s, None, monitor.finish(), base,
                      control_in=control_in)
+
+    def _time_alone(self, benchmark: Any, side: Any, monitor: RowMonitor) -> float | None:
+        """:attr:`alone_calls` timed calls of ``side`` (each hands the baton over in a gate
+        session) as the row's rounds; their median, or None under ``--benchmark-disable``
+        (the warm-up ran the body, nothing is measured)."""
+        if not benchmark.enabled:
+            mark_unmeasured(benchmark)
+            return None
+        monitor.measuring()
+        times = [side() for _ in range(self.alone_calls)]
+        record_rounds(benchmark, times)
+        return statistics.median(times)
 
     def _measure_alone(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
                        monitor: RowMonitor) -> None:
@@ -532,14 +538,7 @@ class BenchSession:
         benchmark.group = case.group
         try:
             readings = side.warm(p.warmup_rounds) if p.warmup_rounds else {}
-            median_s = None
-            if not benchmark.enabled:  # --benchmark-disable: the warm-up ran the body, nothing is measured
-                mark_unmeasured(benchmark)
-            else:
-                monitor.measuring()
-                times = [side() for _ in range(self.alone_calls)]  # each hands the baton over
-                record_rounds(benchmark, times)
-                median_s = statistics.median(times)
+            median_s = self._time_alone(benchmark, side, monitor)
             verdict = monitor.finish()
             self._record(benchmark, case, side.describe(), readings, median_s, None, verdict, side)
         finally:
@@ -557,8 +556,7 @@ class BenchSession:
         peak = estimate.flops_per_s if estimate else None
         flops = spec["flops_per_sample"]
         achieved = flops * samples_per_s if flops and samples_per_s else None
-        alone = p.rounds if control_in is not None else self.alone_calls
-        measured = (run.result.pairs if run is not None else alone) if median_s else 1
+        measured = (run.result.pairs if run is not None else self.alone_calls) if median_s else 1
         info: dict[str, Any] = {
             "hpml_schema": SCHEMA,
             "phase": case.phase,
