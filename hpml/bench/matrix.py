@@ -246,13 +246,11 @@ def skip_reason(case: Case, profile: Profile, selected: "Selection | None" = Non
     if same is not None:
         return (f"{case.optimization} = {same} on {case.device} (same settings): measured once, as {same}; "
                 "measuring it twice would only measure noise")
-    every = [n for n in PROFILES.names() if PROFILES.get(n).end_to_end_datasets is None]
-    or_profile = f", or use a profile that measures every dataset ({', '.join(every)})" if every else ""
     measured = end_to_end_unmeasured(case, profile, selected)
     if measured:  # before the twins: a twin of a left-out kind is left out too
         return (f"end_to_end on {case.dataset}: the {profile.name} profile measures end-to-end slices only on "
                 f"{' and '.join(measured)}; it leaves out {describe_kind(case.dataset)} (its definition in "
-                f"hpml/bench/profiles.py says why); deselect those rows (-k) to measure this one" + or_profile)
+                f"hpml/bench/profiles.py says why); deselect those rows (-k) to measure this one" + _or_every_dataset())
     twin = workload_twin(case, profile, selected)
     if twin is not None:
         mine, other = dataset_info(case.dataset), dataset_info(twin)
@@ -272,8 +270,14 @@ def skip_reason(case: Case, profile: Profile, selected: "Selection | None" = Non
     if stand_in is not None:
         return (f"end_to_end on {case.dataset}: the {profile.name} profile measures end-to-end slices once per "
                 f"kind of data, and {stand_in} stands for {describe_kind(case.dataset)}; deselect the {stand_in} "
-                f"row (-k) to measure this one" + or_profile)
+                f"row (-k) to measure this one" + _or_every_dataset())
     return emulated_reason(case, profile)
+
+
+def _or_every_dataset() -> str:
+    """The end of an end-to-end skip reason: the profiles that measure every dataset."""
+    every = [n for n in PROFILES.names() if PROFILES.get(n).end_to_end_datasets is None]
+    return f", or use a profile that measures every dataset ({', '.join(every)})" if every else ""
 
 
 # --- end to end: one dataset per kind of data (Profile.end_to_end_datasets) --------------
