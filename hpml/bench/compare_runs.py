@@ -11,6 +11,9 @@ The runs are pytest-benchmark JSON files (``--benchmark-autosave`` stores them u
 * the A/A controls (each group's baseline paired with itself): how often 1.00 lies
   within the control's own 95 % interval, over all controls of all the runs given;
 * the rows flagged busy in either run (their numbers are unreliable);
+* the same figures per kind of row (:func:`kind_of_row`: the phase; loading rows split by
+  whether their loader runs worker processes), so a reader sees which kinds reproduce
+  run to run on this machine and which hold the 90th percentile up;
 * whether the differences are what the rows' own intervals allow (:func:`calibration`): how
   many lie within 95 % of the two runs' combined interval, the 90th percentile of the
   difference those intervals predict from measurement noise alone, and the half-width every
@@ -119,13 +122,33 @@ def calibration(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]], name
     }
 
 
+def kind_of_row(info: dict[str, Any]) -> str:
+    """The kind a row's agreement is reported under: its phase, and for loading rows whether
+    the loader runs worker processes (their speedup moves with the machine's state for
+    seconds to minutes at a time: ``benchmarks/results/loading-drift/``)."""
+    phase = str(info.get("phase", "?"))
+    if phase == "load":
+        return "load, worker processes" if info.get("num_workers") else "load, in process"
+    return phase
+
+
+def by_kind(a: dict[str, dict[str, Any]], diffs: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Rows, median and 90th percentile of ``diffs`` per :func:`kind_of_row` (of run ``a``'s rows)."""
+    groups: dict[str, list[float]] = {}
+    for name, diff in diffs.items():
+        groups.setdefault(kind_of_row(a[name]), []).append(diff)
+    return {kind: {"rows": len(v), "p50": statistics.median(v), "p90": percentile(v, 90)}
+            for kind, v in sorted(groups.items())}
+
+
 def compare(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[str, Any]:
     common = sorted(set(a) & set(b))
     both = [n for n in common if _direction(a[n]) and _direction(b[n])]
     diffs = {n: abs(a[n]["speedup_vs_baseline"] / b[n]["speedup_vs_baseline"] - 1) for n in both}
     contradictions = [n for n in common if _direction(a[n]) * _direction(b[n]) < 0]
     busy = [n for n in common if a[n].get("busy") or b[n].get("busy")]
-    quiet = [diffs[n] for n in both if n not in busy]
+    quiet_diffs = {n: diffs[n] for n in both if n not in busy}
+    quiet = list(quiet_diffs.values())
     return {
         "common": len(common),
         "significant_in_both": len(both),
@@ -134,6 +157,7 @@ def compare(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[
         "quiet_in_both": len(quiet),
         "quiet_p50_difference": statistics.median(quiet) if quiet else None,
         "quiet_p90_difference": percentile(quiet, 90) if quiet else None,
+        "quiet_by_kind": by_kind(a, quiet_diffs),
         "largest": sorted(diffs.items(), key=lambda kv: -kv[1])[:5],
         "contradictions": [(n, a[n]["speedup_vs_baseline"], b[n]["speedup_vs_baseline"]) for n in contradictions],
         "busy": busy,
@@ -167,6 +191,8 @@ def report(paths: list[Path]) -> list[str]:
                 lines.append(f"  ... among the {c['quiet_in_both']} of them measured on a quiet machine in both runs: "
                              f"median {c['quiet_p50_difference']:.1%}, 90th percentile "
                              f"{c['quiet_p90_difference']:.1%} (target <= 5%)")
+                for kind, k in c["quiet_by_kind"].items():
+                    lines.append(f"      {kind}: {k['rows']} rows, median {k['p50']:.1%}, 90th percentile {k['p90']:.1%}")
             for name, diff in c["largest"]:
                 lines.append(f"    {diff:6.1%}  {name}: {a[name]['speedup_vs_baseline']:.3f}x vs "
                              f"{b[name]['speedup_vs_baseline']:.3f}x")

@@ -81,3 +81,23 @@ def test_calibration_says_whether_the_intervals_explain_the_differences():
     b["x"] = dict(b["x"], speedup_vs_baseline=20.0)  # the estimates do not move the prediction
     assert calibration(a, b, ["x", "y", "z"])["predicted_p90"] == cal["predicted_p90"]
     assert calibration(a, {"x": {"speedup_vs_baseline": 2.0}}, ["x"]) is None  # no interval: nothing to say
+
+
+def test_agreement_is_broken_down_by_kind_of_row(tmp_path: Path, capsys):
+    """Per kind (phase; loading rows by whether worker processes load): which kinds reproduce."""
+    def run(path: Path, rows: dict[str, tuple]) -> Path:
+        path.write_text(json.dumps({"benchmarks": [
+            {"name": n, "fullname": n, "extra_info": {"phase": phase, "num_workers": workers, "speedup_vs_baseline": x,
+                                                      "speedup_significant": True, "busy": False}}
+            for n, (phase, workers, x) in rows.items()]}))
+        return path
+
+    a = run(tmp_path / "a.json", {"t1": ("train", 0, 2.0), "t2": ("train", 0, 1.5), "w": ("load", 2, 0.30),
+                                  "d": ("load", 0, 2.5)})
+    b = run(tmp_path / "b.json", {"t1": ("train", 0, 2.02), "t2": ("train", 0, 1.5), "w": ("load", 2, 0.40),
+                                  "d": ("load", 0, 2.4)})
+    assert main([str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "train: 2 rows, median 0.5%, 90th percentile 0.9%" in out  # t1 |2.0/2.02 - 1| = 1.0 %, t2 0
+    assert "load, worker processes: 1 rows, median 25.0%, 90th percentile 25.0%" in out
+    assert "load, in process: 1 rows, median 4.2%" in out
