@@ -1,6 +1,7 @@
 """The answer on one screen, printed at the end of ``pytest benchmarks``.
 
-One block per phase: optimizations down, workloads across, each cell the paired
+One block per phase: optimizations down, workloads across (a phase with one workload,
+such as ``ddp``, on one line: ``ddp (c10): grad_accum 1.05x?, fsdp 0.76x?``), each cell the paired
 speedup over the group's baseline, e.g. ``1.87x±0.03`` (the interval's half-width), or
 ``~`` where the change is not significant (the interval holds 1.0, or the estimate lies
 inside the phase's noise floor), ``·`` where the row did not run (skipped, deselected),
@@ -13,6 +14,9 @@ baseline paired with itself) and the busy-machine warning.
 It works on the rows' ``extra_info`` dicts only (no torch), and also decides each row's
 ``speedup_significant`` against its phase's noise floor (:func:`finalize`), so that the
 saved JSON, the run summary and this table agree.
+
+``python -m hpml.bench.screen RUN.json`` prints the screen of a stored run (a pytest-benchmark
+JSON file, e.g. one ``--benchmark-autosave`` stored); bad input is one line on stderr, exit 2.
 """
 
 from __future__ import annotations
@@ -147,9 +151,12 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         if _self_compared(info) or info.get("phase") is None:
             continue
         by_phase.setdefault(str(info["phase"]), []).append(info)
-    # Several models in one phase (--hpml-models): each row names its model, or the cells
-    # of different models on one dataset would overwrite each other.
-    several = {phase: len({i.get("model") for i in infos}) > 1 for phase, infos in by_phase.items()}
+    # Several models on one dataset of a phase (--hpml-models): each row names its model, or
+    # their cells would overwrite each other.  One model per dataset (ResNet-50 on images,
+    # XLNet on text) shares the rows: the column says which model ran.
+    several = {phase: any(len({i.get("model") for i in infos if _column(i) == c}) > 1
+                          for c in {_column(i) for i in infos})
+               for phase, infos in by_phase.items()}
     width = max([len(_row_label(i, several[p])) + 2 for p, infos in by_phase.items() for i in infos]
                 + [len(p) for p in by_phase], default=0)
     for phase in sorted(by_phase, key=screen_rank):
@@ -157,13 +164,19 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         columns = list(dict.fromkeys(_column(i) for i in infos))
         labels = list(dict.fromkeys(_row_label(i, several[phase]) for i in infos))
         cells = {(_row_label(i, several[phase]), _column(i)): i for i in infos}
+        if len(columns) == 1:  # one workload (ddp, overhead): its cells on a line, not a column
+            (column,) = columns
+            lines.extend(textwrap.wrap(f"{phase} ({column}): " + ", ".join(
+                f"{label} {cell(cells.get((label, column)))}" for label in labels),
+                width=100, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False))
+            continue
         lines.append(f"{phase:<{width}}" + "".join(f"{c:>{CELL}}" for c in columns))
         for label in labels:
             lines.append(f"  {label:<{width - 2}}" + "".join(f"{cell(cells.get((label, c))):>{CELL}}" for c in columns))
     twins = _by_phase(rows, "dataset_aliases", lambda info, others: f"{others} = {_column(info)}")
     lines.extend(_footer("measured once, same work (the skipped rows' reasons say why)", twins))
     stands = _by_phase(rows, "stands_for", lambda info, others: f"{_column(info)} for {others}")
-    lines.extend(_footer("one dataset per kind of data (the profile's choice; the skipped rows' reasons say so)", stands))
+    lines.extend(_footer("one dataset per kind of data (skip reasons say why)", stands))
     if floors_by_phase:
         parts = []
         for phase, f in floors_by_phase.items():
@@ -176,3 +189,27 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         lines.append(f"WARNING: {busy_rows} rows measured on a busy machine: their numbers are unreliable "
                      "(extra_info busy_reason says what else ran)")
     return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+    from pathlib import Path
+
+    from hpml.bench.compare_runs import load_rows
+    from hpml.errors import HpmlError
+
+    parser = argparse.ArgumentParser(prog="python -m hpml.bench.screen", description="The one-screen answer of a stored run.")
+    parser.add_argument("run", type=Path, help="a pytest-benchmark JSON file of hpml rows")
+    args = parser.parse_args(argv)
+    try:
+        rows = list(load_rows(args.run).values())
+    except HpmlError as err:
+        print(f"hpml.bench.screen: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(render(rows, finalize(rows), sum(bool(r.get("busy")) for r in rows))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -32,30 +32,70 @@ def test_cells_read_a_speedup_with_its_interval_or_a_tilde():
     assert "1 rows measured on a busy machine: their numbers are unreliable" in text
 
 
-def test_the_default_cpu_matrix_fits_one_screen():
-    """Every smoke row a default CPU run measures, as a significant cell: <= 40 lines."""
+def _default_cpu_rows() -> list[dict]:
+    """Every row a default CPU run measures, as a significant cell, with its model, as
+    ``extra_info`` holds it: the matrix's phases, the ``overhead`` rows (against a reference)
+    and the CPU DDP rows (unpaired: no interval)."""
+    from hpml.bench.ddp import ddp_cases
+
     profile = get_profile("smoke")
     cases = (matrix.train_cases(profile) + matrix.inference_cases(profile) + matrix.loading_cases(profile)
-             + matrix.end_to_end_cases(profile) + matrix.preprocess_cases(profile))
+             + matrix.end_to_end_cases(profile) + matrix.preprocess_cases(profile) + matrix.overhead_cases(profile))
     rows = []
     for case in cases:
         if case.device != "cpu" or matrix.skip_reason(case, profile) or case.settings(profile).compile:
             continue
         aa = {"speedup": 1.0, "interval": [0.98, 1.02], "pairs": 8} if case.is_baseline else None
         r = row(case.phase, case.label, case.optimization, 1.5, [1.45, 1.55], optimizer=case.optimizer, aa=aa)
+        r["model"] = case.model
+        if case.phase == "overhead":
+            r.update(reference="handwritten", aa_control=None)
         r["dataset_aliases"] = matrix.dataset_aliases_of(case, profile)
         r["stands_for"] = matrix.end_to_end_stands_for(case, profile)
         rows.append(r)
+    for case in ddp_cases(profile):
+        if case.device == "cpu" and not matrix.skip_reason(case, profile):
+            rows.append(dict(row("ddp", case.label, case.optimization, 1.05), model=case.model))
+    return rows
+
+
+def test_the_default_cpu_matrix_fits_one_screen():
+    """Every smoke row a default CPU run measures, as a significant cell: <= 40 lines."""
+    rows = _default_cpu_rows()
+    assert {r["phase"] for r in rows} >= {"train", "inference", "load", "end_to_end", "preprocess", "overhead", "ddp"}
+    assert {r["model"] for r in rows if r["phase"] == "train"} == {"resnet50", "xlnet"}
     floors = screen.finalize(rows)
     lines = screen.render(rows, floors, busy_rows=3)
     assert len(lines) <= 40, "\n".join(lines)
     assert max(len(line) for line in lines) <= 160
+    # ResNet-50 on images and XLNet on text share the rows: one `amp` row per phase, not one per model
+    assert sum(line.strip().startswith("amp ") for line in lines) == 2, "\n".join(lines)
+    assert any(line.startswith("ddp (c10): ") for line in lines) and any(line.startswith("overhead (c10): ") for line in lines)
     start = next(i for i, line in enumerate(lines) if line.startswith("measured once, same work"))
     same = " ".join(line.strip() for line in lines[start:] if line is lines[start] or line.startswith("  "))
     assert "c10, c100 = digits (train, inference)" in same and "amz5 = amz2 (train, inference)" in same
     assert "c100 = c10 (load, preprocess)" in same, same  # end to end, smoke leaves CIFAR's kind out
-    assert "one dataset per kind of data (the profile's choice; the skipped rows' reasons say so): amz2 for amz5 " \
-           "(end_to_end)" in " ".join(line.strip() for line in lines), "\n".join(lines)
+    assert "one dataset per kind of data (skip reasons say why): amz2 for amz5 (end_to_end)" in \
+        " ".join(line.strip() for line in lines), "\n".join(lines)
+
+
+def test_the_stored_default_run_fits_one_screen():
+    """The rows of a real default run (committed, benchmarks/results/default-run-49fee1d/) render in <= 40 lines."""
+    import json
+    from pathlib import Path
+
+    (path,) = (Path(__file__).parents[2] / "benchmarks/results/default-run-49fee1d").glob("0001_*.json")
+    rows = [b["extra_info"] for b in json.loads(path.read_text())["benchmarks"]]
+    lines = screen.render(rows, screen.finalize(rows), busy_rows=0)
+    assert len(lines) <= 40, "\n".join(lines)
+    train = lines.index(next(line for line in lines if line.startswith("train ")))
+    assert lines[train].split() == ["train", "inet", "amz2", "digits"]
+    assert lines[train + 1].split()[0] == "amp" and len(lines[train + 1].split()) == 4  # XLNet's cell beside ResNet-50's
+
+
+def test_a_single_workload_phase_reads_on_one_line():
+    rows = [row("ddp", "cifar10", "grad_accum", 1.05), row("ddp", "cifar10", "fsdp", 0.76)]
+    assert screen.render(rows, {}, 0)[1] == "ddp (c10): grad_accum 1.05x?, fsdp 0.76x?"
 
 
 def test_rows_without_paired_results_read_as_such():
@@ -74,3 +114,17 @@ def test_several_models_on_one_dataset_each_keep_their_cells():
     assert "torchvision:mobilenet_v3_small channels_last" in text and "1.30x" in text
     one = "\n".join(screen.render([dict(rows[0], model="resnet50")], {}, 0))
     assert "resnet50" not in one  # one model per phase: rows stay short
+
+
+def test_the_screen_of_a_stored_run_prints_and_bad_input_exits_2(tmp_path, capsys):
+    import json
+
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"benchmarks": [{"name": "x", "fullname": "x", "extra_info": dict(
+        row("train", "digits", "amp", 1.87, [1.84, 1.90]), speedup_significant=True, busy=True)}]}))
+    assert screen.main([str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "1.87x±0.03!" in out and "1 rows measured on a busy machine" in out
+    assert screen.main([str(tmp_path / "missing.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.json" in err
