@@ -65,6 +65,10 @@ def block(base, opt, seconds: float) -> tuple[list[float], list[float]]:
     return base_s, opt_s
 
 
+#: Blocks per simulated row in :func:`summarize` (six 0.25 s blocks: one smoke row's 1.5 s).
+ROW_BLOCKS = 6
+
+
 def summarize(blocks: list[dict]) -> dict:
     logs = np.log([b["speedup"] for b in blocks])
     centre = float(np.median(logs))
@@ -73,6 +77,18 @@ def summarize(blocks: list[dict]) -> dict:
     lags = {k: round(float(np.corrcoef(logs[:-k], logs[k:])[0, 1]), 3)
             for k in (1, 2, 3, 4, 6, 8, 16, 32, 64, 128) if len(logs) > k + 2}
     first, second = logs[: len(logs) // 2], logs[len(logs) // 2:]
+    # A row made of ROW_BLOCKS blocks, taken every `stride`-th block (stride 1: back to back, as a
+    # row is measured; larger: the row's blocks spread out in time, e.g. taking turns with other
+    # rows): how much such row estimates (median of their blocks) differ from one another.
+    spread = {}
+    for stride in (1, 2, 4, 8, 16):
+        span = stride * ROW_BLOCKS
+        rows = [float(np.median(logs[i:i + span:stride])) for i in range(0, len(logs) - span + 1, span)]
+        if len(rows) >= 3:
+            spread[stride] = {"rows": len(rows), "span_s": None, "sd_log": round(float(np.std(rows)), 4)}
+    spacing = (blocks[-1]["t_s"] - blocks[0]["t_s"]) / (len(blocks) - 1) if len(blocks) > 1 else 0.0
+    for stride, entry in spread.items():
+        entry["span_s"] = round(spacing * stride * ROW_BLOCKS, 1)
     return {
         "blocks": len(blocks),
         "median_speedup": round(math.exp(centre), 4),
@@ -85,6 +101,7 @@ def summarize(blocks: list[dict]) -> dict:
         "autocorrelation_by_lag": lags,  # blocks apart -> correlation of their log medians
         "block_spacing_s": round((blocks[-1]["t_s"] - blocks[0]["t_s"]) / (len(blocks) - 1), 3) if len(blocks) > 1 else None,
         "first_half_vs_second_half": round(math.exp(float(np.median(second) - np.median(first))), 4),
+        "row_estimates_by_block_stride": spread,  # stride -> rows, seconds a row spans, sd of their log estimates
         "blocks_with_the_kinds_median_in_their_interval": sum(
             b["interval"][0] <= math.exp(centre) <= b["interval"][1] for b in blocks),
     }
