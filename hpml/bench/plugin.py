@@ -240,9 +240,8 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     config = session.config
     infos = [b.extra_info for b in _measured_rows(config)]
     floors = config.stash[FLOORS_KEY] = screen.finalize(infos)
-    busy = sum(1 for info in infos if info.get("busy"))
     if infos:
-        config.stash[SCREEN_KEY] = screen.render(infos, floors, busy)
+        config.stash[SCREEN_KEY] = screen.render(infos, floors, screen.busy_rows(infos))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

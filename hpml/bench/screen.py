@@ -142,6 +142,11 @@ def _footer(title: str, groups: dict[str, set[str]]) -> list[str]:
                          width=100, subsequent_indent="  ", break_on_hyphens=False)
 
 
+def busy_rows(rows: Iterable[dict[str, Any]]) -> int:
+    """How many rows were measured on a busy machine (the warning's count)."""
+    return sum(1 for info in rows if info.get("busy"))
+
+
 def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]], busy_rows: int) -> list[str]:
     """The compact matrix, the noise floors and the busy warning, as lines."""
     lines = ["hpml: paired speedup over each group's baseline (±: 95% interval; ~ not significant, x? unpaired, "
@@ -154,8 +159,7 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
     # Several models on one dataset of a phase (--hpml-models): each row names its model, or
     # their cells would overwrite each other.  One model per dataset (ResNet-50 on images,
     # XLNet on text) shares the rows: the column says which model ran.
-    several = {phase: any(len({i.get("model") for i in infos if _column(i) == c}) > 1
-                          for c in {_column(i) for i in infos})
+    several = {phase: len({(_column(i), i.get("model")) for i in infos}) > len({_column(i) for i in infos})
                for phase, infos in by_phase.items()}
     width = max([len(_row_label(i, several[p])) + 2 for p, infos in by_phase.items() for i in infos]
                 + [len(p) for p in by_phase], default=0)
@@ -207,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     except HpmlError as err:
         print(f"hpml.bench.screen: {err}", file=sys.stderr)
         return 2
-    print("\n".join(render(rows, finalize(rows), sum(bool(r.get("busy")) for r in rows))))
+    print("\n".join(render(rows, finalize(rows), busy_rows(rows))))
     return 0
 
 
