@@ -80,15 +80,13 @@ def summarize(blocks: list[dict]) -> dict:
     # A row made of ROW_BLOCKS blocks, taken every `stride`-th block (stride 1: back to back, as a
     # row is measured; larger: the row's blocks spread out in time, e.g. taking turns with other
     # rows): how much such row estimates (median of their blocks) differ from one another.
+    spacing = (blocks[-1]["t_s"] - blocks[0]["t_s"]) / (len(blocks) - 1) if len(blocks) > 1 else None
     spread = {}
     for stride in (1, 2, 4, 8, 16):
         span = stride * ROW_BLOCKS
         rows = [float(np.median(logs[i:i + span:stride])) for i in range(0, len(logs) - span + 1, span)]
-        if len(rows) >= 3:
-            spread[stride] = {"rows": len(rows), "span_s": None, "sd_log": round(float(np.std(rows)), 4)}
-    spacing = (blocks[-1]["t_s"] - blocks[0]["t_s"]) / (len(blocks) - 1) if len(blocks) > 1 else 0.0
-    for stride, entry in spread.items():
-        entry["span_s"] = round(spacing * stride * ROW_BLOCKS, 1)
+        if len(rows) >= 3:  # >= 18 blocks, so spacing is known
+            spread[stride] = {"rows": len(rows), "span_s": round(spacing * span, 1), "sd_log": round(float(np.std(rows)), 4)}
     return {
         "blocks": len(blocks),
         "median_speedup": round(math.exp(centre), 4),
@@ -99,7 +97,7 @@ def summarize(blocks: list[dict]) -> dict:
         "excess": round(between / within, 2) if within > 0 else None,
         "lag1_autocorrelation": lags.get(1),
         "autocorrelation_by_lag": lags,  # blocks apart -> correlation of their log medians
-        "block_spacing_s": round((blocks[-1]["t_s"] - blocks[0]["t_s"]) / (len(blocks) - 1), 3) if len(blocks) > 1 else None,
+        "block_spacing_s": round(spacing, 3) if spacing is not None else None,
         "first_half_vs_second_half": round(math.exp(float(np.median(second) - np.median(first))), 4),
         "row_estimates_by_block_stride": spread,  # stride -> rows, seconds a row spans, sd of their log estimates
         "blocks_with_the_kinds_median_in_their_interval": sum(
