@@ -14,8 +14,11 @@
   warning on one screen (:mod:`hpml.bench.screen`).  pytest-benchmark's long tables
   are one option away (``--hpml-tables``; shown anyway with ``--benchmark-compare``,
   ``--benchmark-histogram`` or ``--benchmark-verbose``).
+* ``--hpml-idle awake|os`` (default ``$HPML_BENCH_IDLE``, else ``awake``): while rows are
+  measured, idle CPUs are kept awake by a PM QoS request where permitted (:mod:`hpml.bench.idle`:
+  why, and what a run records); an unknown name is a usage error (exit 2).
 * ``machine_info["hpml"]``: torch/torchvision/transformers/CUDA/cuDNN versions, GPU,
-  CPU model, cores and threads, the profile.
+  CPU model, cores and threads, the profile, the idle CPUs' state (``cpu_idle``).
 * At session end, unless benchmarks were disabled or nothing was measured, a run
   summary of the paired speedups, noise floors and busy rows goes to
   ``<benchmark storage>/summaries/`` (:mod:`hpml.results.summary`).
@@ -31,6 +34,7 @@ import pytest
 
 from hpml.bench import screen
 from hpml.bench.harness import BenchSession, planted_slowdown
+from hpml.bench.idle import POLICIES, IdleState, idle_cpus, policy_from
 from hpml.bench.matrix import EMULATED_ENV, Case, check_models, params
 from hpml.bench.paired import Precision
 from hpml.bench.profiles import Profile, default_profile_name, get_profile, list_profiles
@@ -45,6 +49,8 @@ PRECISION_KEY = pytest.StashKey[Precision]()
 SCREEN_KEY = pytest.StashKey[list]()
 FLOORS_KEY = pytest.StashKey[dict]()
 SELECTED_KEY = pytest.StashKey[frozenset]()  # the session's rows after -k/-m (dataset twins resolve against them)
+IDLE_POLICY_KEY = pytest.StashKey[str]()  # --hpml-idle
+IDLE_KEY = pytest.StashKey[IdleState]()  # what held while the rows were measured
 #: Exit status of a bad option value, as for the hpml CLI (pytest's own UsageError exits 4).
 USAGE_EXIT = 2
 
@@ -79,6 +85,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "by default one row (train on digits) measures it and the others are skipped, naming it",
     )
     group.addoption(
+        "--hpml-idle", default=None, metavar="POLICY",
+        help="idle CPUs while measuring: " + "; ".join(f"{k}: {v}" for k, v in POLICIES.items())
+        + " (default: $HPML_BENCH_IDLE, else awake)",
+    )
+    group.addoption(
         "--hpml-tables", action="store_true", default=False,
         help="also print pytest-benchmark's per-group tables (long: one line per row)",
     )
@@ -106,6 +117,10 @@ def pytest_configure(config: pytest.Config) -> None:
             profile, config.getoption("--hpml-target-halfwidth"), config.getoption("--hpml-row-budget"))
     except HpmlError as err:
         pytest.exit(f"hpml: {err}", returncode=USAGE_EXIT)
+    try:
+        config.stash[IDLE_POLICY_KEY] = policy_from(config.getoption("--hpml-idle", None))
+    except HpmlError as err:
+        pytest.exit(f"hpml: --hpml-idle: {err}", returncode=USAGE_EXIT)
     if config.getoption("--hpml-emulated", False):
         os.environ[EMULATED_ENV] = "1"  # an environment variable: fresh-process rows see it too
     raw = config.getoption("--hpml-models", None)
@@ -192,8 +207,11 @@ def hpml_bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     real = RealData(data_dir, tmp_path_factory.mktemp("hpml-real-format"), profile, samples)
     session = BenchSession(profile, real, request.config.stash[SLOWDOWN_KEY], request.config.stash[PRECISION_KEY],
                            request.config.stash.get(SELECTED_KEY, None))
-    yield session
-    session.drop_baseline()  # a fresh baseline process ends here
+    # Held until the last row has run; the PM QoS request covers the fresh and DDP processes too.
+    with idle_cpus(request.config.stash.get(IDLE_POLICY_KEY, "awake")) as idle:
+        request.config.stash[IDLE_KEY] = idle
+        yield session
+        session.drop_baseline()  # a fresh baseline process ends here
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
@@ -203,6 +221,8 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     if PROFILE_KEY in config.stash:
         info["profile"] = config.stash[PROFILE_KEY].name
         info["planted_slowdown"] = config.stash[SLOWDOWN_KEY]
+    if IDLE_KEY in config.stash:
+        info["cpu_idle"] = config.stash[IDLE_KEY].info()
     machine_info["hpml"] = info
 
 
@@ -241,7 +261,8 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     infos = [b.extra_info for b in _measured_rows(config)]
     floors = config.stash[FLOORS_KEY] = screen.finalize(infos)
     if infos:
-        config.stash[SCREEN_KEY] = screen.render(infos, floors, screen.busy_rows(infos))
+        idle = config.stash[IDLE_KEY].info() if IDLE_KEY in config.stash else None
+        config.stash[SCREEN_KEY] = screen.render(infos, floors, screen.busy_rows(infos), idle)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

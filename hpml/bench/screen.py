@@ -9,7 +9,8 @@ inside the phase's noise floor), ``·`` where the row did not run (skipped, dese
 once because another dataset's rows time the same work
 (:func:`hpml.bench.matrix.workload_twin`), the datasets a profile measures through another
 of their kind of data (:func:`hpml.bench.matrix.end_to_end_stand_in`), each phase's noise floor (its A/A control: the
-baseline paired with itself) and the busy-machine warning.
+baseline paired with itself), whether idle CPUs were kept awake (:mod:`hpml.bench.idle`)
+and the busy-machine warning.
 
 It works on the rows' ``extra_info`` dicts only (no torch), and also decides each row's
 ``speedup_significant`` against its phase's noise floor (:func:`finalize`), so that the
@@ -24,6 +25,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any, Callable, Iterable
 
+from hpml.bench.idle import describe as describe_idle
 from hpml.bench.paired import PairedResult, is_significant, noise_floor
 from hpml.results.phases import screen_rank
 
@@ -147,8 +149,10 @@ def busy_rows(rows: Iterable[dict[str, Any]]) -> int:
     return sum(1 for info in rows if info.get("busy"))
 
 
-def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]], busy_rows: int) -> list[str]:
-    """The compact matrix, the noise floors and the busy warning, as lines."""
+def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]], busy_rows: int,
+           idle: dict[str, Any] | None = None) -> list[str]:
+    """The compact matrix, the noise floors, the idle CPUs' state (a run's recorded
+    ``cpu_idle``, :mod:`hpml.bench.idle`) and the busy warning, as lines."""
     lines = ["hpml: paired speedup over each group's baseline (±: 95% interval; ~ not significant, x? unpaired, "
              "· not run, ! busy machine)"]
     by_phase: dict[str, list[dict[str, Any]]] = {}
@@ -189,6 +193,9 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         lines.append("noise floor (A/A: baseline vs itself, widest per phase): " + ", ".join(parts))
     else:
         lines.append("noise floor: not measured (no paired baseline row ran)")
+    idle_line = describe_idle(idle)
+    if idle_line:
+        lines.extend(textwrap.wrap(idle_line, width=100, subsequent_indent="  ", break_on_hyphens=False))
     if busy_rows:
         lines.append(f"WARNING: {busy_rows} rows measured on a busy machine: their numbers are unreliable "
                      "(extra_info busy_reason says what else ran)")
@@ -197,6 +204,7 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
+    import json
     import sys
     from pathlib import Path
 
@@ -211,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     except HpmlError as err:
         print(f"hpml.bench.screen: {err}", file=sys.stderr)
         return 2
-    print("\n".join(render(rows, finalize(rows), busy_rows(rows))))
+    machine = json.loads(args.run.read_text()).get("machine_info") or {}
+    idle = (machine.get("hpml") or {}).get("cpu_idle") if isinstance(machine, dict) else None
+    print("\n".join(render(rows, finalize(rows), busy_rows(rows), idle)))
     return 0
 
 

@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hpml.bench.idle import idle_cpus, policy_from
 from hpml.errors import HpmlError
 from hpml.results.machine import cpu_class
 from hpml.gate.config import TESTS, GateConfig, load_gate_config, parse_bench_args
@@ -166,7 +167,9 @@ def _ab_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check],
         base_runs, current_runs = load_side(args.ab[0]), load_side(args.ab[1])
         return ab_checks(base_runs, current_runs, None, config, f"{args.ab[0]} vs {args.ab[1]}",
                          allow_other_machine=args.allow_other_machine)
-    sessions = run_interleaved(args.base, config.bench_args, config.repeats, keep=args.keep, pairs=config.pairs)
+    # Both revisions' sessions under one idle state: an older base revision holds no PM QoS request itself.
+    with idle_cpus(policy_from(None), probe=False):
+        sessions = run_interleaved(args.base, config.bench_args, config.repeats, keep=args.keep, pairs=config.pairs)
     return ab_checks(sessions.base, sessions.current, sessions.unpaired or "", config,
                      f"{args.base} vs working tree, {config.repeats} session pair(s)",
                      allow_other_machine=args.allow_other_machine)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 #: The facts :func:`machine_facts` returns, in the order a summary stores them.
-FACTS = ("cpu", "cores", "torch", "gpu", "node", "cpu_capability", "cpu_bf16", "system", "arch")
+FACTS = ("cpu", "cores", "torch", "gpu", "node", "cpu_capability", "cpu_bf16", "system", "arch", "cpu_idle")
 
 
 def machine_facts(machine_info: dict[str, Any] | None) -> dict[str, Any]:
@@ -42,6 +42,9 @@ def machine_facts(machine_info: dict[str, Any] | None) -> dict[str, Any]:
         "cpu_bf16": pick("cpu_bf16"),
         "system": info.get("system") or None,
         "arch": info.get("machine") or info.get("arch") or None,
+        # whether idle CPUs were kept awake while measuring (hpml.bench.idle): not part of
+        # comparable_machine, which older runs that did not record it must still match
+        "cpu_idle": pick("cpu_idle"),
     }
 
 

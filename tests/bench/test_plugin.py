@@ -239,6 +239,19 @@ def test_summary_is_written_next_to_the_stored_runs(suite: pytest.Pytester):
     machine = json.loads(stored[0].read_text())["machine_info"]["hpml"]
     assert {"torch", "torchvision", "cuda", "cudnn", "gpu", "gpu_count", "cpu", "cpu_count", "torch_threads"} <= set(machine)
     assert machine["profile"] == "smoke"
+    idle = machine["cpu_idle"]  # what the idle CPUs did while the rows were measured (hpml.bench.idle)
+    assert idle["policy"] == "awake" and isinstance(idle["held"], bool) and idle["detail"]
+    assert summary["machine"]["cpu_idle"] == idle
+    result.stdout.fnmatch_lines(["idle CPUs: *"])
+
+
+def test_idle_policy_is_recorded_and_an_unknown_one_is_a_usage_error(suite: pytest.Pytester):
+    result = suite.runpytest("--hpml-idle=os", "--benchmark-json=out.json")
+    assert json.loads((suite.path / "out.json").read_text())["machine_info"]["hpml"]["cpu_idle"]["held"] is False
+    result.stdout.fnmatch_lines(["idle CPUs: left to the OS (--hpml-idle os)*"])
+    result = suite.runpytest_subprocess("--hpml-idle=sleepy")
+    assert result.ret == 2
+    result.stderr.fnmatch_lines(["*hpml: --hpml-idle: unknown idle policy 'sleepy': pick one of awake, os"])
 
 
 def test_no_summary_when_benchmarks_are_disabled(suite: pytest.Pytester):

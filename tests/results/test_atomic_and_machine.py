@@ -37,7 +37,8 @@ PYTEST_BENCHMARK = {  # pytest-benchmark's machine_info with hpml's own facts un
     "node": "ci-1234", "system": "Linux", "machine": "x86_64", "processor": "x86_64",
     "cpu": {"brand_raw": "AMD EPYC 7763", "count": 4},
     "hpml": {"torch": "2.4.1", "gpu": None, "cpu": "AMD EPYC 7763", "cpu_count": 4,
-             "cpu_capability": "AVX2", "cpu_bf16": False},
+             "cpu_capability": "AVX2", "cpu_bf16": False,
+             "cpu_idle": {"policy": "awake", "held": True, "detail": "x", "cross_cpu_roundtrip_us": 5.3}},
 }
 HPML_ONLY = {"torch": "2.4.1", "gpu": "NVIDIA H100", "cpu": "AMD EPYC 7763", "cpu_count": 4,
              "cpu_capability": "AVX512", "cpu_bf16": True}
@@ -46,7 +47,8 @@ HPML_ONLY = {"torch": "2.4.1", "gpu": "NVIDIA H100", "cpu": "AMD EPYC 7763", "cp
 def test_every_shape_reads_the_same_way() -> None:
     facts = machine_facts(PYTEST_BENCHMARK)
     assert facts == {"cpu": "AMD EPYC 7763", "cores": 4, "torch": "2.4.1", "gpu": None, "node": "ci-1234",
-                     "cpu_capability": "AVX2", "cpu_bf16": False, "system": "Linux", "arch": "x86_64"}
+                     "cpu_capability": "AVX2", "cpu_bf16": False, "system": "Linux", "arch": "x86_64",
+                     "cpu_idle": PYTEST_BENCHMARK["hpml"]["cpu_idle"]}
     assert machine_facts(facts) == facts  # a summary's "machine" reads back unchanged
     hpml = machine_facts(HPML_ONLY)
     assert (hpml["cpu"], hpml["cores"], hpml["gpu"]) == ("AMD EPYC 7763", 4, "NVIDIA H100")
@@ -56,6 +58,9 @@ def test_every_shape_reads_the_same_way() -> None:
 def test_comparable_machine_ignores_the_host_name_but_not_the_hardware() -> None:
     other_host = {**PYTEST_BENCHMARK, "node": "ci-5678"}
     assert comparable_machine(other_host) == comparable_machine(PYTEST_BENCHMARK)
+    # a run from before hpml recorded the idle CPUs' state still compares with one that did
+    older = {**PYTEST_BENCHMARK, "hpml": {k: v for k, v in PYTEST_BENCHMARK["hpml"].items() if k != "cpu_idle"}}
+    assert comparable_machine(older) == comparable_machine(PYTEST_BENCHMARK)
     more_cores = {**PYTEST_BENCHMARK, "cpu": {"brand_raw": "AMD EPYC 7763", "count": 8}}
     assert comparable_machine(more_cores) != comparable_machine(PYTEST_BENCHMARK)
 
