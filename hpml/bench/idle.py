@@ -11,7 +11,7 @@ disagreed on such rows by up to 36 % (``default-run-445861d/compare_runs.txt``).
 
 Linux lets a process ask that no CPU sleep deeper than a given exit latency, for as long
 as it holds ``/dev/cpu_dma_latency`` open with the limit written in it (PM QoS; tuned's
-server profiles hold such a request too).  A limit of 0 leaves idle CPUs polling: the
+throughput-performance profile holds such a request too).  A limit of 0 leaves idle CPUs polling: the
 same round trip took 4.7 µs.  It does not stop the machine's own slower changes in speed
 (the same folder: over minutes, the in-process loader's pass took 2-4 ms under either
 setting).

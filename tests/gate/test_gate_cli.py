@@ -219,3 +219,19 @@ def test_hpml_cli_wires_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.chdir(tmp_path)
     assert main(["gate", "--ab", str(RUNS[-1]), str(RUNS[-1])]) == 0
     assert main(["gate", "--summary", str(tmp_path / "missing.json")]) == 2
+
+
+def test_an_unknown_idle_policy_stops_the_a_b_before_any_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys) -> None:
+    """``hpml gate --base`` holds one idle-CPU state for both revisions' sessions
+    (hpml.bench.idle); a bad ``$HPML_BENCH_IDLE`` is bad input: one line, exit 2."""
+    from hpml.cli import main
+
+    import hpml.gate.command
+
+    started = []
+    monkeypatch.setattr(hpml.gate.command, "run_interleaved", lambda *a, **k: started.append(a))
+    monkeypatch.setenv("HPML_BENCH_IDLE", "sleepy")
+    assert main(["gate", "--base", "HEAD"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown idle policy 'sleepy'" in err[0] and not started
