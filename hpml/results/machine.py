@@ -59,13 +59,17 @@ def comparable_machine(machine_info: dict[str, Any] | None) -> tuple[str, ...]:
 
 
 def machine_line(machine_info: dict[str, Any] | None) -> str:
-    """``Intel(R) Xeon(R) ..., 4 cores, NVIDIA H100``: the machine in one line."""
+    """``Intel(R) Xeon(R) ..., 4 cores, NVIDIA H100, idle CPUs kept awake``: the machine in
+    one line; the idle CPUs' state only for runs that recorded it (hpml.bench.idle)."""
     facts = machine_facts(machine_info)
     parts = [str(facts["cpu"] or facts["arch"] or "?")]
     if facts["cores"]:
         parts.append(f"{facts['cores']} cores")
     if facts["gpu"]:
         parts.append(str(facts["gpu"]))
+    idle = facts["cpu_idle"]
+    if isinstance(idle, dict) and isinstance(idle.get("held"), bool):
+        parts.append("idle CPUs kept awake" if idle["held"] else "idle CPUs left to sleep")
     return ", ".join(parts)
 
 

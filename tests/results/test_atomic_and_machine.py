@@ -66,7 +66,10 @@ def test_comparable_machine_ignores_the_host_name_but_not_the_hardware() -> None
 
 
 def test_line_and_cpu_class() -> None:
-    assert machine_line(PYTEST_BENCHMARK) == "AMD EPYC 7763, 4 cores"
+    assert machine_line(PYTEST_BENCHMARK) == "AMD EPYC 7763, 4 cores, idle CPUs kept awake"
+    asleep = {**PYTEST_BENCHMARK, "hpml": {**PYTEST_BENCHMARK["hpml"], "cpu_idle": {"policy": "os", "held": False}}}
+    assert machine_line(asleep) == "AMD EPYC 7763, 4 cores, idle CPUs left to sleep"
+    assert machine_line(HPML_ONLY) == "AMD EPYC 7763, 4 cores, NVIDIA H100"  # a run from before it was recorded
     assert machine_line({}) == "?"
     assert cpu_class(PYTEST_BENCHMARK) == "AVX2" and cpu_class(HPML_ONLY) == "AVX512+bf16"
     assert cpu_class(machine_facts(PYTEST_BENCHMARK)) == "AVX2" and cpu_class({}) is None
