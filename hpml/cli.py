@@ -188,6 +188,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def wakeup_line() -> str:
+    """What waking another CPU costs here, as the OS leaves idle CPUs and as ``pytest
+    benchmarks`` measures (idle CPUs kept awake where it may: :mod:`hpml.bench.idle`)."""
+    from hpml.bench.idle import cross_cpu_roundtrip_us, idle_cpus
+
+    asleep = cross_cpu_roundtrip_us()
+    if asleep is None:
+        return "one CPU: nothing to wake"
+    with idle_cpus("awake") as state:
+        awake = f"{state.wakeup_us:.1f} us kept awake, as pytest benchmarks measures" if state.held and state.wakeup_us \
+            else f"benchmarks cannot keep them awake here ({state.detail})"
+    return f"cross-CPU round trip {asleep:.1f} us as the OS leaves idle CPUs; {awake}"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     import torch
 
@@ -204,6 +218,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"{'models':<{width}}  {', '.join(list_models())}")
     print(f"{'datasets':<{width}}  {', '.join(list_datasets())}")
     print(f"{'optimizations':<{width}}  {', '.join(list_optimizations())}")
+    print(f"{'cpu wake-up':<{width}}  {wakeup_line()}")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         for dtype in (torch.float32, torch.bfloat16, torch.float16):
@@ -223,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model and measure every phase")
     add_train_arguments(train)
     train.set_defaults(func=cmd_train)
-    info = sub.add_parser("info", help="devices, versions and measured peak FLOP/s")
+    info = sub.add_parser("info", help="devices, versions, measured peak FLOP/s and what waking another CPU costs")
     info.add_argument("--refresh", action="store_true", help="probe the peaks again (the cache keeps the highest value measured)")
     info.set_defaults(func=cmd_info)
     report = sub.add_parser("report", help="write the benchmark report (Markdown, HTML, charts)")

@@ -89,3 +89,18 @@ def test_the_screen_line_says_what_held_and_warns_when_nothing_did():
     assert refused.startswith("idle CPUs: NOT kept awake (cannot hold /dev/cpu_dma_latency: needs root); "
                               "cross-CPU wake-up round trip 88 us") and "loading with workers" in refused
     assert describe(None) is None and describe({}) is None  # runs from before hpml recorded it
+
+
+def test_hpml_info_says_what_waking_another_cpu_costs(monkeypatch: pytest.MonkeyPatch, capsys):
+    import hpml.measure
+    from hpml.cli import main
+
+    monkeypatch.setattr(hpml.measure, "measured_peak_flops", lambda *a, **k: 1e9)  # no matmul probe here
+    assert main(["info"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("cpu wake-up"))
+    if len(os.sched_getaffinity(0)) < 2:
+        assert line.endswith("one CPU: nothing to wake")
+    elif _can_hold():
+        assert "us as the OS leaves idle CPUs; " in line and line.endswith("us kept awake, as pytest benchmarks measures")
+    else:
+        assert "benchmarks cannot keep them awake here (cannot hold" in line
