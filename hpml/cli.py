@@ -197,8 +197,12 @@ def wakeup_line() -> str:
     if asleep is None:
         return "one CPU: nothing to wake"
     with idle_cpus("awake") as state:
-        awake = f"{state.wakeup_us:.1f} us kept awake, as pytest benchmarks measures" if state.held and state.wakeup_us \
-            else f"benchmarks cannot keep them awake here ({state.detail})"
+        if not state.held:
+            awake = f"benchmarks cannot keep them awake here ({state.detail})"
+        elif state.wakeup_us is None:
+            awake = "kept awake as pytest benchmarks measures, but the probe could not run"
+        else:
+            awake = f"{state.wakeup_us:.1f} us kept awake, as pytest benchmarks measures"
     return f"cross-CPU round trip {asleep:.1f} us as the OS leaves idle CPUs; {awake}"
 
 

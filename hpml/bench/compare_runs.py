@@ -41,6 +41,11 @@ USAGE_EXIT = 2
 
 def load_rows(path: Path) -> dict[str, dict[str, Any]]:
     """``extra_info`` of each hpml row of a pytest-benchmark JSON file, by benchmark name."""
+    return load_run(path)[0]
+
+
+def load_run(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """:func:`load_rows` and the file's ``machine_info`` ({} when it has none), read once."""
     try:
         data = json.loads(path.read_text())
     except OSError as err:
@@ -55,7 +60,8 @@ def load_rows(path: Path) -> dict[str, dict[str, Any]]:
     rows = {name: info for name, info in rows.items() if "phase" in info}
     if not rows:
         raise HpmlError(f"{path}: holds no hpml benchmark rows")
-    return rows
+    machine = data.get("machine_info")
+    return rows, machine if isinstance(machine, dict) else {}
 
 
 def _direction(info: dict[str, Any]) -> int:

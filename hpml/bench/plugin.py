@@ -34,7 +34,7 @@ import pytest
 
 from hpml.bench import screen
 from hpml.bench.harness import BenchSession, planted_slowdown
-from hpml.bench.idle import POLICIES, IdleState, idle_cpus, policy_from
+from hpml.bench.idle import DEFAULT_POLICY, POLICIES, IdleState, idle_cpus, policy_from
 from hpml.bench.matrix import EMULATED_ENV, Case, check_models, params
 from hpml.bench.paired import Precision
 from hpml.bench.profiles import Profile, default_profile_name, get_profile, list_profiles
@@ -208,7 +208,7 @@ def hpml_bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     session = BenchSession(profile, real, request.config.stash[SLOWDOWN_KEY], request.config.stash[PRECISION_KEY],
                            request.config.stash.get(SELECTED_KEY, None))
     # Held until the last row has run; the PM QoS request covers the fresh and DDP processes too.
-    with idle_cpus(request.config.stash.get(IDLE_POLICY_KEY, "awake")) as idle:
+    with idle_cpus(request.config.stash.get(IDLE_POLICY_KEY, DEFAULT_POLICY)) as idle:
         request.config.stash[IDLE_KEY] = idle
         yield session
         session.drop_baseline()  # a fresh baseline process ends here

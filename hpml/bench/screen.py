@@ -204,24 +204,23 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    import json
     import sys
     from pathlib import Path
 
-    from hpml.bench.compare_runs import load_rows
+    from hpml.bench.compare_runs import load_run
     from hpml.errors import HpmlError
+    from hpml.results.machine import machine_facts
 
     parser = argparse.ArgumentParser(prog="python -m hpml.bench.screen", description="The one-screen answer of a stored run.")
     parser.add_argument("run", type=Path, help="a pytest-benchmark JSON file of hpml rows")
     args = parser.parse_args(argv)
     try:
-        rows = list(load_rows(args.run).values())
+        by_name, machine = load_run(args.run)
     except HpmlError as err:
         print(f"hpml.bench.screen: {err}", file=sys.stderr)
         return 2
-    machine = json.loads(args.run.read_text()).get("machine_info") or {}
-    idle = (machine.get("hpml") or {}).get("cpu_idle") if isinstance(machine, dict) else None
-    print("\n".join(render(rows, finalize(rows), busy_rows(rows), idle)))
+    rows = list(by_name.values())
+    print("\n".join(render(rows, finalize(rows), busy_rows(rows), machine_facts(machine)["cpu_idle"])))
     return 0
 
 

@@ -120,11 +120,14 @@ def test_the_screen_of_a_stored_run_prints_and_bad_input_exits_2(tmp_path, capsy
     import json
 
     run = tmp_path / "run.json"
+    idle = {"policy": "awake", "held": True, "detail": "x", "cross_cpu_roundtrip_us": 5.3}
     run.write_text(json.dumps({"benchmarks": [{"name": "x", "fullname": "x", "extra_info": dict(
-        row("train", "digits", "amp", 1.87, [1.84, 1.90]), speedup_significant=True, busy=True)}]}))
+        row("train", "digits", "amp", 1.87, [1.84, 1.90]), speedup_significant=True, busy=True)}],
+        "machine_info": {"hpml": {"cpu_idle": idle}}}))
     assert screen.main([str(run)]) == 0
     out = capsys.readouterr().out
     assert "1.87x±0.03!" in out and "1 rows measured on a busy machine" in out
+    assert "idle CPUs: kept awake (PM QoS 0 us request held); cross-CPU wake-up round trip 5 us" in out
     assert screen.main([str(tmp_path / "missing.json")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing.json" in err
