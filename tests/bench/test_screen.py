@@ -80,11 +80,12 @@ def test_the_default_cpu_matrix_fits_one_screen():
 
 
 def test_the_stored_default_run_fits_one_screen():
-    """The rows of a real default run (committed, benchmarks/results/default-run-49fee1d/) render in <= 40 lines."""
+    """The rows of a real default run (tests/fixtures/default-run-49fee1d/, see docs/studies/default-runs.md)
+    render in <= 40 lines."""
     import json
     from pathlib import Path
 
-    (path,) = (Path(__file__).parents[2] / "benchmarks/results/default-run-49fee1d").glob("0001_*.json")
+    (path,) = (Path(__file__).parents[2] / "tests/fixtures/default-run-49fee1d").glob("0001_*.json")
     rows = [b["extra_info"] for b in json.loads(path.read_text())["benchmarks"]]
     lines = screen.render(rows, screen.finalize(rows), busy_rows=0)
     assert len(lines) <= 40, "\n".join(lines)

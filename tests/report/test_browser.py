@@ -1,5 +1,5 @@
-"""The report of the committed reference runs (a default smoke run): its size, and its first
-screen in a real browser (headless Chromium at 1280 x 800)."""
+"""The report of a real stored default run (smoke profile, slimmed: docs/studies/default-runs.md): its
+size, and its first screen in a real browser (headless Chromium at 1280 x 800)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PIL import Image
 from hpml.report import add_report_arguments, run_report
 from hpml.report.browser import find_chromium
 
-REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "cpu-2core-reference"
+REFERENCE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "default-run-49fee1d"
 #: The issue's budget for a default run's whole report (index.md + index.html + charts).
 MAX_REPORT_BYTES = 2 * 1024 * 1024
 WIDTH, HEIGHT = 1280, 800
