@@ -131,7 +131,7 @@ def calibration(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]], name
 def kind_of_row(info: dict[str, Any]) -> str:
     """The kind a row's agreement is reported under: its phase, and for loading rows whether
     the loader runs worker processes (their speedup moves with the machine's state for
-    seconds to minutes at a time: ``benchmarks/results/loading-drift/``)."""
+    seconds to minutes at a time: docs/studies/loading-drift.md)."""
     phase = str(info.get("phase", "?"))
     if phase == "load":
         return "load, worker processes" if info.get("num_workers") else "load, in process"

@@ -313,13 +313,9 @@ def control_key(case: Case) -> tuple:
     """Baseline rows that share an A/A control: same phase, device and model; in the data
     phases, which run no model, same dataset (each reader and loader has its own noise).
 
-    An A/A control costs a ResNet-50 group 12 calls (6 pairs: the fewest whose rank
-    interval reaches 95 %) where timing the baseline alone costs the profile's ``rounds``;
-    with a control in every group, the baseline rows of ResNet-50's 8 groups took 90.5 s of
-    an 11.5 min default run (``benchmarks/results/default-run-64cbe23/pytest_output.txt``:
-    25.8 s for ``end_to_end[cifar10]``'s, 12.7 and 13.8 s for ``train[digits]``'s two).
-    One per phase and model still gives every phase its noise floor and every model's noise
-    its control."""
+    A control in every group cost ResNet-50's baseline rows 90.5 s of an 11.5 min default run
+    (docs/studies/default-runs.md); one per phase and model still gives every phase its noise
+    floor and every model's noise its control."""
     return (case.phase, case.device, case.model or case.label)
 
 

@@ -1,20 +1,13 @@
 """Idle CPUs kept awake while benchmarks measure: a PM QoS CPU latency request of 0 µs.
 
-A CPU with nothing to run sleeps, and a sleeping CPU takes time to wake.  Work handed
-from one process to another on another CPU waits for that wake-up: every batch a
-DataLoader worker hands over, every index the main process sends it.  On the 2-vCPU VM
-of benchmarks/results/cpu-wakeup/ (the kind CI runs on), that round trip took 79 µs
-across CPUs against 3 µs on one.  So a loading row's speedup depended on where the
-scheduler happened to put the processes (``workers``: 0.354x with the main process and
-its workers sharing a CPU, 0.244x on different CPUs), and two runs of the same commit
-disagreed on such rows by up to 36 % (``default-run-445861d/compare_runs.txt``).
+A sleeping CPU takes time to wake, and work handed to a process on another CPU waits for
+it (every batch a DataLoader worker hands over), so a loading row's speedup depended on
+where the scheduler put its processes (docs/studies/cpu-wakeup.md: 79 µs across CPUs).
 
 Linux lets a process ask that no CPU sleep deeper than a given exit latency, for as long
 as it holds ``/dev/cpu_dma_latency`` open with the limit written in it (PM QoS; tuned's
-throughput-performance profile holds such a request too).  A limit of 0 leaves idle CPUs polling: the
-same round trip took 4.7 µs.  It does not stop the machine's own slower changes in speed
-(the same folder: over minutes, the in-process loader's pass took 2-4 ms under either
-setting).
+throughput-performance profile holds such a request too).  A limit of 0 leaves idle CPUs polling
+(4.7 µs for the same round trip).  It does not stop the machine's own slower changes in speed.
 
 * ``awake`` (the default, ``--hpml-idle`` / ``$HPML_BENCH_IDLE``): hold that request while
   the session measures, where this user may (root, or a device made writable).  Where it

@@ -418,10 +418,8 @@ def emulated_reason(case: Case, profile: Profile) -> str | None:
     ``inference:amazon_polarity:cpu:amp`` row says by how much on this machine).  Every
     such row would give the same answer, "a slowdown", at ~10x its baseline's cost, and
     together they were most of the default run on an AVX2 CPU.  So one row measures it, on
-    the cheapest real workload: XLNet-tiny's forward pass on Amazon reviews.  (ResNet-50's
-    forward pass on digits, measured here before, took 8.0 s per emulated call, 36x its
-    baseline, and 58.6 s of an 11.5 min default run: ``benchmarks/results/default-run-64cbe23/``;
-    its training step 103 s: ``default-run-2d8bbac/``.)  The others are skipped naming that
+    the cheapest real workload: XLNet-tiny's forward pass on Amazon reviews (ResNet-50's took
+    58.6 s of a default run: docs/studies/default-runs.md).  The others are skipped naming that
     row.  ``--hpml-emulated`` measures them all."""
     if case.device != "cpu" or case.is_baseline or os.environ.get(EMULATED_ENV) == "1":
         return None

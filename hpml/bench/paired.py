@@ -28,8 +28,7 @@ down by the same amount, and the median cancels it.
   earlier when its time budget (seconds of measured calls, both sides) is spent or
   :attr:`Precision.max_pairs` is reached.  It does not stop the first time the interval
   looks narrow enough: that picks the samples whose spread reads low by chance, and those
-  miss the true ratio more often (simulated A/A rows: ``benchmarks/results/stop-rule/``;
-  of four stored default runs, the 7 A/A controls that missed 1.0 had all stopped that way).
+  miss the true ratio more often (docs/studies/stop-rule.md).
   ``hpml gate --base``
   switches it off (:attr:`Precision.fixed_pairs`, from ``HPML_BENCH_PAIRS``): both
   revisions' sessions must make the same sequence of timed calls to be paired, and there

@@ -12,9 +12,7 @@ never mistaken for one another.
   ``pytest benchmarks`` run is aimed at ~10 minutes on a 2-core CPU (measured: benchmarks/README.md).  Its numbers show relative effects,
   not production throughput.
 * ``cpu``: the CPU reference point.  CIFAR at batch 32 (the batch of the 2-core
-  reference runs 0003/0004 in benchmarks/results/cpu-2core-reference: fp32 baseline
-  16.8 / 14.3 img/s, amp_bf16 33.5 / 27.5 img/s), more rounds than
-  ``smoke``.  Meant for picked rows (``-k``), e.g. the step and overhead rows that show
+  reference runs: docs/studies/reference-run.md), more rounds than ``smoke``.  Meant for picked rows (``-k``), e.g. the step and overhead rows that show
   hpml's performance floor; a CIFAR ResNet-50 fp32 row takes ~20 s on 2 cores.
 * ``standard``: the default when CUDA is present.  Real resolutions, moderate batches,
   XLNet ``base`` at 256 tokens.
@@ -175,9 +173,7 @@ register_profile(Profile(
     # End to end, a call is two training steps and the loading before them; one dataset per kind
     # of data: ImageNet's JPEG files and the Amazon reviews, each standing for the others of its
     # kind (skip reasons say so).  Not CIFAR's in-memory arrays (digits' too): there the loader
-    # was 0.3 % of a CPU end-to-end call (4.8 ms of 1.73 s, benchmarks/results/default-run-19e1a73/,
-    # extra_info "phases"), so its rows timed two ResNet-50 steps at 32 px, which train:digits
-    # times, at ~25 s a row: 103 s of a 10.5 min default run, every one reading "~".
+    # was 0.3 % of the call, so those rows timed what train:digits times (docs/studies/default-runs.md).
     end_to_end_datasets=("imagenet", "amazon_polarity"),
 ))
 register_profile(Profile(

@@ -9,9 +9,8 @@ pair, ``d_i = log(t_current_i / t_base_i)``; whatever slowed the machine at that
 
 What pairing cannot cancel is the *process*: each session is one process with its own
 memory layout, allocator history and thread placement, and that lasts the whole session.
-On the 2-core development machine the median digits step time of a process had a log-sd of
-3.3 % over 8 processes of identical code (``benchmarks/results/process-spread/spread.json``),
-so two sessions differ by ~4.7 %, in every pair they share.  A test over the pairs of one session pair sees that as a real change (identical
+Two processes of identical code differ by ~4.7 % in step time, in every pair they share
+(docs/studies/process-spread.md).  A test over the pairs of one session pair sees that as a real change (identical
 code once read +5.8 % SLOWER, p = 0.001, that way).  So the unit of replication is the
 session pair: per session pair ``j``, ``r_j = median_i d_i`` (the median: one
 burst-disturbed pair weighs nothing), and the test is a one-sample t-test of the ``r_j``

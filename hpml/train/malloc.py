@@ -6,13 +6,8 @@ returns freed memory at the top of the heap to the OS once it exceeds the trim
 threshold.  A training step frees and re-allocates hundreds of MB of activations, so
 with glibc's defaults every step touches fresh pages again.  Raising the thresholds (what
 ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` or a caching allocator such as
-jemalloc/tcmalloc achieve) makes the heap keep that memory.  The CIFAR-10 ResNet-50 fp32
-SGD step at batch 32 on the 2-core reference machine, in
-``benchmarks/results/cpu-2core-reference/Linux-CPython-3.11-64bit/0003_*.json`` and
-``0004_*.json`` (rows ``baseline`` and ``host_allocator``, ``extra_info.minor_faults``
-per call): 56,523 / 245,646 minor page faults per step with the defaults, 12,029 /
-10,800 with the tuning, which ran 1.07x / 1.17x faster (``speedup_vs_baseline``).  How
-many faults the default takes depends on what ran before in the process.
+jemalloc/tcmalloc achieve) makes the heap keep that memory: 5-23x fewer minor page faults
+per step and 1.07-1.17x faster on the CIFAR ResNet-50 CPU step (docs/studies/reference-run.md).
 
 The cost is memory: freed memory stays in the process (up to :data:`TRIM_THRESHOLD`
 above the heap top), which the rows' ``peak_rss_bytes`` shows.

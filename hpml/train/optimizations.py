@@ -210,16 +210,8 @@ register("fsdp", "FSDP (fully_shard): parameters, gradients and optimizer state 
     _set(strategy="fsdp")
 )
 
-#: The best combination per device.  Measured, not guessed: see benchmarks/ and the
-#: README's "optimized" table.  CPU figures below are from the CIFAR-10 ResNet-50 SGD
-#: training-step rows at batch 32 of benchmarks/results/cpu-2core-reference/
-#: Linux-CPython-3.11-64bit/0003_*.json and 0004_*.json (2-core AVX-512-BF16 machine):
-#: bf16 autocast + channels_last gave the largest same-run speedup (amp_bf16 1.99x /
-#: 1.91x, channels_last 1.19x / 1.21x), and the tuned host allocator 1.07x / 1.17x over
-#: the fp32 baseline (minor faults per step 56,523 / 245,646 -> 12,029 / 10,800; the
-#: `optimized` rows took 0).  fused_optimizer read 1.00x / 1.10x against the baseline's
-#: single-tensor for-loop SGD there, within the two sessions' spread, so it is left out;
-#: worker processes compete with the compute for the same cores, so they are left out too.
+#: The best combination per device, measured (CPU: docs/studies/reference-run.md): fused_optimizer
+#: did not pay beyond the sessions' spread, and worker processes compete with the compute for the cores.
 OPTIMIZED: dict[str, tuple[str, ...]] = {
     "cpu": ("amp_bf16", "channels_last", "host_allocator"),
     "cuda": ("amp", "channels_last", "cudnn_benchmark", "tf32", "fused_optimizer", "pin_memory", "workers"),

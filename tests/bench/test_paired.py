@@ -206,7 +206,7 @@ def test_the_pilot_sizes_the_row_once():
 def test_an_a_a_control_holds_1_in_its_interval_at_least_95_percent_of_the_time_under_the_stop_rule():
     """The adaptive stop must not bias the interval.  Stopping the first time the interval
     looked narrow enough picked samples whose spread read low by chance: such A/A rows held
-    1.0 in ~94 % of runs at 6 % call noise (benchmarks/results/stop-rule/simulation.json)."""
+    1.0 in ~94 % of runs at 6 % call noise (docs/studies/stop-rule.md)."""
     rng = random.Random(11)
     runs, held = 300, 0
     for _ in range(runs):

@@ -30,12 +30,9 @@ def git(repo: Path, *args: str) -> str:
 def one_cpu():
     """This process, and so the gate sessions it starts, on one CPU.
 
-    This machine's two vCPUs change speed independently, often by 10-40 % for seconds at a
-    time, and a single-threaded process stays on the CPU it started on.  Two processes taking
-    turns on identical work read 0.88-1.20x each other unpinned and 0.97-1.07x pinned to one
-    CPU (20 trials each, ``benchmarks/results/core-speed/core-speed-20261129.json``); in one
-    clean-clone CI run, identical code read +22.5 %, +27.0 % and +26.5 % slower in all three
-    session pairs of the test below and failed its 25 % bound.  The tiny benchmark is
+    Two vCPUs may change speed independently for seconds at a time, and a single-threaded
+    process stays on the CPU it started on: identical code read 22-27 % slower in all three
+    session pairs of the test below (docs/studies/core-speed.md).  The tiny benchmark is
     single-threaded and the baton runs one session at a time, so one CPU takes nothing from
     it: what these tests check is the mechanics, not this machine's CPUs."""
     allowed = os.sched_getaffinity(0)
