@@ -6,7 +6,8 @@
 * :mod:`hpml.convergence.run` -- time-to-accuracy runs over seeds, the spread check;
 * :mod:`hpml.convergence.records` -- the JSON records under ``.benchmarks/convergence/``.
 
-The tests live in ``tests/convergence`` (``pytest -m convergence``); see README_SECTION.md.
+The tests live in ``tests/convergence`` (``pytest -m convergence tests/convergence``); see README.md's
+"Convergence" section.
 """
 
 from hpml.convergence.recipes import (

@@ -198,7 +198,7 @@ def convergence_section(records: Sequence[ConvergenceRecord], out: Path) -> Sect
     if not usable:
         section.blocks.append(
             "No convergence records found (`.benchmarks/convergence/*.json`). Produce them on a GPU node with "
-            "`pytest benchmarks -m convergence`; each run trains to its accuracy target and records the "
+            "`pytest -m convergence tests/convergence`; each run trains to its accuracy target and records the "
             "accuracy after every epoch with the cumulative wall time."
         )
         return section

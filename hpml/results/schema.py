@@ -436,7 +436,7 @@ def _fraction(value: Any) -> float | None:
     return v / 100.0 if v > 1.0 else v
 
 
-HOW_TO_CONVERGE = "produce one with `pytest benchmarks -m convergence` (writes .benchmarks/convergence/*.json)"
+HOW_TO_CONVERGE = "produce one with `pytest -m convergence tests/convergence` (writes .benchmarks/convergence/*.json)"
 
 
 def convergence_from_json(obj: Any, path: Path) -> ConvergenceRecord:

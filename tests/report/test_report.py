@@ -101,7 +101,7 @@ def test_one_run_explains_the_missing_trend(tmp_path: Path) -> None:
     assert "trend.png" not in md and not (out / "charts" / "trend.png").exists()
     assert "Only one run" in md and "at least two" in md
     # no convergence records among the inputs: the page says how to produce them
-    assert "pytest benchmarks -m convergence" in md and not (out / "charts" / "convergence.png").exists()
+    assert "pytest -m convergence tests/convergence" in md and not (out / "charts" / "convergence.png").exists()
     assert charts_in(out) == set(re.findall(r"\]\(([^)]+\.png)\)", md))
 
 
