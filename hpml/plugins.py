@@ -9,7 +9,7 @@ A package registers with hpml by naming a module in one of two entry-point group
     mydata = "my_package.hpml_data"
 
 Importing that module registers what it holds with hpml's own decorators
-(``@hpml.register_model(name, modality=...)``, ``@hpml.data.register_dataset(info, ...)``),
+(``@hpml.models.register_model(name, modality=...)``, ``@hpml.data.register_dataset(info, ...)``),
 exactly as hpml's built-in families do.  hpml loads every such module once, the first
 time the model or dataset registry is read.  A plugin that raises while it registers is
 named in a warning and left out; the rest of hpml works.

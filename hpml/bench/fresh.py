@@ -6,7 +6,7 @@ Each side is a process forked from a *forkserver* that has imported torch and hp
 never built or ran anything: a fresh process in the sense that matters (default
 allocator, no model, no caches), without paying torch's import (seconds) per side.  The
 process builds the row's workload exactly as an in-process row would (the phase's
-builder from :data:`hpml.bench.workloads.BUILDERS`), then waits; the harness drives the
+builder from :data:`hpml.bench.phases.PHASE_BUILDS`), then waits; the harness drives the
 two processes in lock step (``A B B A ...``): each ``call`` runs one timed call in the
 process (timed there, around :func:`hpml.bench.harness.timed_call`) and answers its
 seconds, so the pipe's latency is not measured.  A process waiting for its turn is

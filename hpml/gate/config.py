@@ -15,7 +15,7 @@ Layout::
     repeats = 6             # --base: session pairs (base and current run together, call by call); >= 3
     pairs = 3               # --base: fixed (baseline, optimization) pairs per hpml row and session
     bench_args = "benchmarks -k 'digits and baseline'"  # --base: the pytest selection run at both revisions
-    reference = "reference/X.json"  # for "reference" expectations (relative path)
+    reference = "reference/AVX512+bf16.json"  # for "reference" expectations (relative path)
     metrics = ["peak_rss_bytes"]  # with a reference: each row's metric may be at most `tolerance` worse
 
     [tool.hpml.gate.min_speedup]

@@ -1,7 +1,7 @@
 """A throwaway project with one ~1.7 ms numpy benchmark, for real A/B runs of the gate.
 
 ``make_project(folder)`` writes ``tinypkg/`` (the "code under test") and
-``benchmarks/test_tiny.py``; :func:`run_session` runs one real pytest-benchmark
+``<folder>/benchmarks/test_tiny.py``; :func:`run_session` runs one real pytest-benchmark
 session on it with ``--benchmark-save-data --benchmark-json``.
 
 The work is ``REPS`` passes of ``np.sin`` over 20k floats: single-threaded, no

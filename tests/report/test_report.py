@@ -217,7 +217,7 @@ def gate_pyproject(folder: Path, line: str) -> Path:
 
 
 def paired_run(tmp_path: Path) -> Path:
-    """The latest fixture run with the contract's paired fields added by hand (see contract.md).
+    """The latest fixture run with the paired fields a benchmark row records added by hand.
 
     amp_bf16 (cifar10, train) is significant; channels_last has the larger estimate but an
     interval around 1.0, so it must read "~" and must not be recommended.
