@@ -29,9 +29,6 @@ from hpml.errors import HpmlError
 #: the next all-reduce; override with $HPML_DIST_TIMEOUT (tests use a few seconds).
 DEFAULT_TIMEOUT_S = 120.0
 
-#: The variables torchrun sets for every process (MASTER_* only matter for env:// init).
-ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-
 
 @dataclass(frozen=True)
 class DistEnv:

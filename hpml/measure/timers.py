@@ -4,8 +4,6 @@ CUDA kernels run asynchronously: without a sync, ``time.perf_counter()`` around 
 training step measures how fast Python *queues* kernels, not how fast they run.
 :class:`Timer` therefore synchronizes the device when the region starts (so work
 queued earlier is not billed to it) and when it ends (so work queued inside is).
-On CUDA it also records a pair of CUDA events, which give the GPU-side time between
-the two markers without host jitter (airbench's method).
 
 >>> with Timer("cpu") as t:
 ...     _ = sum(range(1000))
@@ -61,35 +59,21 @@ class Timer(Tracking):
 
     ``seconds`` (s) is wall-clock time between synchronized endpoints, so it includes
     host work in the region (data loading, Python) as well as device work: this is the
-    time that a phase's samples/s is computed from.  ``device_seconds`` (s) is the time
-    between two CUDA events on the device's current stream (None off CUDA); it is the
-    number to quote for GPU-only work.  Both are NaN/None until the region ends; a
-    Timer can be reused, each ``with`` block overwrites them.
+    time that a phase's samples/s is computed from.  NaN until the region ends; a Timer
+    can be reused, each ``with`` block overwrites it.
     """
 
     def __init__(self, device: DeviceLike = "cpu") -> None:
         self.device = as_device(device)
         self.seconds: float = math.nan  # s, wall clock
-        self.device_seconds: float | None = None  # s, between CUDA events
         self._t0 = 0.0
-        self._events: tuple[torch.cuda.Event, torch.cuda.Event] | None = None
 
     def start(self) -> None:
         synchronize(self.device)  # host-device sync: earlier queued work is not ours
-        if self.device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record(torch.cuda.current_stream(self.device))
-            self._events = (start, end)
         self._t0 = time.perf_counter()
 
     def stop(self) -> dict[str, Any]:
-        """``seconds`` and ``device_seconds`` of the region."""
-        if self._events is not None:
-            start, end = self._events
-            end.record(torch.cuda.current_stream(self.device))
+        """``seconds`` of the region."""
         synchronize(self.device)  # host-device sync: all work queued in the region is done
         self.seconds = time.perf_counter() - self._t0
-        if self._events is not None:
-            self.device_seconds = start.elapsed_time(end) / 1e3  # elapsed_time is in ms
-            self._events = None
-        return {"seconds": self.seconds, "device_seconds": self.device_seconds}
+        return {"seconds": self.seconds}

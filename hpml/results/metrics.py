@@ -137,7 +137,6 @@ for _m in (
            title="CPU per sample"),
     # durations
     Metric("seconds", "s", "max", better="lower", format=seconds),
-    Metric("device_seconds", "s", "max", format=seconds),  # between CUDA events (Timer)
     Metric("train_seconds", "s", "max", format=seconds),
     Metric("warmup_seconds", "s", "max", format=seconds),
     Metric("steady_seconds", "s", "max", format=seconds),

@@ -19,7 +19,6 @@ import torch.nn as nn
 from hpml.train.malloc import tune_host_allocator
 from hpml.train.optimizations import Settings
 
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
 _OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD,
     "adam": torch.optim.Adam,

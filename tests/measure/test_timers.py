@@ -16,7 +16,6 @@ def test_timer_measures_a_sleep() -> None:
         time.sleep(0.05)
     # A correctness bound (sleep never returns early), not a performance claim.
     assert 0.05 <= t.seconds < 1.0
-    assert t.device_seconds is None
 
 
 def test_timer_is_reusable() -> None:
@@ -52,6 +51,5 @@ def test_cuda_timer_waits_for_queued_kernels() -> None:
     with Timer("cuda") as t:
         for _ in range(20):
             a = a @ a / 4096
-    assert t.device_seconds is not None and t.device_seconds > 0
-    # Both endpoints are synchronized, so wall time covers the GPU time.
-    assert t.seconds >= 0.9 * t.device_seconds
+    # The end is synchronized: nothing queued in the region is still running.
+    assert torch.cuda.current_stream().query() and t.seconds > 0
