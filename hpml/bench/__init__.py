@@ -13,7 +13,6 @@ imported and unit-tested (``tests/bench``):
 * :mod:`hpml.bench.fresh`: the two sides of a process-wide optimization in fresh processes;
 * :mod:`hpml.bench.busy`: what else used the cores before and during a row;
 * :mod:`hpml.bench.screen`: the matrix printed at the end, noise floors, significance;
-* :mod:`hpml.bench.compare_runs`: how far two runs' paired speedups agree;
 * :mod:`hpml.bench.compat`: the one use of pytest-benchmark's private API;
 * :mod:`hpml.bench.realdata`: small files in the real dataset formats;
 * :mod:`hpml.bench.plugin`: the pytest hooks and fixtures ``benchmarks/conftest.py`` uses.
@@ -25,7 +24,7 @@ __all__ = ["PROFILES", "Profile", "get_profile", "list_profiles"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: the torch-free modules (paired, screen, busy, compare_runs) are read by
+    # Lazy: the torch-free modules (paired, screen, busy) are read by
     # JSON-only commands (hpml gate's summaries), which must not pay torch's import.
     if name in __all__:
         from hpml.bench import profiles

@@ -207,19 +207,26 @@ def main(argv: list[str] | None = None) -> int:
     import sys
     from pathlib import Path
 
-    from hpml.bench.compare_runs import load_run
     from hpml.errors import HpmlError
     from hpml.results.machine import machine_facts
+    from hpml.results.schema import HOW_TO_RUN, read_json
 
     parser = argparse.ArgumentParser(prog="python -m hpml.bench.screen", description="The one-screen answer of a stored run.")
     parser.add_argument("run", type=Path, help="a pytest-benchmark JSON file of hpml rows")
     args = parser.parse_args(argv)
     try:
-        by_name, machine = load_run(args.run)
+        data = read_json(args.run, "pytest-benchmark run file", HOW_TO_RUN)
+        benchmarks = data.get("benchmarks") if isinstance(data, dict) else None
+        if not isinstance(benchmarks, list):
+            raise HpmlError(f"{args.run}: not a pytest-benchmark run (no 'benchmarks' list)")
+        # the screen needs only each row's extra_info, not its timings
+        rows = [info for b in benchmarks if isinstance(b, dict) and "phase" in (info := b.get("extra_info") or {})]
+        if not rows:
+            raise HpmlError(f"{args.run}: holds no hpml benchmark rows")
     except HpmlError as err:
         print(f"hpml.bench.screen: {err}", file=sys.stderr)
         return 2
-    rows = list(by_name.values())
+    machine = data.get("machine_info") if isinstance(data.get("machine_info"), dict) else {}
     print("\n".join(render(rows, finalize(rows), busy_rows(rows), machine_facts(machine)["cpu_idle"])))
     return 0
 

@@ -20,8 +20,7 @@ Who starts alternates over session pairs (ABBA), and within a session pair the f
 of each pair alternates too, so an effect of the position enters both signs alike.
 
 With ``k`` session pairs the t-test has ``k - 1`` degrees of freedom: at least
-:data:`MIN_SESSION_PAIRS` are needed, and its power grows with ``k`` (``python -m
-hpml.gate.power`` measures it for CI's selection).
+:data:`MIN_SESSION_PAIRS` are needed, and its power grows with ``k`` (``tools/gate_power.py`` measures it for CI's selection).
 
 **Unpaired tests** (``--ab BASE CURRENT``, and ``--base`` when the sessions could not be
 paired, e.g. a base revision without the baton) compare the pooled rounds of each side:

@@ -6,7 +6,6 @@
 * :mod:`hpml.report.render` -- the document model, Markdown and HTML writers;
 * :mod:`hpml.report.command` -- argparse wiring: :func:`add_report_arguments`, :func:`run_report`;
 * :mod:`hpml.report.browser` -- headless Chromium over the DevTools pipe (browser test, screenshots);
-* :mod:`hpml.report.screenshots` -- ``python -m hpml.report.screenshots STORAGE DOCS``.
 
 Runs and convergence records are read through :mod:`hpml.results.schema`.  Of the gate,
 the report reads only which rows are gated (:mod:`hpml.gate.config`), and nothing of the

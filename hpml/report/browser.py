@@ -3,7 +3,7 @@
 Standard library only: Chromium's ``--remote-debugging-pipe`` reads NUL-terminated JSON
 commands on fd 3 and writes replies and events on fd 4, so no websocket client and no
 port are needed.  Used by the browser test (tests/report) and by
-:mod:`hpml.report.screenshots`.
+``tools/report_screenshots.py``.
 
     with Browser() as b:
         page = b.open(Path("hpml-report/index.html"), width=1280, height=800)

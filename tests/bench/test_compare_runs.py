@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hpml.bench.compare_runs import compare, main, percentile
+from tools.compare_runs import compare, main, percentile
 
 
 def _run(path: Path, rows: dict[str, tuple]) -> Path:
@@ -63,7 +63,7 @@ def test_calibration_says_whether_the_intervals_explain_the_differences():
     within; the predicted 90th percentile follows the intervals' widths, not the estimates."""
     import math
 
-    from hpml.bench.compare_runs import Z95, calibration
+    from tools.compare_runs import Z95, calibration
 
     def row(estimate, halfwidth):  # a log-symmetric 95 % interval of relative half-width ~halfwidth
         se = math.log1p(halfwidth) / Z95

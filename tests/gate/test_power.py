@@ -1,4 +1,4 @@
-"""``python -m hpml.gate.power``: the counting, the CLI's bad input, and CI's selection.
+"""``python tools/gate_power.py``: the counting, the CLI's bad input, and CI's selection.
 
 The study itself measures for minutes: on CI's selection it is ``slow``; a stand-in
 project with two cheap rows runs the same plumbing (sessions, baton, paired test) here.
@@ -13,7 +13,7 @@ import pytest
 
 from hpml.gate.config import load_gate_config
 from hpml.gate.checks import FASTER, OK, SLOWER
-from hpml.gate.power import case_env, main, markdown, tally, target_row
+from tools.gate_power import case_env, main, markdown, tally, target_row
 
 ROOT = Path(__file__).parents[2]
 ROWS = ["train:digits:resnet50:cpu:sgd:baseline", "train:digits:resnet50:cpu:sgd:channels_last"]
@@ -33,7 +33,7 @@ def test_tally_counts_alarms_and_detections() -> None:
     one = cases["one_optimization"]
     assert one["count"] == 2 and one["other_rows_flagged"] == 1  # only the slowed row counts as caught
     assert "channels_last" in one["what"]
-    text = markdown({"command": "python -m hpml.gate.power --trials 3", "trials_completed": 3,
+    text = markdown({"command": "python tools/gate_power.py --trials 3", "trials_completed": 3,
                      "seconds_per_trial": 30.0, "machine": "cpu", "rows": ROWS, "repeats": 2, "pairs": 10,
                      "slowdown": 0.1, "unpaired_runs": 0, "cases": cases})
     assert "| false alarms on identical code | 1/3 |" in text and "2/3 (other rows flagged: 1)" in text
@@ -48,7 +48,7 @@ def test_each_case_plants_the_work_on_the_current_side_only() -> None:
 
 def test_the_knobs_are_the_harness_ones() -> None:
     from hpml.bench.harness import PLANTED_COMPUTE_ENV, PLANTED_ONLY_ENV
-    from hpml.gate import power
+    from tools import gate_power as power
 
     assert (power.PLANTED_ENV, power.PLANTED_ONLY_ENV) == (PLANTED_COMPUTE_ENV, PLANTED_ONLY_ENV)
 
@@ -121,7 +121,7 @@ def test_study_runs_end_to_end_on_a_stand_in_project(tmp_path: Path, monkeypatch
     assert result["rows"] == ["test_row[a]", "test_row[b]"] and result["unpaired_runs"] == 0
     assert "test_row[b] alone" in result["cases"]["one_optimization"]["what"]
     assert len(result["session_ratios"][0]["identical"]["test_row[a]"]) == 3  # one ratio per session pair
-    assert result["command"] == "python -m hpml.gate.power --trials 1 --cases identical,one_optimization"
+    assert result["command"] == "python tools/gate_power.py --trials 1 --cases identical,one_optimization"
     assert "false alarms on identical code" in capsys.readouterr().out
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".p.json")] == []  # no temporary left
 
@@ -140,7 +140,7 @@ def test_a_comparison_refused_on_a_busy_machine_is_listed_not_counted(tmp_path: 
     """The gate refuses a row measured while something else ran (exit 2 there); the study lists
     that comparison, leaves it out of the counts and goes on with the next trial."""
     from hpml.errors import HpmlError
-    from hpml.gate import power
+    from tools import gate_power as power
 
     calls = []
 

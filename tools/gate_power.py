@@ -1,6 +1,6 @@
 """How often does CI's A/B gate raise a false alarm, and how often does it catch a slowdown?
 
-``python -m hpml.gate.power --trials 20`` measures it the way CI's stage runs: every case of
+``python tools/gate_power.py --trials 20`` measures it the way CI's stage runs: every case of
 a trial is one ``hpml gate --base`` comparison -- ``[tool.hpml.gate] repeats`` session pairs
 of ``bench_args``, the two sessions of a pair started together and taking turns call by
 call (:mod:`hpml.gate.baton`, fixed ``pairs`` per row), then the gate's own test
@@ -132,7 +132,7 @@ def write_json(path: Path, obj: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hpml.gate.power", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/gate_power.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=20, help="trials per case (default 20)")
     parser.add_argument("--slowdown", type=float, default=0.1, help="planted real compute, a fraction (default 0.1)")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
@@ -160,7 +160,7 @@ def _run(args: argparse.Namespace, cases: Sequence[str]) -> int:
     overrides = {k: v for k, v in (("repeats", args.repeats), ("pairs", args.pairs)) if v is not None}
     config = GateConfig(**{**config.__dict__, **overrides})
     root = config.source.parent if config.source is not None else Path.cwd()
-    command = " ".join(["python -m hpml.gate.power", *(argv_of(args, cases))])
+    command = " ".join(["python tools/gate_power.py", *(argv_of(args, cases))])
     info = machine_info()
     result: dict[str, Any] = {
         "command": command, "trials": args.trials, "trials_completed": 0, "repeats": config.repeats,

@@ -1,4 +1,4 @@
-"""How far two benchmark runs of the same commit agree: ``python -m hpml.bench.compare_runs A.json B.json``.
+"""How far two benchmark runs of the same commit agree: ``python tools/compare_runs.py A.json B.json``.
 
 The runs are pytest-benchmark JSON files (``--benchmark-autosave`` stores them under
 ``.benchmarks/<machine>/``; ``--benchmark-json PATH`` writes one).  It prints:
@@ -222,7 +222,7 @@ def report(paths: list[Path]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hpml.bench.compare_runs", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python tools/compare_runs.py", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="pytest-benchmark JSON files of runs of the same commit")
     args = parser.parse_args(argv)
     if len(args.runs) < 2:

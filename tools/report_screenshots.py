@@ -1,4 +1,4 @@
-"""``python -m hpml.report.screenshots STORAGE DOCS``: the README's two report screenshots.
+"""``python tools/report_screenshots.py STORAGE DOCS``: the README's two report screenshots.
 
 Writes the report of STORAGE (a pytest-benchmark storage folder or run files) into a
 temporary folder, opens it in headless Chromium at 1280 x 800 and saves
@@ -51,7 +51,7 @@ def take(report: Path, docs: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hpml.report.screenshots", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/report_screenshots.py", description=__doc__.split("\n")[0])
     parser.add_argument("storage", type=Path, help="benchmark storage folder (or a run file) to report on")
     parser.add_argument("docs", type=Path, help="folder to write the two PNGs to")
     parser.add_argument("--config", type=Path, metavar="PYPROJECT", help="[tool.hpml.gate] to read (default: nearest)")
