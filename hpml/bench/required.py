@@ -8,7 +8,7 @@ row, a forward-pass change in train and inference rows, the optimizer only in tr
 ``amp`` is fp16 autocast + GradScaler on CUDA; ``amp_fp16`` composes to the same settings there and
 is not required (it would be skipped as ``amp``).
 
-    python -m hpml.bench.required list [--compile only|without]   # the rows, as pytest node ids
+    python -m hpml.bench.required list      # the rows, as pytest node ids
     python -m hpml.bench.required check RUN.json [RUN.json ...] [--junit RUN.xml ...]
 
 ``check`` reads pytest-benchmark's ``--benchmark-json`` files and, where given, pytest's
@@ -72,10 +72,6 @@ class Required:
     @property
     def nodeid(self) -> str:
         return f"benchmarks/{self.test}.py::{self.name}"
-
-    @property
-    def compiles(self) -> bool:
-        return self.case.optimization == "compile"
 
 
 def required_rows(profile: Profile | None = None, dataset: str = REQUIRED_DATASET,
@@ -143,28 +139,19 @@ def check(rows: Sequence[Required], jsons: Sequence[Path], junits: Sequence[Path
 # --- command line -----------------------------------------------------------------------------
 
 
-def _select(rows: list[Required], compile_rows: str) -> list[Required]:
-    if compile_rows == "only":
-        return [r for r in rows if r.compiles]
-    if compile_rows == "without":
-        return [r for r in rows if not r.compiles]
-    return rows
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hpml.bench.required", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    listing = sub.add_parser("list", help="print the required rows as pytest node ids, one per line")
-    listing.add_argument("--compile", choices=("all", "only", "without"), default="all",
-                         help="all rows, only the torch.compile rows, or all but them")
+    sub.add_parser("list", help="print the required rows as pytest node ids, one per line")
     checking = sub.add_parser("check", help="check stored benchmark JSON against the required rows")
-    checking.add_argument("json", nargs="+", type=Path, help="pytest-benchmark --benchmark-json files of the run")
+    checking.add_argument("json", nargs="*", type=Path,
+                          help="pytest-benchmark --benchmark-json files of the run (none: nothing was measured)")
     checking.add_argument("--junit", action="append", type=Path, default=[],
                           help="pytest --junitxml report of the same run (skip reasons); repeatable")
     args = parser.parse_args(argv)
     rows = required_rows()
     if args.command == "list":
-        print("\n".join(r.nodeid for r in _select(rows, args.compile)))
+        print("\n".join(r.nodeid for r in rows))
         return 0
     try:
         results = check(rows, args.json, args.junit)

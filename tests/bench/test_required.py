@@ -91,8 +91,3 @@ def test_check_of_an_unreadable_run_is_exit_2(tmp_path, capsys, content):
     err = capsys.readouterr().err
     assert err.startswith("hpml.bench.required: ") and len(err.strip().splitlines()) == 1
 
-
-def test_list_splits_the_compile_rows_off():
-    rows = required_rows(PROFILE)
-    assert {r.name for r in rows if r.compiles} == {"test_train_step[cifar10-cuda-compile-sgd]",
-                                                    "test_inference[cifar10-cuda-compile]"}
