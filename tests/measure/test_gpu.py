@@ -235,3 +235,15 @@ def test_allocated_and_reserved_device_peaks_nest_together():
     peaks.update(allocated=300, reserved=400)
     assert mark.end(inner) == (300, 400)
     assert mark.end(outer) == (300, 512)
+
+
+def test_the_gpu_metrics_reach_the_run_summary_and_the_report_table():
+    from hpml.results.metrics import summary_metrics
+
+    extra = {"device_energy_j": 0.05, "device_energy_reason": None, "peak_reserved_bytes": 1 << 30,
+             "peak_pinned_host_bytes": 1 << 20, "pinned_host_reason": None}
+    assert summary_metrics(extra) == {"device_energy_j": 0.05, "peak_reserved_bytes": 1 << 30,
+                                      "peak_pinned_host_bytes": 1 << 20}
+    cpu_row = {"device_energy_j": None, "device_energy_reason": "not a CUDA device (cpu)", "peak_reserved_bytes": None}
+    assert summary_metrics(cpu_row) == {}
+    assert METRICS["device_energy_j"].report
