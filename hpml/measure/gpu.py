@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from hpml.errors import one_line_message
-from hpml.measure.memory import _HighWaterMark, _Region
+from hpml.measure.memory import HighWaterMark, Region
 from hpml.measure.timers import DeviceLike, synchronize
 from hpml.measure.tracking import Tracking
 
@@ -66,7 +66,8 @@ def nvml_handle(device: DeviceLike) -> tuple[Any, Any, str | None]:
         return None, None, reason
     try:
         index = dev.index if dev.index is not None else torch.cuda.current_device()
-        return lib, lib.nvmlDeviceGetHandleByPciBusId_v2(pci_bus_id(index)), None
+        # bytes: older nvidia-ml-py passes the argument to ctypes as is (newer ones encode a str)
+        return lib, lib.nvmlDeviceGetHandleByPciBusId(pci_bus_id(index).encode()), None
     except Exception as err:
         return None, None, f"NVML cannot find {dev}'s GPU: {one_line_message(err)}"
 
@@ -112,7 +113,7 @@ def _pinned_peak() -> int:
     return int(torch.cuda.host_memory_stats()["allocated_bytes.peak"])
 
 
-_PINNED_MARK = _HighWaterMark(_pinned_peak, lambda: torch.cuda.reset_peak_host_memory_stats())
+_PINNED_MARK = HighWaterMark(_pinned_peak, lambda: torch.cuda.reset_peak_host_memory_stats())
 
 
 def pinned_stats_reason(device: DeviceLike) -> str | None:
@@ -134,7 +135,7 @@ class PinnedHostTracker(Tracking):
 
     def __init__(self, device: DeviceLike = "cpu") -> None:
         self.device = torch.device(device)
-        self._region: _Region | None = None
+        self._region: Region | None = None
 
     def start(self) -> None:
         self._reason = pinned_stats_reason(self.device)

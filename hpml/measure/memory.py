@@ -41,7 +41,7 @@ OS and allocates it again pays them every step (see :mod:`hpml.train.malloc`); m
 faults had to read from disk.
 
 Both high-water marks are process-wide, so resetting one would erase the peak of an
-enclosing region; :class:`_HighWaterMark` folds the current peak into every open
+enclosing region; :class:`HighWaterMark` folds the current peak into every open
 region before it resets, which makes nested and concurrent regions correct.
 """
 
@@ -91,8 +91,8 @@ def _reset_vm_hwm() -> None:
         f.write("5")
 
 
-class _Region:
-    """One open measurement region of a :class:`_HighWaterMark`."""
+class Region:
+    """One open measurement region of a :class:`HighWaterMark`."""
 
     __slots__ = ("carried",)
 
@@ -105,7 +105,7 @@ def _peak(a: Any, b: Any) -> Any:
     return tuple(map(max, a, b)) if isinstance(a, tuple) else max(a, b)
 
 
-class _HighWaterMark:
+class HighWaterMark:
     """A process-wide peak counter that measurement regions reset, nesting-safely.  ``read``
     may return a tuple of peaks that ``reset`` clears together (CUDA's allocated and reserved)."""
 
@@ -114,9 +114,9 @@ class _HighWaterMark:
         self._reset = reset
         self._zero = zero
         self._lock = threading.Lock()
-        self._open: list[_Region] = []
+        self._open: list[Region] = []
 
-    def begin(self) -> _Region:
+    def begin(self) -> Region:
         """Reset the mark for a new region; raises OSError when it cannot be reset."""
         with self._lock:
             if self._open:
@@ -124,29 +124,29 @@ class _HighWaterMark:
                 for region in self._open:
                     region.carried = _peak(region.carried, current)
             self._reset()
-            region = _Region(self._zero)
+            region = Region(self._zero)
             self._open.append(region)
             return region
 
-    def end(self, region: _Region) -> Any:
+    def end(self, region: Region) -> Any:
         """The region's peak (bytes)."""
         with self._lock:
-            self._open.remove(region)  # identity: _Region defines no __eq__
+            self._open.remove(region)  # identity: Region defines no __eq__
             return _peak(region.carried, self._read())
 
 
-_RSS_MARK = _HighWaterMark(_read_vm_hwm, _reset_vm_hwm)
+_RSS_MARK = HighWaterMark(_read_vm_hwm, _reset_vm_hwm)
 _vmhwm_usable = True  # flips to False the first time clear_refs cannot be written
 
-_DEVICE_MARKS: dict[int, _HighWaterMark] = {}
+_DEVICE_MARKS: dict[int, HighWaterMark] = {}
 
 
-def _device_mark(device: torch.device) -> _HighWaterMark:
+def _device_mark(device: torch.device) -> HighWaterMark:
     index = device.index if device.index is not None else torch.cuda.current_device()
     if index not in _DEVICE_MARKS:
         dev = torch.device("cuda", index)
         # one reset clears both peaks, so one mark carries both: (allocated, reserved) bytes
-        _DEVICE_MARKS[index] = _HighWaterMark(
+        _DEVICE_MARKS[index] = HighWaterMark(
             lambda: (torch.cuda.max_memory_allocated(dev), torch.cuda.max_memory_reserved(dev)),
             lambda: torch.cuda.reset_peak_memory_stats(dev),
             zero=(0, 0),
@@ -306,8 +306,8 @@ class MemoryTracker(Tracking):
         self.device = as_device(device)
         self.interval_s = interval_s
         self.stats: MemoryStats | None = None
-        self._rss_region: _Region | None = None
-        self._device_region: _Region | None = None
+        self._rss_region: Region | None = None
+        self._device_region: Region | None = None
         self._sampler: RssSampler | None = None
         self._faults: tuple[int, int] | None = None
 

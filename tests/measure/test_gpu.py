@@ -38,6 +38,7 @@ def fake_nvml(readings_mj=(), *, init_fails=False, no_counter=False, bus_ids=("0
             raise FakeNvmlError("Driver Not Loaded")
 
     def handle(bus):
+        bus = bus.decode()  # passed as bytes (older nvidia-ml-py hands it to ctypes as is)
         lib.asked.append(bus)
         if bus not in bus_ids:
             raise FakeNvmlError("Not Found")
@@ -53,7 +54,7 @@ def fake_nvml(readings_mj=(), *, init_fails=False, no_counter=False, bus_ids=("0
         raise FakeNvmlError("Not Supported")
 
     lib.nvmlInit = init
-    lib.nvmlDeviceGetHandleByPciBusId_v2 = handle
+    lib.nvmlDeviceGetHandleByPciBusId = handle
     lib.nvmlDeviceGetTotalEnergyConsumption = energy
     lib.nvmlSystemGetDriverVersion = lambda: b"550.54.15"
     lib.nvmlDeviceGetClockInfo = lambda h, kind: {1: 1755, 2: 2619}[kind]
@@ -224,10 +225,10 @@ def test_energy_and_reserved_memory_over_a_real_cuda_workload():
 
 def test_allocated_and_reserved_device_peaks_nest_together():
     """One reset clears CUDA's allocated and reserved peaks, so one mark carries both (memory.py)."""
-    from hpml.measure.memory import _HighWaterMark
+    from hpml.measure.memory import HighWaterMark
 
     peaks = {"allocated": 0, "reserved": 0}
-    mark = _HighWaterMark(lambda: (peaks["allocated"], peaks["reserved"]),
+    mark = HighWaterMark(lambda: (peaks["allocated"], peaks["reserved"]),
                           lambda: peaks.update(allocated=0, reserved=0), zero=(0, 0))
     outer = mark.begin()
     peaks.update(allocated=100, reserved=512)
