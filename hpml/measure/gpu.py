@@ -110,10 +110,18 @@ class EnergyTracker(Tracking):
 
 
 def _pinned_peak() -> int:
-    return int(torch.cuda.host_memory_stats()["allocated_bytes.peak"])
+    stats = torch.cuda.host_memory_stats()
+    if not stats:  # CUDA not initialized yet (torch then returns {}): nothing pinned through torch
+        return 0
+    return int(stats["allocated_bytes.peak"])
 
 
-_PINNED_MARK = HighWaterMark(_pinned_peak, lambda: torch.cuda.reset_peak_host_memory_stats())
+def _reset_pinned_peak() -> None:
+    if torch.cuda.is_initialized():
+        torch.cuda.reset_peak_host_memory_stats()
+
+
+_PINNED_MARK = HighWaterMark(_pinned_peak, _reset_pinned_peak)
 
 
 def pinned_stats_reason(device: DeviceLike) -> str | None:

@@ -186,6 +186,7 @@ def test_pinned_host_peak_is_the_region_peak_and_nests(monkeypatch):
     fake = FakeHostAllocator()
     monkeypatch.setattr(torch.cuda, "host_memory_stats", fake.stats)
     monkeypatch.setattr(torch.cuda, "reset_peak_host_memory_stats", fake.reset)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
     fake.hold(4096)  # held before: the regions start from it
     outer, inner = gpu.PinnedHostTracker("cuda:0"), gpu.PinnedHostTracker("cuda:0")
     outer.start()
@@ -198,8 +199,15 @@ def test_pinned_host_peak_is_the_region_peak_and_nests(monkeypatch):
     assert outer.stop() == {"peak_pinned_host_bytes": 1 << 20, "pinned_host_reason": None}
 
 
+def test_pinned_host_before_cuda_starts_is_zero(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.cuda, "host_memory_stats", lambda: {})  # what torch returns before CUDA starts
+    monkeypatch.setattr(torch.cuda, "reset_peak_host_memory_stats", lambda: pytest.fail("reset before CUDA started"))
+    assert run_region(gpu.PinnedHostTracker("cuda:0")) == {"peak_pinned_host_bytes": 0, "pinned_host_reason": None}
+
+
 def test_pinned_host_without_torch_statistics_is_none_with_the_reason(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "host_memory_stats", lambda: {})  # another torch's key names
+    monkeypatch.setattr(torch.cuda, "host_memory_stats", lambda: {"num_host_alloc": 2})  # another torch's names
     values = run_region(gpu.PinnedHostTracker("cuda:0"))
     assert values["peak_pinned_host_bytes"] is None and "have no peak" in values["pinned_host_reason"]
 
@@ -221,6 +229,17 @@ def test_energy_and_reserved_memory_over_a_real_cuda_workload():
     assert values["device_energy_reason"] is None, values
     assert values["device_energy_j"] > 0
     assert memory.stats.peak_reserved_bytes >= memory.stats.peak_device_bytes >= 2 * 4096 * 4096 * 4
+
+
+@pytest.mark.gpu
+def test_pinned_host_peak_of_a_real_pinned_buffer():
+    tracker = gpu.PinnedHostTracker("cuda")
+    torch.zeros(1, device="cuda")  # CUDA started: torch keeps host allocator statistics
+    tracker.start()
+    pinned = torch.empty(8 << 20, dtype=torch.uint8, pin_memory=True)
+    values = tracker.stop()
+    assert pinned.is_pinned() and values["pinned_host_reason"] is None, values
+    assert values["peak_pinned_host_bytes"] >= 8 << 20
 
 
 def test_allocated_and_reserved_device_peaks_nest_together():
