@@ -3,11 +3,14 @@ required row; on a machine without a usable GPU it says why and fails."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,3 +77,40 @@ def test_a_gpu_that_nvidia_smi_lists_and_torch_cannot_see_fails(tmp_path):
 def test_bad_usage_is_exit_2(args):
     done = run_script(*args)
     assert done.returncode == 2 and done.stderr.startswith("usage: bash .ci/gpu")
+
+
+SESSION = '''
+import time
+from pathlib import Path
+from hpml.bench.compat import record_rounds
+
+def test_done(benchmark):
+    record_rounds(benchmark, [0.01, 0.012])
+
+def test_cut_short(benchmark):
+    Path("started").write_text("")
+    time.sleep(120)
+    record_rounds(benchmark, [1.0])
+'''
+
+
+def test_a_benchmark_session_stopped_by_sigint_saves_the_rows_it_finished(tmp_path):
+    """What a stage limit relies on: `timeout -s INT` stops pytest, and pytest-benchmark still writes
+    the rows measured before (an hpml row registers its statistics only once it is measured)."""
+    (tmp_path / "test_session.py").write_text(SESSION)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "test_session.py", "-q", "-p", "no:cacheprovider", "--benchmark-json=run.json"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "started").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the session did not reach its second row"
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)  # as timeout -s INT signals the stage's process group
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    rows = json.loads((tmp_path / "run.json").read_text())["benchmarks"]
+    assert [row["name"] for row in rows] == ["test_done"]
