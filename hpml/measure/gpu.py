@@ -2,9 +2,10 @@
 memory torch held; and the GPU's driver, clocks and power limit for ``machine_info``.
 
 * ``device_energy_j``: the difference of NVML's ``nvmlDeviceGetTotalEnergyConsumption``
-  (mJ since the driver loaded; Volta or newer) over the region, in J.  It counts the whole
-  GPU: another process's work on it is billed too.  NVML refreshes the counter every few
-  tens of ms, so a shorter region reads nothing: then the value is None with the reason.
+  (mJ since the driver loaded; Volta or newer) over the region, in J (records divide it per
+  sample).  It counts the whole GPU: another process's work on it is billed too.  NVML updates
+  the counter at a period of its own, so a region shorter than that may read nothing: then the
+  value is None with the reason.
 * ``peak_pinned_host_bytes``: the peak of the pinned (page-locked) host memory torch's
   caching host allocator held over the region (``torch.cuda.host_memory_stats``'s
   ``allocated_bytes.peak``, cached blocks included), nesting-safe like the other peaks
