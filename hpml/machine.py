@@ -93,4 +93,8 @@ def machine_info() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
     }
+    # the GPU's driver, clocks and power limit (NVML: the optional [gpu] extra); None with the reason
+    from hpml.measure.gpu import GPU_FACTS, gpu_facts
+
+    info.update(gpu_facts("cuda:0") if cuda else {**dict.fromkeys(GPU_FACTS), "gpu_facts_reason": "no CUDA device"})
     return info

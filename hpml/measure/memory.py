@@ -25,6 +25,9 @@ Device (``peak_device_bytes``): ``torch.cuda.max_memory_allocated`` after
 ``torch.cuda.reset_peak_memory_stats``, i.e. tensors held by PyTorch's caching
 allocator: not the allocator's reserved-but-free cache, the CUDA context, or memory
 allocated outside PyTorch.  0 on CPU and MPS (MPS has no peak statistic).
+``peak_reserved_bytes``: ``torch.cuda.max_memory_reserved`` over the same region (what the
+caching allocator held from the driver at its peak: what another process could not have);
+None off CUDA.
 
 Page faults (``minor_faults``, ``major_faults``): counted for this process, all its
 threads, over the region (``getrusage``; None where the resource module is missing),
@@ -38,7 +41,7 @@ OS and allocates it again pays them every step (see :mod:`hpml.train.malloc`); m
 faults had to read from disk.
 
 Both high-water marks are process-wide, so resetting one would erase the peak of an
-enclosing region; :class:`_HighWaterMark` folds the current peak into every open
+enclosing region; :class:`HighWaterMark` folds the current peak into every open
 region before it resets, which makes nested and concurrent regions correct.
 """
 
@@ -88,56 +91,65 @@ def _reset_vm_hwm() -> None:
         f.write("5")
 
 
-class _Region:
-    """One open measurement region of a :class:`_HighWaterMark`."""
+class Region:
+    """One open measurement region of a :class:`HighWaterMark`."""
 
     __slots__ = ("carried",)
 
-    def __init__(self) -> None:
-        self.carried = 0  # bytes: the peak seen before a nested region reset the mark
+    def __init__(self, zero: Any) -> None:
+        self.carried = zero  # bytes: the peak seen before a nested region reset the mark
 
 
-class _HighWaterMark:
-    """A process-wide peak counter that measurement regions reset, nesting-safely."""
+def _peak(a: Any, b: Any) -> Any:
+    """The larger of two readings; of tuples, element by element (peaks one reset clears together)."""
+    return tuple(map(max, a, b)) if isinstance(a, tuple) else max(a, b)
 
-    def __init__(self, read: Callable[[], int], reset: Callable[[], None]) -> None:
+
+class HighWaterMark:
+    """A process-wide peak counter that measurement regions reset, nesting-safely.  ``read``
+    may return a tuple of peaks that ``reset`` clears together (CUDA's allocated and reserved)."""
+
+    def __init__(self, read: Callable[[], Any], reset: Callable[[], None], zero: Any = 0) -> None:
         self._read = read
         self._reset = reset
+        self._zero = zero
         self._lock = threading.Lock()
-        self._open: list[_Region] = []
+        self._open: list[Region] = []
 
-    def begin(self) -> _Region:
+    def begin(self) -> Region:
         """Reset the mark for a new region; raises OSError when it cannot be reset."""
         with self._lock:
             if self._open:
                 current = self._read()
                 for region in self._open:
-                    region.carried = max(region.carried, current)
+                    region.carried = _peak(region.carried, current)
             self._reset()
-            region = _Region()
+            region = Region(self._zero)
             self._open.append(region)
             return region
 
-    def end(self, region: _Region) -> int:
+    def end(self, region: Region) -> Any:
         """The region's peak (bytes)."""
         with self._lock:
-            self._open.remove(region)  # identity: _Region defines no __eq__
-            return max(region.carried, self._read())
+            self._open.remove(region)  # identity: Region defines no __eq__
+            return _peak(region.carried, self._read())
 
 
-_RSS_MARK = _HighWaterMark(_read_vm_hwm, _reset_vm_hwm)
+_RSS_MARK = HighWaterMark(_read_vm_hwm, _reset_vm_hwm)
 _vmhwm_usable = True  # flips to False the first time clear_refs cannot be written
 
-_DEVICE_MARKS: dict[int, _HighWaterMark] = {}
+_DEVICE_MARKS: dict[int, HighWaterMark] = {}
 
 
-def _device_mark(device: torch.device) -> _HighWaterMark:
+def _device_mark(device: torch.device) -> HighWaterMark:
     index = device.index if device.index is not None else torch.cuda.current_device()
     if index not in _DEVICE_MARKS:
         dev = torch.device("cuda", index)
-        _DEVICE_MARKS[index] = _HighWaterMark(
-            lambda: torch.cuda.max_memory_allocated(dev),
+        # one reset clears both peaks, so one mark carries both: (allocated, reserved) bytes
+        _DEVICE_MARKS[index] = HighWaterMark(
+            lambda: (torch.cuda.max_memory_allocated(dev), torch.cuda.max_memory_reserved(dev)),
             lambda: torch.cuda.reset_peak_memory_stats(dev),
+            zero=(0, 0),
         )
     return _DEVICE_MARKS[index]
 
@@ -226,6 +238,7 @@ class MemoryStats:
     children_peak_rss_bytes: int
     peak_device_bytes: int  # 0 off CUDA
     rss_method: str  # "vmhwm" (kernel high-water mark) or "sampled"
+    peak_reserved_bytes: int | None = None  # torch.cuda.max_memory_reserved; None off CUDA
     minor_faults: int | None = None  # pages mapped on first touch in the region (this process + descendants)
     major_faults: int | None = None  # pages read from disk in the region (this process + descendants)
     worker_minor_faults: int | None = None  # the descendants' part of minor_faults
@@ -293,8 +306,8 @@ class MemoryTracker(Tracking):
         self.device = as_device(device)
         self.interval_s = interval_s
         self.stats: MemoryStats | None = None
-        self._rss_region: _Region | None = None
-        self._device_region: _Region | None = None
+        self._rss_region: Region | None = None
+        self._device_region: Region | None = None
         self._sampler: RssSampler | None = None
         self._faults: tuple[int, int] | None = None
 
@@ -327,9 +340,9 @@ class MemoryTracker(Tracking):
             main_peak, method = _RSS_MARK.end(self._rss_region), "vmhwm"
         else:
             main_peak, method = self._sampler.main_peak, "sampled"
-        device_peak = 0
+        device_peak, reserved_peak = 0, None
         if self._device_region is not None:
-            device_peak = _device_mark(self.device).end(self._device_region)
+            device_peak, reserved_peak = _device_mark(self.device).end(self._device_region)
         children_peak = self._sampler.children_peak
         self._sampler = self._rss_region = self._device_region = None
         end = _faults()
@@ -346,6 +359,7 @@ class MemoryTracker(Tracking):
             children_peak_rss_bytes=children_peak,
             peak_device_bytes=device_peak,
             rss_method=method,
+            peak_reserved_bytes=reserved_peak,
             minor_faults=minor,
             major_faults=major,
             worker_minor_faults=workers,

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from hpml.measure.gpu import EnergyTracker, PinnedHostTracker
 from hpml.measure.io import IoTracker
 from hpml.measure.memory import SAMPLE_INTERVAL_S, MemoryTracker
 from hpml.measure.proctree import child_pids
@@ -37,7 +38,8 @@ TRACKERS: Registry[Registered] = Registry("tracker")
 # thread runs inside the I/O counters' region.
 TRACKERS.add("io", Registered(("read_bytes", "read_chars", "dataset_bytes"), lambda device, interval_s: IoTracker()))
 TRACKERS.add("memory", Registered(
-    ("peak_rss_bytes", "peak_device_bytes", "rss_method", "minor_faults", "major_faults", "worker_minor_faults"),
+    ("peak_rss_bytes", "peak_device_bytes", "peak_reserved_bytes", "rss_method", "minor_faults", "major_faults",
+     "worker_minor_faults"),
     lambda device, interval_s: MemoryTracker(device, interval_s=interval_s)))
 
 
@@ -74,6 +76,11 @@ class CpuTracker(Tracking):
 
 
 TRACKERS.add("cpu", Registered(("cpu_seconds",), lambda device, interval_s: CpuTracker()))
+# CUDA only, None with the reason elsewhere (hpml.measure.gpu)
+TRACKERS.add("pinned_host", Registered(("peak_pinned_host_bytes", "pinned_host_reason"),
+                                       lambda device, interval_s: PinnedHostTracker(device)))
+TRACKERS.add("energy", Registered(("device_energy_j", "device_energy_reason"),
+                                  lambda device, interval_s: EnergyTracker(device)))
 
 
 def tracked_metrics() -> list[str]:

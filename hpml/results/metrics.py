@@ -53,12 +53,21 @@ def binary_bytes(value: float) -> str:
     return f"{value / (1 << 10):.1f} KiB" if abs(value) >= 1 << 10 else f"{value:.0f} B"
 
 
+def _si(value: float, unit: str) -> str:
+    for prefix, scale in (("", 1.0), ("m", 1e-3), ("u", 1e-6)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}"
+    return f"{value * 1e9:.3g} n{unit}"
+
+
 def seconds(value: float) -> str:
     """``12.3 ms``: a duration with an SI prefix."""
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value * 1e9:.3g} ns"
+    return _si(value, "s")
+
+
+def joules(value: float) -> str:
+    """``4.1 mJ``: an energy with an SI prefix."""
+    return _si(value, "J")
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,15 @@ for _m in (
     Metric("peak_rss_bytes", "bytes", "max", better="lower", format=binary_bytes, report=True, title="peak RSS"),
     Metric("peak_device_bytes", "bytes", "max", better="lower", format=binary_bytes, report=True,
            title="peak device"),
+    # CUDA only (None elsewhere, hpml.measure.memory / hpml.measure.gpu): what the caching allocator
+    # held at its peak (torch.cuda.max_memory_reserved) and the pinned host memory it held at its peak
+    Metric("peak_reserved_bytes", "bytes", "max", better="lower", format=binary_bytes),
+    Metric("peak_pinned_host_bytes", "bytes", "max", better="lower", format=binary_bytes),
+    Metric("pinned_host_reason", "text", "same"),  # why peak_pinned_host_bytes is None
+    # the GPU's energy (NVML's counter: the whole device, hpml.measure.gpu), per sample
+    Metric("device_energy_j", "J/sample", "mean", better="lower", format=joules, per="sample", report=True,
+           title="GPU energy per sample"),
+    Metric("device_energy_reason", "text", "same"),  # why device_energy_j is None
     # CPU time of the process tree (hpml.measure.trackers.CpuTracker), per sample
     Metric("cpu_seconds", "s/sample", "mean", better="lower", format=seconds, per="sample", report=True,
            title="CPU per sample"),
