@@ -273,6 +273,7 @@ def _on_sigterm(main_pid: int):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command that reproduces a verdict
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm(os.getpid())) if in_main_thread else None
     try:
