@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 from hpml.errors import HpmlError, RunFailed, is_out_of_memory, one_line_message
 from hpml.gate import add_gate_arguments, run_gate
+from hpml.history import add_history_arguments, run_history
 from hpml.report import add_report_arguments, run_report
 
 #: The seed project's scripts as presets: baseline_model.py / optimized_model.py.
@@ -251,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     gate = sub.add_parser("gate", help="fail on a real performance regression")
     add_gate_arguments(gate)
     gate.set_defaults(func=run_gate)
+    history = sub.add_parser("history", help="steps in each row's time across the stored runs of one machine")
+    add_history_arguments(history)
+    history.set_defaults(func=run_history)
     return parser
 
 
