@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 from hpml.errors import HpmlError, RunFailed, is_out_of_memory, one_line_message
 from hpml.gate import add_gate_arguments, run_gate
+from hpml.gate.bisect import add_bisect_arguments, run_bisect
 from hpml.history import add_history_arguments, run_history
 from hpml.report import add_report_arguments, run_report
 
@@ -255,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     history = sub.add_parser("history", help="steps in each row's time across the stored runs of one machine")
     add_history_arguments(history)
     history.set_defaults(func=run_history)
+    bisect = sub.add_parser("bisect", help="find the first commit where a row became slower (paired gate probes)")
+    add_bisect_arguments(bisect)
+    bisect.set_defaults(func=run_bisect)
     return parser
 
 
