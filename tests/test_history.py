@@ -86,6 +86,8 @@ def write_history(storage: Path, commits: list[str], times: list[int], slow_from
                 factor *= 1.15
             bench["stats"]["median"] *= factor
             bench["stats"]["data"] = [t * factor for t in bench["stats"]["data"]]
+            if bench["extra_info"].get("samples_per_s"):
+                bench["extra_info"]["samples_per_s"] /= factor
         (folder / f"{i + 1:04d}_{commit}.json").write_text(json.dumps(run))
 
 
@@ -146,3 +148,24 @@ def test_one_comparable_run_is_exit_2(tmp_path: Path, monkeypatch: pytest.Monkey
     write_history(tmp_path / "storage", ["a" * 40], [0], slow_from=9)
     code, _, err = history(capsys, "--storage", str(tmp_path / "storage"))
     assert code == 2 and "no comparable runs" in err
+
+
+def test_the_reports_trend_marks_the_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hpml.gate.config import config_from_table
+    from hpml.report import build, charts
+    from hpml.results.schema import discover
+
+    commits = [f"{i:02x}" * 20 for i in range(1, COMMITS + 1)]
+    write_history(tmp_path / "storage", commits, list(range(COMMITS)), slow_from=12)
+    runs = discover([tmp_path / "storage"]).runs
+    config = config_from_table({"min_speedup": {"train:*:cpu:*": 0.1}}, tmp_path / "pyproject.toml")
+    drawn = []
+    monkeypatch.setattr(charts, "gated_trend", lambda panels, *a, path, **k: drawn.extend(panels) or path)
+    section = build.trend_section(runs, runs[-1], config, tmp_path)
+    lines = {label: points for _, _, by_label in drawn for label, points in by_label.items()}
+    marked = {label: [p.run for p in points if p.step] for label, points in lines.items()}
+    assert marked.pop("train:cifar10:resnet50:cpu:sgd:channels_last") == [12]  # 15 % slower: its speedup x0.87
+    assert all(v == [] for v in marked.values()), marked
+    table = section.blocks[-1]
+    row = next(r for r in table.rows if r[0].endswith("channels_last"))
+    assert row[-1].startswith(f"{commits[12][:8]}: x0.")  # the step's commit and its size (a drop)
