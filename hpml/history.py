@@ -227,22 +227,23 @@ def run_history(args: argparse.Namespace) -> int:
     print(f"hpml history: {len(same)} runs at {len(history.commits)} commits of "
           f"{machine_line(same[-1].machine_info)}, profile {', '.join(sorted(same[-1].profiles)) or '?'}, "
           f"ordered {history.ordered_by}" + (f"; {'; '.join(notes)}" if notes else ""))
-    noise = ", ".join(f"{kind} {spread(s):.1%}" if s is not None else f"{kind} not measurable (under 3 differences)"
-                      for kind, s in sigmas.items())
-    print(f"hpml history: run-to-run noise per kind of row (90th percentile of |a/b - 1| between commits, from these "
-          f"runs): {noise}; smaller steps are not steps")
     if len(history.commits) < 2 * MIN_SIDE:
         print(f"hpml history: {len(history.commits)} commits: a step needs {MIN_SIDE} on each side; no step can be "
               "called yet")
         return 0
+    noise = ", ".join(f"{kind} {spread(s):.1%}" if s is not None else f"{kind} not measurable (under 3 differences)"
+                      for kind, s in sigmas.items())
+    print(f"hpml history: run-to-run noise per kind of row (90th percentile of |a/b - 1| between commits, from these "
+          f"runs): {noise}; smaller steps are not steps")
     if not found:
         print(f"hpml history: no step in {len(rows)} row(s)")
         return 0
     width = max(len(f.row) for f in found)
     for f in sorted(found, key=lambda f: (history.commits.index(f.commit), f.row)):
         lo, hi = f.step.interval
-        print(f"  {f.row:<{width}}  at {short(f.commit):<9}  time {f.step.ratio - 1:+.1%} [{lo - 1:+.1%}, {hi - 1:+.1%}]  "
+        print(f"  {f.row:<{width}}  at {short(f.commit):<9}  "
+              f"time {f.step.ratio - 1:+.1%} [{lo - 1:+.1%}, {hi - 1:+.1%}]  "
               f"{f.runs_before} run(s) before, {f.runs_after} after ({f.kind})")
     print(f"hpml history: {len(found)} step(s) in {len(rows)} row(s); time = the row's median time per call, "
-          "[..] its 95% interval; bisect one with `hpml bisect GOOD BAD -k ROW`")
+          "[..] its 95% interval; find the commit with `hpml bisect GOOD BAD -k EXPR`")
     return 0
