@@ -77,7 +77,7 @@ def test_a_commit_that_cannot_build_is_undecided_not_guessed(tmp_path: Path, mon
     code = cli_main(["bisect", commits[0], commits[-1]])
     out, err = capsys.readouterr()
     assert code == 1, out + err
-    assert f"{commits[PLANTED - 2][:8]}: the current session (pytest benchmarks) exited 1" in out  # reported
+    assert f"{commits[PLANTED - 2][:8]}: the current session (pytest benchmarks) exited" in out, out  # reported
     assert (f"the first slower commit is one of {commits[PLANTED - 2][:8]} (no verdict) or "
             f"{commits[PLANTED - 1][:8]} (slower)") in out
 
