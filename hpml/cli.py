@@ -15,6 +15,8 @@ from typing import Callable, Sequence
 
 from hpml.errors import HpmlError, RunFailed, is_out_of_memory, one_line_message
 from hpml.gate import add_gate_arguments, run_gate
+from hpml.gate.bisect import add_bisect_arguments, run_bisect
+from hpml.history import add_history_arguments, run_history
 from hpml.report import add_report_arguments, run_report
 
 #: The seed project's scripts as presets: baseline_model.py / optimized_model.py.
@@ -251,6 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     gate = sub.add_parser("gate", help="fail on a real performance regression")
     add_gate_arguments(gate)
     gate.set_defaults(func=run_gate)
+    history = sub.add_parser("history", help="steps in each row's time across the stored runs of one machine")
+    add_history_arguments(history)
+    history.set_defaults(func=run_history)
+    bisect = sub.add_parser("bisect", help="find the first commit where a row became slower (paired gate probes)")
+    add_bisect_arguments(bisect)
+    bisect.set_defaults(func=run_bisect)
     return parser
 
 
@@ -273,6 +281,7 @@ def _on_sigterm(main_pid: int):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command that reproduces a verdict
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm(os.getpid())) if in_main_thread else None
     try:

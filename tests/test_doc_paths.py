@@ -34,8 +34,8 @@ NOT_MODULES = {"hpml.models", "hpml.datasets"}
 LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)]*)?\)")
 #: A markdown file named without its folder ("see README.md") must exist somewhere in the tree.
 MD_NAME = re.compile(r"(?<![\w./(-])([\w-]+\.md)\b")
-#: Markdown files hpml writes, not keeps (``hpml report``'s page).
-GENERATED_MD = {"index.md"}
+#: Markdown that hpml writes (the report's index, the example `--markdown` verdict), not files of the tree.
+GENERATED_MD = {"index.md", "verdict.md"}
 
 
 def scanned_files(root: Path) -> list[Path]:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from hpml.errors import HpmlError
+from hpml.results.kinds import kind_of_row
 
 USAGE_EXIT = 2
 
@@ -126,16 +127,6 @@ def calibration(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]], name
         "median_halfwidth": statistics.median(halfwidths),
         "needed_halfwidth": math.expm1(Z95 * math.log1p(target) / (Z90_ABS * math.sqrt(2))),
     }
-
-
-def kind_of_row(info: dict[str, Any]) -> str:
-    """The kind a row's agreement is reported under: its phase, and for loading rows whether
-    the loader runs worker processes (their speedup moves with the machine's state for
-    seconds to minutes at a time: docs/studies/loading-drift.md)."""
-    phase = str(info.get("phase", "?"))
-    if phase == "load":
-        return "load, worker processes" if info.get("num_workers") else "load, in process"
-    return phase
 
 
 def by_kind(a: dict[str, dict[str, Any]], diffs: dict[str, float]) -> dict[str, dict[str, Any]]:

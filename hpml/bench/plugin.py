@@ -262,7 +262,22 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     floors = config.stash[FLOORS_KEY] = screen.finalize(infos)
     if infos:
         idle = config.stash[IDLE_KEY].info() if IDLE_KEY in config.stash else None
-        config.stash[SCREEN_KEY] = screen.render(infos, floors, screen.busy_rows(infos), idle)
+        config.stash[SCREEN_KEY] = screen.render(infos, floors, screen.busy_rows(infos), idle) + _moved(config)
+
+
+def _moved(config: pytest.Config) -> list[str]:
+    """``--benchmark-compare``: the rows that moved since the compared run (:mod:`hpml.bench.moved`)."""
+    bs = getattr(config, "_benchmarksession", None)
+    mapping = getattr(bs, "compared_mapping", None)
+    if not mapping:
+        return []
+    from hpml.bench import moved
+
+    rows = [b.as_dict(include_data=False) for b in _measured_rows(config)]
+    profiles = {config.stash[PROFILE_KEY].name} if PROFILE_KEY in config.stash else set()
+    sigmas = moved.stored_sigmas(Path(getattr(bs.storage, "path", ".benchmarks")), bs.get_machine_info(), profiles)
+    return [line for path, compared in mapping.items() for line in moved.moved_block(rows, compared, Path(path).stem,
+                                                                                      sigmas)]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

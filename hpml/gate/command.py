@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,10 @@ from hpml.gate.checks import (
     compare_paired, failures, format_table, load_side, merge_runs, underpowered,
     write_checks_json,
 )
+from hpml.gate.markdown import Facts, render as render_markdown
 from hpml.gate.revisions import auto_base, run_interleaved
+from hpml.results.machine import machine_line
+from hpml.results.markdown import STEP_SUMMARY_ENV, check_markdown_path, escape, write_markdown
 from hpml.results.summary import keyed_rows, latest_summary, load_summary, validate_run
 from hpml.results.schema import Run
 
@@ -96,6 +100,9 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     verdict.add_argument("--allow-other-machine", action="store_true",
                          help="A/B: compare raw timings even though the runs come from different machines")
     verdict.add_argument("--json", type=Path, metavar="FILE", help="also write the checks as JSON")
+    verdict.add_argument("--markdown", type=Path, metavar="FILE",
+                         help="also write the verdict as GitHub Markdown (appended to $GITHUB_STEP_SUMMARY "
+                              "when that is set)")
 
 
 #: Command-line flags that override [tool.hpml.gate] keys (their errors name the flag).
@@ -120,9 +127,11 @@ def _config(args: argparse.Namespace) -> GateConfig:
     return GateConfig(**{**config.__dict__, **overrides})  # re-validated in __post_init__
 
 
-def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check], list[str]]:
+def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check], list[str], Facts]:
     path = args.summary if args.summary is not None else latest_summary(args.storage)
     current = load_summary(path)
+    facts = Facts(machine_line(current.get("machine")), f"`{str(current.get('commit'))[:8]}`"
+                  + (" (uncommitted changes)" if current.get("dirty") else ""), _floors(current))
     header = [f"same-run speedups of {path} (commit {str(current.get('commit'))[:8]}, "
               f"profile {current.get('profile') or '?'})"]
     comparable = [r for k, r in keyed_rows(current).items()
@@ -143,6 +152,7 @@ def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Ch
     reference = load_summary(ref_path) if ref_path is not None else None
     if reference is not None:
         header.append(f"reference: {ref_path} (commit {str(reference.get('commit'))[:8]})")
+        facts.commits += f", reference `{str(reference.get('commit'))[:8]}`"
         if reference.get("profile") and current.get("profile") and reference["profile"] != current["profile"]:
             raise HpmlError(f"{ref_path} was measured with profile {reference['profile']!r} and {path} with "
                             f"{current['profile']!r}; speedups of different workload sizes are not comparable")
@@ -159,20 +169,43 @@ def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Ch
     elif config.metrics:
         header.append(f"note: no reference summary here: the gated metrics ({', '.join(config.metrics)}) "
                       "are not checked")
-    return checks, header
+    return checks, header, facts
 
 
-def _ab_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check], list[str]]:
+def _floors(summary: dict[str, Any]) -> str:
+    """The summary's noise floors (each phase's A/A control), as one phrase."""
+    floors = summary.get("noise_floor") or {}
+    parts = [f"{phase} {f['interval'][0]:.2f}-{f['interval'][1]:.2f}" for phase, f in floors.items()
+             if isinstance(f, dict) and isinstance(f.get("interval"), list) and len(f["interval"]) == 2]
+    return ("A/A control (baseline vs itself) per phase: " + ", ".join(parts)) if parts else \
+        "not measured in this run (no paired baseline row)"
+
+
+def _ab_facts(base_runs: list[Run], current_runs: list[Run], config: GateConfig) -> Facts:
+    def commits(runs: list[Run]) -> str:
+        names = dict.fromkeys(f"`{r.short_commit}`" + (" (uncommitted changes)" if r.dirty else "") for r in runs)
+        return ", ".join(names) or "?"
+
+    machine = machine_line(current_runs[0].machine_info) if current_runs else "?"
+    return Facts(machine, f"base {commits(base_runs)} → current {commits(current_runs)}",
+                 f"changes under {config.min_effect:.0%} are never flagged; family-wise alpha {config.alpha:g} (Holm)")
+
+
+def _ab_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check], list[str], Facts]:
     if args.ab is not None:
         base_runs, current_runs = load_side(args.ab[0]), load_side(args.ab[1])
-        return ab_checks(base_runs, current_runs, None, config, f"{args.ab[0]} vs {args.ab[1]}",
-                         allow_other_machine=args.allow_other_machine)
-    # Both revisions' sessions under one idle state: an older base revision holds no PM QoS request itself.
-    with idle_cpus(policy_from(None), probe=False):
-        sessions = run_interleaved(args.base, config.bench_args, config.repeats, keep=args.keep, pairs=config.pairs)
-    return ab_checks(sessions.base, sessions.current, sessions.unpaired or "", config,
-                     f"{args.base} vs working tree, {config.repeats} session pair(s)",
-                     allow_other_machine=args.allow_other_machine)
+        where = f"{args.ab[0]} vs {args.ab[1]}"
+        unpaired = None
+    else:
+        # Both revisions' sessions under one idle state: an older base revision holds no PM QoS request itself.
+        with idle_cpus(policy_from(None), probe=False):
+            sessions = run_interleaved(args.base, config.bench_args, config.repeats, keep=args.keep,
+                                       pairs=config.pairs)
+        base_runs, current_runs, unpaired = sessions.base, sessions.current, sessions.unpaired or ""
+        where = f"{args.base} vs working tree, {config.repeats} session pair(s)"
+    checks, header = ab_checks(base_runs, current_runs, unpaired, config, where,
+                               allow_other_machine=args.allow_other_machine)
+    return checks, header, _ab_facts(base_runs, current_runs, config)
 
 
 def ab_checks(base_runs: list[Run], current_runs: list[Run], unpaired: str | None, config: GateConfig, where: str,
@@ -246,6 +279,18 @@ def _which_reference(config: GateConfig) -> int:
     return 0
 
 
+def _resolved(argv: list[str], base: str) -> list[str]:
+    """``argv`` with ``--base auto`` replaced by the commit it chose (the command that reproduces the verdict)."""
+    out = []
+    for i, arg in enumerate(argv):
+        if arg == "--base=auto":
+            arg = f"--base={base}"
+        elif arg == "auto" and i > 0 and argv[i - 1] == "--base":
+            arg = base
+        out.append(arg)
+    return out
+
+
 def _run_gate(args: argparse.Namespace) -> int:
     ab = getattr(args, "ab", None) is not None or getattr(args, "base", None) is not None
     if args.ab is not None and args.base is not None:
@@ -255,14 +300,21 @@ def _run_gate(args: argparse.Namespace) -> int:
     config = _config(args)
     if getattr(args, "which_reference", False):
         return _which_reference(config)
+    markdown = getattr(args, "markdown", None)
+    check_markdown_path(markdown)
+    argv = list(getattr(args, "argv", None) or ["gate"])
     if args.base == "auto":
         base, why = auto_base()
         if base is None:
             print(f"hpml gate: no base revision to compare with ({why}); skipping the A/B stage")
+            if markdown is not None or os.environ.get(STEP_SUMMARY_ENV):
+                write_markdown(markdown, f"## hpml gate\n\nno base revision to compare with ({escape(why)}); "
+                                         "the A/B stage was skipped\n")
             return 0
         print(f"hpml gate: --base auto: {why}")
         args.base = base
-    checks, header = (_ab_mode if ab else _summary_mode)(args, config)
+        argv = _resolved(argv, base)
+    checks, header, facts = (_ab_mode if ab else _summary_mode)(args, config)
     if config.source is not None:
         header.append(f"config: {config.source}")
     print("\n".join(f"hpml gate: {line}" for line in header))
@@ -273,6 +325,8 @@ def _run_gate(args: argparse.Namespace) -> int:
     missing = list(dict.fromkeys(c.case for c in checks if c.verdict == MISSING))
     if args.json is not None:
         write_checks_json(args.json, checks, {"exit": 1 if failed else 0, "header": header})
+    if markdown is not None or os.environ.get(STEP_SUMMARY_ENV):
+        write_markdown(markdown, render_markdown(checks, failed, header, facts, argv))
     if failed:
         listed = list(dict.fromkeys(f"{c.case} ({c.verdict})" for c in failed))
         names = ", ".join(listed[:10]) + (f" and {len(listed) - 10} more" if len(listed) > 10 else "")

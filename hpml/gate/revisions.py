@@ -29,9 +29,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from hpml.errors import HpmlError
 from hpml.gate import baton
@@ -203,6 +204,23 @@ def run_sessions(base: Side, current: Side, bench_args: Sequence[str], repeats: 
     return out
 
 
+@contextmanager
+def checkout(rev: str, top: Path, folder: Path) -> Iterator[Path]:
+    """``rev`` checked out at ``folder`` (a detached ``git worktree``), removed again on the way out."""
+    commit = resolve_revision(rev, top)
+    out = _git(["worktree", "add", "--detach", "--quiet", str(folder), commit], top)
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
+        raise HpmlError(f"git worktree add {rev} failed: {last}")
+    try:
+        yield folder
+    finally:
+        removed = _git(["worktree", "remove", "--force", str(folder)], top)
+        if removed.returncode != 0:
+            shutil.rmtree(folder, ignore_errors=True)
+            _git(["worktree", "prune"], top)
+
+
 def run_interleaved(
     rev: str,
     bench_args: Sequence[str],
@@ -211,39 +229,40 @@ def run_interleaved(
     keep: Path | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
     pairs: int = 10,
+    current_rev: str | None = None,
 ) -> Sessions:
     """Run ``bench_args`` at ``rev`` and in the working tree, ``repeats`` session pairs (see module doc).
 
     ``keep``: a folder that receives the session JSON files and logs (else they are deleted).
     ``pairs``: fixed pairs per hpml row in each session.
+    ``current_rev``: run the current side at this revision (a second worktree) instead of the
+    working tree, which is then never read (``hpml bisect``).
     """
     cwd = (cwd or Path.cwd()).resolve()
     top = git_toplevel(cwd)
     commit = resolve_revision(rev, cwd)
+    if current_rev is not None:
+        resolve_revision(current_rev, cwd)  # an unknown revision is exit 2 before any worktree exists
     tmp = Path(tempfile.mkdtemp(prefix="hpml-gate-"))
-    worktree = tmp / "base"
     out_dir = keep if keep is not None else tmp / "runs"
     out_dir.mkdir(parents=True, exist_ok=True)
-    added = False
+    relative = cwd.relative_to(top.resolve())
     try:
-        out = _git(["worktree", "add", "--detach", "--quiet", str(worktree), commit], top)
-        if out.returncode != 0:
-            last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
-            raise HpmlError(f"git worktree add {rev} failed: {last}")
-        added = True
-        relative = cwd.relative_to(top.resolve())
-        base = Side("base", worktree, worktree / relative)
-        if not base.cwd.is_dir():
-            raise HpmlError(f"folder {relative} does not exist at {rev}; run hpml gate --base from the repository root")
-        current = Side("current", top, cwd)
-        scratch = tmp / "scratch"
-        scratch.mkdir()
-        return run_sessions(base, current, bench_args, repeats, out_dir, scratch, pairs=pairs, label=f"base {commit[:8]}",
-                            log=log)
+        with ExitStack() as stack:
+            worktree = stack.enter_context(checkout(commit, top, tmp / "base"))
+            base = Side("base", worktree, worktree / relative)
+            if not base.cwd.is_dir():
+                raise HpmlError(f"folder {relative} does not exist at {rev}; run hpml gate --base from the repository "
+                                "root")
+            current = Side("current", top, cwd)
+            if current_rev is not None:
+                other = stack.enter_context(checkout(current_rev, top, tmp / "current"))
+                current = Side("current", other, other / relative)
+                if not current.cwd.is_dir():
+                    raise HpmlError(f"folder {relative} does not exist at {current_rev}; run from the repository root")
+            scratch = tmp / "scratch"
+            scratch.mkdir()
+            return run_sessions(base, current, bench_args, repeats, out_dir, scratch, pairs=pairs,
+                                label=f"base {commit[:8]}", log=log)
     finally:
-        if added:
-            removed = _git(["worktree", "remove", "--force", str(worktree)], top)
-            if removed.returncode != 0:
-                shutil.rmtree(worktree, ignore_errors=True)
-                _git(["worktree", "prune"], top)
         shutil.rmtree(tmp, ignore_errors=True)

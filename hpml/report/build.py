@@ -27,6 +27,7 @@ from hpml.results.machine import comparable_machine, machine_line
 from hpml.results.metrics import METRICS
 from hpml.results.phases import PHASE_INFO, phase_names, phase_rank, screen_rank
 from hpml.results.schema import Benchmark, CaseKey, ConvergenceRecord, Inputs, Run
+from hpml.results.steps import find_steps, noise_sigma
 from hpml.results.units import fmt_time
 
 #: Phases stacked in the breakdown, in pipeline order (end_to_end and ddp are totals, not parts).
@@ -486,6 +487,26 @@ def _detail_metrics(benches: Sequence[Benchmark]) -> list[tuple[charts.Metric, C
     return out
 
 
+#: What may tell two bars of one panel apart, in the order it is named.
+_DIFFERS = (("world_size", lambda k: f"{k.world_size} process{'es' if k.world_size != 1 else ''}"),
+            ("model", lambda k: k.model or "no model"), ("dataset", lambda k: k.dataset),
+            ("optimizer", lambda k: k.optimizer or "no optimizer"), ("variant", lambda k: k.variant or "default"))
+
+
+def bar_labels(keys: Sequence[CaseKey]) -> list[str]:
+    """A panel's bar labels: the optimization, and where several bars would share it, what differs
+    between them (the DDP panel's two ``baseline`` bars: ``baseline (1 process)``, ``baseline (2 processes)``)."""
+    labels = [_heat_row(k) if k.is_hpml else k.label for k in keys]
+    out = list(labels)
+    for label in {x for x in labels if labels.count(x) > 1}:
+        same = [i for i, x in enumerate(labels) if x == label]
+        parts = [[describe(keys[i]) for i in same] for field_, describe in _DIFFERS
+                 if len({getattr(keys[i], field_) for i in same}) > 1]
+        for n, i in enumerate(same):
+            out[i] = f"{label} ({', '.join(p[n] for p in parts) or keys[i].label})"
+    return out
+
+
 def details_sections(latest: Run, sp: dict[CaseKey, Speedup], folder: Path) -> list[Section]:
     """One collapsed block per workload (dataset · model on a device): chart pages and the table of its rows.
 
@@ -515,12 +536,14 @@ def details_sections(latest: Run, sp: dict[CaseKey, Speedup], folder: Path) -> l
         blocks: list[Any] = []
         metrics = _detail_metrics(benches)
         if metrics:
-            groups: dict[str, list[Bar]] = defaultdict(list)
-            for key, bench in zip(keys, benches):
-                label = _heat_row(key) if key.is_hpml else key.label
+            grouped: dict[str, list[CaseKey]] = defaultdict(list)
+            for key in keys:
                 twin = key.dataset if key.dataset.endswith("-synthetic") else ""
-                group = " · ".join(p for p in (key.phase, twin, key.optimizer) if p) or "rows"
-                groups[group].append(Bar(label, {m.name: value(bench) for m, value in metrics}))
+                grouped[" · ".join(p for p in (key.phase, twin, key.optimizer) if p) or "rows"].append(key)
+            groups: dict[str, list[Bar]] = {
+                group: [Bar(label, {m.name: value(latest.benchmarks[k]) for m, value in metrics})
+                        for k, label in zip(members, bar_labels(members))]
+                for group, members in grouped.items()}
             pages = charts.paginate(list(groups.items()), charts.MAX_ROWS)
             for n, page in enumerate(pages, start=1):
                 part = f", part {n}/{len(pages)}" if len(pages) > 1 else ""
@@ -607,6 +630,7 @@ def trend_section(runs: Sequence[Run], latest: Run, config: GateConfig, folder: 
             lines = panels.setdefault(pattern, (threshold, defaultdict(list)))[1]
             failed = threshold is not None and s.estimate < threshold
             lines[key.label].append(charts.TrendPoint(i, s.estimate, s.interval, failed))
+    steps = mark_steps(panels, same)
     if not panels:
         section.blocks.append(f"No row of these {len(same)} runs matches a `[tool.hpml.gate.min_speedup]` "
                               f"pattern ({', '.join(e.pattern for e in config.expectations)}).{note}")
@@ -615,7 +639,9 @@ def trend_section(runs: Sequence[Run], latest: Run, config: GateConfig, folder: 
     section.blocks.append(
         f"{len(same)} runs on this machine with profile {', '.join(sorted(latest.profiles)) or '?'}, oldest to "
         f"newest: each gated row's speedup, its 95% interval as a band (runs before paired measurement have none), "
-        f"the gate's threshold dashed, a red cross where the gate failed the row.{note}")
+        f"the gate's threshold dashed, a red cross where the gate failed the row, a diamond and a dotted line "
+        f"where a step starts (a level change beyond that kind of row's run-to-run noise, as `hpml history` "
+        f"finds them).{note}")
     for n in range(0, len(items), TREND_PANELS_PER_IMAGE):
         page = items[n:n + TREND_PANELS_PER_IMAGE]
         suffix = f"-{n // TREND_PANELS_PER_IMAGE + 1}" if len(items) > TREND_PANELS_PER_IMAGE else ""
@@ -631,10 +657,40 @@ def trend_section(runs: Sequence[Run], latest: Run, config: GateConfig, folder: 
             fails_below = f"{threshold:.2f}x" if threshold is not None else "reference interval (per CPU class)"
             rows.append([label, pattern, fails_below, f"{sum(p.failed for p in points)} of {len(points)}",
                          f"{last.estimate:.2f}x" + (f" [{last.interval[0]:.2f}, {last.interval[1]:.2f}]"
-                                                    if last.interval else "")])
-    section.blocks.append(Table(["gated row", "gate pattern", "fails below", "runs failed", "latest speedup"], rows,
-                                numeric=[False, False, True, True, True]))
+                                                    if last.interval else ""), steps.get(label, "-")])
+    section.blocks.append(Table(["gated row", "gate pattern", "fails below", "runs failed", "latest speedup",
+                                 "steps"], rows, numeric=[False, False, True, True, True, False]))
     return section
+
+
+def mark_steps(panels: dict[str, tuple[float | None, dict[str, list[charts.TrendPoint]]]],
+               runs: Sequence[Run]) -> dict[str, str]:
+    """Mark the steps of each gated row's speedup series (``TrendPoint.step``); per row, its steps as text.
+
+    The noise a step must exceed is measured per kind of row from these series (:mod:`hpml.results.steps`)."""
+    from hpml.results.kinds import kind_of_row
+
+    kinds: dict[str, str] = {}
+    for run in runs:
+        for key, bench in run.benchmarks.items():
+            kinds.setdefault(key.label, kind_of_row(bench.extra))
+    lines = {label: points for _, (_, by_label) in panels.items() for label, points in by_label.items()}
+    sigmas = {kind: noise_sigma([[math.log(p.estimate) for p in pts] for label, pts in lines.items()
+                                 if kinds.get(label) == kind]) for kind in set(kinds.values())}
+    found: dict[str, str] = {}
+    for label, points in lines.items():
+        sigma = sigmas.get(kinds.get(label, ""))
+        if sigma is None:
+            continue
+        texts = []
+        for step in find_steps([math.log(p.estimate) for p in points], sigma):
+            point = points[step.index]
+            point.step = True
+            texts.append(f"{runs[point.run].short_commit}: x{step.ratio:.2f} [{step.interval[0]:.2f}, "
+                         f"{step.interval[1]:.2f}]")
+        if texts:
+            found[label] = "; ".join(texts)
+    return found
 
 
 def build_document(inputs: Inputs, folder: Path, source: str, base: Path, config: GateConfig) -> Document:

@@ -275,17 +275,25 @@ def facet_hbars(
     mean_panel_in = (height - BASE_IN - GROUP_IN * len(groups)) / max(1, len(groups))
     fig.subplots_adjust(left=min(0.6, label_in / width), right=0.97, top=1 - 0.75 / height, bottom=0.55 / height,
                         wspace=0.25, hspace=GROUP_IN / max(0.3, mean_panel_in))
+    headed: set[int] = set()  # metric columns whose heading is drawn (over their first drawn panel)
     for g, (name, bars) in enumerate(groups):
+        # A metric none of the group's rows has (loading rows: no FLOP/s) gets no panel, not an empty one;
+        # the group's first drawn panel names the bars.
+        drawn = [m for m, metric in enumerate(metrics) if any(b.values.get(metric.name) is not None for b in bars)]
         for m, metric in enumerate(metrics):
             ax = axes[g, m]
+            if m not in drawn:
+                ax.set_axis_off()
+                continue
             ys = [i for i, b in enumerate(bars) if b.values.get(metric.name) is not None]
             xs = [bars[i].values[metric.name] for i in ys]
             ax.barh(ys, xs, height=0.7, color=[COLOURS(bars[i].label) for i in ys])
             for y, x in zip(ys, xs):
                 ax.annotate(metric.fmt(x), (x, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
-            # Only the first column names the bars; the others share its rows and draw no y ticks at all
+            # Only the first drawn column names the bars; the others share its rows and draw no y ticks at all
             # (hundreds of unlabelled tick objects were most of the report's drawing time).
-            if m == 0:
+            first = m == drawn[0]
+            if first:
                 ax.set_yticks(range(len(bars)), [b.label for b in bars], fontsize=8)
             else:
                 ax.set_yticks([])
@@ -295,10 +303,11 @@ def facet_hbars(
             ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: eng(v)))
             ax.tick_params(axis="x", labelsize=7)
             ax.grid(axis="x", alpha=0.3)
-            # the group's name over its first panel, the metric's over the top row
-            heading = "\n".join(([metric.xlabel] if g == 0 else []) + ([name] if m == 0 else []))
+            # the group's name over its first panel, the metric's over the first panel drawn in its column
+            heading = "\n".join(([metric.xlabel] if m not in headed else []) + ([name] if first else []))
+            headed.add(m)
             if heading:
-                ax.set_title(heading, fontsize=9, loc="left" if m == 0 else "center")
+                ax.set_title(heading, fontsize=9, loc="left" if first else "center")
     fig.suptitle(title, fontsize=11)
     return _save(fig, path)
 
@@ -309,6 +318,7 @@ class TrendPoint:
     estimate: float
     interval: tuple[float, float] | None
     failed: bool  # the gate failed this row in this run
+    step: bool = False  # a step in the row's series starts here (hpml.results.steps)
 
 
 def gated_trend(
@@ -335,6 +345,11 @@ def gated_trend(
             if banded:
                 ax.fill_between([p.run for p in banded], [p.interval[0] for p in banded],
                                 [p.interval[1] for p in banded], color=colour, alpha=0.2, linewidth=0)
+            for p in points:
+                if p.step:  # the first run of a new level (hpml history's step detection)
+                    ax.axvline(p.run - 0.5, color=colour, linestyle=":", linewidth=1.2)
+                    ax.plot([p.run], [p.estimate], linestyle="none", marker="D", markersize=7, color=colour,
+                            markeredgecolor="black")
             failed = [p for p in points if p.failed]
             if failed:
                 ax.plot([p.run for p in failed], [p.estimate for p in failed], linestyle="none", marker="X",
@@ -344,6 +359,9 @@ def gated_trend(
         ax.axhline(1.0, color="black", linewidth=0.8, alpha=0.6)
         if any(p.failed for points in lines.values() for p in points):
             ax.plot([], [], linestyle="none", marker="X", markersize=8, color="#c0392b", label="gate failed")
+        if any(p.step for points in lines.values() for p in points):
+            ax.plot([], [], linestyle="none", marker="D", markersize=6, color="grey", markeredgecolor="black",
+                    label="step (beyond run-to-run noise)")
         if threshold is not None:
             ax.plot([], [], color="#c0392b", linestyle="--", linewidth=1, label=f"gate threshold {threshold:.2f}x")
         ax.set_title(name, fontsize=10, loc="left")

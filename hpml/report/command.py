@@ -21,6 +21,7 @@ from pathlib import Path
 
 from hpml.errors import HpmlError
 from hpml.results.atomic import write_text_atomic
+from hpml.results.markdown import STEP_SUMMARY_ENV, check_markdown_path, write_markdown
 from hpml.results.schema import HOW_TO_RUN, discover
 
 LOCK_FILE = ".hpml-report.lock"
@@ -38,11 +39,16 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="PYPROJECT",
                         help="pyproject.toml whose [tool.hpml.gate] says which rows are gated, for the trend "
                              "(default: nearest above cwd)")
+    parser.add_argument("--markdown", type=Path, metavar="FILE",
+                        help="also write the at-a-glance part as GitHub Markdown (appended to $GITHUB_STEP_SUMMARY "
+                             "when that is set)")
 
 
 def run_report(args: argparse.Namespace) -> int:
     """Write the report; returns 0.  Raises HpmlError when there is nothing usable to report."""
     paths = list(args.paths) or [args.storage]
+    markdown = getattr(args, "markdown", None)
+    check_markdown_path(markdown)
     if not args.paths and not args.storage.is_dir():
         raise HpmlError(f"{args.storage}: no benchmark storage here; {HOW_TO_RUN}, or pass PATHs")
     inputs = discover(paths, explicit=[p for p in args.paths if p.is_file()])
@@ -81,6 +87,10 @@ def run_report(args: argparse.Namespace) -> int:
             if OLD_CHART_FILE.match(stale.name):
                 stale.unlink()
         charts = sorted(p.name for p in (out / CHARTS).iterdir())
+    if markdown is not None or os.environ.get(STEP_SUMMARY_ENV):
+        from hpml.report.markdown import glance_markdown
+
+        write_markdown(markdown, glance_markdown(inputs))
     print(f"hpml report: wrote {out / 'index.md'}, {out / 'index.html'} and {len(charts)} chart(s) "
           f"from {len(inputs.runs)} run(s)")
     return 0
