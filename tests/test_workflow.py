@@ -39,7 +39,7 @@ def steps() -> list[dict]:
 def test_the_workflow_runs_the_commands_of_ci_run() -> None:
     ours = [c for step in steps() if "run" in step for c in commands(step["run"])]
     theirs = commands(CI_RUN.read_text())
-    assert len(theirs) == 7 and theirs[0] == "pytest" and theirs[-1] == "hpml gate --base auto"
+    assert len(theirs) == 8 and theirs[0] == "pytest" and theirs[-1] == "hpml gate --base auto"
     assert ours == theirs  # the same commands, in the same order
 
 
