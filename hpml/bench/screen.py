@@ -2,7 +2,8 @@
 
 One block per phase: optimizations down, workloads across (a phase with one workload,
 such as ``ddp``, on one line: ``ddp (c10): grad_accum 1.05x?, fsdp 0.76x?``), each cell the paired
-speedup over the group's baseline, e.g. ``1.87x±0.03`` (the interval's half-width), or
+speedup over the group's baseline with both ends of its 95 % interval, e.g. ``1.53x[1.46,2.34]``
+(intervals are lopsided: a ± would misplace one end), or
 ``~`` where the change is not significant (the interval holds 1.0, or the estimate lies
 inside the phase's noise floor), ``·`` where the row did not run (skipped, deselected),
 ``!`` appended when the row was measured on a busy machine.  Below: the datasets measured
@@ -32,7 +33,7 @@ from hpml.results.phases import screen_rank
 #: Column headers of the datasets (short, so a block fits 100 columns).
 SHORT = {"cifar10": "c10", "cifar100": "c100", "imagenet": "inet", "amazon_polarity": "amz2",
          "amazon_full": "amz5", "digits": "digits"}
-CELL = 12  # characters per cell: " 1.87x±0.03" plus a busy mark
+CELL = 18  # characters per cell: " 18.44x[16.9,20.0]" plus a busy mark
 
 
 def _result(info: dict[str, Any], key: str = "speedup") -> PairedResult | None:
@@ -86,6 +87,11 @@ def finalize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return result
 
 
+def _num(value: float) -> str:
+    """Three significant figures at most past 10 (``18.4``), two decimals below."""
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+
+
 def cell(info: dict[str, Any] | None) -> str:
     if info is None:
         return "·"
@@ -98,7 +104,7 @@ def cell(info: dict[str, Any] | None) -> str:
         text = "~"
     else:
         lo, hi = paired.interval  # type: ignore[misc]
-        text = f"{paired.estimate:.2f}x±{(hi - lo) / 2:.2f}"
+        text = f"{_num(paired.estimate)}x[{_num(lo)},{_num(hi)}]"
     return text + mark
 
 
@@ -153,8 +159,8 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
            idle: dict[str, Any] | None = None) -> list[str]:
     """The compact matrix, the noise floors, the idle CPUs' state (a run's recorded
     ``cpu_idle``, :mod:`hpml.bench.idle`) and the busy warning, as lines."""
-    lines = ["hpml: paired speedup over each group's baseline (±: 95% interval; ~ not significant, x? unpaired, "
-             "· not run, ! busy machine)"]
+    lines = ["hpml: paired speedup over each group's baseline (x[lo,hi]: its 95% interval; ~ not significant, "
+             "x? unpaired, · not run, ! busy machine)"]
     by_phase: dict[str, list[dict[str, Any]]] = {}
     for info in rows:
         if _self_compared(info) or info.get("phase") is None:
@@ -174,9 +180,11 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         cells = {(_row_label(i, several[phase]), _column(i)): i for i in infos}
         if len(columns) == 1:  # one workload (ddp, overhead): its cells on a line, not a column
             (column,) = columns
-            lines.extend(textwrap.wrap(f"{phase} ({column}): " + ", ".join(
-                f"{label} {cell(cells.get((label, column)))}" for label in labels),
-                width=100, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False))
+            # A placeholder for the spaces inside an item: a label never parts from its cell at a line break
+            items = ", ".join(f"{label} {cell(cells.get((label, column)))}".replace(" ", "\0") for label in labels)
+            lines.extend(line.replace("\0", " ") for line in textwrap.wrap(
+                f"{phase} ({column}): " + items, width=100, subsequent_indent="  ", break_on_hyphens=False,
+                break_long_words=False))
             continue
         lines.append(f"{phase:<{width}}" + "".join(f"{c:>{CELL}}" for c in columns))
         for label in labels:
