@@ -79,6 +79,7 @@ class Metric:
     per: str = ""
     report: bool = False
     title: str = ""  # column title in the report (default: the name)
+    positive: bool = False  # any real reading is > 0 (a 0 means not measured: peak RSS, CPU time)
 
     def __post_init__(self) -> None:
         if self.reduce not in REDUCE_RULES:
@@ -94,6 +95,17 @@ class Metric:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return "-"
         return self.format(value)
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is no reading of this metric (missing, not a finite number, <= 0 where
+        every real reading is > 0); None for a usable value."""
+        if value is None:
+            return "not recorded"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"not a finite number ({value!r})"
+        if value < 0 or (self.positive and value == 0):
+            return f"{value!r} is no reading of {self.unit}"
+        return None
 
     def worse(self, current: float, reference: float) -> float | None:
         """How much worse ``current`` is than ``reference`` as a fraction of it (< 0: better);
@@ -129,12 +141,13 @@ for _m in (
     Metric("minor_faults", "faults", "sum", better="lower", per="call"),
     Metric("major_faults", "faults", "sum", better="lower", per="call"),
     Metric("worker_minor_faults", "faults", "sum", better="lower", per="call"),
-    Metric("peak_rss_bytes", "bytes", "max", better="lower", format=binary_bytes, report=True, title="peak RSS"),
+    Metric("peak_rss_bytes", "bytes", "max", better="lower", format=binary_bytes, report=True, title="peak RSS",
+           positive=True),
     Metric("peak_device_bytes", "bytes", "max", better="lower", format=binary_bytes, report=True,
            title="peak device"),
     # CPU time of the process tree (hpml.measure.trackers.CpuTracker), per sample
     Metric("cpu_seconds", "s/sample", "mean", better="lower", format=seconds, per="sample", report=True,
-           title="CPU per sample"),
+           title="CPU per sample", positive=True),
     # durations
     Metric("seconds", "s", "max", better="lower", format=seconds),
     Metric("device_seconds", "s", "max", format=seconds),  # between CUDA events (Timer)
