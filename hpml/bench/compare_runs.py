@@ -14,6 +14,9 @@ The runs are pytest-benchmark JSON files (``--benchmark-autosave`` stores them u
 * the same figures per kind of row (:func:`kind_of_row`: the phase; loading rows split by
   whether their loader runs worker processes), so a reader sees which kinds reproduce
   run to run on this machine and which hold the 90th percentile up;
+* coverage (:func:`coverage`): how many rows quiet in both runs differ by no more than their
+  two intervals combined allow, overall and per kind of row, and which interval the rows carried
+  (:mod:`hpml.results.between_run`); and the between-run spread per kind the runs show;
 * whether the differences are what the rows' own intervals allow (:func:`calibration`): how
   many lie within 95 % of the two runs' combined interval, the 90th percentile of the
   difference those intervals predict from measurement noise alone, and the half-width every
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from hpml.errors import HpmlError
+from hpml.results.between_run import derive, kind_of_row, log_halfwidth
 
 USAGE_EXIT = 2
 
@@ -128,14 +132,30 @@ def calibration(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]], name
     }
 
 
-def kind_of_row(info: dict[str, Any]) -> str:
-    """The kind a row's agreement is reported under: its phase, and for loading rows whether
-    the loader runs worker processes (their speedup moves with the machine's state for
-    seconds to minutes at a time: ``benchmarks/results/loading-drift/``)."""
-    phase = str(info.get("phase", "?"))
-    if phase == "load":
-        return "load, worker processes" if info.get("num_workers") else "load, in process"
-    return phase
+def coverage(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Do the intervals cover the next run?  Of the paired rows quiet in both runs with an
+    interval in both, those whose ``|log(a/b)|`` lies within ``sqrt(h_a^2 + h_b^2)`` (``h``: the
+    log half-width of each run's stored interval), overall and per :func:`kind_of_row`; and
+    which interval (``interval_kind``) the rows carried."""
+    groups: dict[str, list[bool]] = {}
+    carried: dict[str, int] = {}
+    for name in sorted(set(a) & set(b)):
+        x, y = a[name], b[name]
+        if x.get("busy") or y.get("busy") or (x.get("optimization") == "baseline" and not x.get("reference")):
+            continue
+        ix, iy, ex, ey = x.get("speedup_interval"), y.get("speedup_interval"), x.get("speedup_vs_baseline"), \
+            y.get("speedup_vs_baseline")
+        if not (ix and iy and isinstance(ex, (int, float)) and isinstance(ey, (int, float)) and ex > 0 and ey > 0):
+            continue
+        within = abs(math.log(ex / ey)) <= math.hypot(log_halfwidth(ix), log_halfwidth(iy))
+        groups.setdefault(kind_of_row(x), []).append(within)
+        for info in (x, y):
+            label = str(info.get("interval_kind") or "within-run (not recorded)")
+            carried[label] = carried.get(label, 0) + 1
+    flat = [v for values in groups.values() for v in values]
+    return {"rows": len(flat), "covered": sum(flat),
+            "by_kind": {k: {"rows": len(v), "covered": sum(v)} for k, v in sorted(groups.items())},
+            "interval_kinds": carried}
 
 
 def by_kind(a: dict[str, dict[str, Any]], diffs: dict[str, float]) -> dict[str, dict[str, Any]]:
@@ -168,6 +188,7 @@ def compare(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[
         "contradictions": [(n, a[n]["speedup_vs_baseline"], b[n]["speedup_vs_baseline"]) for n in contradictions],
         "busy": busy,
         "calibration": calibration(a, b, [n for n in both if n not in busy]),
+        "coverage": coverage(a, b),
     }
 
 
@@ -213,6 +234,17 @@ def report(paths: list[Path]) -> list[str]:
                          f"predicts a 90th percentile of {cal['predicted_p90']:.1%} at their half-widths "
                          f"(median +-{cal['median_halfwidth']:.1%}); a 5% 90th percentile needs +-"
                          f"{cal['needed_halfwidth']:.1%} in every row")
+        cov = c["coverage"]
+        if cov["rows"]:
+            lines.append(f"  coverage: {cov['covered']}/{cov['rows']} = {cov['covered'] / cov['rows']:.0%} of the rows "
+                         "quiet in both runs differ within sqrt(h1^2 + h2^2) of their intervals (target >= 95%); "
+                         "intervals carried: " + ", ".join(f"{k} {v}" for k, v in sorted(cov["interval_kinds"].items())))
+            for kind, k in cov["by_kind"].items():
+                lines.append(f"      {kind}: {k['covered']}/{k['rows']} covered")
+    spreads = derive(runs)
+    if spreads:
+        lines.append("between-run spread these runs show (log sd per kind; hpml calibrate stores it for this machine): "
+                     + ", ".join(f"{k} {v['sd']:.3f} ({v['rows']} rows)" for k, v in spreads.items()))
     held, total = aa_controls(runs)
     if total:
         lines.append(f"A/A controls holding 1.00 in their own 95% interval: {held}/{total} = {held / total:.0%} (target >= 95%)")

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable
 
 from hpml.bench.idle import describe as describe_idle
 from hpml.bench.paired import PairedResult, is_significant, noise_floor
+from hpml.results.between_run import describe as describe_intervals
 from hpml.results.phases import screen_rank
 
 #: Column headers of the datasets (short, so a block fits 100 columns).
@@ -201,6 +202,9 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         lines.append("noise floor (A/A: baseline vs itself, widest per phase): " + ", ".join(parts))
     else:
         lines.append("noise floor: not measured (no paired baseline row ran)")
+    intervals = describe_intervals(rows)
+    if intervals:
+        lines.extend(textwrap.wrap(intervals, width=100, subsequent_indent="  ", break_on_hyphens=False))
     idle_line = describe_idle(idle)
     if idle_line:
         lines.extend(textwrap.wrap(idle_line, width=100, subsequent_indent="  ", break_on_hyphens=False))

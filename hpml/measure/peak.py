@@ -67,9 +67,10 @@ _MIN_CPU_N = 256
 
 
 def cache_path() -> Path:
-    """Where measured peaks are cached: ``$HPML_CACHE_DIR`` or ``~/.cache/hpml``."""
-    root = os.environ.get("HPML_CACHE_DIR") or "~/.cache/hpml"
-    return Path(root).expanduser() / "peak_flops.json"
+    """Where measured peaks are cached: in :func:`hpml.results.machine.cache_dir`."""
+    from hpml.results.machine import cache_dir
+
+    return cache_dir() / "peak_flops.json"
 
 
 def _as_dtype(dtype: torch.dtype | str) -> torch.dtype:
