@@ -8,8 +8,9 @@ The runs are pytest-benchmark JSON files (``--benchmark-autosave`` stores them u
   machine in both runs (the target's figure: a busy row is unreliable by its own run's verdict);
 * every row significantly faster in one run and significantly slower in the other
   (a contradiction: the runs give opposite verdicts);
-* the A/A controls (each group's baseline paired with itself): how often 1.00 lies
-  within the control's own 95 % interval, over all controls of all the runs given;
+* the controls (each phase's baseline paired with a second, separately built baseline; fresh-process
+  rows' two fresh baseline processes): how often 1.00 lies within the control's own 95 % interval,
+  per kind of control, over all the runs given;
 * the rows flagged busy in either run (their numbers are unreliable);
 * the same figures per kind of row (:func:`kind_of_row`: the phase; loading rows split by
   whether their loader runs worker processes), so a reader sees which kinds reproduce
@@ -192,17 +193,21 @@ def compare(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[
     }
 
 
-def aa_controls(runs: list[dict[str, dict[str, Any]]]) -> tuple[int, int]:
-    """(A/A controls holding 1.00 in their interval, A/A controls with an interval)."""
-    held = total = 0
+def aa_controls(runs: list[dict[str, dict[str, Any]]]) -> dict[str, tuple[int, int]]:
+    """Per kind of control, (controls holding 1.00 in their interval, controls with an interval):
+    the in-process A/A of two separately built baselines (runs before it paired one object with
+    itself: "A/A, one side paired with itself") and the fresh-vs-fresh control."""
+    out: dict[str, tuple[int, int]] = {}
     for rows in runs:
         for info in rows.values():
-            aa = info.get("aa_control")
-            if isinstance(aa, dict) and aa.get("interval"):
-                lo, hi = aa["interval"]
-                total += 1
-                held += lo <= 1.0 <= hi
-    return held, total
+            for key in ("aa_control", "fresh_control"):
+                aa = info.get(key)
+                if isinstance(aa, dict) and aa.get("interval"):
+                    kind = aa.get("sides") or "A/A, one side paired with itself"
+                    lo, hi = aa["interval"]
+                    held, total = out.get(kind, (0, 0))
+                    out[kind] = (held + (lo <= 1.0 <= hi), total + 1)
+    return out
 
 
 def report(paths: list[Path]) -> list[str]:
@@ -245,10 +250,11 @@ def report(paths: list[Path]) -> list[str]:
     if spreads:
         lines.append("between-run spread these runs show (log sd per kind; hpml calibrate stores it for this machine): "
                      + ", ".join(f"{k} {v['sd']:.3f} ({v['rows']} rows)" for k, v in spreads.items()))
-    held, total = aa_controls(runs)
-    if total:
-        lines.append(f"A/A controls holding 1.00 in their own 95% interval: {held}/{total} = {held / total:.0%} (target >= 95%)")
-    else:
+    controls = aa_controls(runs)
+    for kind, (held, total) in sorted(controls.items()):
+        lines.append(f"controls ({kind}) holding 1.00 in their own 95% interval: {held}/{total} = "
+                     f"{held / total:.0%} (target >= 95%)")
+    if not controls:
         lines.append("A/A controls: none in these runs (no paired baseline rows)")
     return lines
 

@@ -37,9 +37,15 @@ SHORT = {"cifar10": "c10", "cifar100": "c100", "imagenet": "inet", "amazon_polar
 CELL = 18  # characters per cell: " 18.44x[16.9,20.0]" plus a busy mark
 
 
+#: A row's control: (extra_info key, the floor's key suffix, what it paired when the run did not say:
+#: runs before separately built sides paired one baseline object with itself).
+CONTROLS = (("aa_control", "", "A/A: one baseline paired with itself"),
+            ("fresh_control", " (fresh)", "two fresh baseline processes"))
+
+
 def _result(info: dict[str, Any], key: str = "speedup") -> PairedResult | None:
-    if key == "aa":
-        aa = info.get("aa_control")
+    if key != "speedup":
+        aa = info.get(key)
         if not isinstance(aa, dict) or not aa.get("speedup"):
             return None
         interval = aa.get("interval")
@@ -51,19 +57,26 @@ def _result(info: dict[str, Any], key: str = "speedup") -> PairedResult | None:
 
 
 def floors(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each phase's noise floor from its rows' A/A controls (``noise_floor`` of the summary)."""
+    """Each phase's noise floor from its rows' controls (``noise_floor`` of the summary): the
+    in-process A/A controls under the phase's name, the fresh-vs-fresh ones under
+    ``"<phase> (fresh)"``."""
     controls: dict[str, list[PairedResult]] = {}
+    kinds: dict[str, str] = {}
     for info in rows:
-        aa = _result(info, "aa")
-        if aa is not None:
-            controls.setdefault(str(info.get("phase")), []).append(aa)
+        for key, suffix, what in CONTROLS:
+            aa = _result(info, key)
+            if aa is not None:
+                name = f"{info.get('phase')}{suffix}"
+                controls.setdefault(name, []).append(aa)
+                kinds[name] = str(info[key].get("sides") or what)
     out = {}
     for phase, results in controls.items():
         floor = noise_floor(results)
         if floor is not None:
             entry = floor.as_dict()
-            entry["controls"] = len(results)  # A/A controls in this phase (one per model or dataset)
+            entry["controls"] = len(results)  # controls of this kind in this phase (one per model or dataset)
             entry["controls_holding_1"] = sum(r.contains(1.0) for r in results)
+            entry["control"] = kinds[phase]
             out[phase] = entry
     return out
 
@@ -74,17 +87,28 @@ def _self_compared(info: dict[str, Any]) -> bool:
     return info.get("optimization") == "baseline" and not info.get("reference")
 
 
+def held_to(info: dict[str, Any], floors_by_phase: dict[str, dict[str, Any]]) -> str | None:
+    """The floor a row is held to: a fresh-process row to its phase's fresh-vs-fresh control
+    where one ran, else (and every other row) to the phase's in-process A/A."""
+    phase = str(info.get("phase"))
+    if info.get("fresh_process") and f"{phase} (fresh)" in floors_by_phase:
+        return f"{phase} (fresh)"
+    return phase if phase in floors_by_phase else None
+
+
 def finalize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Set every paired row's ``speedup_significant`` against its phase's noise floor;
-    return the floors."""
+    """Set every paired row's ``speedup_significant`` against the noise floor it is held to
+    (:func:`held_to`, named in ``noise_floor_control``); return the floors."""
     result = floors(rows)
     for info in rows:
         paired = _result(info)
         if paired is None or _self_compared(info):
             continue
-        floor = result.get(str(info.get("phase")), {}).get("interval")
+        name = held_to(info, result)
+        floor = result[name]["interval"] if name else None
         info["speedup_significant"] = is_significant(paired, tuple(floor) if floor else None)
         info["noise_floor"] = floor
+        info["noise_floor_control"] = f"{name}: {result[name]['control']}" if name else None
     return result
 
 
@@ -199,7 +223,8 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         for phase, f in floors_by_phase.items():
             lo, hi = f["interval"]
             parts.append(f"{phase} {lo:.2f}-{hi:.2f}")
-        lines.append("noise floor (A/A: baseline vs itself, widest per phase): " + ", ".join(parts))
+        lines.extend(textwrap.wrap("noise floor (widest control; (fresh): two fresh processes): " + ", ".join(parts),
+                                   width=100, subsequent_indent="  ", break_on_hyphens=False))
     else:
         lines.append("noise floor: not measured (no paired baseline row ran)")
     intervals = describe_intervals(rows)

@@ -161,8 +161,7 @@ def apply(rows: Iterable[dict[str, Any]], calibration: Mapping[str, Any] | None)
         kind = kind_of_row(info)
         entry = kinds.get(kind)
         if calibration is None:
-            info.update(interval_kind=WITHIN, interval_note="no between-run calibration for this machine "
-                        "(hpml calibrate RUN.json RUN.json ...)")
+            info.update(interval_kind=WITHIN, interval_note="no between-run calibration here (hpml calibrate)")
         elif not isinstance(entry, dict) or not isinstance(entry.get("sd"), (int, float)):
             info.update(interval_kind=WITHIN, interval_note=f"this machine's calibration has no '{kind}' rows")
         else:
@@ -185,7 +184,7 @@ def describe(rows: Iterable[Mapping[str, Any]]) -> str | None:
     if not kinds:
         return None
     if BETWEEN not in kinds:
-        return f"intervals: {WITHIN} only ({next(iter(notes.values()))}): they need not cover the next run"
+        return f"intervals: {WITHIN} only, need not cover the next run ({next(iter(notes.values()))})"
     parts = [f"intervals: {BETWEEN} for " + ", ".join(sorted(kinds[BETWEEN]))]
     if WITHIN in kinds:
         parts.append(f"{WITHIN} for " + ", ".join(sorted(kinds[WITHIN])) + " (not calibrated)")

@@ -167,6 +167,7 @@ for _m in (
     Metric("lr", "learning rate", "same"),
     Metric("phase", "name", "same"),
     Metric("rss_method", "name", "same"),
+    Metric("counters_cover", "name", "same"),  # the region a phase's CPU/memory/I/O counters ran over
 ):
     register(_m)
 
