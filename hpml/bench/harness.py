@@ -490,7 +490,8 @@ class BenchSession:
         # The baseline's fresh process never changes process state (it is the baseline),
         # so the group's rows share it; each optimization gets a fresh process of its own.
         base = self._baseline_side(case, fresh)
-        control = self._fresh_control(case, base, build) if benchmark.enabled else None
+        # Not in a gate session: both revisions' sessions must make the same calls, call by call.
+        control = self._fresh_control(case, base, build) if benchmark.enabled and not self.gate_session else None
         opt = FreshSide(case, self, build)
         try:
             self._pair(benchmark, case, base, opt, monitor, control=control)
