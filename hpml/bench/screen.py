@@ -175,6 +175,14 @@ def _footer(title: str, groups: dict[str, set[str]]) -> list[str]:
                          width=100, subsequent_indent="  ", break_on_hyphens=False)
 
 
+def _wrap_items(prefix: str, items: list[str]) -> list[str]:
+    """``prefix`` and ``items`` comma-separated, wrapped at 100 columns between items only
+    (a placeholder holds the spaces inside an item: a label never parts from its cell)."""
+    text = prefix + ", ".join(item.replace(" ", "\0") for item in items)
+    return [line.replace("\0", " ") for line in textwrap.wrap(
+        text, width=100, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)]
+
+
 def busy_rows(rows: Iterable[dict[str, Any]]) -> int:
     """How many rows were measured on a busy machine (the warning's count)."""
     return sum(1 for info in rows if info.get("busy"))
@@ -205,11 +213,8 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         cells = {(_row_label(i, several[phase]), _column(i)): i for i in infos}
         if len(columns) == 1:  # one workload (ddp, overhead): its cells on a line, not a column
             (column,) = columns
-            # A placeholder for the spaces inside an item: a label never parts from its cell at a line break
-            items = ", ".join(f"{label} {cell(cells.get((label, column)))}".replace(" ", "\0") for label in labels)
-            lines.extend(line.replace("\0", " ") for line in textwrap.wrap(
-                f"{phase} ({column}): " + items, width=100, subsequent_indent="  ", break_on_hyphens=False,
-                break_long_words=False))
+            lines.extend(_wrap_items(f"{phase} ({column}): ",
+                                     [f"{label} {cell(cells.get((label, column)))}" for label in labels]))
             continue
         lines.append(f"{phase:<{width}}" + "".join(f"{c:>{CELL}}" for c in columns))
         for label in labels:
@@ -221,10 +226,14 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
     if floors_by_phase:
         parts = []
         for phase, f in floors_by_phase.items():
+            if phase.endswith(" (fresh)"):
+                continue
             lo, hi = f["interval"]
-            parts.append(f"{phase} {lo:.2f}-{hi:.2f}")
-        lines.extend(textwrap.wrap("noise floor (widest control; (fresh): two fresh processes): " + ", ".join(parts),
-                                   width=100, subsequent_indent="  ", break_on_hyphens=False))
+            fresh = floors_by_phase.get(f"{phase} (fresh)")
+            parts.append(f"{phase} {lo:.2f}-{hi:.2f}" + (" (fresh {:.2f}-{:.2f})".format(*fresh["interval"]) if fresh else ""))
+        parts += ["{} {:.2f}-{:.2f}".format(p, *f["interval"]) for p, f in floors_by_phase.items()
+                  if p.endswith(" (fresh)") and p.removesuffix(" (fresh)") not in floors_by_phase]
+        lines.extend(_wrap_items("noise floor: ", parts))
     else:
         lines.append("noise floor: not measured (no paired baseline row ran)")
     intervals = describe_intervals(rows)

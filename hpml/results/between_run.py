@@ -172,23 +172,28 @@ def apply(rows: Iterable[dict[str, Any]], calibration: Mapping[str, Any] | None)
                         interval_note=f"'{kind}' between-run sd {entry['sd']:.3f} (log) from {entry.get('rows')} rows")
 
 
+def _short(kind: str) -> str:
+    """A kind as the screen names it: ``train (fresh)``, ``load (workers)``."""
+    return (kind.replace(", fresh processes", " (fresh)").replace(", worker processes", " (workers)")
+            .replace(", in process", " (in process)"))
+
+
 def describe(rows: Iterable[Mapping[str, Any]]) -> str | None:
-    """One line for the screen: which rows carry which interval, and why."""
+    """One line for the screen: which interval the rows carry, naming the kinds left within-run."""
     kinds: dict[str, set[str]] = {}
-    notes: dict[str, str] = {}
+    notes: list[str] = []
     for info in rows:
         if info.get("interval_kind"):
             kinds.setdefault(str(info["interval_kind"]), set()).add(kind_of_row(info))
-            if info["interval_kind"] == WITHIN:
-                notes.setdefault(kind_of_row(info), str(info.get("interval_note") or ""))
+            if info["interval_kind"] == WITHIN and not notes:
+                notes.append(str(info.get("interval_note") or ""))
     if not kinds:
         return None
     if BETWEEN not in kinds:
-        return f"intervals: {WITHIN} only, need not cover the next run ({next(iter(notes.values()))})"
-    parts = [f"intervals: {BETWEEN} for " + ", ".join(sorted(kinds[BETWEEN]))]
-    if WITHIN in kinds:
-        parts.append(f"{WITHIN} for " + ", ".join(sorted(kinds[WITHIN])) + " (not calibrated)")
-    return "; ".join(parts)
+        return f"intervals: {WITHIN} only, need not cover the next run ({notes[0]})"
+    within = sorted(kinds.get(WITHIN, ()))
+    rest = f"; {WITHIN} for " + ", ".join(map(_short, within)) + " (not calibrated)" if within else " for every row"
+    return f"intervals: {BETWEEN} (hpml calibrate){rest}"
 
 
 def calibrate(paths: list[Path], path: Path | None = None) -> tuple[Path, dict[str, dict[str, Any]], int]:

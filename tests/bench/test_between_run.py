@@ -127,7 +127,7 @@ def test_the_screen_says_which_interval_the_rows_carry():
     rows = [row("train", 1.5, 0.02), row("load", 0.3, 0.02, workers=2)]
     apply(rows, {"kinds": {"load, worker processes": {"sd": 0.05, "rows": 30}}})
     text = "\n".join(screen.render(rows, screen.finalize(rows), 0))
-    assert "intervals: within + between-run for load, worker processes; within-run for train (not calibrated)" in text
+    assert "intervals: within + between-run (hpml calibrate); within-run for train (not calibrated)" in text
 
 
 def test_the_report_says_which_interval_a_row_carries():

@@ -132,7 +132,7 @@ def test_rows_are_measured_skipped_with_reasons_and_ordered(suite: pytest.Pytest
     accum = rows["grad_accum"]["extra_info"]  # same call time, twice the samples: a throughput ratio of 2
     assert 1.4 < accum["speedup_vs_baseline"] < 2.8
     # one workload: the phase's cells on one line
-    result.stdout.fnmatch_lines(["*hpml speedups*", "train (c10): grad_accum *x*, channels_last *x*", "noise floor (*train *"])
+    result.stdout.fnmatch_lines(["*hpml speedups*", "train (c10): grad_accum *x*, channels_last *x*", "noise floor: train *"])
     assert fast["noise_floor_control"] == "train: two separately built baselines"
 
 

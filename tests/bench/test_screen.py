@@ -98,6 +98,18 @@ def test_the_stored_default_run_fits_one_screen():
     rows = [b["extra_info"] for b in json.loads(path.read_text())["benchmarks"]]
     lines = screen.render(rows, screen.finalize(rows), busy_rows=0)
     assert len(lines) <= 40, "\n".join(lines)
+    # with what a run now adds: fresh-vs-fresh floors, the intervals line, the idle CPUs, busy rows
+    from hpml.results.between_run import apply
+
+    for phase in ("train", "inference", "end_to_end"):
+        first = next(r for r in rows if r.get("fresh_process") and r["phase"] == phase)
+        first["fresh_control"] = {"speedup": 1.0, "interval": [0.95, 1.06], "pairs": 6}
+    apply(rows, {"kinds": {"load, worker processes": {"sd": 0.05}, "train": {"sd": 0.01}}})
+    idle = {"policy": "awake", "held": True, "detail": "x", "cross_cpu_roundtrip_us": 5.3}
+    lines = screen.render(rows, screen.finalize(rows), busy_rows=3, idle=idle)
+    assert len(lines) <= 40, "\n".join(lines)
+    assert any(line.startswith("intervals: within + between-run") for line in lines)
+    assert "train 0.96-1.01 (fresh 0.95-1.06)" in " ".join(lines)
     train = lines.index(next(line for line in lines if line.startswith("train ")))
     assert lines[train].split() == ["train", "inet", "amz2", "digits"]
     assert lines[train + 1].split()[0] == "amp" and len(lines[train + 1].split()) == 4  # XLNet's cell beside ResNet-50's
