@@ -235,7 +235,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from hpml.results.between_run import calibrate
+    from hpml.bench.compare_runs import calibrate
 
     path, spreads, pairs = calibrate(args.runs)
     print(f"between-run spread (log sd) per kind of row, from {pairs} pair(s) of runs, stored in {path}:")

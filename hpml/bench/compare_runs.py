@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from hpml.errors import HpmlError
+from hpml.results import between_run
 from hpml.results.between_run import derive, kind_of_row, log_halfwidth
 
 USAGE_EXIT = 2
@@ -257,6 +258,31 @@ def report(paths: list[Path]) -> list[str]:
     if not controls:
         lines.append("A/A controls: none in these runs (no paired baseline rows)")
     return lines
+
+
+def calibrate(paths: list[Path], path: Path | None = None) -> tuple[Path, dict[str, dict[str, Any]], int]:
+    """``hpml calibrate``: derive this machine's between-run spreads from stored runs (each run
+    paired with the next of the same commit) and store them; (file, spreads, pairs used).
+    Runs of different machines, or no pair of one commit, are an HpmlError."""
+    loaded = []
+    for p in paths:
+        rows, machine = load_run(p)
+        try:
+            commit = (json.loads(p.read_text()).get("commit_info") or {}).get("id")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            commit = None
+        loaded.append((p, rows, machine, commit))
+    keys = {between_run.machine_key(m) for _, _, m, _ in loaded}
+    if len(keys) != 1:
+        raise HpmlError(f"the runs come from {len(keys)} machines ({'; '.join(sorted(keys))}): calibrate each machine "
+                        "from its own runs")
+    pairs = [(a[1], b[1]) for a, b in zip(loaded, loaded[1:]) if a[3] == b[3]]
+    if not pairs:
+        raise HpmlError("no two consecutive runs of one commit: give runs of one commit, in the order they ran")
+    spreads = between_run.derive_pairs(pairs)
+    if not spreads:
+        raise HpmlError(f"no kind of row has {between_run.MIN_ROWS} rows quiet in both runs of a pair: nothing to calibrate")
+    return between_run.store(loaded[0][2], spreads, [p.name for p in paths], path), spreads, len(pairs)
 
 
 def main(argv: list[str] | None = None) -> int:

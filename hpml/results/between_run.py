@@ -195,29 +195,3 @@ def describe(rows: Iterable[Mapping[str, Any]]) -> str | None:
     rest = f"; {WITHIN} for " + ", ".join(map(_short, within)) + " (not calibrated)" if within else " for every row"
     return f"intervals: {BETWEEN} (hpml calibrate){rest}"
 
-
-def calibrate(paths: list[Path], path: Path | None = None) -> tuple[Path, dict[str, dict[str, Any]], int]:
-    """``hpml calibrate``: derive this machine's between-run spreads from stored runs (each run
-    paired with the next of the same commit) and store them; (file, spreads, pairs used).
-    Runs of different machines, or no pair of one commit, are an HpmlError."""
-    from hpml.bench.compare_runs import load_run
-
-    loaded = []
-    for p in paths:
-        rows, machine = load_run(p)
-        try:
-            commit = (json.loads(p.read_text()).get("commit_info") or {}).get("id")
-        except (OSError, json.JSONDecodeError, AttributeError):
-            commit = None
-        loaded.append((p, rows, machine, commit))
-    keys = {machine_key(m) for _, _, m, _ in loaded}
-    if len(keys) != 1:
-        raise HpmlError(f"the runs come from {len(keys)} machines ({'; '.join(sorted(keys))}): calibrate each machine "
-                        "from its own runs")
-    pairs = [(a[1], b[1]) for a, b in zip(loaded, loaded[1:]) if a[3] == b[3]]
-    if not pairs:
-        raise HpmlError("no two consecutive runs of one commit: give runs of one commit, in the order they ran")
-    spreads = derive_pairs(pairs)
-    if not spreads:
-        raise HpmlError(f"no kind of row has {MIN_ROWS} rows quiet in both runs of a pair: nothing to calibrate")
-    return store(loaded[0][2], spreads, [p.name for p in paths], path), spreads, len(pairs)
