@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Callable, Sequence
 
 from hpml.errors import HpmlError, RunFailed, is_out_of_memory, one_line_message
@@ -235,6 +236,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from hpml.results.between_run import calibrate
+
+    path, spreads, pairs = calibrate(args.runs)
+    print(f"between-run spread (log sd) per kind of row, from {pairs} pair(s) of runs, stored in {path}:")
+    for kind, entry in spreads.items():
+        print(f"  {kind:<32} {entry['sd']:.4f}  ({entry['rows']} rows)")
+    print("later runs on this machine widen those rows' intervals by it; other kinds stay within-run")
+    return 0
+
+
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -250,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write the benchmark report (Markdown, HTML, charts)")
     add_report_arguments(report)
     report.set_defaults(func=run_report)
+    calibrate = sub.add_parser("calibrate", help="store this machine's run-to-run spread per kind of benchmark row, "
+                               "from stored runs of one commit, so later runs' intervals cover the next run")
+    calibrate.add_argument("runs", nargs="+", type=Path, metavar="RUN.json",
+                           help="pytest-benchmark JSON files of runs of one commit on this machine, in the order they ran")
+    calibrate.set_defaults(func=cmd_calibrate)
     gate = sub.add_parser("gate", help="fail on a real performance regression")
     add_gate_arguments(gate)
     gate.set_defaults(func=run_gate)

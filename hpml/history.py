@@ -5,7 +5,7 @@ machine class (:func:`hpml.results.machine.comparable_machine`) and profile, ord
 commit (git's order when the commits are in the repository around the working directory,
 else by time), and per row finds the steps of its per-commit median time
 (:mod:`hpml.results.steps`).  A step smaller than the run-to-run noise of that kind of row
-(:func:`hpml.results.kinds.kind_of_row`), measured from these runs, is not a step.
+(:func:`hpml.results.between_run.kind_of_row`), measured from these runs, is not a step.
 
 Bad input is one line and exit 2: no storage, no run, no comparable runs, a bad ``-k``.
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from hpml.results.kinds import kind_of_row
+from hpml.results.between_run import kind_of_row
 from hpml.errors import HpmlError
 from hpml.results.machine import comparable_machine, machine_line
 from hpml.results.schema import HOW_TO_RUN, Benchmark, Run, discover

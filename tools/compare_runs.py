@@ -8,12 +8,16 @@ The runs are pytest-benchmark JSON files (``--benchmark-autosave`` stores them u
   machine in both runs (the target's figure: a busy row is unreliable by its own run's verdict);
 * every row significantly faster in one run and significantly slower in the other
   (a contradiction: the runs give opposite verdicts);
-* the A/A controls (each group's baseline paired with itself): how often 1.00 lies
-  within the control's own 95 % interval, over all controls of all the runs given;
+* the controls (each phase's baseline paired with a second, separately built baseline; fresh-process
+  rows' two fresh baseline processes): how often 1.00 lies within the control's own 95 % interval,
+  per kind of control, over all the runs given;
 * the rows flagged busy in either run (their numbers are unreliable);
 * the same figures per kind of row (:func:`kind_of_row`: the phase; loading rows split by
   whether their loader runs worker processes), so a reader sees which kinds reproduce
   run to run on this machine and which hold the 90th percentile up;
+* coverage (:func:`coverage`): how many rows quiet in both runs differ by no more than their
+  two intervals combined allow, overall and per kind of row, and which interval the rows carried
+  (:mod:`hpml.results.between_run`); and the between-run spread per kind the runs show;
 * whether the differences are what the rows' own intervals allow (:func:`calibration`): how
   many lie within 95 % of the two runs' combined interval, the 90th percentile of the
   difference those intervals predict from measurement noise alone, and the half-width every
@@ -35,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from hpml.errors import HpmlError
-from hpml.results.kinds import kind_of_row
+from hpml.results.between_run import derive, kind_of_row, load_run, log_halfwidth
 
 USAGE_EXIT = 2
 
@@ -43,26 +47,6 @@ USAGE_EXIT = 2
 def load_rows(path: Path) -> dict[str, dict[str, Any]]:
     """``extra_info`` of each hpml row of a pytest-benchmark JSON file, by benchmark name."""
     return load_run(path)[0]
-
-
-def load_run(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """:func:`load_rows` and the file's ``machine_info`` ({} when it has none), read once."""
-    try:
-        data = json.loads(path.read_text())
-    except OSError as err:
-        raise HpmlError(f"{path}: cannot read: {err.strerror or err}") from None
-    except json.JSONDecodeError as err:
-        raise HpmlError(f"{path}: not JSON ({err.msg} at line {err.lineno})") from None
-    benchmarks = data.get("benchmarks") if isinstance(data, dict) else None
-    if not isinstance(benchmarks, list):
-        raise HpmlError(f"{path}: not a pytest-benchmark run (no 'benchmarks' list); "
-                        "pass the files --benchmark-autosave stores under .benchmarks/")
-    rows = {str(b.get("fullname") or b.get("name")): b.get("extra_info") or {} for b in benchmarks if isinstance(b, dict)}
-    rows = {name: info for name, info in rows.items() if "phase" in info}
-    if not rows:
-        raise HpmlError(f"{path}: holds no hpml benchmark rows")
-    machine = data.get("machine_info")
-    return rows, machine if isinstance(machine, dict) else {}
 
 
 def _direction(info: dict[str, Any]) -> int:
@@ -129,6 +113,32 @@ def calibration(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]], name
     }
 
 
+def coverage(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Do the intervals cover the next run?  Of the paired rows quiet in both runs with an
+    interval in both, those whose ``|log(a/b)|`` lies within ``sqrt(h_a^2 + h_b^2)`` (``h``: the
+    log half-width of each run's stored interval), overall and per :func:`kind_of_row`; and
+    which interval (``interval_kind``) the rows carried."""
+    groups: dict[str, list[bool]] = {}
+    carried: dict[str, int] = {}
+    for name in sorted(set(a) & set(b)):
+        x, y = a[name], b[name]
+        if x.get("busy") or y.get("busy") or (x.get("optimization") == "baseline" and not x.get("reference")):
+            continue
+        ix, iy, ex, ey = x.get("speedup_interval"), y.get("speedup_interval"), x.get("speedup_vs_baseline"), \
+            y.get("speedup_vs_baseline")
+        if not (ix and iy and isinstance(ex, (int, float)) and isinstance(ey, (int, float)) and ex > 0 and ey > 0):
+            continue
+        within = abs(math.log(ex / ey)) <= math.hypot(log_halfwidth(ix), log_halfwidth(iy))
+        groups.setdefault(kind_of_row(x), []).append(within)
+        for info in (x, y):
+            label = str(info.get("interval_kind") or "within-run (not recorded)")
+            carried[label] = carried.get(label, 0) + 1
+    flat = [v for values in groups.values() for v in values]
+    return {"rows": len(flat), "covered": sum(flat),
+            "by_kind": {k: {"rows": len(v), "covered": sum(v)} for k, v in sorted(groups.items())},
+            "interval_kinds": carried}
+
+
 def by_kind(a: dict[str, dict[str, Any]], diffs: dict[str, float]) -> dict[str, dict[str, Any]]:
     """Rows, median and 90th percentile of ``diffs`` per :func:`kind_of_row` (of run ``a``'s rows)."""
     groups: dict[str, list[float]] = {}
@@ -159,20 +169,25 @@ def compare(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[
         "contradictions": [(n, a[n]["speedup_vs_baseline"], b[n]["speedup_vs_baseline"]) for n in contradictions],
         "busy": busy,
         "calibration": calibration(a, b, [n for n in both if n not in busy]),
+        "coverage": coverage(a, b),
     }
 
 
-def aa_controls(runs: list[dict[str, dict[str, Any]]]) -> tuple[int, int]:
-    """(A/A controls holding 1.00 in their interval, A/A controls with an interval)."""
-    held = total = 0
+def aa_controls(runs: list[dict[str, dict[str, Any]]]) -> dict[str, tuple[int, int]]:
+    """Per kind of control, (controls holding 1.00 in their interval, controls with an interval):
+    the in-process A/A of two separately built baselines (runs before it paired one object with
+    itself: "A/A, one side paired with itself") and the fresh-vs-fresh control."""
+    out: dict[str, tuple[int, int]] = {}
     for rows in runs:
         for info in rows.values():
-            aa = info.get("aa_control")
-            if isinstance(aa, dict) and aa.get("interval"):
-                lo, hi = aa["interval"]
-                total += 1
-                held += lo <= 1.0 <= hi
-    return held, total
+            for key in ("aa_control", "fresh_control"):
+                aa = info.get(key)
+                if isinstance(aa, dict) and aa.get("interval"):
+                    kind = aa.get("sides") or "A/A, one side paired with itself"
+                    lo, hi = aa["interval"]
+                    held, total = out.get(kind, (0, 0))
+                    out[kind] = (held + (lo <= 1.0 <= hi), total + 1)
+    return out
 
 
 def report(paths: list[Path]) -> list[str]:
@@ -204,10 +219,22 @@ def report(paths: list[Path]) -> list[str]:
                          f"predicts a 90th percentile of {cal['predicted_p90']:.1%} at their half-widths "
                          f"(median +-{cal['median_halfwidth']:.1%}); a 5% 90th percentile needs +-"
                          f"{cal['needed_halfwidth']:.1%} in every row")
-    held, total = aa_controls(runs)
-    if total:
-        lines.append(f"A/A controls holding 1.00 in their own 95% interval: {held}/{total} = {held / total:.0%} (target >= 95%)")
-    else:
+        cov = c["coverage"]
+        if cov["rows"]:
+            lines.append(f"  coverage: {cov['covered']}/{cov['rows']} = {cov['covered'] / cov['rows']:.0%} of the rows "
+                         "quiet in both runs differ within sqrt(h1^2 + h2^2) of their intervals (target >= 95%); "
+                         "intervals carried: " + ", ".join(f"{k} {v}" for k, v in sorted(cov["interval_kinds"].items())))
+            for kind, k in cov["by_kind"].items():
+                lines.append(f"      {kind}: {k['covered']}/{k['rows']} covered")
+    spreads = derive(runs)
+    if spreads:
+        lines.append("between-run spread these runs show (log sd per kind; hpml calibrate stores it for this machine): "
+                     + ", ".join(f"{k} {v['sd']:.3f} ({v['rows']} rows)" for k, v in spreads.items()))
+    controls = aa_controls(runs)
+    for kind, (held, total) in sorted(controls.items()):
+        lines.append(f"controls ({kind}) holding 1.00 in their own 95% interval: {held}/{total} = "
+                     f"{held / total:.0%} (target >= 95%)")
+    if not controls:
         lines.append("A/A controls: none in these runs (no paired baseline rows)")
     return lines
 

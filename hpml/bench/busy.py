@@ -9,14 +9,15 @@ measured):
 * ``others_cores``: CPU time used by every process that is *not* this one or its
   descendants (DataLoader workers, DDP ranks, the fresh processes of
   :mod:`hpml.bench.fresh`), in cores, i.e. CPU seconds per wall second.  It is the
-  machine's busy time from ``/proc/stat`` minus this process tree's own CPU time, so
+  machine's busy time from ``/proc/stat`` minus steal and this process tree's own CPU time, so
   short-lived processes that came and went inside the window count too;
 * ``steal``: the share of CPU time the hypervisor gave to other guests (``/proc/stat``);
 * ``loadavg``: the 1-minute load average from ``/proc/loadavg`` (evidence only: it
   counts this process too and lags by a minute).
 
 A window is *busy* when others used at least :data:`BUSY_OTHERS_SHARE` of the cores
-(and at least :data:`BUSY_OTHERS_MIN_CORES`), or steal reached :data:`BUSY_STEAL`.
+(and at least :data:`BUSY_OTHERS_MIN_CORES`), or steal reached :data:`BUSY_STEAL`; its
+reason names which.
 Without ``/proc/stat`` (not Linux) nothing is measured and nothing is flagged; the
 evidence says so.
 """
@@ -143,21 +144,29 @@ class Window:
         return self.others_cores is not None and self.seconds >= MIN_WINDOW_S
 
     @property
+    def crowded(self) -> bool:
+        """Other processes of this machine used the cores."""
+        return (self.judged and self.others_cores is not None
+                and self.others_cores >= max(BUSY_OTHERS_MIN_CORES, BUSY_OTHERS_SHARE * self.cores))
+
+    @property
+    def stolen(self) -> bool:
+        """The hypervisor gave the vCPUs' time to other guests."""
+        return self.judged and self.steal is not None and self.steal >= BUSY_STEAL
+
+    @property
     def busy(self) -> bool:
-        if not self.judged:
-            return False
-        assert self.others_cores is not None
-        crowded = self.others_cores >= max(BUSY_OTHERS_MIN_CORES, BUSY_OTHERS_SHARE * self.cores)
-        return crowded or (self.steal is not None and self.steal >= BUSY_STEAL)
+        return self.crowded or self.stolen
 
     def reason(self) -> str:
+        """The causes that made the window busy, then the load average as evidence."""
         parts = []
+        if self.crowded:
+            parts.append(f"other processes used {self.others_cores:.1f} cores")
+        if self.stolen:
+            parts.append(f"steal {self.steal:.0%}: the hypervisor gave the vCPUs to other guests")
         if self.loadavg is not None:
             parts.append(f"load {self.loadavg:.1f} on {self.cores} cores")
-        if self.others_cores is not None:
-            parts.append(f"other processes used {self.others_cores:.1f} cores")
-        if self.steal is not None and self.steal >= 0.005:
-            parts.append(f"steal {self.steal:.0%}")
         return "; ".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
@@ -174,9 +183,11 @@ def window(start: Snapshot, end: Snapshot) -> Window:
     seconds = max(0.0, end.wall - start.wall)
     others = steal = None
     if start.busy_s is not None and end.busy_s is not None and seconds > 0:
-        others = max(0.0, (end.busy_s - start.busy_s) - (end.own_s - start.own_s)) / seconds
+        stolen_s = (end.steal_s or 0.0) - (start.steal_s or 0.0)
+        # steal is busy time in /proc/stat, but no process here ran in it: not "other processes"
+        others = max(0.0, (end.busy_s - start.busy_s) - stolen_s - (end.own_s - start.own_s)) / seconds
         total = (end.total_s or 0.0) - (start.total_s or 0.0)
-        steal = ((end.steal_s or 0.0) - (start.steal_s or 0.0)) / total if total > 0 else 0.0
+        steal = stolen_s / total if total > 0 else 0.0
     return Window(seconds, others, steal, end.cores, end.loadavg)
 
 

@@ -78,6 +78,11 @@ def _serve(conn: Any, case: "Case", build: Callable[..., Any], profile: Any, rea
             conn.send(("ok", side.warm(arg)))
         elif command == "phases":
             conn.send(("ok", side.phases(arg)))
+        elif command == "costs":
+            conn.send(("ok", side.call_costs()))
+        elif command == "reset_costs":
+            side.reset_costs()
+            conn.send(("ok", None))
         else:  # "close"
             return
 
@@ -141,6 +146,12 @@ class FreshSide:
 
     def phases(self, measured: int) -> dict[str, Any] | None:
         return self._ask("phases", measured)
+
+    def reset_costs(self) -> None:
+        self._ask("reset_costs")
+
+    def call_costs(self) -> dict[str, Any]:
+        return self._ask("costs")
 
     def close(self) -> None:
         if self._conn.closed:

@@ -27,9 +27,10 @@ decides *how* it is timed and recorded:
 * what else used the cores before and during the row is recorded
   (:mod:`hpml.bench.busy`) and a crowded row is flagged ``busy``;
 * the seed is fixed before each side is built; the thread count is recorded;
-* the registered trackers (:mod:`hpml.measure.trackers`: peak host/device memory, page
-  faults, bytes read, ...) run around the row's warm-up calls (absolute values: the group's baseline, kept alive for pairing, is
-  resident too);
+* per-call costs (CPU seconds, bytes read: :data:`CALL_COST_TRACKERS`) are counted around
+  each of the row's own timed calls; the other trackers (:mod:`hpml.measure.trackers`: peak
+  host/device memory, page faults) run around the row's warm-up calls (absolute values: the
+  group's baseline, kept alive for pairing, is resident too); ``resource_regions`` says which;
 * a row that does not apply is skipped with the reason; one whose baseline cannot run
   is skipped with that reason; one that runs out of memory is skipped with the batch
   size, and the session goes on.
@@ -65,6 +66,7 @@ from hpml.bench.paired import PairedRun, Precision, measure_pairs
 from hpml.bench.profiles import Profile
 from hpml.errors import HpmlError
 from hpml.errors import one_line_message as _first_line  # the one first-line helper (hpml.errors)
+from hpml.machine import cpu_has_bf16
 from hpml.gate import baton
 from hpml.measure import PeakEstimate, machine_fingerprint, peak_estimate, peak_flags, synchronize
 from hpml.measure.trackers import Trackers, tracked_metrics
@@ -255,6 +257,11 @@ def dtype_name(dtype: torch.dtype | None) -> str | None:
     return str(dtype).removeprefix("torch.") if dtype is not None else None
 
 
+#: Trackers counted around every timed call (counters without a sampling thread): the row's
+#: per-call costs over its timed calls.  Peaks and faults come from the warm-up region.
+CALL_COST_TRACKERS = ("io", "cpu")
+
+
 class Side:
     """One side of a pair, built in this process: each call is timed here, around
     :func:`timed_call` (device sync included), after the workload's untimed setup."""
@@ -264,6 +271,7 @@ class Side:
         self.device = device
         # the measured call (setup not included)
         self.timed = timed_call(spec.target, device, slowdown, planted_compute(optimization=optimization))
+        self.reset_costs()
 
     @property
     def samples_per_round(self) -> int:
@@ -272,11 +280,30 @@ class Side:
     def __call__(self) -> float:
         if self.spec.setup is not None:
             self.spec.setup()
+        # Per-call costs are counted around the timed region, not in it: counters only, no
+        # sampling thread (peaks are left to the warm-up region, :meth:`warm`).
+        costs = Trackers(self.device, only=CALL_COST_TRACKERS)
+        costs.start()
         start = time.perf_counter()
         self.timed()
         elapsed = time.perf_counter() - start
+        for name, value in costs.stop().items():
+            if isinstance(value, (int, float)):
+                self._costs[name] = self._costs.get(name, 0) + value
+        self._calls += 1
         baton.handover()  # `hpml gate --base`: the other session's turn, outside the timed region
         return elapsed
+
+    def reset_costs(self) -> None:
+        self._costs: dict[str, float] = {}
+        self._calls = 0
+
+    def call_costs(self) -> dict[str, Any]:
+        """CPU seconds, bytes read... of the calls since :meth:`reset_costs`, per call or per
+        sample as each metric is recorded; {} before any call."""
+        if not self._calls:
+            return {}
+        return per_unit(self._costs, calls=self._calls, samples=self._calls * self.samples_per_round)
 
     def warm(self, calls: int) -> dict[str, Any]:
         """``calls`` unmeasured calls under the registered trackers; their readings, ``call``
@@ -288,6 +315,7 @@ class Side:
                 self()
         finally:
             totals = trackers.stop()
+            self.reset_costs()  # warm-up calls are no timed calls
         return per_unit(totals, calls=max(1, calls), samples=max(1, calls) * self.samples_per_round)
 
     def describe(self) -> dict[str, Any]:
@@ -437,12 +465,13 @@ class BenchSession:
         if holder is not None:  # this phase and model already have their A/A control
             self._time_baseline(benchmark, case, base, monitor, holder)
             return
-        opt = base if case.is_baseline else in_process(case)
+        # The A/A control's other side is a second, separately built baseline: one object paired
+        # with itself makes A B and B A interchangeable by construction and shares its caches.
+        opt = in_process(case)
         try:
             self._pair(benchmark, case, base, opt, monitor)
         finally:
-            if opt is not base:
-                opt.close()
+            opt.close()
         if case.is_baseline and benchmark.enabled:
             self._controls[control_key(case)] = case.id
 
@@ -457,11 +486,32 @@ class BenchSession:
         # The baseline's fresh process never changes process state (it is the baseline),
         # so the group's rows share it; each optimization gets a fresh process of its own.
         base = self._baseline_side(case, fresh)
+        # Not in a gate session: both revisions' sessions must make the same calls, call by call.
+        control = self._fresh_control(case, base, build) if benchmark.enabled and not self.gate_session else None
         opt = FreshSide(case, self, build)
         try:
-            self._pair(benchmark, case, base, opt, monitor)
+            self._pair(benchmark, case, base, opt, monitor, control=control)
         finally:
             opt.close()
+
+    def _fresh_control(self, case: Case, base: Any, build: Callable[[Case, "BenchSession"], Measured]) -> dict[str, Any]:
+        """The fresh-vs-fresh control of ``case``'s phase and device: the group's baseline process
+        paired with a second fresh baseline process, the first time a fresh row of them runs
+        (process-to-process spread, which an in-process A/A cannot see); the later rows name it."""
+        from hpml.bench.fresh import FreshSide
+
+        key = ("fresh", case.phase, case.device)
+        holder = self._controls.get(key)
+        if holder is not None:
+            return {"fresh_control_in": holder}
+        other = FreshSide(baseline_case(case), self, build)
+        try:
+            other.warm(max(1, self.profile.warmup_rounds))
+            run = measure_pairs(base, other, self.precision)
+        finally:
+            other.close()
+        self._controls[key] = case.id
+        return {"fresh_control": dict(run.result.as_dict(), sides="two fresh baseline processes")}
 
     def _measure_against(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
                          reference: Callable[[Case, "BenchSession"], Measured], monitor: RowMonitor) -> None:
@@ -485,7 +535,7 @@ class BenchSession:
             base.close()
 
     def _pair(self, benchmark: Any, case: Case, base: Any, opt: Any, monitor: RowMonitor,
-              reference: str | None = None) -> None:
+              reference: str | None = None, control: dict[str, Any] | None = None) -> None:
         p = self.profile
         benchmark.group = case.group
         readings = opt.warm(max(1, p.warmup_rounds))
@@ -500,6 +550,8 @@ class BenchSession:
         record_rounds(benchmark, run.opt_s)
         median_s = statistics.median(run.opt_s)
         self._record(benchmark, case, opt.describe(), readings, median_s, run, verdict, opt, reference)
+        if control:
+            benchmark.extra_info.update(control)
 
     def _time_baseline(self, benchmark: Any, case: Case, base: Any, monitor: RowMonitor, control_in: str) -> None:
         """A baseline row whose A/A control another row holds (:func:`control_key`): the
@@ -573,6 +625,12 @@ class BenchSession:
             "peak_flops": peak,  # FLOP/s: matmul peak of compute_dtype (see peak_flops)
             "peak_dtype": spec["compute_dtype"],
             "peak_fraction": achieved / peak if achieved and peak else None,
+            "peak_fraction_of": "measured matmul peak of peak_dtype (probe, this machine)",
+            # over the cores x rated clock x FLOP/cycle bound where one is known (theoretical_peak_basis)
+            "theoretical_peak_fraction": (achieved / estimate.theoretical_flops_per_s
+                                          if achieved and estimate and estimate.theoretical_flops_per_s else None),
+            "theoretical_peak_basis": (estimate.theoretical_basis if estimate and estimate.theoretical_basis
+                                       else "unknown: no rated max clock or no native path for this dtype"),
             "peak_threads": estimate.threads if estimate else None,  # == threads: probed at the row's count
             "theoretical_peak_flops": estimate.theoretical_flops_per_s if estimate else None,  # FLOP/s
             "threads": torch.get_num_threads(),
@@ -586,6 +644,16 @@ class BenchSession:
         # every registered tracker's metrics over the warm-up calls (per call or per sample:
         # hpml.results.metrics.Metric.per); None where not measured
         info.update({name: readings.get(name) for name in tracked_metrics()})
+        # per-call costs over the row's own timed calls replace the warm-up's; what stays from
+        # the warm-up (peaks, faults) is labelled so
+        costs = side.call_costs() if median_s else {}
+        info.update({name: value for name, value in costs.items() if name in info})
+        warm = (f"warm-up calls ({max(1, p.warmup_rounds)}) of this row's side, the group's baseline "
+                "also resident" if run is not None or control_in else
+                f"warm-up calls ({max(1, p.warmup_rounds)}) of this row's side")
+        info["resource_regions"] = {
+            name: (f"this row's timed calls ({measured}), around each call, this process tree" if name in costs
+                   else warm) for name in tracked_metrics() if readings.get(name) is not None or name in costs}
         info.update(self._speedup_info(case, samples_per_s, run, reference))
         if control_in is not None:
             info["aa_control_in"] = control_in  # the row holding this phase and model's A/A control
@@ -593,7 +661,8 @@ class BenchSession:
         info["aliases"] = aliases_of(case, p)
         info["dataset_aliases"] = dataset_aliases_of(case, p, self.selected)
         info["stands_for"] = end_to_end_stands_for(case, p, self.selected)  # same kind of data, not measured
-        info["peak_flags"] = peak_flags(info["peak_fraction"], estimate)
+        emulated = dtype is torch.bfloat16 and case.device == "cpu" and not cpu_has_bf16()
+        info["peak_flags"] = peak_flags(info["peak_fraction"], estimate, emulated=emulated)
         after = getattr(getattr(side, "spec", None), "after", None)
         if after is not None:  # measured elsewhere during the calls (each DDP rank's memory)
             info.update(after(max(1, p.warmup_rounds) + (measured if median_s else 0)))
@@ -623,7 +692,8 @@ class BenchSession:
         result = run.result
         if case.is_baseline and reference is None:
             out["speedup_vs_baseline"] = 1.0
-            out["aa_control"] = result.as_dict()  # the baseline paired with itself: the noise floor
+            # the baseline paired with a second, separately built baseline: the noise floor
+            out["aa_control"] = dict(result.as_dict(), sides="two separately built baselines")
             out["speedup_stop"] = run.stop
             return out
         out.update({

@@ -2,7 +2,7 @@
 
 pytest-benchmark's comparison puts two runs' raw numbers side by side; this says which rows
 *moved*: their median time changed by more than the run-to-run noise of that kind of row
-(:func:`hpml.results.kinds.kind_of_row`), measured from the stored runs of this
+(:func:`hpml.results.between_run.kind_of_row`), measured from the stored runs of this
 machine and profile (:func:`hpml.history.find_all`: consecutive commits' differences).  It
 is an unpaired comparison of two runs minutes or days apart, and says so; ``hpml gate
 --base REV`` gives the paired verdict.  Kept apart from :mod:`hpml.bench.screen`, which
@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
-from hpml.results.kinds import kind_of_row
+from hpml.results.between_run import kind_of_row
 from hpml.results.schema import case_key
 from hpml.results.steps import spread
 

@@ -11,7 +11,8 @@ down by the same amount, and the median cancels it.
 
 * estimate: the median of the per-pair ratios ``scale * base_s / opt_s`` (``scale`` =
   samples per optimization call over samples per baseline call, so the ratio is one of
-  throughputs);
+  throughputs), over whole ``A B | B A`` blocks: where the two orders disagree, a trailing
+  pair of one order would move the median by the gap between them;
 * interval: 95 % percentile bootstrap over the pairs (pairs are resampled whole, so
   what they share, the machine's state at that moment, stays paired), widened where
   needed to the distribution-free interval of a median (order statistics, binomial
@@ -135,14 +136,21 @@ def median_rank_interval(n: int, level: float = LEVEL) -> tuple[int, int]:
     return k - 1, n - k
 
 
+def balanced(ratios: np.ndarray) -> np.ndarray:
+    """The ratios of whole ``A B | B A`` blocks: a trailing pair taken in one order only is
+    left out, since where the orders disagree it would tip the median to its order's side."""
+    return ratios[: len(ratios) - len(ratios) % 2] if len(ratios) > 1 else ratios
+
+
 def paired_speedup(base_s: Sequence[float], opt_s: Sequence[float], scale: float = 1.0,
                    resamples: int = FINAL_RESAMPLES, seed: int = 0) -> PairedResult:
-    """Median of the per-pair ratios with its percentile-bootstrap interval over pairs.
+    """Median of the per-pair ratios with its percentile-bootstrap interval over pairs,
+    over whole ``A B | B A`` blocks (:func:`balanced`): ``pairs`` counts the pairs used.
 
     The bootstrap works on log ratios (a speedup of 2x and one of 0.5x are equally far
     from 1), and its seed is fixed, so the same pairs always give the same interval.
     """
-    ratios = pair_ratios(base_s, opt_s, scale)
+    ratios = balanced(pair_ratios(base_s, opt_s, scale))
     n = len(ratios)
     if n == 0:
         raise ValueError("no pairs")
@@ -183,7 +191,8 @@ def planned_pairs(pilot: PairedResult, target_halfwidth: float) -> int | None:
     when the pilot has no interval."""
     if pilot.halfwidth is None:
         return None
-    return max(pilot.pairs + PAST_PILOT, math.ceil(pilot.pairs * (pilot.halfwidth / target_halfwidth) ** 2))
+    wanted = max(pilot.pairs + PAST_PILOT, math.ceil(pilot.pairs * (pilot.halfwidth / target_halfwidth) ** 2))
+    return wanted + wanted % 2  # whole A B | B A blocks
 
 
 def measure_pairs(base: Callable[[], float], opt: Callable[[], float], precision: Precision,
@@ -191,7 +200,8 @@ def measure_pairs(base: Callable[[], float], opt: Callable[[], float], precision
     """Alternate ``base`` and ``opt`` (ABBA), each call returning its own seconds, until
     ``precision`` says stop.  Both callables must be warmed up already.
 
-    Two stages: after :attr:`Precision.min_pairs` pairs (the pilot) the row is sized once
+    Two stages: after :attr:`Precision.min_pairs` pairs (the pilot; rounded up to whole
+    ``A B | B A`` blocks, as every adaptive stop is) the row is sized once
     (:func:`planned_pairs`) and stops there (``"target"``), unless the budget or
     ``max_pairs`` stops it first.  The interval is never checked again before the end:
     stopping when it first looks narrow enough would bias it (module docstring).
@@ -200,6 +210,7 @@ def measure_pairs(base: Callable[[], float], opt: Callable[[], float], precision
     opt_s: list[float] = []
     spent = 0.0
     planned: int | None = None  # pairs the pilot asked for; None: pilot not done, or no interval
+    piloted = False
     while True:
         k = len(base_s)
         if k % 2 == 0:  # A B
@@ -215,16 +226,18 @@ def measure_pairs(base: Callable[[], float], opt: Callable[[], float], precision
             if n >= precision.fixed_pairs:
                 return PairedRun(base_s, opt_s, paired_speedup(base_s, opt_s, scale), "fixed")
             continue
-        if n == precision.min_pairs:  # the pilot: size the row once
+        if n % 2 or n < precision.min_pairs:  # adaptive rules stop after whole A B | B A blocks only
+            continue
+        if not piloted:  # the pilot: size the row once
+            piloted = True
             pilot = paired_speedup(base_s, opt_s, scale, resamples=CHECK_RESAMPLES)
             planned = planned_pairs(pilot, precision.target_halfwidth)
         if planned is not None and n >= planned:
             stop = "target"
-        if stop is None and n >= precision.min_pairs:
-            if spent >= precision.budget_s:
-                stop = "budget"
-            elif n >= precision.max_pairs:
-                stop = "max_pairs"
+        elif spent >= precision.budget_s:
+            stop = "budget"
+        elif n >= precision.max_pairs - 1:
+            stop = "max_pairs"
         if stop is not None:
             return PairedRun(base_s, opt_s, paired_speedup(base_s, opt_s, scale), stop)
 

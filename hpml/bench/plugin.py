@@ -10,8 +10,10 @@
 * Rows run grouped by their baseline (phase, data, device, optimizer), the baseline
   row first (its A/A control) and the rows that need fresh processes last, so one
   built baseline per group serves all its rows (:mod:`hpml.bench.harness`).
-* At the end: the matrix of paired speedups, the noise floors and the busy-machine
-  warning on one screen (:mod:`hpml.bench.screen`).  pytest-benchmark's long tables
+* At the end: each paired row's interval widened by its kind's between-run spread where
+  ``hpml calibrate`` stored one for this machine (:mod:`hpml.results.between_run`), then the
+  matrix of paired speedups, the noise floors and the busy-machine warning on one screen
+  (:mod:`hpml.bench.screen`).  pytest-benchmark's long tables
   are one option away (``--hpml-tables``; shown anyway with ``--benchmark-compare``,
   ``--benchmark-histogram`` or ``--benchmark-verbose``).
 * ``--hpml-idle awake|os`` (default ``$HPML_BENCH_IDLE``, else ``awake``): while rows are
@@ -40,6 +42,7 @@ from hpml.bench.paired import Precision
 from hpml.bench.profiles import Profile, default_profile_name, get_profile, list_profiles
 from hpml.bench.realdata import RealData
 from hpml.errors import HpmlError
+from hpml.results import between_run
 
 PROFILE_KEY = pytest.StashKey[Profile]()
 MODELS_KEY = pytest.StashKey[tuple]()  # --hpml-models (empty: each dataset's own model)
@@ -251,6 +254,16 @@ def write_run_summary(config: pytest.Config, floors: dict[str, Any] | None = Non
     return write_summary(summary_path(storage, summary), summary)
 
 
+def _between_run_calibration(config: pytest.Config) -> dict[str, Any] | None:
+    """This machine's between-run spreads (``hpml calibrate``), or None (rows stay within-run)."""
+    bs = getattr(config, "_benchmarksession", None)
+    try:
+        return between_run.load(bs.get_machine_info() if bs is not None else None)
+    except HpmlError as err:
+        config.get_terminal_writer().line(f"hpml: {err}; intervals stay within-run")
+        return None
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     """When every row has run, before pytest-benchmark saves its JSON (at session finish):
@@ -259,6 +272,8 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     yield
     config = session.config
     infos = [b.extra_info for b in _measured_rows(config)]
+    if infos:
+        between_run.apply(infos, _between_run_calibration(config))
     floors = config.stash[FLOORS_KEY] = screen.finalize(infos)
     if infos:
         idle = config.stash[IDLE_KEY].info() if IDLE_KEY in config.stash else None

@@ -2,7 +2,8 @@
 
 One block per phase: optimizations down, workloads across (a phase with one workload,
 such as ``ddp``, on one line: ``ddp (c10): grad_accum 1.05x?, fsdp 0.76x?``), each cell the paired
-speedup over the group's baseline, e.g. ``1.87x±0.03`` (the interval's half-width), or
+speedup over the group's baseline with both ends of its 95 % interval, e.g. ``1.53x[1.46,2.34]``
+(intervals are lopsided: a ± would misplace one end), or
 ``~`` where the change is not significant (the interval holds 1.0, or the estimate lies
 inside the phase's noise floor), ``·`` where the row did not run (skipped, deselected),
 ``!`` appended when the row was measured on a busy machine.  Below: the datasets measured
@@ -27,17 +28,24 @@ from typing import Any, Callable, Iterable
 
 from hpml.bench.idle import describe as describe_idle
 from hpml.bench.paired import PairedResult, is_significant, noise_floor
+from hpml.results.between_run import describe as describe_intervals
 from hpml.results.phases import screen_rank
 
 #: Column headers of the datasets (short, so a block fits 100 columns).
 SHORT = {"cifar10": "c10", "cifar100": "c100", "imagenet": "inet", "amazon_polarity": "amz2",
          "amazon_full": "amz5", "digits": "digits"}
-CELL = 12  # characters per cell: " 1.87x±0.03" plus a busy mark
+CELL = 18  # characters per cell: " 18.44x[16.9,20.0]" plus a busy mark
+
+
+#: A row's control: (extra_info key, the floor's key suffix, what it paired when the run did not say:
+#: runs before separately built sides paired one baseline object with itself).
+CONTROLS = (("aa_control", "", "A/A: one baseline paired with itself"),
+            ("fresh_control", " (fresh)", "two fresh baseline processes"))
 
 
 def _result(info: dict[str, Any], key: str = "speedup") -> PairedResult | None:
-    if key == "aa":
-        aa = info.get("aa_control")
+    if key != "speedup":
+        aa = info.get(key)
         if not isinstance(aa, dict) or not aa.get("speedup"):
             return None
         interval = aa.get("interval")
@@ -49,19 +57,26 @@ def _result(info: dict[str, Any], key: str = "speedup") -> PairedResult | None:
 
 
 def floors(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each phase's noise floor from its rows' A/A controls (``noise_floor`` of the summary)."""
+    """Each phase's noise floor from its rows' controls (``noise_floor`` of the summary): the
+    in-process A/A controls under the phase's name, the fresh-vs-fresh ones under
+    ``"<phase> (fresh)"``."""
     controls: dict[str, list[PairedResult]] = {}
+    kinds: dict[str, str] = {}
     for info in rows:
-        aa = _result(info, "aa")
-        if aa is not None:
-            controls.setdefault(str(info.get("phase")), []).append(aa)
+        for key, suffix, what in CONTROLS:
+            aa = _result(info, key)
+            if aa is not None:
+                name = f"{info.get('phase')}{suffix}"
+                controls.setdefault(name, []).append(aa)
+                kinds[name] = str(info[key].get("sides") or what)
     out = {}
     for phase, results in controls.items():
         floor = noise_floor(results)
         if floor is not None:
             entry = floor.as_dict()
-            entry["controls"] = len(results)  # A/A controls in this phase (one per model or dataset)
+            entry["controls"] = len(results)  # controls of this kind in this phase (one per model or dataset)
             entry["controls_holding_1"] = sum(r.contains(1.0) for r in results)
+            entry["control"] = kinds[phase]
             out[phase] = entry
     return out
 
@@ -72,18 +87,34 @@ def _self_compared(info: dict[str, Any]) -> bool:
     return info.get("optimization") == "baseline" and not info.get("reference")
 
 
+def held_to(info: dict[str, Any], floors_by_phase: dict[str, dict[str, Any]]) -> str | None:
+    """The floor a row is held to: a fresh-process row to its phase's fresh-vs-fresh control
+    where one ran, else (and every other row) to the phase's in-process A/A."""
+    phase = str(info.get("phase"))
+    if info.get("fresh_process") and f"{phase} (fresh)" in floors_by_phase:
+        return f"{phase} (fresh)"
+    return phase if phase in floors_by_phase else None
+
+
 def finalize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Set every paired row's ``speedup_significant`` against its phase's noise floor;
-    return the floors."""
+    """Set every paired row's ``speedup_significant`` against the noise floor it is held to
+    (:func:`held_to`, named in ``noise_floor_control``); return the floors."""
     result = floors(rows)
     for info in rows:
         paired = _result(info)
         if paired is None or _self_compared(info):
             continue
-        floor = result.get(str(info.get("phase")), {}).get("interval")
+        name = held_to(info, result)
+        floor = result[name]["interval"] if name else None
         info["speedup_significant"] = is_significant(paired, tuple(floor) if floor else None)
         info["noise_floor"] = floor
+        info["noise_floor_control"] = f"{name}: {result[name]['control']}" if name else None
     return result
+
+
+def _num(value: float) -> str:
+    """Three significant figures at most past 10 (``18.4``), two decimals below."""
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
 
 
 def cell(info: dict[str, Any] | None) -> str:
@@ -98,7 +129,7 @@ def cell(info: dict[str, Any] | None) -> str:
         text = "~"
     else:
         lo, hi = paired.interval  # type: ignore[misc]
-        text = f"{paired.estimate:.2f}x±{(hi - lo) / 2:.2f}"
+        text = f"{_num(paired.estimate)}x[{_num(lo)},{_num(hi)}]"
     return text + mark
 
 
@@ -144,6 +175,14 @@ def _footer(title: str, groups: dict[str, set[str]]) -> list[str]:
                          width=100, subsequent_indent="  ", break_on_hyphens=False)
 
 
+def _wrap_items(prefix: str, items: list[str]) -> list[str]:
+    """``prefix`` and ``items`` comma-separated, wrapped at 100 columns between items only
+    (a placeholder holds the spaces inside an item: a label never parts from its cell)."""
+    text = prefix + ", ".join(item.replace(" ", "\0") for item in items)
+    return [line.replace("\0", " ") for line in textwrap.wrap(
+        text, width=100, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)]
+
+
 def busy_rows(rows: Iterable[dict[str, Any]]) -> int:
     """How many rows were measured on a busy machine (the warning's count)."""
     return sum(1 for info in rows if info.get("busy"))
@@ -153,8 +192,8 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
            idle: dict[str, Any] | None = None) -> list[str]:
     """The compact matrix, the noise floors, the idle CPUs' state (a run's recorded
     ``cpu_idle``, :mod:`hpml.bench.idle`) and the busy warning, as lines."""
-    lines = ["hpml: paired speedup over each group's baseline (±: 95% interval; ~ not significant, x? unpaired, "
-             "· not run, ! busy machine)"]
+    lines = ["hpml: paired speedup over each group's baseline (x[lo,hi]: its 95% interval; ~ not significant, "
+             "x? unpaired, · not run, ! busy machine)"]
     by_phase: dict[str, list[dict[str, Any]]] = {}
     for info in rows:
         if _self_compared(info) or info.get("phase") is None:
@@ -174,9 +213,8 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         cells = {(_row_label(i, several[phase]), _column(i)): i for i in infos}
         if len(columns) == 1:  # one workload (ddp, overhead): its cells on a line, not a column
             (column,) = columns
-            lines.extend(textwrap.wrap(f"{phase} ({column}): " + ", ".join(
-                f"{label} {cell(cells.get((label, column)))}" for label in labels),
-                width=100, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False))
+            lines.extend(_wrap_items(f"{phase} ({column}): ",
+                                     [f"{label} {cell(cells.get((label, column)))}" for label in labels]))
             continue
         lines.append(f"{phase:<{width}}" + "".join(f"{c:>{CELL}}" for c in columns))
         for label in labels:
@@ -188,11 +226,19 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
     if floors_by_phase:
         parts = []
         for phase, f in floors_by_phase.items():
+            if phase.endswith(" (fresh)"):
+                continue
             lo, hi = f["interval"]
-            parts.append(f"{phase} {lo:.2f}-{hi:.2f}")
-        lines.append("noise floor (A/A: baseline vs itself, widest per phase): " + ", ".join(parts))
+            fresh = floors_by_phase.get(f"{phase} (fresh)")
+            parts.append(f"{phase} {lo:.2f}-{hi:.2f}" + (" (fresh {:.2f}-{:.2f})".format(*fresh["interval"]) if fresh else ""))
+        parts += ["{} {:.2f}-{:.2f}".format(p, *f["interval"]) for p, f in floors_by_phase.items()
+                  if p.endswith(" (fresh)") and p.removesuffix(" (fresh)") not in floors_by_phase]
+        lines.extend(_wrap_items("noise floor: ", parts))
     else:
         lines.append("noise floor: not measured (no paired baseline row ran)")
+    intervals = describe_intervals(rows)
+    if intervals:
+        lines.extend(textwrap.wrap(intervals, width=100, subsequent_indent="  ", break_on_hyphens=False))
     idle_line = describe_idle(idle)
     if idle_line:
         lines.extend(textwrap.wrap(idle_line, width=100, subsequent_indent="  ", break_on_hyphens=False))

@@ -206,21 +206,32 @@ def check_metrics(current: dict[str, Any], reference: dict[str, Any], config: Ga
     """Each gated metric (``[tool.hpml.gate] metrics``, declared in :data:`hpml.results.metrics.METRICS`)
     of every row both summaries measured it on, against the reference's: WORSE (fails) when more than
     the row's tolerance worse in the metric's own direction.  Summaries without per-row metrics
-    (older runs) give no check."""
+    (older runs) give no check.  Fail closed: where the reference has a reading and the current
+    row has none (row or value missing, NaN, a 0 where every reading is > 0), MISSING."""
     cur_rows, ref_rows = keyed_rows(current), keyed_rows(reference)
     checks: list[Check] = []
     for metric in gated(config.metrics) if config.metrics else []:
         for key, ref in ref_rows.items():
             cur = cur_rows.get(key)
             ref_v = (ref.get("metrics") or {}).get(metric.name)
-            cur_v = ((cur or {}).get("metrics") or {}).get(metric.name)
-            if not key.is_hpml or ref_v is None or cur_v is None:
+            if not key.is_hpml or metric.problem(ref_v) is not None:
+                continue
+            kind = f"{metric.name}~ref"
+            if cur is None:
+                checks.append(Check(key.label, kind, metric.text(ref_v), "-", None, None, MISSING,
+                                    f"row missing from {source}"))
                 continue
             refuse_busy(cur, key.label, source)
+            cur_v = (cur.get("metrics") or {}).get(metric.name)
+            problem = metric.problem(cur_v)
+            if problem is not None:
+                checks.append(Check(key.label, kind, metric.text(ref_v), metric.text(cur_v), None, None, MISSING,
+                                    f"{metric.name} {problem} in {source}"))
+                continue
             tol = config.tolerance_for(config.expectation_for(key))
             worse = metric.worse(cur_v, ref_v)
             verdict = WORSE if worse is not None and worse > tol else OK
-            checks.append(Check(key.label, f"{metric.name}~ref", metric.text(ref_v), metric.text(cur_v),
+            checks.append(Check(key.label, kind, metric.text(ref_v), metric.text(cur_v),
                                 cur_v / ref_v if ref_v else None, None, verdict,
                                 f"{metric.better} is better, tolerance {tol:.0%}"))
     return checks

@@ -33,7 +33,8 @@ from typing import Any
 from hpml.bench.idle import idle_cpus, policy_from
 from hpml.errors import HpmlError
 from hpml.results.machine import cpu_class
-from hpml.gate.config import TESTS, GateConfig, load_gate_config, parse_bench_args
+from hpml.gate.config import (DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, DEFAULT_PAIRS, DEFAULT_REPEATS, DEFAULT_TOLERANCE, TESTS,
+                              GateConfig, load_gate_config, parse_bench_args)
 from hpml.gate.checks import (
     MISSING, Check, Unpaired, check_compatible, check_expectations, check_metrics, check_reference, compare_ab,
     compare_paired, failures, format_table, load_side, merge_runs, underpowered,
@@ -75,17 +76,19 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                           "\"benchmarks -k 'digits and baseline and not end_to_end'\"); "
                           "write --bench-args='-k foo' when it starts with a dash")
     run.add_argument("--repeats", type=int, metavar="N",
-                     help="session pairs (base and current run together, call by call; default 2)")
+                     help="session pairs (base and current run together, call by call; default: [tool.hpml.gate] "
+                          f"repeats, else {DEFAULT_REPEATS})")
     run.add_argument("--pairs", type=int, metavar="N",
-                     help="fixed (baseline, optimization) pairs per hpml row and session (default 10)")
+                     help="fixed (baseline, optimization) pairs per hpml row and session (default: [tool.hpml.gate] "
+                          f"pairs, else {DEFAULT_PAIRS})")
     run.add_argument("--keep", type=Path, metavar="DIR", help="keep the session JSON files of --base in DIR")
     thresholds = parser.add_argument_group("thresholds (override [tool.hpml.gate] in pyproject.toml)")
     thresholds.add_argument("--config", type=Path, metavar="PYPROJECT",
                             help="pyproject.toml to read [tool.hpml.gate] from (default: nearest above cwd)")
-    thresholds.add_argument("--tolerance", type=float, help="allowed relative drop of a speedup (default 0.15)")
-    thresholds.add_argument("--alpha", type=float, help="A/B family-wise false-alarm rate (default 0.05)")
+    thresholds.add_argument("--tolerance", type=float, help=f"allowed relative drop of a speedup (default {DEFAULT_TOLERANCE})")
+    thresholds.add_argument("--alpha", type=float, help=f"A/B family-wise false-alarm rate (default {DEFAULT_ALPHA})")
     thresholds.add_argument("--min-effect", type=float,
-                            help="A/B: smallest relative change of the typical time that can fail (default 0.05)")
+                            help=f"A/B: smallest relative change of the typical time that can fail (default {DEFAULT_MIN_EFFECT})")
     thresholds.add_argument("--test", choices=TESTS,
                             help="A/B test: 'quantile' (25th percentile, permutation; robust to a loaded machine, "
                                  "default) or 'mannwhitney' (medians, Mann-Whitney U)")

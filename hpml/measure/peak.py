@@ -67,9 +67,10 @@ _MIN_CPU_N = 256
 
 
 def cache_path() -> Path:
-    """Where measured peaks are cached: ``$HPML_CACHE_DIR`` or ``~/.cache/hpml``."""
-    root = os.environ.get("HPML_CACHE_DIR") or "~/.cache/hpml"
-    return Path(root).expanduser() / "peak_flops.json"
+    """Where measured peaks are cached: in :func:`hpml.results.machine.cache_dir`."""
+    from hpml.results.machine import cache_dir
+
+    return cache_dir() / "peak_flops.json"
 
 
 def _as_dtype(dtype: torch.dtype | str) -> torch.dtype:
@@ -214,59 +215,63 @@ class PeakEstimate:
 
 
 def _cpu_flags_and_mhz() -> tuple[set[str], float | None]:
+    """The CPU's flags and its rated maximum clock (MHz) from cpufreq's ``cpuinfo_max_freq``;
+    None without cpufreq: /proc/cpuinfo's MHz is the current clock (on a VM, the TSC rate), which
+    boost exceeds, so no bound can be derived from it."""
     from hpml.machine import cpu_flags
 
     flags = set(cpu_flags())
-    mhz: float | None = None
     try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("cpu MHz"):
-                    mhz = float(line.split(":", 1)[1])
-                    break
-    except (OSError, ValueError):
-        pass
-    try:  # the rated maximum where cpufreq exposes it (kHz); cpuinfo's MHz is the current clock
         with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
-            mhz = int(f.read()) / 1e3
+            return flags, int(f.read()) / 1e3  # kHz
     except (OSError, ValueError):
-        pass
-    return flags, mhz
+        return flags, None
 
 
 #: FLOPs per cycle per core, assuming two FMA pipes of the full vector width (2 FLOPs
 #: per lane per FMA): fp32 on AVX-512 16 lanes, AVX2+FMA 8 lanes; bf16 dot products
-#: (AVX512_BF16 vdpbf16ps) twice the fp32 rate; fp16 only with AVX512_FP16.  An upper
+#: (AVX512_BF16 vdpbf16ps) twice the fp32 rate; fp16 only with AVX512_FP16.  AMX's tile
+#: unit: 1024 bf16 (AMX_BF16) or fp16 (AMX_FP16) FLOPs per cycle per core (Intel's figure
+#: for Sapphire Rapids).  The first matching entry wins, so AMX comes first.  An upper
 #: bound: cores that split 512-bit ops in two (AMD Zen 4) reach half of it.
-_FLOPS_PER_CYCLE: dict[str, list[tuple[frozenset[str], int]]] = {
-    "float32": [(frozenset({"avx512f"}), 64), (frozenset({"avx2", "fma"}), 32)],
-    "bfloat16": [(frozenset({"avx512_bf16"}), 128)],
-    "float16": [(frozenset({"avx512_fp16"}), 128)],
+_FLOPS_PER_CYCLE: dict[str, list[tuple[frozenset[str], int, str]]] = {
+    "float32": [(frozenset({"avx512f"}), 64, "2 FMA pipes"), (frozenset({"avx2", "fma"}), 32, "2 FMA pipes")],
+    "bfloat16": [(frozenset({"amx_bf16", "amx_tile"}), 1024, "AMX tiles"),
+                 (frozenset({"avx512_bf16"}), 128, "2 FMA pipes")],
+    "float16": [(frozenset({"amx_fp16", "amx_tile"}), 1024, "AMX tiles"),
+                (frozenset({"avx512_fp16"}), 128, "2 FMA pipes")],
 }
 
 
 def theoretical_cpu_peak(dtype: torch.dtype | str, threads: int | None = None,
                          cpuinfo: tuple[set[str], float | None] | None = None) -> tuple[float, str] | None:
-    """(FLOP/s, basis) = cores x clock x FLOPs/cycle for ``threads`` cores (default:
-    torch's thread count, capped at the CPU count); None where not derivable (no clock,
-    or no native SIMD path for the dtype: e.g. bf16 without AVX512_BF16 is emulated)."""
+    """(FLOP/s, basis) = cores x rated max clock x FLOPs/cycle for ``threads`` cores (default:
+    torch's thread count, capped at the CPU count); the basis names the clock's source.  None
+    (unknown) where it is no bound: no rated maximum clock (:func:`_cpu_flags_and_mhz`), or no
+    native path for the dtype (bf16 without AVX512_BF16/AMX is emulated)."""
     name = str(_as_dtype(dtype)).removeprefix("torch.")
     flags, mhz = cpuinfo if cpuinfo is not None else _cpu_flags_and_mhz()
     cores = min(threads or torch.get_num_threads(), os.cpu_count() or 1)
     if not mhz:
         return None
-    for needed, per_cycle in _FLOPS_PER_CYCLE.get(name, []):
+    for needed, per_cycle, unit in _FLOPS_PER_CYCLE.get(name, []):
         if needed <= flags:
-            basis = f"{cores} cores x {mhz:.0f} MHz x {per_cycle} {name} FLOP/cycle ({'+'.join(sorted(needed))}, 2 FMA pipes)"
+            basis = (f"{cores} cores x {mhz:.0f} MHz (cpufreq cpuinfo_max_freq) x {per_cycle} {name} FLOP/cycle "
+                     f"({'+'.join(sorted(needed))}, {unit})")
             return cores * mhz * 1e6 * per_cycle, basis
     return None
 
 
-def peak_flags(peak_fraction: float | None, estimate: PeakEstimate | None = None) -> list[str]:
-    """Why a peak-relative figure is suspect: the estimate's own flags, plus a fraction above 1."""
+def peak_flags(peak_fraction: float | None, estimate: PeakEstimate | None = None,
+               emulated: bool = False) -> list[str]:
+    """Why a peak-relative figure is suspect: the estimate's own flags, plus a fraction above 1
+    (with its likely cause where the row's dtype is emulated: its matmul probe ran the slow
+    emulation, while the step ran much of its work in fp32)."""
     out = list(estimate.flags) if estimate is not None else []
     if peak_fraction is not None and peak_fraction > 1:
-        out.append(f"peak_fraction {peak_fraction:.2f} > 1: the measured peak is too low")
+        cause = ("the dtype is emulated on this CPU: its matmul peak is the emulation's and the step ran much "
+                 "of its work in fp32" if emulated else "the measured peak is too low")
+        out.append(f"peak_fraction {peak_fraction:.2f} > 1: {cause}")
     return out
 
 

@@ -476,7 +476,7 @@ def _detail_metrics(benches: Sequence[Benchmark]) -> list[tuple[charts.Metric, C
          lambda b: b.metric("peak_rss_bytes") / scale if b.metric("peak_rss_bytes") else None),
         (charts.Metric(f"device {unit}", f"peak device memory ({unit})", charts.plain),
          lambda b: b.metric("peak_device_bytes") / scale if b.metric("peak_device_bytes") else None),
-        (charts.Metric("% of peak", "achieved / peak FLOP/s (%)", lambda v: f"{v:.3g}%"),
+        (charts.Metric("% of matmul peak", "achieved / measured matmul peak FLOP/s (%)", lambda v: f"{v:.3g}%"),
          lambda b: _peak_fraction(b) * 100 if _peak_fraction(b) is not None else None),
     ]
     out = []
@@ -556,16 +556,26 @@ def details_sections(latest: Run, sp: dict[CaseKey, Speedup], folder: Path) -> l
         rows = []
         # the declared resource metrics (hpml.results.metrics, report=True) some row of the workload has
         resources = [m for m in METRICS.values() if m.report and any(b.metric(m.name) for b in benches)]
+        flagged = []
         for key, bench in zip(keys, benches):
             s = sp.get(key)
             fraction = _peak_fraction(bench)
+            flags = bench.extra.get("peak_flags") if isinstance(bench.extra.get("peak_flags"), list) else []
+            if flags:
+                flagged.append(f"{key.label}: " + "; ".join(map(str, flags)))
             rows.append([key.label, "1 (baseline)" if key.optimization == "baseline" else s.text if s else "-",
                          _num(bench.samples_per_s), fmt_time(bench.median_s),
                          *(m.text(bench.metric(m.name)) for m in resources),
-                         "-" if fraction is None else f"{fraction:.1%}", str(bench.rounds)])
+                         "-" if fraction is None else f"{fraction:.1%}" + (" (flagged)" if flags else ""),
+                         str(bench.rounds)])
+        regions = sorted({str(r) for b in benches for r in (b.extra.get("resource_regions") or {}).values()})
         blocks.append(Table(["case", "speedup", "samples/s", "median per call",
-                             *(m.title or m.name for m in resources), "% of peak FLOP/s", "rounds"], rows,
+                             *(m.title or m.name for m in resources), "% of measured matmul peak", "rounds"], rows,
                             numeric=[False] + [True] * (5 + len(resources)), ids=[row_id(k) for k in keys]))
+        if regions:
+            blocks.append("Measured over: " + "; ".join(regions) + ".")
+        if flagged:
+            blocks.append("Peak flags: " + " | ".join(flagged))
         section.blocks.append(Details(name, f"workload-{slug}", blocks))
     return [section]
 
@@ -668,7 +678,7 @@ def mark_steps(panels: dict[str, tuple[float | None, dict[str, list[charts.Trend
     """Mark the steps of each gated row's speedup series (``TrendPoint.step``); per row, its steps as text.
 
     The noise a step must exceed is measured per kind of row from these series (:mod:`hpml.results.steps`)."""
-    from hpml.results.kinds import kind_of_row
+    from hpml.results.between_run import kind_of_row
 
     kinds: dict[str, str] = {}
     for run in runs:

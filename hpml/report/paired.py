@@ -33,6 +33,7 @@ class Speedup:
     busy_reason: str | None = None  # the machine was busy while this row ran
     aliases: tuple[str, ...] = ()
     dataset_aliases: tuple[str, ...] = ()  # datasets whose rows do the same work, measured once as this row
+    interval_kind: str | None = None  # "within-run" or "within + between-run" (hpml.results.between_run); None: older run
 
     @property
     def cell(self) -> str:
@@ -43,7 +44,10 @@ class Speedup:
 
     @property
     def interval_text(self) -> str:
-        return "no interval" if self.interval is None else f"[{self.interval[0]:.2f}, {self.interval[1]:.2f}]"
+        if self.interval is None:
+            return "no interval"
+        kind = f" {self.interval_kind}" if self.interval_kind else ""
+        return f"[{self.interval[0]:.2f}, {self.interval[1]:.2f}]{kind}"
 
     @property
     def text(self) -> str:
@@ -87,7 +91,8 @@ def paired_speedup(bench: Benchmark) -> Speedup | None:
     return Speedup(estimate, interval, significant,
                    pairs=int(pairs) if isinstance(pairs, int) and not isinstance(pairs, bool) else None,
                    busy_reason=str(extra.get("busy_reason") or "busy") if extra.get("busy") else None,
-                   aliases=tuple(str(a) for a in aliases), dataset_aliases=tuple(str(d) for d in twins))
+                   aliases=tuple(str(a) for a in aliases), dataset_aliases=tuple(str(d) for d in twins),
+                   interval_kind=str(extra["interval_kind"]) if extra.get("interval_kind") else None)
 
 
 def speedups(run: Run) -> dict[CaseKey, Speedup]:

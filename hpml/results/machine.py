@@ -11,10 +11,18 @@ Three shapes reach it, and it reads all three the same way:
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 #: The facts :func:`machine_facts` returns, in the order a summary stores them.
 FACTS = ("cpu", "cores", "torch", "gpu", "node", "cpu_capability", "cpu_bf16", "system", "arch", "cpu_idle")
+
+
+def cache_dir() -> Path:
+    """Where what was measured about this machine is kept for later runs (peak FLOP/s, the
+    between-run spreads): ``$HPML_CACHE_DIR`` or ``~/.cache/hpml``."""
+    return Path(os.environ.get("HPML_CACHE_DIR") or "~/.cache/hpml").expanduser()
 
 
 def machine_facts(machine_info: dict[str, Any] | None) -> dict[str, Any]:

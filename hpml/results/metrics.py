@@ -88,6 +88,7 @@ class Metric:
     per: str = ""
     report: bool = False
     title: str = ""  # column title in the report (default: the name)
+    positive: bool = False  # any real reading is > 0 (a 0 means not measured: peak RSS, CPU time)
 
     def __post_init__(self) -> None:
         if self.reduce not in REDUCE_RULES:
@@ -103,6 +104,17 @@ class Metric:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return "-"
         return self.format(value)
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is no reading of this metric (missing, not a finite number, <= 0 where
+        every real reading is > 0); None for a usable value."""
+        if value is None:
+            return "not recorded"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"not a finite number ({value!r})"
+        if value < 0 or (self.positive and value == 0):
+            return f"{value!r} is no reading of {self.unit}"
+        return None
 
     def worse(self, current: float, reference: float) -> float | None:
         """How much worse ``current`` is than ``reference`` as a fraction of it (< 0: better);
@@ -138,7 +150,8 @@ for _m in (
     Metric("minor_faults", "faults", "sum", better="lower", per="call"),
     Metric("major_faults", "faults", "sum", better="lower", per="call"),
     Metric("worker_minor_faults", "faults", "sum", better="lower", per="call"),
-    Metric("peak_rss_bytes", "bytes", "max", better="lower", format=binary_bytes, report=True, title="peak RSS"),
+    Metric("peak_rss_bytes", "bytes", "max", better="lower", format=binary_bytes, report=True, title="peak RSS",
+           positive=True),
     Metric("peak_device_bytes", "bytes", "max", better="lower", format=binary_bytes, report=True,
            title="peak device"),
     # CUDA only (None elsewhere, hpml.measure.memory / hpml.measure.gpu): what the caching allocator
@@ -152,7 +165,7 @@ for _m in (
     Metric("device_energy_reason", "text", "same"),  # why device_energy_j is None
     # CPU time of the process tree (hpml.measure.trackers.CpuTracker), per sample
     Metric("cpu_seconds", "s/sample", "mean", better="lower", format=seconds, per="sample", report=True,
-           title="CPU per sample"),
+           title="CPU per sample", positive=True),
     # durations
     Metric("seconds", "s", "max", better="lower", format=seconds),
     Metric("train_seconds", "s", "max", format=seconds),
@@ -171,6 +184,7 @@ for _m in (
     Metric("lr", "learning rate", "same"),
     Metric("phase", "name", "same"),
     Metric("rss_method", "name", "same"),
+    Metric("counters_cover", "name", "same"),  # the region a phase's CPU/memory/I/O counters ran over
 ):
     register(_m)
 

@@ -88,7 +88,7 @@ SPREAD_LEVEL = 0.68
 #: Row fields that, when present and not null, must be finite and > 0 (read side).
 POSITIVE_FIELDS = ("speedup", "median_s", "samples_per_s", "baseline_samples_per_s", "samples_per_round")
 #: Row fields that, when present and not null, are [low, high] intervals of the speedup.
-INTERVAL_FIELDS = ("speedup_interval", "speedup_spread")
+INTERVAL_FIELDS = ("speedup_interval", "speedup_spread", "speedup_interval_within")
 
 
 def _machine(machine_info: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +148,17 @@ def _paired(bench: Benchmark) -> dict[str, Any]:
         "busy": bool(extra.get("busy", False)),
         "busy_reason": extra.get("busy_reason") or None,
         "reference": extra.get("reference") or None,  # what the speedup is over, when not the baseline row
+        # which interval the row carries (hpml.results.between_run): "within-run" or "within + between-run"
+        "interval_kind": extra.get("interval_kind") or None,
+        "interval_note": extra.get("interval_note") or None,
+        "speedup_interval_within": extra.get("speedup_interval_within") or None,
+        # what the row's number also stands for (hpml.bench.matrix): rows measured once for
+        # several datasets, optimizations or kinds of data, and the row holding its A/A control
+        "dataset_aliases": list(extra.get("dataset_aliases") or []),
+        "aliases": list(extra.get("aliases") or []),
+        "stands_for": list(extra.get("stands_for") or []),
+        "aa_control_in": extra.get("aa_control_in") or None,
+        "noise_floor_control": extra.get("noise_floor_control") or None,
     }
 
 

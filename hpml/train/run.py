@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from hpml.config import RunConfig
-from hpml.machine import machine_info
+from hpml.machine import cpu_has_bf16, machine_info
 from hpml.measure import flops_per_sample, measure_phase, peak_estimate, peak_flags
 from hpml.models import count_parameters
 from hpml.train.build import TrainingSetup, build_training
@@ -100,6 +100,9 @@ def run(
         warmup_seconds=result["warmup_seconds"],
         steady_seconds=steady_s,  # s: what samples_per_s is measured over
         steady_samples=steady_samples,
+        # the phase's CPU, memory and I/O counters run around all of fit(), unlike its seconds
+        counters_cover="all of fit(): every step, " + ("each epoch's evaluation, " if cfg.evaluate else "")
+        + "logging and checkpoints",
     )
     phases["train"] = train
     accuracy = result["final"].get("accuracy")
@@ -129,6 +132,7 @@ def run(
         "peak_flops": peak,
         "peak_dtype": str(dtype).removeprefix("torch."),
         "peak_fraction": achieved / (peak * devices) if peak and achieved else None,
+        "peak_fraction_of": "measured matmul peak of peak_dtype (probe, this machine)",
         **{k: v for k, v in estimate.as_dict().items() if k != "peak_flops"},
         "steps": result["steps"],
         "epochs": result["epochs"],
@@ -139,7 +143,8 @@ def run(
         # prints the summary, then these, and exits 1.
         "output_errors": list(result["output_errors"]),
     }
-    record["peak_flags"] = peak_flags(record["peak_fraction"], estimate)
+    emulated = dtype is torch.bfloat16 and state.device.type == "cpu" and not cpu_has_bf16()
+    record["peak_flags"] = peak_flags(record["peak_fraction"], estimate, emulated=emulated)
     if json_path and work.is_main:
         try:
             atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, default=str)),

@@ -65,7 +65,8 @@ def test_other_processes_on_the_cores_make_it_busy(proc: FakeProc):
     proc.run(10.0, own_cores=0.3, other_cores=1.7)
     v = verdict(None, window(start, proc.snap()))
     assert v.busy
-    assert v.reason == "load 3.9 on 2 cores; other processes used 1.7 cores (during the row)"
+    assert v.reason == "other processes used 1.7 cores; load 3.9 on 2 cores (during the row)"
+    assert "steal" not in v.reason
     assert v.evidence["during"]["others_cores"] == pytest.approx(1.7, abs=0.01)
 
 
@@ -74,6 +75,15 @@ def test_steal_makes_it_busy(proc: FakeProc):
     proc.run(10.0, own_cores=1.0, other_cores=0.0, steal_cores=0.4)
     w = window(start, proc.snap())
     assert w.steal == pytest.approx(0.2, abs=0.01) and w.busy and "steal 20%" in w.reason()
+    # steal is no other process of this machine: it used to read "other processes used 0.4 cores"
+    assert w.others_cores == pytest.approx(0.0, abs=0.01) and "other processes" not in w.reason()
+
+
+def test_steal_below_the_threshold_with_no_other_process_is_quiet(proc: FakeProc):
+    start = proc.snap()
+    proc.run(10.0, own_cores=1.0, other_cores=0.0, steal_cores=0.06)  # 3 % steal
+    w = window(start, proc.snap())
+    assert not w.busy and w.others_cores == pytest.approx(0.0, abs=0.01)
 
 
 def test_busy_before_the_row_counts_too(proc: FakeProc):

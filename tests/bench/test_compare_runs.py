@@ -31,7 +31,7 @@ def test_agreement_contradictions_and_a_a_coverage(tmp_path: Path, capsys):
     assert "rows flagged busy in either run: 1" in out
     assert "among them: median 19.0%, 90th percentile 30.5%" in out  # amp 4.8 %, wk 33.3 %
     assert "among the 2 of them measured on a quiet machine in both runs: median 19.0%" in out
-    assert "A/A controls holding 1.00 in their own 95% interval: 1/2 = 50%" in out
+    assert "controls (A/A, one side paired with itself) holding 1.00 in their own 95% interval: 1/2 = 50%" in out
 
 
 def test_compare_counts_only_rows_significant_in_both():

@@ -105,3 +105,30 @@ def test_each_measured_call_hands_the_baton_over_outside_its_timed_region(monkey
     side.warm(1)  # warm-up calls hand over too: both sessions take the same turns
     assert events[:5] == ["setup", "clock", "call", "clock", "handover"]
     assert events.count("handover") == 2
+
+
+def test_per_call_costs_come_from_the_timed_calls_not_the_warm_up():
+    """CPU per sample used to be read over the warm-up calls only: here they idle, the timed calls burn CPU."""
+    import time
+
+    from hpml.bench.harness import Measured, Side
+
+    calls = []
+
+    def target():
+        calls.append(1)
+        if len(calls) <= 2:  # the warm-up: waits, no CPU
+            time.sleep(0.03)
+            return
+        end = time.process_time() + 0.03
+        while time.process_time() < end:  # a timed call: 30 ms of CPU
+            pass
+
+    side = Side(Measured(target=target, samples_per_round=3, batch_size=3), "cpu")
+    warm = side.warm(2)
+    assert warm["cpu_seconds"] < 0.005 / 3
+    assert side.call_costs() == {}  # warm-up calls are no timed calls
+    for _ in range(3):
+        side()
+    costs = side.call_costs()
+    assert 0.02 / 3 < costs["cpu_seconds"] < 0.2 / 3  # s per sample over the timed calls

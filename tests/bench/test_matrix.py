@@ -342,3 +342,18 @@ def test_datasets_declaring_the_same_storage_serve_samples_with_the_same_work(tm
         assert DATASETS.get(name).storage == "uint8 3x32x32 in memory"
     recipe = {name: dataclasses.replace(ds.transform, mean=(0.0,), std=(1.0,)) for name, ds in read.items()}
     assert recipe["cifar10"] == recipe["cifar100"] != recipe["digits"]
+
+
+def test_text_twins_measured_once_are_the_same_work_up_to_the_head():
+    """amz5 = amz2 in train and inference: their tokenizers must match, or the embeddings differ
+    (each twin's own tokenizer ended at 315 vs 374 pieces)."""
+    from hpml.data import dataset_info
+    from hpml.data.synthetic import SyntheticReviews, synthetic_tokenizer
+
+    profile = get_profile("smoke")
+    full = matrix.Case("train", "amazon_full", "cpu", "baseline", "sgd")
+    assert matrix.workload_twin(full, profile) == "amazon_polarity"
+    two, five = synthetic_tokenizer(dataset_info("amazon_polarity")), synthetic_tokenizer(dataset_info("amazon_full"))
+    assert two.vocab_size == five.vocab_size
+    text = SyntheticReviews(5, "train", 3, seed=1).text(2)
+    assert two.encode(text, 32) == five.encode(text, 32)

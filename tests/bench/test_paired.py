@@ -65,6 +65,25 @@ def test_bootstrap_is_repeatable_and_narrows_with_more_pairs():
     assert many.contains(2.0)
 
 
+@pytest.mark.parametrize("n", [7, 9, 15])
+def test_an_odd_trailing_pair_does_not_move_the_estimate(n):
+    """Pairs alternate A B / B A; where the orders disagree (ratio 1.0 after A B, 1.5 after
+    B A) an odd count used to tip the median to 1.00 and an even one to 1.25."""
+    ratios = [1.0 if k % 2 == 0 else 1.5 for k in range(n)]
+    odd = paired_speedup(ratios, [1.0] * n)
+    even = paired_speedup(ratios[:n - 1], [1.0] * (n - 1))
+    assert odd.estimate == even.estimate == pytest.approx(1.25)
+    assert odd.interval == even.interval and odd.pairs == n - 1
+
+
+def test_adaptive_stops_end_on_whole_blocks():
+    machine = DriftingMachine(drift=0.0, horizon=1.0, noise=0.03)
+    for precision in (Precision(0.05, 1e6, min_pairs=5), Precision(0.001, 4.0, min_pairs=3),
+                      Precision(0.0001, 1e6, 3, max_pairs=11)):
+        run = measure_pairs(machine.workload(0.1), machine.workload(0.07), precision)
+        assert len(run.base_s) % 2 == 0 and run.result.pairs == len(run.base_s), precision
+
+
 def test_too_few_pairs_give_no_interval():
     result = paired_speedup([1.0] * (MIN_PAIRS_FOR_INTERVAL - 1), [0.5] * (MIN_PAIRS_FOR_INTERVAL - 1))
     assert result.interval is None and result.halfwidth is None and result.estimate == 2.0
@@ -104,13 +123,14 @@ def test_stops_when_the_budget_is_spent():
     run = measure_pairs(machine.workload(1.0), machine.workload(1.0), Precision(0.01, budget_s=30.0, min_pairs=3))
     assert run.stop == "budget"
     assert sum(run.base_s) + sum(run.opt_s) >= 30.0
-    assert sum(run.base_s[:-1]) + sum(run.opt_s[:-1]) < 30.0  # stopped at the first pair past it
+    assert len(run.base_s) % 2 == 0  # whole A B | B A blocks
+    assert sum(run.base_s[:-2]) + sum(run.opt_s[:-2]) < 30.0  # stopped at the first block past it
 
 
 def test_min_pairs_hold_even_past_the_budget_and_max_pairs_bound_fast_rows():
     machine = DriftingMachine(drift=0.0, horizon=1.0, noise=0.5)
     run = measure_pairs(machine.workload(10.0), machine.workload(10.0), Precision(0.01, budget_s=1.0, min_pairs=3))
-    assert run.result.pairs == 3 and run.stop == "budget"
+    assert run.result.pairs == 4 and run.stop == "budget"  # min_pairs 3, rounded up to whole blocks
     run = measure_pairs(machine.workload(1e-6), machine.workload(1e-6), Precision(0.0001, 1.0, 3, max_pairs=50))
     assert run.result.pairs == 50 and run.stop == "max_pairs"
 
@@ -121,7 +141,8 @@ def test_fixed_pairs_ignore_the_target_and_the_budget(noise):
     machine = DriftingMachine(drift=0.0, horizon=1.0, noise=noise)
     run = measure_pairs(machine.workload(10.0), machine.workload(10.0),
                         Precision(0.05, budget_s=1.0, min_pairs=3, max_pairs=5, fixed_pairs=9))
-    assert run.result.pairs == 9 and len(run.base_s) == 9 and run.stop == "fixed"
+    assert len(run.base_s) == 9 and run.stop == "fixed"
+    assert run.result.pairs == 8  # the estimate uses whole A B | B A blocks
 
 
 def test_order_alternates_abba():

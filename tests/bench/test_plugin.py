@@ -63,6 +63,8 @@ def sleeper(case, session):
     if case.optimization == "amp_bf16":
         raise NotApplicable("no bf16 here")
     seconds = SECONDS[case.optimization]
+    with open("built.txt", "a") as f:  # which sides were built (the A/A control builds its own)
+        f.write(case.optimization + "\\n")
     samples = 16 if case.optimization == "grad_accum" else 8  # twice the samples in the same time: 2x
     return Measured(target=lambda: time.sleep(seconds), samples_per_round=samples, batch_size=8)
 
@@ -103,7 +105,10 @@ def test_rows_are_measured_skipped_with_reasons_and_ordered(suite: pytest.Pytest
     assert set(rows) == {"baseline", "channels_last", "grad_accum"}  # the OOM row left no (broken) stats behind
     base, fast = rows["baseline"]["extra_info"], rows["channels_last"]["extra_info"]
     assert base["speedup_vs_baseline"] == 1.0 and base["speedup_interval"] is None
-    assert base["aa_control"]["pairs"] >= 3  # the baseline paired with itself: the noise floor
+    assert base["aa_control"]["pairs"] >= 4  # the baseline paired with a second baseline: the noise floor
+    # two separately built baseline sides (one object paired with itself cannot tell A B from B A)
+    assert (suite.path / "built.txt").read_text().split().count("baseline") == 2
+    assert base["aa_control"]["sides"] == "two separately built baselines"
     assert 1.3 < fast["speedup_vs_baseline"] < 3.5  # 20 ms vs 10 ms sleeps
     # the row's native pytest-benchmark stats are its own calls, one round per pair
     assert rows["channels_last"]["stats"]["rounds"] == fast["speedup_pairs"] >= 3
@@ -116,6 +121,8 @@ def test_rows_are_measured_skipped_with_reasons_and_ordered(suite: pytest.Pytest
     assert set(PAIRED_KEYS) <= set(fast) and {"phase", "dataset", "model", "device", "optimizer", "optimization"} <= set(fast)
     assert set(tracked_metrics()) <= set(fast)  # every registered tracker's metrics, registered once
     assert fast["peak_rss_bytes"] > 0 and fast["samples_per_round"] == 8
+    regions = fast["resource_regions"]  # what each resource figure was measured over
+    assert regions["cpu_seconds"].startswith("this row's timed calls") and "warm-up" in regions["peak_rss_bytes"]
     lo, hi = fast["speedup_interval"]
     assert lo <= fast["speedup_vs_baseline"] <= hi
     assert fast["speedup_halfwidth"] == pytest.approx((hi - lo) / 2 / fast["speedup_vs_baseline"])
@@ -125,7 +132,8 @@ def test_rows_are_measured_skipped_with_reasons_and_ordered(suite: pytest.Pytest
     accum = rows["grad_accum"]["extra_info"]  # same call time, twice the samples: a throughput ratio of 2
     assert 1.4 < accum["speedup_vs_baseline"] < 2.8
     # one workload: the phase's cells on one line
-    result.stdout.fnmatch_lines(["*hpml speedups*", "train (c10): grad_accum *x*, channels_last *x*", "noise floor (A/A*train *"])
+    result.stdout.fnmatch_lines(["*hpml speedups*", "train (c10): grad_accum *x*, channels_last *x*", "noise floor: train *"])
+    assert fast["noise_floor_control"] == "train: two separately built baselines"
 
 
 def test_non_positive_target_or_budget_is_a_usage_error(suite: pytest.Pytester):
@@ -352,6 +360,9 @@ def test_real_rows_hold_every_contract_key(suite: pytest.Pytester):
         row = rows["host_allocator"]["extra_info"]
         assert set(PAIRED_KEYS) <= set(row) and row["fresh_process"] is True and row["speedup_pairs"] >= 3
         assert not host_allocator_tuned()  # both sides ran in fresh processes, not in this one
+        # held to the fresh-vs-fresh control: the baseline's process against a second fresh one
+        assert row["fresh_control"]["sides"] == "two fresh baseline processes" and row["fresh_control"]["pairs"] >= 4
+        assert row["noise_floor_control"] == "inference (fresh): two fresh baseline processes"
 
 
 REFERENCE_BENCHMARKS = """

@@ -26,10 +26,20 @@ def test_cells_read_a_speedup_with_its_interval_or_a_tilde():
     lines = screen.render(rows, floors, busy_rows=1)
     text = "\n".join(lines)
     amp = next(line for line in lines if line.strip().startswith("amp"))
-    assert "1.87x±0.03" in amp and "0.50x±0.05!" in amp
+    assert "1.87x[1.84,1.90]" in amp and "0.50x[0.45,0.55]!" in amp
     assert next(line for line in lines if "channels_last" in line).split()[1:] == ["~", "·"]
     assert "noise floor" in text and "train 0.97-1.04" in text
     assert "1 rows measured on a busy machine: their numbers are unreliable" in text
+
+
+def test_a_lopsided_interval_reads_with_both_its_ends():
+    """end_to_end[imagenet-optimized] stored [1.46, 2.34] and the screen printed 1.53x±0.44 (1.09-1.97)."""
+    rows = [row("end_to_end", "imagenet", "optimized", 1.53, [1.46, 2.34]),
+            row("load", "amazon_polarity", "device_loader", 18.44, [16.89, 19.99])]
+    screen.finalize(rows)
+    assert screen.cell(rows[0]) == "1.53x[1.46,2.34]"
+    assert screen.cell(rows[1]) == "18.4x[16.9,20.0]"
+    assert len(screen.cell(rows[1])) + 1 < screen.CELL
 
 
 def _default_cpu_rows() -> list[dict]:
@@ -89,6 +99,18 @@ def test_the_stored_default_run_fits_one_screen():
     rows = [b["extra_info"] for b in json.loads(path.read_text())["benchmarks"]]
     lines = screen.render(rows, screen.finalize(rows), busy_rows=0)
     assert len(lines) <= 40, "\n".join(lines)
+    # with what a run now adds: fresh-vs-fresh floors, the intervals line, the idle CPUs, busy rows
+    from hpml.results.between_run import apply
+
+    for phase in ("train", "inference", "end_to_end"):
+        first = next(r for r in rows if r.get("fresh_process") and r["phase"] == phase)
+        first["fresh_control"] = {"speedup": 1.0, "interval": [0.95, 1.06], "pairs": 6}
+    apply(rows, {"kinds": {"load, worker processes": {"sd": 0.05}, "train": {"sd": 0.01}}})
+    idle = {"policy": "awake", "held": True, "detail": "x", "cross_cpu_roundtrip_us": 5.3}
+    lines = screen.render(rows, screen.finalize(rows), busy_rows=3, idle=idle)
+    assert len(lines) <= 40, "\n".join(lines)
+    assert any(line.startswith("intervals: within + between-run") for line in lines)
+    assert "train 0.96-1.01 (fresh 0.95-1.06)" in " ".join(lines)
     train = lines.index(next(line for line in lines if line.startswith("train ")))
     assert lines[train].split() == ["train", "inet", "amz2", "digits"]
     assert lines[train + 1].split()[0] == "amp" and len(lines[train + 1].split()) == 4  # XLNet's cell beside ResNet-50's
@@ -127,7 +149,7 @@ def test_the_screen_of_a_stored_run_prints_and_bad_input_exits_2(tmp_path, capsy
         "machine_info": {"hpml": {"cpu_idle": idle}}}))
     assert screen.main([str(run)]) == 0
     out = capsys.readouterr().out
-    assert "1.87x±0.03!" in out and "1 rows measured on a busy machine" in out
+    assert "1.87x[1.84,1.90]!" in out and "1 rows measured on a busy machine" in out
     assert "idle CPUs: kept awake (PM QoS 0 us request held); cross-CPU wake-up round trip 5 us" in out
     assert screen.main([str(tmp_path / "missing.json")]) == 2
     err = capsys.readouterr().err

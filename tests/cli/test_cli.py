@@ -68,6 +68,9 @@ def test_train_writes_a_record_with_every_field(capsys, tmp_path):
     assert record["config"]["steps"] == 2 and record["steps"] == 2
     assert record["machine"]["torch"] == torch.__version__
     assert 0 < record["peak_fraction"] < 2  # achieved / measured matmul peak
+    assert record["peak_fraction_of"].startswith("measured matmul peak")
+    # the train phase's counters run around all of fit(): the label says evaluation is inside
+    assert "evaluation" in record["phases"]["train"]["counters_cover"]
 
 
 def test_python_dash_m_hpml_runs(tmp_path):

@@ -235,3 +235,23 @@ def test_an_unknown_idle_policy_stops_the_a_b_before_any_session(tmp_path: Path,
     assert main(["gate", "--base", "HEAD"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown idle policy 'sleepy'" in err[0] and not started
+
+
+def test_the_help_states_the_real_defaults() -> None:
+    """`--repeats` said 2 and `--pairs` 10 while GateConfig used 6 and 3."""
+    import argparse
+    import re
+
+    from hpml.gate.command import FLAGS, add_gate_arguments
+    from hpml.gate.config import GateConfig
+
+    parser = argparse.ArgumentParser()
+    add_gate_arguments(parser)
+    helps = {a.option_strings[0]: a.help for a in parser._actions if a.option_strings}
+    defaults = GateConfig()
+    for name, flag in FLAGS.items():
+        if name == "test":
+            continue  # a choice, its default named in words
+        stated = re.search(r"default[^)]*?([0-9.]+)\)", helps[flag])
+        assert stated, (flag, helps[flag])
+        assert float(stated.group(1)) == getattr(defaults, name), (flag, helps[flag])

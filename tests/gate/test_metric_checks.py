@@ -12,7 +12,7 @@ import pytest
 
 from hpml.errors import HpmlError
 from hpml.gate.config import GateConfig
-from hpml.gate.checks import OK, WORSE, check_metrics
+from hpml.gate.checks import MISSING, OK, WORSE, check_metrics
 from hpml.results.summary import summarize_rows
 from hpml.results.schema import load_run
 from hpml.results.metrics import METRICS, SUMMARY_EXCLUDE, gated
@@ -73,3 +73,33 @@ def test_summaries_without_metrics_still_load_and_give_no_metric_check() -> None
     old = read(SUMMARIES[0])
     assert all("metrics" not in row for row in old["rows"])  # written before metrics were declared
     assert check_metrics(old, old, GateConfig(metrics=tuple(GATED))) == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), None, "absent", 0.0])
+def test_a_current_row_without_a_reading_is_missing_not_ok(value) -> None:
+    """Fail closed: a NaN, a missing value, or a 0 where every reading is > 0 (peak RSS) is
+    MISSING; it used to give no check (exit 0) or, for a 0, a 100% improvement."""
+    reference = _with_metric(read(SUMMARIES[-1]), "peak_rss_bytes", 100.0)
+    current = _with_metric(read(SUMMARIES[-1]), "peak_rss_bytes", value)
+    if value == "absent":
+        for row in current["rows"]:
+            row.pop("metrics", None)
+    [check] = check_metrics(current, reference, GateConfig(metrics=("peak_rss_bytes",)))
+    assert check.case == AMP and check.verdict == MISSING, check
+
+
+def test_a_row_missing_from_the_current_summary_is_missing_for_its_metrics() -> None:
+    reference = _with_metric(read(SUMMARIES[-1]), "peak_rss_bytes", 100.0)
+    current = read(SUMMARIES[-1])
+    current["rows"] = [r for r in current["rows"] if (r["phase"], r["dataset"], r["optimization"])
+                       != ("train", "cifar10", "amp_bf16")]
+    [check] = check_metrics(current, reference, GateConfig(metrics=("peak_rss_bytes",)))
+    assert check.verdict == MISSING and "row missing" in check.note
+
+
+def test_a_zero_is_a_reading_where_the_metric_can_be_zero() -> None:
+    """Major faults can truly be 0: that is an improvement, not a missing value."""
+    reference = _with_metric(read(SUMMARIES[-1]), "major_faults", 100.0)
+    [check] = check_metrics(_with_metric(read(SUMMARIES[-1]), "major_faults", 0), reference,
+                            GateConfig(metrics=("major_faults",)))
+    assert check.verdict == OK

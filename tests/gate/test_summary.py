@@ -106,3 +106,22 @@ def test_bad_summary(tmp_path: Path, obj: dict, message: str) -> None:
 def test_empty_benchmark_list_is_an_error() -> None:
     with pytest.raises(HpmlError, match="no benchmarks"):
         build_summary([], {}, {}, "smoke")
+
+
+def test_summary_rows_carry_their_interval_kind_and_what_they_stand_for() -> None:
+    """A reader of the summary finds which interval a row carries, and every CIFAR row's number
+    through the row measured for it (dataset_aliases, stands_for, aliases, aa_control_in)."""
+    from hpml.results.schema import load_run
+    from hpml.results.summary import summarize_rows
+
+    run = load_run(RUNS[-1])
+    bench = next(b for k, b in run.benchmarks.items() if k.is_hpml and k.optimization == "amp_bf16")
+    bench.extra.update(interval_kind="within + between-run", interval_note="'train' between-run sd 0.010 (log)",
+                       speedup_interval_within=[1.1, 1.2], dataset_aliases=["cifar10", "cifar100"],
+                       stands_for=["amazon_full"], aliases=["amp"], aa_control_in="train[digits-baseline]",
+                       noise_floor_control="train: train[digits-baseline]")
+    [row] = summarize_rows({bench.key: bench})
+    assert row["interval_kind"] == "within + between-run" and row["speedup_interval_within"] == [1.1, 1.2]
+    assert row["dataset_aliases"] == ["cifar10", "cifar100"] and row["stands_for"] == ["amazon_full"]
+    assert row["aliases"] == ["amp"] and row["aa_control_in"] == "train[digits-baseline]"
+    assert row["noise_floor_control"] == "train: train[digits-baseline]"

@@ -154,3 +154,33 @@ def test_a_measured_peak_above_the_theoretical_and_a_fraction_above_one_are_flag
     assert any("above the theoretical" in f for f in est.flags)
     assert any("peak_fraction 1.30 > 1" in f for f in peak_mod.peak_flags(1.3, est))
     assert peak_mod.peak_flags(0.5) == []
+
+
+def test_amx_sets_the_bf16_bound_and_the_basis_names_the_clock_source() -> None:
+    flops, basis = peak_mod.theoretical_cpu_peak("bf16", 2, cpuinfo=({"avx512_bf16", "amx_bf16", "amx_tile"}, 2000.0))
+    assert flops == 2 * 2000e6 * 1024 and "AMX" in basis and "cpuinfo_max_freq" in basis
+    flops, _ = peak_mod.theoretical_cpu_peak("bf16", 2, cpuinfo=({"avx512_bf16"}, 2000.0))
+    assert flops == 2 * 2000e6 * 128
+
+
+def test_without_a_rated_max_clock_the_bound_is_unknown(monkeypatch, tmp_path) -> None:
+    """/proc/cpuinfo's MHz is the current clock (a VM's TSC rate): a Zen 5 bf16 probe measured
+    821 GFLOP/s against a "theoretical" 665 derived from it."""
+    import builtins
+
+    real_open = builtins.open
+
+    def no_cpufreq(path, *args, **kwargs):
+        if "cpufreq" in str(path):
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", no_cpufreq)
+    flags, mhz = peak_mod._cpu_flags_and_mhz()
+    assert mhz is None
+    assert peak_mod.theoretical_cpu_peak("bf16", 2, cpuinfo=({"avx512_bf16"}, mhz)) is None
+
+
+def test_a_fraction_above_one_on_an_emulated_dtype_names_the_emulation() -> None:
+    [flag] = peak_mod.peak_flags(3.55, None, emulated=True)
+    assert "3.55 > 1" in flag and "emulated" in flag
