@@ -153,6 +153,7 @@ def train_step_workload(case: Case, session: BenchSession) -> Measured:
         flops_per_sample=flops,
         compute_dtype=_compute_dtype(settings),
         extra=input_extra(cfg, info, settings),
+        settings=settings,
     )
 
 
@@ -183,7 +184,7 @@ def handwritten_step_workload(case: Case, session: BenchSession) -> Measured:
         opt.zero_grad(set_to_none=True)
 
     return Measured(target=step, samples_per_round=cfg.batch_size, batch_size=cfg.batch_size,
-                    compute_dtype=_compute_dtype(settings), extra=input_extra(cfg, info, settings))
+                    compute_dtype=_compute_dtype(settings), extra=input_extra(cfg, info, settings), settings=settings)
 
 
 # --- inference: one eval forward ---------------------------------------------------------
@@ -212,6 +213,7 @@ def inference_workload(case: Case, session: BenchSession) -> Measured:
         flops_per_sample=flops,
         compute_dtype=_compute_dtype(settings),
         extra=input_extra(cfg, info, settings),
+        settings=settings,
     )
 
 
@@ -273,7 +275,8 @@ def loading_workload(case: Case, session: BenchSession) -> Measured:
         "cold_cache": case.cold_cache,
         **{k: v for k, v in input_extra(cfg, info, settings).items() if k != "accum_steps"},
     }
-    return Measured(target=one_pass, samples_per_round=len(ds), batch_size=cfg.batch_size, extra=extra, setup=setup)
+    return Measured(target=one_pass, samples_per_round=len(ds), batch_size=cfg.batch_size, extra=extra, setup=setup,
+                    settings=settings)
 
 
 # --- preprocess: decode + augment per sample -------------------------------------------
@@ -357,5 +360,6 @@ def end_to_end_workload(case: Case, session: BenchSession) -> Measured:
         compute_dtype=_compute_dtype(settings),
         extra=extra,
         phases=lambda measured: median_breakdown(calls, measured),
+        settings=settings,
     )
 
