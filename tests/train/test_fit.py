@@ -168,3 +168,34 @@ def test_a_one_step_run_is_all_warm_up_and_claims_no_throughput():
     assert record["phases"]["train"]["warmup_steps"] == 1
     assert record["train_samples_per_s"] is None and record["peak_fraction"] is None
     assert any("every step was warm-up" in line for line in summary_lines(record))
+
+
+def test_resume_loads_on_the_cpu_and_restores_cpu_rng_states(tmp_path, monkeypatch):
+    """A run on another device (a GPU) still restores: the checkpoint is read on the CPU,
+    where torch's RNG setters want their states, and load_state_dict moves the weights."""
+    import hpml.train.checkpoint as checkpoint
+
+    work = build_training(RunConfig(**SMALL, steps=1, evaluate=False))
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(path, work.state)
+    loads = []
+    real_load = torch.load
+    monkeypatch.setattr(checkpoint.torch, "load", lambda *a, **kw: loads.append(kw.get("map_location")) or real_load(*a, **kw))
+    restored = []
+    monkeypatch.setattr(checkpoint.torch, "set_rng_state", lambda t: restored.append(t.device))
+    work.state.device = torch.device("meta")  # the run's device is not the CPU (the module stays here)
+    checkpoint.load_checkpoint(path, work.state)
+    assert loads == ["cpu"] and restored == [torch.device("cpu")]
+
+
+def test_saving_a_checkpoint_leaves_cuda_uninitialised_in_a_cpu_run(tmp_path, monkeypatch):
+    import hpml.train.checkpoint as checkpoint
+
+    work = build_training(RunConfig(**SMALL, steps=1, evaluate=False))
+    touched = []
+    # As on a GPU node running a CPU job: CUDA is there, and this process has not initialised it.
+    monkeypatch.setattr(checkpoint.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(checkpoint.torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.setattr(checkpoint.torch.cuda, "get_rng_state_all", lambda: touched.append(1) or [])
+    save_checkpoint(tmp_path / CHECKPOINT_NAME, work.state)
+    assert touched == [] and "cuda" not in checkpoint.read_checkpoint(tmp_path / CHECKPOINT_NAME)["rng"]
