@@ -131,6 +131,8 @@ def run(
         "peak_fraction": achieved / (peak * devices) if peak and achieved else None,
         **{k: v for k, v in estimate.as_dict().items() if k != "peak_flops"},
         "steps": result["steps"],
+        # training samples each epoch left out (all ranks): its short last batch (hpml.train.build.build_loader)
+        "dropped_per_epoch": work.dropped_per_epoch * work.world_size,
         "epochs": result["epochs"],
         "accuracy": accuracy,
         "world_size": work.world_size,
@@ -176,6 +178,9 @@ def summary_lines(record: dict[str, Any]) -> list[str]:
             f"  train {record['train_samples_per_s']:.1f} samples/s, {record['achieved_flops'] / 1e9:.1f} GFLOP/s"
             + (f" ({frac:.1%} of measured {record['peak_dtype']} peak)" if frac is not None else "")
         )
+    if record.get("dropped_per_epoch"):
+        lines.append(f"  last batch {record['dropped_per_epoch']} training samples per epoch dropped: a short batch "
+                     "would recompile or re-tune mid-run (and 1 sample cannot train BatchNorm)")
     for flag in record.get("peak_flags", []):
         lines.append(f"  warning: {flag}")
     if record.get("accuracy") is not None:

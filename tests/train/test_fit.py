@@ -199,3 +199,58 @@ def test_saving_a_checkpoint_leaves_cuda_uninitialised_in_a_cpu_run(tmp_path, mo
     monkeypatch.setattr(checkpoint.torch.cuda, "get_rng_state_all", lambda: touched.append(1) or [])
     save_checkpoint(tmp_path / CHECKPOINT_NAME, work.state)
     assert touched == [] and "cuda" not in checkpoint.read_checkpoint(tmp_path / CHECKPOINT_NAME)["rng"]
+
+
+def test_a_last_batch_of_one_sample_is_dropped_and_said_so():
+    """9 = 2 x 4 + 1: a 1-sample batch would reach BatchNorm in training (ValueError)."""
+    from hpml.train.run import run, summary_lines
+
+    record = run(RunConfig(**{**SMALL, "batch_size": 4, "train_size": 9}, epochs=1, evaluate=False), progress=False)
+    assert record["steps"] == 2 and record["phases"]["train"]["samples"] == 8
+    assert record["dropped_per_epoch"] == 1
+    assert any(line.startswith("  last batch 1 training samples per epoch dropped") for line in summary_lines(record))
+
+
+def test_a_batch_larger_than_the_training_set_is_a_clear_error():
+    with pytest.raises(HpmlError, match="--batch-size 8 is more than the 5 training samples"):
+        build_training(RunConfig(**{**SMALL, "train_size": 5}, steps=1))
+
+
+def _step_shapes(monkeypatch) -> list[tuple]:
+    import hpml.train.fit as fit_module
+
+    shapes: list[tuple] = []
+    real_step = fit_module.train_step
+    monkeypatch.setattr(fit_module, "train_step",
+                        lambda state, group: shapes.append(tuple(x.shape for x, _ in group)) or real_step(state, group))
+    return shapes
+
+
+@pytest.mark.parametrize("opts", [(), ("device_loader",)])
+def test_every_training_step_has_the_first_steps_input_shape(monkeypatch, opts):
+    """36 = 4 x 8 + 4: a short last batch would change the input shape mid-run, and a
+    compiled model recompiles (cuDNN benchmark re-tunes) on it inside the steady state."""
+    shapes = _step_shapes(monkeypatch)
+    fit(build_training(RunConfig(**{**SMALL, "train_size": 36}, optimizations=opts, epochs=2, evaluate=False)),
+        progress=False)
+    assert len(shapes) == 8 and set(shapes) == {shapes[0]}
+
+
+@pytest.mark.slow  # inductor compiles ResNet-18: minutes on 2 shared cores
+def test_compile_with_a_short_last_batch_compiles_only_during_warm_up(monkeypatch):
+    from torch._dynamo.utils import counters
+
+    import hpml.train.fit as fit_module
+    from hpml.train.run import run
+
+    torch._dynamo.reset()
+    graphs: list[int] = []  # dynamo's compiled graphs after each step
+    real_step = fit_module.train_step
+    monkeypatch.setattr(fit_module, "train_step", lambda state, group: (
+        real_step(state, group), graphs.append(counters["stats"]["unique_graphs"]))[0])
+    record = run(RunConfig(**{**SMALL, "train_size": 36}, optimizations=("compile",), epochs=2, evaluate=False),
+                 progress=False)
+    warm = record["phases"]["train"]["warmup_steps"]
+    assert graphs[0] > 0  # the first step compiled
+    # no step after the warm-up compiled anything: the steady samples/s holds no compile
+    assert graphs[warm - 1:] == [graphs[warm - 1]] * (len(graphs) - warm + 1), graphs
