@@ -101,7 +101,7 @@ def unavailable(case: DdpCase) -> str | None:
 def _setup(env: DistEnv, store: dict, cfg: "RunConfig") -> dict[str, Any]:
     """Build this rank's state and its pre-built micro-batches (the harness's warm-up
     rounds then let DDP build its buckets)."""
-    from hpml.bench.workloads import FLOPS_BATCH, stack
+    from hpml.bench.workloads import FLOPS_BATCH, on_device, stack
     from hpml.data import create_dataset, dataset_info
     from hpml.distributed.wrap import make_wrapper
     from hpml.measure import flops_per_sample
@@ -121,7 +121,7 @@ def _setup(env: DistEnv, store: dict, cfg: "RunConfig") -> dict[str, Any]:
     if env.world_size > 1:  # world size 1: the plain single-process step, the scaling reference
         state.model, state.no_sync = make_wrapper(settings.strategy)(state)
     # This rank's shard: micro-batches k of rank r are samples (r * micro + k) * batch ...
-    batches = [stack(ds, (env.rank * micro + k) * batch, batch) for k in range(micro)]
+    batches = [on_device(state, stack(ds, (env.rank * micro + k) * batch, batch)) for k in range(micro)]
     store.update(state=state, batches=batches)
     return {"flops_per_sample": flops, "threads": torch.get_num_threads()}
 
