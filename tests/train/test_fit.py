@@ -254,3 +254,20 @@ def test_compile_with_a_short_last_batch_compiles_only_during_warm_up(monkeypatc
     assert graphs[0] > 0  # the first step compiled
     # no step after the warm-up compiled anything: the steady samples/s holds no compile
     assert graphs[warm - 1:] == [graphs[warm - 1]] * (len(graphs) - warm + 1), graphs
+
+
+def test_no_device_sync_between_the_steady_steps(monkeypatch):
+    """A loss read-back inside the timed loop syncs the device; fit checks losses after each epoch."""
+    import hpml.train.fit as fit_module
+
+    events: list[str] = []
+    real_step, real_check, real_sync = fit_module.train_step, fit_module.check_finite, fit_module.synchronize
+    monkeypatch.setattr(fit_module, "train_step", lambda *a: events.append("step") or real_step(*a))
+    monkeypatch.setattr(fit_module, "check_finite", lambda *a: events.append("sync") or real_check(*a))
+    monkeypatch.setattr(fit_module, "synchronize", lambda *a: events.append("sync") or real_sync(*a))
+    fit(build_training(RunConfig(**{**SMALL, "batch_size": 2, "train_size": 24}, epochs=1, evaluate=False)),
+        progress=False)
+    warm_end = [i for i, e in enumerate(events) if e == "sync"][1]  # after the start's and the warm-up's syncs
+    assert events[:warm_end].count("step") == fit_module.WARMUP_STEPS
+    steady = events[warm_end + 1:]
+    assert steady[:10] == ["step"] * 10 and steady.index("sync") == 10  # 12 steps, 10 steady, then syncs
