@@ -179,8 +179,9 @@ def summary_lines(record: dict[str, Any]) -> list[str]:
             + (f" ({frac:.1%} of measured {record['peak_dtype']} peak)" if frac is not None else "")
         )
     if record.get("dropped_per_epoch"):
-        lines.append(f"  last batch {record['dropped_per_epoch']} training samples per epoch dropped: a short batch "
-                     "would recompile or re-tune mid-run (and 1 sample cannot train BatchNorm)")
+        n = record["dropped_per_epoch"]
+        lines.append(f"  dropped    the short last batch of each epoch ({n} sample{'s' * (n != 1)}): its shape would "
+                     "recompile or re-tune mid-run, and 1 sample cannot train BatchNorm")
     for flag in record.get("peak_flags", []):
         lines.append(f"  warning: {flag}")
     if record.get("accuracy") is not None:

@@ -208,7 +208,7 @@ def test_a_last_batch_of_one_sample_is_dropped_and_said_so():
     record = run(RunConfig(**{**SMALL, "batch_size": 4, "train_size": 9}, epochs=1, evaluate=False), progress=False)
     assert record["steps"] == 2 and record["phases"]["train"]["samples"] == 8
     assert record["dropped_per_epoch"] == 1
-    assert any(line.startswith("  last batch 1 training samples per epoch dropped") for line in summary_lines(record))
+    assert any(line.startswith("  dropped    the short last batch of each epoch (1 sample):") for line in summary_lines(record))
 
 
 def test_a_batch_larger_than_the_training_set_is_a_clear_error():
