@@ -43,6 +43,8 @@ def ddp_wrap(state: TrainState) -> Wrapped:
     device_ids = None
     if state.device.type == "cuda":
         device_ids = [state.device.index if state.device.index is not None else torch.cuda.current_device()]
+    # No find_unused_parameters (a graph walk every step): every trainable parameter gets a
+    # gradient, create_model freezing those a classifier never uses (XLNet's pre-training ones).
     ddp = DistributedDataParallel(
         state.module,
         device_ids=device_ids,
