@@ -35,6 +35,7 @@ import torch
 from hpml.bench.harness import Measured, NotApplicable
 from hpml.bench.matrix import BASELINE, Case
 from hpml.bench.profiles import Profile
+from hpml.data import dataset_info
 from hpml.distributed.env import DistEnv, backend_for
 from hpml.train.optimizations import OPTIMIZATIONS
 
@@ -45,8 +46,9 @@ if TYPE_CHECKING:
 
 PHASE = "ddp"
 WORLD_SIZES = (1, 2)
-#: The dataset of the DDP rows: the suite's headline ResNet-50 on CIFAR-10 (synthetic twin).
-DATASETS = ("cifar10",)
+#: The datasets of the DDP rows, each with its registered model (synthetic twins): the
+#: suite's headline ResNet-50 on CIFAR-10 and XLNet on Amazon reviews.
+DATASETS = ("cifar10", "amazon_polarity")
 DEVICES = ("cpu", "cuda")
 #: Threads per CPU rank: equal per-rank compute at every world size, so the scaling
 #: efficiency shows DDP's cost, not a change in intra-op parallelism.
@@ -89,6 +91,8 @@ def unavailable(case: DdpCase) -> str | None:
     if case.device == "cuda" and torch.cuda.device_count() < case.world_size:
         return (f"world size {case.world_size} needs {case.world_size} CUDA devices (one per rank), "
                 f"{torch.cuda.device_count()} available")
+    if case.optimization == "sync_bn" and dataset_info(case.dataset).modality != "image":
+        return f"sync_bn converts BatchNorm layers, and {case.model} (a text model) has none"
     return None
 
 
@@ -97,7 +101,7 @@ def unavailable(case: DdpCase) -> str | None:
 def _setup(env: DistEnv, store: dict, cfg: "RunConfig") -> dict[str, Any]:
     """Build this rank's state and its pre-built micro-batches (the harness's warm-up
     rounds then let DDP build its buckets)."""
-    from hpml.bench.workloads import FLOPS_BATCH, stack
+    from hpml.bench.workloads import FLOPS_BATCH, on_device, stack
     from hpml.data import create_dataset, dataset_info
     from hpml.distributed.wrap import make_wrapper
     from hpml.measure import flops_per_sample
@@ -117,7 +121,7 @@ def _setup(env: DistEnv, store: dict, cfg: "RunConfig") -> dict[str, Any]:
     if env.world_size > 1:  # world size 1: the plain single-process step, the scaling reference
         state.model, state.no_sync = make_wrapper(settings.strategy)(state)
     # This rank's shard: micro-batches k of rank r are samples (r * micro + k) * batch ...
-    batches = [stack(ds, (env.rank * micro + k) * batch, batch) for k in range(micro)]
+    batches = [on_device(state, stack(ds, (env.rank * micro + k) * batch, batch)) for k in range(micro)]
     store.update(state=state, batches=batches)
     return {"flops_per_sample": flops, "threads": torch.get_num_threads()}
 
@@ -196,6 +200,8 @@ def ddp_workload(case: DdpCase, session: "BenchSession", pool: "RankPool") -> Me
         "sync_bn": settings.sync_bn,
         "threads": info["threads"],  # per rank
         "image_size": cfg.image_size,
+        "seq_len": cfg.seq_len,
+        "model_preset": cfg.model_preset,
     }
     pool.call(_track_start)  # after the build: the rounds (warm-up included) are tracked
     samples = case.world_size * settings.accum_steps * cfg.batch_size

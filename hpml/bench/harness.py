@@ -72,7 +72,8 @@ from hpml.measure import PeakEstimate, machine_fingerprint, peak_estimate, peak_
 from hpml.measure.trackers import Trackers, tracked_metrics
 from hpml.results.metrics import per_unit
 from hpml.train.build import seed_everything
-from hpml.train.optimizations import OPTIMIZATIONS, expand
+from hpml.train.optimizations import OPTIMIZATIONS, Settings, expand
+from hpml.train.state import apply_backend_flags
 
 SCHEMA = 1
 PLANTED_SLOWDOWN_ENV = "HPML_PLANTED_SLOWDOWN"
@@ -118,6 +119,8 @@ class Measured:
     phases: Callable[[int], dict[str, Any]] | None = None  # (measured calls) -> per-phase breakdown
     # (all calls) -> more extra_info measured elsewhere during the calls (e.g. in each rank)
     after: Callable[[int], dict[str, Any]] | None = None
+    # the side's process-wide backend flags, re-applied before each of its calls (untimed)
+    settings: Settings = Settings()
 
 
 PLANTED_COMPUTE_ENV = "HPML_PLANTED_COMPUTE"
@@ -278,6 +281,8 @@ class Side:
         return self.spec.samples_per_round
 
     def __call__(self) -> float:
+        # A side owns its process-wide flags: the other side of the pair set its own before its call.
+        apply_backend_flags(self.spec.settings)
         if self.spec.setup is not None:
             self.spec.setup()
         # Per-call costs are counted around the timed region, not in it: counters only, no

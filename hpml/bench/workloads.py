@@ -126,11 +126,10 @@ def _compute_dtype(settings: Settings) -> torch.dtype:
     return settings.autocast_dtype or torch.float32
 
 
-def _pin(batch: tuple[torch.Tensor, torch.Tensor], settings: Settings, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    # A pinned-memory loader hands the step page-locked batches: do the same, outside the timing.
-    if settings.pin_memory and device == "cuda":
-        return batch[0].pin_memory(), batch[1].pin_memory()
-    return batch
+def on_device(state: TrainState, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    # Step rows time the step: the batch is copied to the device (in the model's memory
+    # format) before the timed calls, so the step's own move is a no-op; load rows time copies.
+    return state.move_input(batch[0]), state.move_target(batch[1])
 
 
 # --- train: one optimizer step ---------------------------------------------------------
@@ -144,7 +143,7 @@ def train_step_workload(case: Case, session: BenchSession) -> Measured:
     micro = settings.accum_steps
     ds = dataset(case, session, micro * cfg.batch_size)
     state = build_state(case, session, cfg, settings, ds)
-    batches = [_pin(stack(ds, k * cfg.batch_size, cfg.batch_size), settings, case.device) for k in range(micro)]
+    batches = [on_device(state, stack(ds, k * cfg.batch_size, cfg.batch_size)) for k in range(micro)]
     flops = count_flops(session, case, cfg, state, batches[0][0], train=True)
     return Measured(
         target=lambda: train_step(state, batches),
@@ -153,6 +152,7 @@ def train_step_workload(case: Case, session: BenchSession) -> Measured:
         flops_per_sample=flops,
         compute_dtype=_compute_dtype(settings),
         extra=input_extra(cfg, info, settings),
+        settings=settings,
     )
 
 
@@ -183,27 +183,27 @@ def handwritten_step_workload(case: Case, session: BenchSession) -> Measured:
         opt.zero_grad(set_to_none=True)
 
     return Measured(target=step, samples_per_round=cfg.batch_size, batch_size=cfg.batch_size,
-                    compute_dtype=_compute_dtype(settings), extra=input_extra(cfg, info, settings))
+                    compute_dtype=_compute_dtype(settings), extra=input_extra(cfg, info, settings), settings=settings)
 
 
 # --- inference: one eval forward ---------------------------------------------------------
 
 
 def inference_workload(case: Case, session: BenchSession) -> Measured:
-    """One eval-mode forward of a pre-built test batch (input copy to the device included)."""
+    """One eval-mode forward of a pre-built test batch, already on the device."""
     cfg = run_config(case, session)
     info = dataset_info(case.dataset)
     settings = case.settings(session.profile)
     ds = dataset(case, session, cfg.batch_size, split="test")
     state = build_state(case, session, cfg, settings, ds)
     state.model.eval()
-    x, _ = _pin(stack(ds, 0, cfg.batch_size), settings, case.device)
+    x, _ = on_device(state, stack(ds, 0, cfg.batch_size))
     flops = count_flops(session, case, cfg, state, x, train=False)
 
     @torch.inference_mode()
     def forward() -> torch.Tensor:
         with state.autocast():
-            return state.model(state.move_input(x))
+            return state.model(x)
 
     return Measured(
         target=forward,
@@ -212,6 +212,7 @@ def inference_workload(case: Case, session: BenchSession) -> Measured:
         flops_per_sample=flops,
         compute_dtype=_compute_dtype(settings),
         extra=input_extra(cfg, info, settings),
+        settings=settings,
     )
 
 
@@ -273,7 +274,8 @@ def loading_workload(case: Case, session: BenchSession) -> Measured:
         "cold_cache": case.cold_cache,
         **{k: v for k, v in input_extra(cfg, info, settings).items() if k != "accum_steps"},
     }
-    return Measured(target=one_pass, samples_per_round=len(ds), batch_size=cfg.batch_size, extra=extra, setup=setup)
+    return Measured(target=one_pass, samples_per_round=len(ds), batch_size=cfg.batch_size, extra=extra, setup=setup,
+                    settings=settings)
 
 
 # --- preprocess: decode + augment per sample -------------------------------------------
@@ -357,5 +359,6 @@ def end_to_end_workload(case: Case, session: BenchSession) -> Measured:
         compute_dtype=_compute_dtype(settings),
         extra=extra,
         phases=lambda measured: median_breakdown(calls, measured),
+        settings=settings,
     )
 

@@ -22,7 +22,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from hpml.data.base import HpmlDataset, ImageDataset
-from hpml.data.transforms import pad_crop_flip_batch
+from hpml.data.transforms import (RandomResizedCropFlip, pad_crop_flip_batch, resized_crop_boxes,
+                                  resized_crop_flip_batch)
 from hpml.errors import HpmlError
 
 
@@ -101,10 +102,11 @@ def make_loader(
 class DeviceLoader:
     """Batches from a split held on ``device``, augmented there; yields ``(x, y)`` on device.
 
-    Images: CIFAR-style random crop (4 px zero padding) + horizontal flip (when the
-    dataset's ``info.hflip``), vectorised over the batch, then float conversion and
-    normalisation with ``info.mean``/``info.std``; resized on device when the dataset's
-    output side differs from its stored side.  Text: the token ids, unchanged.
+    Images: the dataset's own recipe, vectorised over the batch: CIFAR-style random crop
+    (4 px zero padding) + horizontal flip (when the dataset's ``info.hflip``), or
+    ImageNet-style random resized crop + flip; then float conversion and normalisation
+    with ``info.mean``/``info.std``; resized on device when the dataset's output side
+    differs from its stored side.  Text: the token ids, unchanged.
 
     Each ``iter()`` is one epoch shuffled by ``seed + epoch``; the epoch advances after
     every ``iter()``, and :meth:`set_epoch` sets it (as ``DistributedSampler`` does).
@@ -138,6 +140,8 @@ class DeviceLoader:
         self.is_image = isinstance(dataset, ImageDataset)
         self.augment = self.is_image and (dataset.augment if augment is None else augment)
         self.hflip = dataset.info.hflip
+        # the same work as the dataset's per-sample transform, so a speedup compares like with like
+        self.resized_crop = isinstance(getattr(dataset, "transform", None), RandomResizedCropFlip)
         if self.is_image:
             std = torch.tensor(dataset.info.std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
             mean = torch.tensor(dataset.info.mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
@@ -163,14 +167,17 @@ class DeviceLoader:
         if self.augment:
             shifts = torch.randint(0, 2 * self.padding + 1, (2, n), generator=g)
             flips = torch.rand(n, generator=g) < 0.5 if self.hflip else torch.zeros(n, dtype=torch.bool)
+            boxes = resized_crop_boxes(n, self.x.shape[-2], self.x.shape[-1], g).to(self.device) if self.resized_crop else None
             shifts, flips = shifts.to(self.device), flips.to(self.device)
         stop = len(self) * self.batch_size
         for start in range(0, min(stop, n), self.batch_size):
             idx = order[start : start + self.batch_size]
             x = self.x[idx]
             if self.is_image:
-                if self.augment:
-                    at = slice(start, start + len(idx))
+                at = slice(start, start + len(idx))
+                if self.augment and self.resized_crop:
+                    x = resized_crop_flip_batch(x.to(torch.float32), boxes[at], flips[at], self.out_size)
+                elif self.augment:
                     x = pad_crop_flip_batch(x, shifts[0, at], shifts[1, at], flips[at], self.padding)
                 x = self._to_float(x)
             yield x, self.y[idx]

@@ -12,7 +12,9 @@ Two recipes:
 * ImageNet-style: ``RandomResizedCrop(S, scale=(0.08, 1), ratio=(3/4, 4/3))`` + flip;
   eval resizes the short side to ``S * 256 / 224`` and centre-crops ``S``.
 
-:func:`pad_crop_flip_batch` is the CIFAR recipe vectorised over a batch, for any device.
+:func:`pad_crop_flip_batch` is the CIFAR recipe vectorised over a batch, for any device;
+:func:`resized_crop_boxes` + :func:`resized_crop_flip_batch` the ImageNet one (bilinear,
+without the per-sample path's antialiasing: the crops are drawn from the stored side).
 """
 
 from __future__ import annotations
@@ -160,3 +162,40 @@ def pad_crop_flip_batch(images: Tensor, dy: Tensor, dx: Tensor, flip: Tensor, pa
     # advanced indices around the channel slice: result is [B, S, S, C]
     out = padded[batch, :, rows[:, :, None], cols[:, None, :]]
     return out.permute(0, 3, 1, 2).contiguous()
+
+
+def resized_crop_boxes(n: int, height: int, width: int, rng: torch.Generator,
+                       scale: tuple[float, float] = RandomResizedCropFlip.scale,
+                       ratio: tuple[float, float] = RandomResizedCropFlip.ratio) -> Tensor:
+    """``n`` boxes ``(top, left, h, w)`` (float32 ``[n, 4]``, px) drawn as
+    :meth:`RandomResizedCropFlip.crop_box` draws one: ten tries each, then the largest
+    centred crop within ``ratio``."""
+    u = torch.rand(n, 10, 4, generator=rng)
+    area = height * width * (scale[0] + u[..., 0] * (scale[1] - scale[0]))
+    aspect = torch.exp(math.log(ratio[0]) + u[..., 1] * (math.log(ratio[1]) - math.log(ratio[0])))
+    w, h = torch.sqrt(area * aspect).round(), torch.sqrt(area / aspect).round()
+    ok = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    first = torch.where(ok.any(1), ok.int().argmax(1), -1)  # the first try that fits, or none
+    pick = first.clamp(min=0)[:, None]
+    w, h = w.gather(1, pick)[:, 0], h.gather(1, pick)[:, 0]
+    top = (u[..., 2].gather(1, pick)[:, 0] * (height - h + 1)).floor()
+    left = (u[..., 3].gather(1, pick)[:, 0] * (width - w + 1)).floor()
+    in_ratio = width / height
+    fw = width if in_ratio <= ratio[1] else round(height * ratio[1])
+    fh = height if in_ratio >= ratio[0] else round(width / ratio[0])
+    fallback = torch.tensor([(height - fh) // 2, (width - fw) // 2, fh, fw], dtype=torch.float32)
+    boxes = torch.stack([top, left, h, w], 1)
+    return torch.where((first < 0)[:, None], fallback, boxes)
+
+
+def resized_crop_flip_batch(images: Tensor, boxes: Tensor, flip: Tensor, size: int) -> Tensor:
+    """Each image's box ``(top, left, h, w)`` resized to ``size`` px (bilinear), flipped where
+    ``flip``: one ``grid_sample`` over the batch.  ``images`` float ``[B, C, H, W]`` on any device."""
+    b, c, height, width = images.shape
+    top, left, h, w = boxes.to(images.device, torch.float32).unbind(1)
+    sx = torch.where(flip, -1.0, 1.0) * w / width  # normalised [-1, 1] coordinates, pixel edges
+    theta = torch.zeros(b, 2, 3, device=images.device)
+    theta[:, 0, 0], theta[:, 0, 2] = sx, (2 * left + w) / width - 1
+    theta[:, 1, 1], theta[:, 1, 2] = h / height, (2 * top + h) / height - 1
+    grid = F.affine_grid(theta, [b, c, size, size], align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)

@@ -316,6 +316,7 @@ def check_run_options(cfg, *, checkpoint_dir=None, resume: bool = False) -> None
     from hpml.train.build import settings_for
 
     from hpml.train.checkpoint import CHECKPOINT_NAME
+    from hpml.distributed.wrap import fsdp_unsupported_reason
 
     settings = settings_for(cfg)
     if resume and checkpoint_dir and not (Path(checkpoint_dir) / CHECKPOINT_NAME).is_file():
@@ -326,6 +327,9 @@ def check_run_options(cfg, *, checkpoint_dir=None, resume: bool = False) -> None
     if settings.device_loader:
         raise HpmlError("--opt device_loader keeps the whole dataset on every rank and does not "
                         "shard it; leave it out of distributed runs")
+    reason = fsdp_unsupported_reason(settings)
+    if reason:
+        raise HpmlError(reason)
 
 
 def train_rank(env: DistEnv, cfg, options: dict[str, Any]) -> dict[str, Any] | None:

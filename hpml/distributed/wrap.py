@@ -43,6 +43,8 @@ def ddp_wrap(state: TrainState) -> Wrapped:
     device_ids = None
     if state.device.type == "cuda":
         device_ids = [state.device.index if state.device.index is not None else torch.cuda.current_device()]
+    # No find_unused_parameters (a graph walk every step): every trainable parameter gets a
+    # gradient, create_model freezing those a classifier never uses (XLNet's pre-training ones).
     ddp = DistributedDataParallel(
         state.module,
         device_ids=device_ids,
@@ -81,6 +83,21 @@ def fsdp_wrap(state: TrainState) -> Wrapped:
     state.scheduler = torch.optim.lr_scheduler.LambdaLR(state.optimizer, state.scheduler.lr_lambdas)
     model = torch.compile(module) if state.settings.compile else module
     return model, lambda: _fsdp_no_sync(module)
+
+
+#: The first torch whose GradScaler unscales FSDP2's sharded (DTensor) gradients
+#: (pytorch/pytorch#132816); hpml's pyproject allows torch 2.4.
+FSDP_GRAD_SCALER_TORCH = "2.5"
+
+
+def fsdp_unsupported_reason(settings, version: str = torch.__version__) -> str | None:
+    """Why FSDP2 cannot train with ``settings`` on torch ``version`` (None when it can)."""
+    from torch.torch_version import TorchVersion
+
+    if settings.strategy != "fsdp" or not settings.grad_scaler or TorchVersion(version) >= FSDP_GRAD_SCALER_TORCH:
+        return None
+    return (f"--opt fsdp with fp16 loss scaling (GradScaler) needs torch >= {FSDP_GRAD_SCALER_TORCH} to unscale "
+            f"sharded gradients; this is torch {version}: upgrade torch, or use amp_bf16 (no scaler)")
 
 
 def repeated_blocks(module: nn.Module) -> list[nn.Module]:

@@ -107,9 +107,25 @@ def model_presets(spec: ModelSpec) -> tuple[str, ...]:
     return ()
 
 
+#: Parameters a classification forward never uses, by attribute name: XLNet's mask
+#: embedding (pre-training's two-stream attention) and its segment bias and embeddings
+#: (hpml passes no token_type_ids), in hpml's ``xlnet`` and ``hf:xlnet`` alike.
+UNUSED_IN_CLASSIFICATION = ("mask_emb", "r_s_bias", "seg_embed")
+
+
 def create_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
     """Build model ``name`` (registered or ``SOURCE:NAME``) with a ``num_classes``-way head."""
-    return model_spec(name)(num_classes=num_classes, **kwargs)
+    return freeze_unused(model_spec(name)(num_classes=num_classes, **kwargs))
+
+
+def freeze_unused(model: nn.Module) -> nn.Module:
+    """Freeze :data:`UNUSED_IN_CLASSIFICATION`: they never get a gradient, and DDP's reducer
+    would wait for one forever; frozen, DDP leaves them out, so no model pays for
+    ``find_unused_parameters=True``'s graph walk every step.  They stay in the state_dict."""
+    for name, param in model.named_parameters():
+        if name.rpartition(".")[2] in UNUSED_IN_CLASSIFICATION:
+            param.requires_grad_(False)
+    return model
 
 
 def list_models() -> list[str]:
@@ -151,6 +167,6 @@ def activation_floor_bytes(name: str, *, image_size: int = 0, seq_len: int = 0, 
 from hpml.models import resnet, xlnet  # noqa: E402,F401
 
 __all__ = [
-    "MODELS", "ModelSpec", "register_model", "model_spec", "model_presets", "create_model", "list_models",
+    "MODELS", "ModelSpec", "register_model", "model_spec", "model_presets", "create_model", "freeze_unused", "list_models",
     "count_parameters", "activation_floor_bytes",
 ]

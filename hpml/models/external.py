@@ -220,7 +220,10 @@ def _hf(name: str, arch: str) -> ModelSpec:
             cfg.pad_token_id = pad_id
             for attr in ("max_position_embeddings", "n_positions"):
                 if seq_len is not None and getattr(cfg, attr, None) is not None:
-                    setattr(cfg, attr, max(getattr(cfg, attr), seq_len))
+                    try:
+                        setattr(cfg, attr, max(getattr(cfg, attr), seq_len))
+                    except NotImplementedError:  # XLNet's config: relative positions, no limit to raise
+                        pass
             net = AutoModelForSequenceClassification.from_config(cfg)
             return _with_weights(HFTextClassifier(net, pad_id), weights)
         if image_size is not None and hasattr(cfg, "image_size"):

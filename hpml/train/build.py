@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from hpml.config import RunConfig
 from hpml.data import DatasetInfo, create_dataset, dataset_info
 from hpml.data.loader import DeviceLoader, LoaderOptions, make_loader
+from hpml.errors import HpmlError
 from hpml.models import create_model
 from hpml.train.optimizations import OptContext, Settings, compose
 from hpml.train.state import TrainState, make_state
@@ -45,6 +46,12 @@ class TrainingSetup:
     def steps_per_epoch(self) -> int:
         # a short last group of micro-batches is still one optimizer step
         return math.ceil(len(self.train_loader) / self.settings.accum_steps)
+
+    @property
+    def dropped_per_epoch(self) -> int:
+        """Training samples (per rank) each epoch leaves out: its short last batch."""
+        per_rank = len(getattr(self.train_loader, "sampler", None) or self.train_set)
+        return per_rank - len(self.train_loader) * self.cfg.batch_size
 
     @property
     def total_steps(self) -> int:
@@ -80,12 +87,16 @@ def build_datasets(cfg: RunConfig) -> tuple[Dataset, Dataset]:
 
 
 def build_loader(dataset: Dataset, cfg: RunConfig, settings: Settings, *, train: bool, sampler=None):
-    """The loader the settings ask for: device-resident, or a DataLoader with its knobs."""
+    """The loader the settings ask for: device-resident, or a DataLoader with its knobs.
+
+    Training drops an epoch's short last batch: its new shape would recompile a compiled
+    model and re-tune cuDNN inside the measured steps, and one sample cannot train BatchNorm."""
     if settings.device_loader:
-        return DeviceLoader(dataset, cfg.batch_size, cfg.device, shuffle=train, seed=cfg.seed)
+        return DeviceLoader(dataset, cfg.batch_size, cfg.device, shuffle=train, drop_last=train, seed=cfg.seed)
     options = LoaderOptions(
         batch_size=cfg.batch_size,
         shuffle=train and sampler is None,
+        drop_last=train,
         num_workers=settings.num_workers,
         pin_memory=settings.pin_memory,
         persistent_workers=settings.persistent_workers,
@@ -143,6 +154,11 @@ def build_training(cfg: RunConfig, *, rank: int = 0, world_size: int = 1, wrap_m
             train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=cfg.seed
         )
     train_loader = build_loader(train_set, cfg, settings, train=True, sampler=sampler)
+    if len(train_loader) == 0:
+        per_rank = len(sampler) if sampler is not None else len(train_set)
+        raise HpmlError(f"--batch-size {cfg.batch_size} is more than the {per_rank} training samples"
+                        f"{' per rank' if world_size > 1 else ''}: no full batch to train on; "
+                        f"use --batch-size {per_rank} or less")
     test_loader = build_loader(test_set, cfg, settings, train=False)
     module = create_model(cfg.model, num_classes=info.num_classes, **model_kwargs(cfg, info, train_set))
     work = TrainingSetup(cfg, info, settings, train_set, test_set, train_loader, test_loader,

@@ -95,7 +95,8 @@ def rng_states() -> dict[str, Any]:
         "numpy": np.random.get_state(),
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
+    # Only when this process uses CUDA: get_rng_state_all() initialises every GPU.
+    if torch.cuda.is_initialized():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
@@ -132,13 +133,16 @@ def save_checkpoint(path: str | Path, state: TrainState, **meta: Any) -> None:
     atomic_write(path, write, parents=True)
 
 
-def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """The checkpoint's payload, loaded without running any code from it."""
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's payload, loaded on the CPU without running any code from it.
+
+    On the CPU because the RNG setters take CPU tensors only; ``load_state_dict`` moves
+    the model's and optimizer's tensors to their parameters' device."""
     path = Path(path)
     if not path.is_file():
         raise HpmlError(f"no checkpoint to resume from at {path}")
     try:
-        payload = torch.load(path, map_location=device, weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         # torch's message goes on to advise weights_only=False, which would run the code.
         refused = _refused_global(str(exc))
@@ -173,7 +177,7 @@ def load_checkpoint(path: str | Path, state: TrainState, cfg: Any = None) -> dic
     With ``cfg`` (a :class:`~hpml.config.RunConfig`) a checkpoint of another model,
     dataset, optimizer or seed is refused before anything is restored."""
     path = Path(path)
-    payload = read_checkpoint(path, state.device)
+    payload = read_checkpoint(path)
     if cfg is not None:
         check_resume_config(path, payload.get("config"), cfg)
     try:

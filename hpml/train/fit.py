@@ -23,8 +23,6 @@ from hpml.train.checkpoint import (
 )
 from hpml.train.step import Batch, evaluate, train_step
 
-#: Optimizer steps between loss read-backs (each one forces a device sync).
-LOG_EVERY = 10
 #: Optimizer steps at the start of a run (or a resumed run) that count as warm-up, not
 #: steady state: the first step pays torch.compile, cuDNN autotuning and allocator
 #: growth, and the second still recompiles or re-tunes where the first changed state.
@@ -180,9 +178,8 @@ def fit(
                         synchronize(state.device)  # device sync: the warm-up steps are done
                         warm_at = (time.perf_counter(), samples)
                 bar.update(1)
-                if len(losses) % LOG_EVERY == 0:
-                    check_finite(losses[-LOG_EVERY:], state.step - LOG_EVERY, epoch, last_good)
-                    bar.set_postfix(loss=f"{losses[-1].item():.4f}")  # .item(): device sync
+                # No loss read-back here: it would sync the device inside the timed steps and
+                # drain the queue the host keeps ahead; losses are checked after the epoch.
                 if state.step >= total_steps or len(losses) >= steps_this_epoch:
                     break
         except Exception as exc:
@@ -193,7 +190,7 @@ def fit(
             bar.close()
         synchronize(state.device)
         seconds = time.perf_counter() - start
-        check_finite(losses, first_step, epoch, last_good)
+        check_finite(losses, first_step, epoch, last_good)  # one device sync, untimed
         state.epoch += 1
         train_seconds += seconds
         train_samples += samples

@@ -135,6 +135,8 @@ def run(
         "peak_fraction_of": "measured matmul peak of peak_dtype (probe, this machine)",
         **{k: v for k, v in estimate.as_dict().items() if k != "peak_flops"},
         "steps": result["steps"],
+        # training samples each epoch left out (all ranks): its short last batch (hpml.train.build.build_loader)
+        "dropped_per_epoch": work.dropped_per_epoch * work.world_size,
         "epochs": result["epochs"],
         "accuracy": accuracy,
         "world_size": work.world_size,
@@ -181,6 +183,10 @@ def summary_lines(record: dict[str, Any]) -> list[str]:
             f"  train {record['train_samples_per_s']:.1f} samples/s, {record['achieved_flops'] / 1e9:.1f} GFLOP/s"
             + (f" ({frac:.1%} of measured {record['peak_dtype']} peak)" if frac is not None else "")
         )
+    if record.get("dropped_per_epoch"):
+        n = record["dropped_per_epoch"]
+        lines.append(f"  dropped    the short last batch of each epoch ({n} sample{'s' * (n != 1)}): its shape would "
+                     "recompile or re-tune mid-run, and 1 sample cannot train BatchNorm")
     for flag in record.get("peak_flags", []):
         lines.append(f"  warning: {flag}")
     if record.get("accuracy") is not None:

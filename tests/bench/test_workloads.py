@@ -81,3 +81,31 @@ def test_end_to_end_records_the_load_and_train_breakdown(session: BenchSession):
     phases = spec.phases(1)
     assert set(phases) == {"load", "train"}
     assert sum(p["fraction"] for p in phases.values()) == pytest.approx(1.0)
+
+
+def copies_in(call, monkeypatch) -> list[str]:
+    """``Tensor.to`` calls inside ``call`` that made a new tensor (a device copy or a layout conversion)."""
+    made: list[str] = []
+    real_to = torch.Tensor.to
+
+    def to(self, *args, **kwargs):
+        out = real_to(self, *args, **kwargs)
+        if out is not self:
+            made.append(f"{tuple(self.shape)} {self.device} -> {out.device}")
+        return out
+
+    with monkeypatch.context() as m:
+        m.setattr(torch.Tensor, "to", to)
+        call()
+    return made
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+@pytest.mark.parametrize("phase", ["train", "inference"])
+def test_step_rows_hold_their_batches_on_the_device_before_the_timed_call(session, monkeypatch, phase, device):
+    """On CPU the copy a step row must not time is channels_last's layout conversion; on
+    CUDA it is also the host-to-device copy (the load rows measure copies)."""
+    build = workloads.train_step_workload if phase == "train" else workloads.inference_workload
+    spec = build(Case(phase, "digits", device, "channels_last", "sgd" if phase == "train" else None,
+                      model="resnet18"), session)
+    assert copies_in(spec.target, monkeypatch) == []

@@ -237,3 +237,40 @@ def test_dataset_pickles_without_its_generator() -> None:
     assert "_rng" not in ds.__getstate__()
     copy.seed_augmentation(5)
     assert torch.equal(copy[1][0], ds[1][0])  # same seed, same augmentation after the trip
+
+
+def test_device_loader_gives_imagenet_its_resized_crop_not_cifars_pad_crop(monkeypatch) -> None:
+    """The device loader's speedup must be the same work: ImageNet's random resized crop."""
+    import hpml.data.loader as loader_module
+
+    monkeypatch.setattr(loader_module, "pad_crop_flip_batch", lambda *a: pytest.fail("CIFAR's pad-crop on ImageNet"))
+    ds = create_dataset("imagenet", "train", size=16, image_size=32)
+    x, _ = next(iter(DeviceLoader(ds, 16, "cpu", seed=1)))
+    plain, _ = next(iter(DeviceLoader(ds, 16, "cpu", seed=1, augment=False)))
+    assert x.shape == (16, 3, 32, 32) and x.dtype == torch.float32
+    assert not torch.equal(x, plain)
+    assert torch.isfinite(x).all()
+
+
+@FEW
+@given(h=st.integers(8, 64), w=st.integers(8, 64), seed=st.integers(0, 1000))
+def test_resized_crop_boxes_fit_the_image_and_the_recipe(h: int, w: int, seed: int) -> None:
+    from hpml.data.transforms import RandomResizedCropFlip, resized_crop_boxes
+
+    boxes = resized_crop_boxes(64, h, w, torch.Generator().manual_seed(seed))
+    top, left, bh, bw = boxes.unbind(1)
+    assert (top >= 0).all() and (left >= 0).all() and (top + bh <= h).all() and (left + bw <= w).all()
+    assert (bh >= 1).all() and (bw >= 1).all()
+    lo, hi = RandomResizedCropFlip.scale
+    tried = (bh * bw >= lo * h * w * 0.5) & (bh * bw <= hi * h * w)  # rounding of small boxes
+    assert tried.float().mean() > 0.5
+
+
+def test_resized_crop_of_the_whole_image_is_the_image_and_its_flip() -> None:
+    from hpml.data.transforms import resized_crop_flip_batch
+
+    images = torch.rand(2, 3, 12, 10)
+    whole = torch.tensor([[0.0, 0.0, 12.0, 10.0]] * 2)
+    out = resized_crop_flip_batch(images, whole, torch.tensor([False, True]), 12)
+    ref = torch.nn.functional.interpolate(images, size=(12, 12), mode="bilinear", align_corners=False)
+    assert torch.allclose(out[0], ref[0], atol=1e-5) and torch.allclose(out[1], ref[1].flip(-1), atol=1e-5)

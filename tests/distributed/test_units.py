@@ -191,3 +191,32 @@ def test_more_cpu_ranks_than_cores_is_refused(monkeypatch):
     env.check_cpu_ranks(2, "cpu")
     with pytest.raises(HpmlError, match="--nproc 3 exceeds the 2 CPU cores"):
         env.check_cpu_ranks(3, "cpu")
+
+
+@pytest.mark.parametrize("version,refused", [("2.4.1+cu121", True), ("2.5.0", False), ("2.14.1+cu130", False)])
+def test_fsdp_with_fp16_loss_scaling_needs_a_torch_that_unscales_sharded_gradients(version, refused):
+    from hpml.distributed.wrap import fsdp_unsupported_reason
+    from hpml.train.optimizations import Settings
+
+    fsdp_fp16 = Settings(strategy="fsdp", autocast_dtype=torch.float16, grad_scaler=True)
+    reason = fsdp_unsupported_reason(fsdp_fp16, version)
+    assert (reason is not None) == refused
+    if refused:
+        assert f"this is torch {version}" in reason and "amp_bf16" in reason
+    assert fsdp_unsupported_reason(Settings(strategy="fsdp"), version) is None  # no scaler: any torch
+    assert fsdp_unsupported_reason(Settings(grad_scaler=True), version) is None  # DDP: any torch
+
+
+def test_fsdp_with_fp16_loss_scaling_on_an_old_torch_is_refused_before_the_ranks_start(monkeypatch):
+    import hpml.distributed.launch as launch
+    import hpml.distributed.wrap as wrap
+    from hpml.config import RunConfig
+    from hpml.train.optimizations import Settings
+
+    # What the run's settings would be on a GPU node (amp on CUDA: fp16 + GradScaler), on torch 2.4.
+    monkeypatch.setattr("hpml.train.build.settings_for",
+                        lambda cfg: Settings(strategy="fsdp", autocast_dtype=torch.float16, grad_scaler=True))
+    real = wrap.fsdp_unsupported_reason
+    monkeypatch.setattr(wrap, "fsdp_unsupported_reason", lambda settings: real(settings, "2.4.1"))
+    with pytest.raises(HpmlError, match=r"needs torch >= 2\.5"):
+        launch.check_run_options(RunConfig(model="resnet18", dataset="digits", device="cpu"))

@@ -114,5 +114,22 @@ def test_every_registered_model_trains_on_its_modality_and_keeps_its_memory_floo
     assert logits.shape == (2, 3)
     logits.float().sum().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    assert no_gradient(model) == []
     size = dict(image_size=16) if spec.modality == "image" else dict(seq_len=8, preset=kwargs.get("preset"))
     assert 2 * activation_floor_bytes(name, **size) <= saved_bytes(model, x)
+
+
+def no_gradient(model: torch.nn.Module) -> list[str]:
+    """Trainable parameters one backward left without a gradient: DDP's reducer would wait for them."""
+    return [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+
+
+@pytest.mark.parametrize("name", ["hf:xlnet", "hf:bert", "hf:vit", "torchvision:resnet18"])
+def test_every_trainable_parameter_of_other_libraries_models_gets_a_gradient(name):
+    spec = model_spec(name)
+    kwargs, x = _small_input(spec)
+    model = create_model(name, num_classes=3, **{k: v for k, v in kwargs.items() if k != "preset"},
+                         **({"preset": "tiny"} if spec.modality == "text" else {}))
+    model(x).float().sum().backward()
+    assert no_gradient(model) == []
+    assert any(not p.requires_grad for p in model.parameters()) == (name == "hf:xlnet")  # only XLNet's are frozen

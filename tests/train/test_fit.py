@@ -168,3 +168,106 @@ def test_a_one_step_run_is_all_warm_up_and_claims_no_throughput():
     assert record["phases"]["train"]["warmup_steps"] == 1
     assert record["train_samples_per_s"] is None and record["peak_fraction"] is None
     assert any("every step was warm-up" in line for line in summary_lines(record))
+
+
+def test_resume_loads_on_the_cpu_and_restores_cpu_rng_states(tmp_path, monkeypatch):
+    """A run on another device (a GPU) still restores: the checkpoint is read on the CPU,
+    where torch's RNG setters want their states, and load_state_dict moves the weights."""
+    import hpml.train.checkpoint as checkpoint
+
+    work = build_training(RunConfig(**SMALL, steps=1, evaluate=False))
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(path, work.state)
+    loads = []
+    real_load = torch.load
+    monkeypatch.setattr(checkpoint.torch, "load", lambda *a, **kw: loads.append(kw.get("map_location")) or real_load(*a, **kw))
+    restored = []
+    monkeypatch.setattr(checkpoint.torch, "set_rng_state", lambda t: restored.append(t.device))
+    work.state.device = torch.device("meta")  # the run's device is not the CPU (the module stays here)
+    checkpoint.load_checkpoint(path, work.state)
+    assert loads == ["cpu"] and restored == [torch.device("cpu")]
+
+
+def test_saving_a_checkpoint_leaves_cuda_uninitialised_in_a_cpu_run(tmp_path, monkeypatch):
+    import hpml.train.checkpoint as checkpoint
+
+    work = build_training(RunConfig(**SMALL, steps=1, evaluate=False))
+    touched = []
+    # As on a GPU node running a CPU job: CUDA is there, and this process has not initialised it.
+    monkeypatch.setattr(checkpoint.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(checkpoint.torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.setattr(checkpoint.torch.cuda, "get_rng_state_all", lambda: touched.append(1) or [])
+    save_checkpoint(tmp_path / CHECKPOINT_NAME, work.state)
+    assert touched == [] and "cuda" not in checkpoint.read_checkpoint(tmp_path / CHECKPOINT_NAME)["rng"]
+
+
+def test_a_last_batch_of_one_sample_is_dropped_and_said_so():
+    """9 = 2 x 4 + 1: a 1-sample batch would reach BatchNorm in training (ValueError)."""
+    from hpml.train.run import run, summary_lines
+
+    record = run(RunConfig(**{**SMALL, "batch_size": 4, "train_size": 9}, epochs=1, evaluate=False), progress=False)
+    assert record["steps"] == 2 and record["phases"]["train"]["samples"] == 8
+    assert record["dropped_per_epoch"] == 1
+    assert any(line.startswith("  dropped    the short last batch of each epoch (1 sample):") for line in summary_lines(record))
+
+
+def test_a_batch_larger_than_the_training_set_is_a_clear_error():
+    with pytest.raises(HpmlError, match="--batch-size 8 is more than the 5 training samples"):
+        build_training(RunConfig(**{**SMALL, "train_size": 5}, steps=1))
+
+
+def _step_shapes(monkeypatch) -> list[tuple]:
+    import hpml.train.fit as fit_module
+
+    shapes: list[tuple] = []
+    real_step = fit_module.train_step
+    monkeypatch.setattr(fit_module, "train_step",
+                        lambda state, group: shapes.append(tuple(x.shape for x, _ in group)) or real_step(state, group))
+    return shapes
+
+
+@pytest.mark.parametrize("opts", [(), ("device_loader",)])
+def test_every_training_step_has_the_first_steps_input_shape(monkeypatch, opts):
+    """36 = 4 x 8 + 4: a short last batch would change the input shape mid-run, and a
+    compiled model recompiles (cuDNN benchmark re-tunes) on it inside the steady state."""
+    shapes = _step_shapes(monkeypatch)
+    fit(build_training(RunConfig(**{**SMALL, "train_size": 36}, optimizations=opts, epochs=2, evaluate=False)),
+        progress=False)
+    assert len(shapes) == 8 and set(shapes) == {shapes[0]}
+
+
+@pytest.mark.slow  # inductor compiles ResNet-18: minutes on 2 shared cores
+def test_compile_with_a_short_last_batch_compiles_only_during_warm_up(monkeypatch):
+    from torch._dynamo.utils import counters
+
+    import hpml.train.fit as fit_module
+    from hpml.train.run import run
+
+    torch._dynamo.reset()
+    graphs: list[int] = []  # dynamo's compiled graphs after each step
+    real_step = fit_module.train_step
+    monkeypatch.setattr(fit_module, "train_step", lambda state, group: (
+        real_step(state, group), graphs.append(counters["stats"]["unique_graphs"]))[0])
+    record = run(RunConfig(**{**SMALL, "train_size": 36}, optimizations=("compile",), epochs=2, evaluate=False),
+                 progress=False)
+    warm = record["phases"]["train"]["warmup_steps"]
+    assert graphs[0] > 0  # the first step compiled
+    # no step after the warm-up compiled anything: the steady samples/s holds no compile
+    assert graphs[warm - 1:] == [graphs[warm - 1]] * (len(graphs) - warm + 1), graphs
+
+
+def test_no_device_sync_between_the_steady_steps(monkeypatch):
+    """A loss read-back inside the timed loop syncs the device; fit checks losses after each epoch."""
+    import hpml.train.fit as fit_module
+
+    events: list[str] = []
+    real_step, real_check, real_sync = fit_module.train_step, fit_module.check_finite, fit_module.synchronize
+    monkeypatch.setattr(fit_module, "train_step", lambda *a: events.append("step") or real_step(*a))
+    monkeypatch.setattr(fit_module, "check_finite", lambda *a: events.append("sync") or real_check(*a))
+    monkeypatch.setattr(fit_module, "synchronize", lambda *a: events.append("sync") or real_sync(*a))
+    fit(build_training(RunConfig(**{**SMALL, "batch_size": 2, "train_size": 24}, epochs=1, evaluate=False)),
+        progress=False)
+    warm_end = [i for i, e in enumerate(events) if e == "sync"][1]  # after the start's and the warm-up's syncs
+    assert events[:warm_end].count("step") == fit_module.WARMUP_STEPS
+    steady = events[warm_end + 1:]
+    assert steady[:10] == ["step"] * 10 and steady.index("sync") == 10  # 12 steps, 10 steady, then syncs
