@@ -112,6 +112,13 @@ def finalize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return result
 
 
+#: Prose lines wrap at the width of the widest table (five dataset columns), so the screen stays short.
+WRAP = 124
+#: Phases whose workloads each read on a line of their own, not as table columns: few
+#: optimizations, unpaired or against a reference (the 40-line screen holds them that way).
+PER_WORKLOAD_PHASES = frozenset({"ddp", "overhead"})
+
+
 def _num(value: float) -> str:
     """Three significant figures at most past 10 (``18.4``), two decimals below."""
     return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
@@ -172,7 +179,7 @@ def _footer(title: str, groups: dict[str, set[str]]) -> list[str]:
         return []
     return textwrap.wrap(title + ": " + "; ".join(f"{g} ({', '.join(sorted(ph, key=screen_rank))})"
                                                   for g, ph in groups.items()),
-                         width=100, subsequent_indent="  ", break_on_hyphens=False)
+                         width=WRAP, subsequent_indent="  ", break_on_hyphens=False)
 
 
 def _wrap_items(prefix: str, items: list[str]) -> list[str]:
@@ -180,7 +187,7 @@ def _wrap_items(prefix: str, items: list[str]) -> list[str]:
     (a placeholder holds the spaces inside an item: a label never parts from its cell)."""
     text = prefix + ", ".join(item.replace(" ", "\0") for item in items)
     return [line.replace("\0", " ") for line in textwrap.wrap(
-        text, width=100, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)]
+        text, width=WRAP, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)]
 
 
 def busy_rows(rows: Iterable[dict[str, Any]]) -> int:
@@ -211,10 +218,10 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         columns = list(dict.fromkeys(_column(i) for i in infos))
         labels = list(dict.fromkeys(_row_label(i, several[phase]) for i in infos))
         cells = {(_row_label(i, several[phase]), _column(i)): i for i in infos}
-        if len(columns) == 1:  # one workload (ddp, overhead): its cells on a line, not a column
-            (column,) = columns
-            lines.extend(_wrap_items(f"{phase} ({column}): ",
-                                     [f"{label} {cell(cells.get((label, column)))}" for label in labels]))
+        if len(columns) == 1 or phase in PER_WORKLOAD_PHASES:
+            lines.extend(line for column in columns for line in _wrap_items(
+                f"{phase} ({column}): ", [f"{label} {cell(cells[(label, column)])}" for label in labels
+                                          if (label, column) in cells]))
             continue
         lines.append(f"{phase:<{width}}" + "".join(f"{c:>{CELL}}" for c in columns))
         for label in labels:
@@ -238,10 +245,10 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         lines.append("noise floor: not measured (no paired baseline row ran)")
     intervals = describe_intervals(rows)
     if intervals:
-        lines.extend(textwrap.wrap(intervals, width=100, subsequent_indent="  ", break_on_hyphens=False))
+        lines.extend(textwrap.wrap(intervals, width=WRAP, subsequent_indent="  ", break_on_hyphens=False))
     idle_line = describe_idle(idle)
     if idle_line:
-        lines.extend(textwrap.wrap(idle_line, width=100, subsequent_indent="  ", break_on_hyphens=False))
+        lines.extend(textwrap.wrap(idle_line, width=WRAP, subsequent_indent="  ", break_on_hyphens=False))
     if busy_rows:
         lines.append(f"WARNING: {busy_rows} rows measured on a busy machine: their numbers are unreliable "
                      "(extra_info busy_reason says what else ran)")
