@@ -13,6 +13,7 @@ import sys
 import threading
 from typing import Callable, Sequence
 
+from hpml.environment import check_environment
 from hpml.errors import HpmlError, RunFailed, is_out_of_memory, one_line_message
 from hpml.gate import add_gate_arguments, run_gate
 from hpml.report import add_report_arguments, run_report
@@ -276,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm(os.getpid())) if in_main_thread else None
     try:
+        check_environment()
         return args.func(args)
     except HpmlError as exc:
         print(f"hpml: error: {one_line_message(exc)}", file=sys.stderr)

@@ -39,6 +39,7 @@ from hpml.bench.matrix import EMULATED_ENV, Case, check_models, params
 from hpml.bench.paired import Precision
 from hpml.bench.profiles import Profile, default_profile_name, get_profile, list_profiles
 from hpml.bench.realdata import RealData
+from hpml.environment import check_environment
 from hpml.errors import HpmlError
 
 PROFILE_KEY = pytest.StashKey[Profile]()
@@ -101,11 +102,17 @@ def precision_from_options(profile: Profile, target: float | None, budget: float
     try:
         return profile.precision(target, budget)
     except HpmlError as err:
+        if target is None and budget is None:
+            raise  # the profile's own values (or the environment's): no option to blame
         flag = "--hpml-target-halfwidth" if "target" in str(err) else "--hpml-row-budget"
         raise HpmlError(f"{flag}: {err}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    try:
+        check_environment()  # a bad value skips no row later: exit 2 before the session starts
+    except HpmlError as err:
+        pytest.exit(f"hpml: {err}", returncode=USAGE_EXIT)
     name = config.getoption("--hpml-profile") or default_profile_name()
     try:
         profile = config.stash[PROFILE_KEY] = get_profile(name)
