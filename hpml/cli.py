@@ -276,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm(os.getpid())) if in_main_thread else None
+    # only training has checkpoints to speak of
+    kept = " (the last epoch checkpoint, if any, is intact)" if args.command == "train" else ""
     try:
         check_environment()
         return args.func(args)
@@ -286,10 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hpml: run failed: {one_line_message(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("hpml: interrupted (the last epoch checkpoint, if any, is intact)", file=sys.stderr)
+        print(f"hpml: interrupted{kept}", file=sys.stderr)
         return 130
     except Terminated:
-        print("hpml: terminated by SIGTERM (the last epoch checkpoint, if any, is intact)", file=sys.stderr)
+        print(f"hpml: terminated by SIGTERM{kept}", file=sys.stderr)
         return 128 + signal.SIGTERM
     except Exception as exc:
         if not is_out_of_memory(exc):

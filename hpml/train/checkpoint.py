@@ -76,6 +76,23 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+class _KeepsRaised:
+    """A file for ``torch.save`` that keeps what its ``write`` raised, for re-raising."""
+
+    def __init__(self, f) -> None:
+        self.f, self.raised = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except BaseException as exc:
+            self.raised = exc
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
 def save_checkpoint(path: str | Path, state: TrainState, **meta: Any) -> None:
     payload = {
         "model": state.module.state_dict(),
@@ -90,10 +107,17 @@ def save_checkpoint(path: str | Path, state: TrainState, **meta: Any) -> None:
     }
 
     def write(tmp: str) -> None:
-        # Through a Python file object, a full disk raises OSError(ENOSPC); torch's own
-        # file writer reports it as "unexpected pos ..." with no errno.
+        # Through a Python file object, so a full disk is an OSError(ENOSPC): torch's own
+        # writer says "unexpected pos ..." with no errno, and wraps what a file object's
+        # write raised (ENOSPC, SIGTERM's Terminated) in a RuntimeError.
         with open(tmp, "wb") as f:
-            torch.save(payload, f)
+            writer = _KeepsRaised(f)
+            try:
+                torch.save(payload, writer)
+            except RuntimeError:
+                if writer.raised is None:
+                    raise
+                raise writer.raised from None
             f.flush()
             os.fsync(f.fileno())
 
