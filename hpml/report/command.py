@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from hpml import argtypes
 from hpml.errors import HpmlError
 from hpml.results.atomic import write_text_atomic
 from hpml.results.schema import HOW_TO_RUN, discover
@@ -28,14 +29,14 @@ LOCK_FILE = ".hpml-report.lock"
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``hpml report`` (the CLI wires them in with one call)."""
-    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+    parser.add_argument("paths", nargs="*", type=argtypes.path, metavar="PATH",
                         help="pytest-benchmark JSON files, convergence records or folders of them "
                              "(default: everything under --storage)")
-    parser.add_argument("--storage", type=Path, default=Path(".benchmarks"), metavar="DIR",
+    parser.add_argument("--storage", type=argtypes.path, default=Path(".benchmarks"), metavar="DIR",
                         help="pytest-benchmark storage to read when no PATH is given (default: .benchmarks)")
-    parser.add_argument("--out", type=Path, default=Path("hpml-report"), metavar="DIR",
+    parser.add_argument("--out", type=argtypes.path, default=Path("hpml-report"), metavar="DIR",
                         help="folder to write index.md, index.html and charts/ to (default: hpml-report)")
-    parser.add_argument("--config", type=Path, metavar="PYPROJECT",
+    parser.add_argument("--config", type=argtypes.path, metavar="PYPROJECT",
                         help="pyproject.toml whose [tool.hpml.gate] says which rows are gated, for the trend "
                              "(default: nearest above cwd)")
 
