@@ -20,8 +20,8 @@ import tempfile
 from pathlib import Path
 
 from hpml import argtypes
-from hpml.errors import HpmlError
-from hpml.results.atomic import write_text_atomic
+from hpml.errors import HpmlError, RunFailed
+from hpml.results.atomic import check_writable_dir, os_error, write_text_atomic
 from hpml.results.schema import HOW_TO_RUN, discover
 
 LOCK_FILE = ".hpml-report.lock"
@@ -50,19 +50,31 @@ def run_report(args: argparse.Namespace) -> int:
     if not inputs.runs:
         raise HpmlError(f"no pytest-benchmark run file in {', '.join(map(str, paths))}; {HOW_TO_RUN}")
     from hpml.gate.config import load_gate_config
-    from hpml.report.build import CHARTS, OLD_CHART_FILE, build_document  # matplotlib: only when a report is written
-    from hpml.report.render import to_html, to_markdown
 
     config = load_gate_config(getattr(args, "config", None))
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise HpmlError(f"--out {out} is a file; pass a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(out, "--out")  # read-only: exit 2 before any chart is drawn
+    try:
+        charts = write_report(out, inputs, ", ".join(map(str, paths)), config)
+    except OSError as exc:  # a full disk while writing: the files there before are intact (atomic writes)
+        raise RunFailed(f"could not write the report into {out}: {os_error(exc)}") from None
+    print(f"hpml report: wrote {out / 'index.md'}, {out / 'index.html'} and {len(charts)} chart(s) "
+          f"from {len(inputs.runs)} run(s)")
+    return 0
+
+
+def write_report(out: Path, inputs, source: str, config) -> list[str]:
+    """Charts, index.md and index.html into ``out``; returns the chart file names."""
+    from hpml.report.build import CHARTS, OLD_CHART_FILE, build_document  # matplotlib: only when a report is written
+    from hpml.report.render import to_html, to_markdown
+
     with open(out / LOCK_FILE, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second report into this folder waits here
         fresh = Path(tempfile.mkdtemp(prefix=f".{CHARTS}.", dir=out))
         try:
-            doc = build_document(inputs, fresh, ", ".join(map(str, paths)), base=Path.cwd(), config=config)
+            doc = build_document(inputs, fresh, source, base=Path.cwd(), config=config)
             for chart in fresh.iterdir():
                 chart.chmod(0o644)
             fresh.chmod(0o755)
@@ -81,8 +93,5 @@ def run_report(args: argparse.Namespace) -> int:
         for stale in out.iterdir():  # charts that reports before charts/ wrote next to index.md
             if OLD_CHART_FILE.match(stale.name):
                 stale.unlink()
-        charts = sorted(p.name for p in (out / CHARTS).iterdir())
-    print(f"hpml report: wrote {out / 'index.md'}, {out / 'index.html'} and {len(charts)} chart(s) "
-          f"from {len(inputs.runs)} run(s)")
-    return 0
+        return sorted(p.name for p in (out / CHARTS).iterdir())
 
