@@ -108,6 +108,7 @@ class Fault:
     kept: Callable[[Path, str], None] | None = None
     absent: tuple[str, ...] = ()  # substrings the line must not hold
     marks: tuple = field(default=())
+    issue: int = 14  # the issue whose groups ``group`` numbers (14, or 33)
 
 
 def argv(*extra: str) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
@@ -265,6 +266,254 @@ FAULTS = [
 ]
 
 
+# --- issue 33: the second fault sweep (``issue=33``: ``group`` is its root cause's number) --------
+
+def hf_folder_with_custom_code(tmp: Path, *, file: bool = False) -> list[str]:
+    folder = tmp / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "evilbert",
+        "auto_map": {"AutoConfig": "evil.EvilConfig", "AutoModelForSequenceClassification": "evil.EvilModel"}}))
+    (folder / "evil.py").write_text(f"import pathlib; pathlib.Path({str(tmp / MARKER)!r}).touch()\n")
+    target = folder / "config.json" if file else folder
+    return ["train", "--model", f"hf:{target}", "--dataset", "amazon_polarity", "--synthetic", "--device", "cpu",
+            "--steps", "1"]
+
+
+def malicious_weights(tmp: Path, mp: pytest.MonkeyPatch, *, legacy: bool = False) -> list[str]:
+    torch.save({"conv1.weight": RunsCode(tmp / MARKER)}, tmp / "w.pt", _use_new_zipfile_serialization=not legacy)
+    return [*TRAIN, "--weights", str(tmp / "w.pt")]
+
+
+def report_with_names(tmp: Path, name: str = "channels_last", machine: str = "AMD EPYC", profile: str = "smoke",
+                      dataset: str = "cifar10") -> list[str]:
+    """A stored run whose channels_last rows are named ``name``, its CPU ``machine``, its
+    profile ``profile`` and its cifar10 rows' dataset ``dataset``."""
+    source = sorted((Path(__file__).parents[1] / "report" / "fixtures" / "storage").rglob("0001_*.json"))[0]
+    run = json.loads(source.read_text())
+    run["machine_info"]["cpu"]["brand_raw"] = machine
+    for row in run["benchmarks"]:
+        row["extra_info"]["profile"] = profile
+        if row["extra_info"].get("dataset") == "cifar10":
+            row["extra_info"]["dataset"] = dataset
+        if row["extra_info"].get("optimization") == "channels_last":
+            row["extra_info"]["optimization"] = name
+            row["name"] = row["fullname"] = row["name"].replace("channels_last", name)
+    store = tmp / "storage" / source.parent.name
+    store.mkdir(parents=True)
+    (store / source.name).write_text(json.dumps(run))
+    return ["report", str(tmp / "storage"), "--out", str(tmp / "out")]
+
+
+HOSTILE = "<img src=x onerror=alert(1)>[x](javascript:alert(1))"
+
+
+def index_md_is_inert(tmp: Path, out: str) -> None:
+    from markdown_it import MarkdownIt
+
+    md = (tmp / "out" / "index.md").read_text()
+    assert "onerror=alert(1)" in md  # the name is shown...
+    page = MarkdownIt("commonmark").render(md)
+    assert "<img src=x" not in page and 'href="javascript:' not in page  # ...as text, as a viewer renders it
+
+
+def fifo(tmp: Path, name: str = "fifo") -> Path:
+    path = tmp / name
+    os.mkfifo(path)
+    return path
+
+
+def still_a_fifo(tmp: Path, out: str) -> None:
+    assert (tmp / "fifo").is_fifo()
+
+
+def symlinked_json(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+    (tmp / "real").mkdir()
+    (tmp / "run.json").symlink_to(tmp / "real" / "run.json")
+    return [*TRAIN, "--json", str(tmp / "run.json")]
+
+
+def symlink_kept_target_written(tmp: Path, out: str) -> None:
+    assert (tmp / "run.json").is_symlink()
+    assert json.loads((tmp / "real" / "run.json").read_text())["steps"] == 1
+
+
+def json_to_a_link_to_dev_null(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+    (tmp / "null").symlink_to("/dev/null")  # the old code replaced the link; as root, --json /dev/null the device
+    return [*TRAIN, "--json", str(tmp / "null")]
+
+
+def dev_null_untouched(tmp: Path, out: str) -> None:
+    import stat
+
+    assert os.readlink(tmp / "null") == "/dev/null" and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert "samples/s" in out
+
+
+class FullAfter:
+    """A file that takes ``room`` bytes, then fails every write with ``err``, unbuffered: as a
+    disk that fills in the middle of torch.save (the /dev/full case fails only at the flush)."""
+
+    def __init__(self, f, room: int, err: int) -> None:
+        self.f, self.room, self.err = f, room, err
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(self.err, os.strerror(self.err))
+        self.room -= len(data)
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.f.close()
+
+
+def disk_fills_inside_torch_save(err: int) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
+    def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+        mp.setattr(hpml.train.checkpoint, "open", lambda path, mode="r": FullAfter(open(path, mode), 4096, err),
+                   raising=False)
+        return [*TRAIN, "--checkpoint-dir", str(tmp / "ckpt"), "--json", str(tmp / "run.json"),
+                "--log", str(tmp / "log.jsonl")]
+
+    return setup
+
+
+def sigterm_inside_torch_save(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+    from hpml.cli import Terminated
+
+    class TermAfter(FullAfter):
+        def write(self, data) -> int:
+            if len(data) > self.room:
+                raise Terminated()  # what the SIGTERM handler raises in whatever Python frame runs
+            return super().write(data)
+
+    mp.setattr(hpml.train.checkpoint, "open", lambda path, mode="r": TermAfter(open(path, mode), 4096, 0),
+               raising=False)
+    return [*TRAIN, "--checkpoint-dir", str(tmp / "ckpt")]
+
+
+def checkpoint_dir_holding(kind: str) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
+    def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+        ckpt = tmp / "ckpt"
+        ckpt.mkdir()
+        if kind == "dir":
+            (ckpt / "last.ckpt").mkdir()
+        elif kind == "fifo":
+            os.mkfifo(ckpt / "last.ckpt")
+        else:  # a link to a folder
+            (tmp / "elsewhere").mkdir()
+            (ckpt / "last.ckpt").symlink_to(tmp / "elsewhere")
+        return [*TRAIN, "--checkpoint-dir", str(ckpt)]
+
+    return setup
+
+
+def no_training(tmp: Path, out: str) -> None:
+    assert "samples/s" not in out  # refused before the work, not after it
+
+
+def env(name: str, value: str, *args: str) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
+    def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+        mp.setenv(name, value)
+        return [*TRAIN, *[a.replace("{tmp}", str(tmp)) for a in args]]
+
+    return setup
+
+
+def report_disk_full(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+    import hpml.report.command
+
+    args = report_with_names(tmp)
+    (tmp / "out").mkdir()
+    (tmp / "out" / "index.md").write_text("a regular file\n")  # the earlier report
+
+    def full(path, text, **kw):
+        raise OSError(28, "No space left on device")
+
+    mp.setattr(hpml.report.command, "write_text_atomic", full)
+    return args
+
+
+def gate_interrupted(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+    import hpml.gate.command
+
+    def interrupted(args, config):
+        raise KeyboardInterrupt
+
+    mp.setattr(hpml.gate.command, "_summary_mode", interrupted)
+    return ["gate", "--storage", str(tmp)]
+
+
+FAULTS += [
+    # 1. no code from a model folder runs, and transformers never prompts for it
+    Fault("hf-folder-auto-map", 1, lambda tmp, mp: hf_folder_with_custom_code(tmp), 2, "never runs code",
+          kept=lambda tmp, out: not (tmp / MARKER).exists(), absent=("trust_remote_code",), issue=33),
+    Fault("hf-config-file-auto-map", 1, lambda tmp, mp: hf_folder_with_custom_code(tmp, file=True), 2,
+          "never runs code", kept=lambda tmp, out: not (tmp / MARKER).exists(), issue=33),
+    # 2. index.md: names are text, never HTML or links
+    Fault("report-hostile-optimization-name", 2, lambda tmp, mp: report_with_names(tmp, HOSTILE), 0, "",
+          kept=index_md_is_inert, issue=33),
+    Fault("report-hostile-cpu-name", 2, lambda tmp, mp: report_with_names(tmp, machine=HOSTILE), 0, "",
+          kept=index_md_is_inert, issue=33),
+    Fault("report-hostile-profile-name", 2, lambda tmp, mp: report_with_names(tmp, profile=HOSTILE), 0, "",
+          kept=index_md_is_inert, issue=33),
+    # 3. the --weights refusal never repeats torch's weights_only=False advice
+    Fault("weights-malicious-pickle", 3, malicious_weights, 2, "posix.system",
+          kept=lambda tmp, out: not (tmp / MARKER).exists(), absent=("weights_only",), issue=33),
+    Fault("weights-malicious-legacy-pickle", 3, lambda tmp, mp: malicious_weights(tmp, mp, legacy=True), 2,
+          "posix.system", kept=lambda tmp, out: not (tmp / MARKER).exists(), absent=("weights_only",), issue=33),
+    # 4. special files: refused before the work, or written through; symlinks followed
+    Fault("json-is-a-fifo", 4, lambda tmp, mp: [*TRAIN, "--json", str(fifo(tmp))], 2, "FIFO",
+          kept=lambda tmp, out: (still_a_fifo(tmp, out), no_training(tmp, out)), issue=33),
+    Fault("json-is-a-symlink", 4, symlinked_json, 0, "", kept=symlink_kept_target_written, issue=33),
+    Fault("json-is-a-link-to-dev-null", 4, json_to_a_link_to_dev_null, 0, "", kept=dev_null_untouched, issue=33),
+    Fault("gate-json-is-a-fifo", 4, lambda tmp, mp: ["gate", "--storage", str(tmp), "--json", str(fifo(tmp))], 2,
+          "FIFO", kept=still_a_fifo, issue=33),
+    # 5. a disk that fills inside torch.save: OSError, one line, exit 1, record and log kept
+    Fault("disk-fills-inside-torch-save", 5, disk_fills_inside_torch_save(28), 1, "ENOSPC",
+          kept=record_and_log_kept, issue=33),
+    Fault("quota-exceeded-inside-torch-save", 5, disk_fills_inside_torch_save(122), 1, "EDQUOT",
+          kept=record_and_log_kept, issue=33),
+    Fault("sigterm-inside-torch-save", 5, sigterm_inside_torch_save, 143, "terminated by SIGTERM", issue=33),
+    # 8. hangs: --log on a FIFO was read before the first epoch's line
+    Fault("log-is-a-fifo", 8, lambda tmp, mp: [*TRAIN, "--log", str(fifo(tmp))], 2, "FIFO",
+          kept=still_a_fifo, issue=33),
+    Fault("last-ckpt-is-a-fifo", 8, checkpoint_dir_holding("fifo"), 2, "FIFO", kept=no_training, issue=33),
+    # 16. report: a full disk keeps the earlier report; "$" is no mathtext
+    Fault("report-mathtext-name", 16, lambda tmp, mp: report_with_names(tmp, r"$\frac{$"), 0, "",
+          kept=lambda tmp, out: r"$\frac{$" in (tmp / "out" / "index.html").read_text(), issue=33),
+    Fault("report-mathtext-dataset", 16, lambda tmp, mp: report_with_names(tmp, dataset=r"c$\sqrt{$"), 0, "",
+          kept=lambda tmp, out: r"c$\sqrt{$" in (tmp / "out" / "index.html").read_text(), issue=33),
+    Fault("report-disk-full", 16, report_disk_full, 1, "ENOSPC",
+          kept=unchanged(lambda tmp: tmp / "out" / "index.md"), issue=33),
+    # 17. numbers from the environment and the CLI
+    Fault("dist-timeout-nan", 17, env("HPML_DIST_TIMEOUT", "nan"), 2, "HPML_DIST_TIMEOUT", issue=33),
+    Fault("dist-timeout-inf", 17, env("HPML_DIST_TIMEOUT", "inf"), 2, "HPML_DIST_TIMEOUT", issue=33),
+    Fault("omp-num-threads-abc", 17, env("OMP_NUM_THREADS", "abc", "--nproc", "2"), 2, "OMP_NUM_THREADS", issue=33),
+    Fault("seed-2-to-the-64", 17, argv("--seed", "18446744073709551616"), 2, "seed must be in", issue=33),
+    Fault("seed-negative", 17, argv("--seed", "-1"), 2, "seed must be in", issue=33),
+    Fault("bench-pairs-zero-under-train", 17, env("HPML_BENCH_PAIRS", "0"), 2, "HPML_BENCH_PAIRS", issue=33),
+    # 21. checks before the work, not after it
+    Fault("last-ckpt-is-a-directory", 21, checkpoint_dir_holding("dir"), 2, "is a directory", kept=no_training,
+          issue=33),
+    Fault("last-ckpt-links-to-a-directory", 21, checkpoint_dir_holding("link"), 2, "is a directory",
+          kept=no_training, issue=33),
+    Fault("stray-rank-keeps-output-checks", 21, env("RANK", "1", "--json", "{tmp}"), 2, "--json", issue=33),
+    # 22. empty values
+    Fault("model-empty", 22, argv("--model", ""), 2, "--model: empty value", issue=33),
+    Fault("json-empty", 22, argv("--json", ""), 2, "--json: empty value", issue=33),
+    Fault("report-out-empty", 22, lambda tmp, mp: ["report", "--out", ""], 2, "--out: empty value", issue=33),
+    # 25. wording
+    Fault("gate-interrupt-names-no-checkpoint", 25, gate_interrupted, 130, "interrupted",
+          absent=("checkpoint",), issue=33),
+]
+
+
 def check_one_line(code: int, err: str, fault: Fault) -> None:
     lines = err.strip().splitlines()
     assert "Traceback" not in err, err
@@ -273,12 +522,13 @@ def check_one_line(code: int, err: str, fault: Fault) -> None:
         return
     assert len(lines) == 1, err
     assert fault.stderr in lines[0], err
-    assert lines[0].startswith("hpml: "), err
+    assert lines[0].startswith(("hpml: ", "hpml train: ", "hpml gate: ", "hpml report: ")), err  # argparse: its prog
     for text in fault.absent:
         assert text not in lines[0], err
 
 
-@pytest.mark.parametrize("fault", [pytest.param(f, id=f"{f.group}-{f.id}", marks=f.marks) for f in FAULTS])
+@pytest.mark.parametrize("fault", [pytest.param(f, id=f"{f.group}-{f.id}" if f.issue == 14 else f"i{f.issue}.{f.group}-{f.id}",
+                                                marks=f.marks) for f in FAULTS])
 def test_fault(fault: Fault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("HPML_CACHE_DIR", str(tmp_path / "cache"))
     argv = fault.setup(tmp_path, monkeypatch)
