@@ -26,19 +26,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
-from hpml.bench import screen
+from hpml.bench import compat, screen
 from hpml.bench.harness import BenchSession, planted_slowdown
 from hpml.bench.idle import DEFAULT_POLICY, POLICIES, IdleState, idle_cpus, policy_from
 from hpml.bench.matrix import EMULATED_ENV, Case, check_models, params
 from hpml.bench.paired import Precision
 from hpml.bench.profiles import Profile, default_profile_name, get_profile, list_profiles
 from hpml.bench.realdata import RealData
+from hpml.bench.storage import Unsaved, check_storage
 from hpml.environment import check_environment
 from hpml.errors import HpmlError
 
@@ -52,6 +54,7 @@ FLOORS_KEY = pytest.StashKey[dict]()
 SELECTED_KEY = pytest.StashKey[frozenset]()  # the session's rows after -k/-m (dataset twins resolve against them)
 IDLE_POLICY_KEY = pytest.StashKey[str]()  # --hpml-idle
 IDLE_KEY = pytest.StashKey[IdleState]()  # what held while the rows were measured
+UNSAVED_KEY = pytest.StashKey[Unsaved]()  # end-of-session saves that failed, and where their JSON is kept
 #: Exit status of a bad option value, as for the hpml CLI (pytest's own UsageError exits 4).
 USAGE_EXIT = 2
 
@@ -240,8 +243,10 @@ def _measured_rows(config: pytest.Config) -> list[Any]:
     return [b for b in bs.benchmarks if b and not b.has_error and b.stats is not None]
 
 
-def write_run_summary(config: pytest.Config, floors: dict[str, Any] | None = None) -> Path | None:
-    """The session's run summary (paired speedups, noise floors), or None when nothing was measured."""
+def write_run_summary(config: pytest.Config, floors: dict[str, Any] | None = None,
+                      unsaved: Unsaved | None = None) -> Path | None:
+    """The session's run summary (paired speedups, noise floors), or None when nothing was
+    measured (or, with ``unsaved``, when it could not be written: ``unsaved`` keeps it)."""
     from hpml.results.summary import build_summary, summary_path, write_summary
 
     bs = getattr(config, "_benchmarksession", None)
@@ -254,17 +259,27 @@ def write_run_summary(config: pytest.Config, floors: dict[str, Any] | None = Non
     profile = config.stash[PROFILE_KEY].name if PROFILE_KEY in config.stash else None
     summary = build_summary([b.as_dict(include_data=True) for b in rows], machine_info, commit_info, profile,
                             noise_floor=floors)
-    storage = Path(getattr(bs.storage, "path", ".benchmarks"))
-    return write_summary(summary_path(storage, summary), summary)
+    path = summary_path(Path(getattr(bs.storage, "path", ".benchmarks")), summary)
+    if unsaved is None:
+        return write_summary(path, summary)
+    unsaved.guard(f"the run summary {path}", json.dumps(summary, indent=2).encode(), lambda: write_summary(path, summary))
+    return path if path.is_file() else None
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     """When every row has run, before pytest-benchmark saves its JSON (at session finish):
     decide significance against the noise floors, so the saved rows, the run summary
-    and the screen agree."""
-    yield
+    and the screen agree.  Before the first row: the storage is checked, and its saves
+    made safe (:mod:`hpml.bench.storage`)."""
     config = session.config
+    bs = compat.safe_saving(config, config.stash.setdefault(UNSAVED_KEY, Unsaved()))
+    if bs is not None and not bs.disabled:
+        try:
+            check_storage(bs.storage, bs.machine_id, bool(bs.save or bs.autosave), bs.json)
+        except HpmlError as err:
+            pytest.exit(f"hpml: {err}", returncode=USAGE_EXIT)
+    yield
     infos = [b.extra_info for b in _measured_rows(config)]
     floors = config.stash[FLOORS_KEY] = screen.finalize(infos)
     if infos:
@@ -274,9 +289,13 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    path = write_run_summary(config, config.stash.get(FLOORS_KEY, None))
+    unsaved = config.stash.setdefault(UNSAVED_KEY, Unsaved())
+    path = write_run_summary(config, config.stash.get(FLOORS_KEY, None), unsaved)
     if path is not None:
         config.stash[SUMMARY_KEY] = path
+    if unsaved.lines and session.exitstatus in (0, pytest.ExitCode.OK):
+        # the rows ran and are on screen; what could not be saved fails the session
+        session.exitstatus = 130 if unsaved.interrupted else 1
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -286,3 +305,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write_line(line)
     if SUMMARY_KEY in config.stash:
         terminalreporter.write_line(f"hpml: run summary written to {config.stash[SUMMARY_KEY]}")
+    for line in config.stash.get(UNSAVED_KEY, Unsaved()).lines:
+        terminalreporter.write_line(f"hpml: {line}")

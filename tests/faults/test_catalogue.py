@@ -34,6 +34,8 @@ import hpml.train.fit
 import hpml.train.run
 from hpml.cli import main
 
+pytest_plugins = ["pytester"]  # group 33.6/7: inner benchmark sessions
+
 #: The quickest real training run: ResNet-18 on digits at 8 px (about a second a step here).
 BASE = ["train", "--model", "resnet18", "--dataset", "digits", "--device", "cpu", "--image-size", "8", "--no-progress"]
 TRAIN = [*BASE, "--batch-size", "8", "--steps", "1"]
@@ -612,3 +614,114 @@ def test_sigterm_is_one_line_exit_143_and_keeps_the_checkpoint(tmp_path: Path) -
     from hpml.train.checkpoint import read_checkpoint
 
     assert read_checkpoint(tmp_path / "last.ckpt")["epoch"] >= 1
+
+
+# --- issue 33, groups 6 and 7: the benchmark session's storage (inner pytest sessions) -----
+
+BENCH_CONFTEST = "from hpml.bench.plugin import *  # noqa: F401,F403  (hooks and fixtures by name)\n"
+BENCH_INI = "[pytest]\naddopts = --hpml-row-budget=0.05 -p no:cacheprovider\nmarkers =\n    gpu: gpu\n    slow: slow\n"
+BENCH_ROW = """
+import time
+import pytest
+from hpml.bench.harness import Measured
+from hpml.bench.matrix import Case
+
+CASE = Case("train", "cifar10", "cpu", "baseline", "sgd")
+
+def test_bench(benchmark, hpml_bench):
+    hpml_bench.run(benchmark, CASE, lambda case, session: Measured(target=lambda: time.sleep(0.002),
+                                                                     samples_per_round=8, batch_size=8))
+"""
+
+
+@pytest.fixture
+def bench_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    import torch._dynamo  # noqa: F401  (once per process: see tests/bench/test_plugin.py)
+
+    for name in ("HPML_PLANTED_SLOWDOWN", "HPML_BENCH_PROFILE", "HPML_BENCH_PAIRS"):
+        monkeypatch.delenv(name, raising=False)
+    pytester.makeconftest(BENCH_CONFTEST)
+    pytester.makeini(BENCH_INI)
+    pytester.makepyfile(test_row=BENCH_ROW)
+    return pytester
+
+
+def unsaved_file(out: str) -> Path:
+    line = next(x for x in out.splitlines() if "is kept in" in x)
+    return Path(line.rsplit(" ", 1)[1])
+
+
+@pytest.mark.parametrize("where", ["storage-is-a-file", "summaries-is-a-file", "json-is-a-fifo"])
+def test_storage_checked_before_measuring(bench_suite: pytest.Pytester, where: str) -> None:
+    """33.6: storage that cannot be written is exit 2 before the first row, not an INTERNALERROR
+    after the last; a FIFO --benchmark-json (own case) is refused as hpml train's outputs are."""
+    store = bench_suite.path / "store"
+    args = [f"--benchmark-storage=file://{store}", "--benchmark-autosave"]
+    if where == "storage-is-a-file":
+        store.write_text("a regular file\n")
+    elif where == "summaries-is-a-file":
+        store.mkdir()
+        (store / "summaries").write_text("a regular file\n")
+    else:
+        os.mkfifo(bench_suite.path / "out.json")
+        args.append(f"--benchmark-json={bench_suite.path / 'out.json'}")
+    result = bench_suite.runpytest(*args)
+    assert result.ret == 2
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert "1 passed" not in result.stdout.str()  # nothing measured
+
+
+@pytest.mark.parametrize("fails", ["run-file", "benchmark-json"])
+def test_failed_final_save_keeps_the_screen_summary_and_json(bench_suite: pytest.Pytester,
+                                                             monkeypatch: pytest.MonkeyPatch, fails: str) -> None:
+    """33.6: a disk that fills at the end: the rows' screen and summary still appear, the
+    measured JSON is kept in a named file, no 0-byte run file is left, and the session exits 1."""
+    import pytest_benchmark.session
+    from hpml.bench import storage
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    if fails == "run-file":
+        monkeypatch.setattr(storage.os, "link", full)
+    else:
+        monkeypatch.setattr(pytest_benchmark.session.BenchmarkSession, "save_json", full)
+    store = bench_suite.path / "store"
+    result = bench_suite.runpytest(f"--benchmark-storage=file://{store}", "--benchmark-autosave",
+                                   f"--benchmark-json={bench_suite.path / 'out.json'}")
+    out = result.stdout.str()
+    assert result.ret == 1, out
+    assert "INTERNALERROR" not in out and "hpml speedups" in out and "run summary written" in out
+    assert "ENOSPC" in out
+    kept = json.loads(unsaved_file(out).read_text())
+    assert [b["name"] for b in kept["benchmarks"]] == ["test_bench"]
+    unsaved_file(out).unlink()
+    assert all(p.stat().st_size > 0 for p in store.rglob("*.json"))  # no 0-byte run file
+    assert list(store.rglob("0001_*.json")) == ([] if fails == "run-file" else list(store.rglob("0001_*.json")))
+
+
+def test_concurrent_autosaves_keep_both_runs(tmp_path: Path) -> None:
+    """33.7: sessions saving into one storage at once each keep their run, under their own number
+    (threads race on the number here; the old FileStorage wrote both into one file)."""
+    import threading
+
+    from pytest_benchmark.logger import Logger
+
+    from hpml.bench.storage import ExclusiveFileStorage
+
+    stores = [ExclusiveFileStorage(tmp_path, Logger(Logger.QUIET), default_machine_id="m") for _ in range(8)]
+    start = threading.Barrier(len(stores))
+
+    def save(i: int) -> None:
+        start.wait()
+        stores[i].save({"run": i}, "same-second")
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    files = sorted((tmp_path / "m").glob("*_same-second.json"))
+    assert [f.name[:4] for f in files] == [f"{n:04}" for n in range(1, 9)]
+    assert sorted(json.loads(f.read_text())["run"] for f in files) == list(range(8))
+    assert not list((tmp_path / "m").glob(".*.tmp"))
