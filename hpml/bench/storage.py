@@ -56,16 +56,34 @@ class ExclusiveFileStorage(FileStorage):
         self.logger.info(f"Saved benchmark data in: {target}")
 
 
+#: Less free space than this (bytes) where results go is refused before measuring: a run file
+#: with --benchmark-save-data is a few MB.
+MIN_FREE = 16 * 2**20
+
+
+def _check_folder(folder: Path, what: str) -> None:
+    """``folder`` can be created and written, and its filesystem has room; nothing is
+    created (a session that measures nothing leaves no folder behind)."""
+    existing = next(p for p in (folder, *folder.parents) if os.path.lexists(p))
+    if not existing.is_dir():
+        raise HpmlError(f"{what} {folder} cannot be created: {existing} is not a folder")
+    check_writable_dir(existing, what)
+    fs = os.statvfs(existing)
+    if fs.f_bavail * fs.f_frsize < MIN_FREE:
+        raise HpmlError(f"{what} {folder}: its filesystem is full ({fs.f_bavail * fs.f_frsize} bytes free)")
+
+
 def check_storage(storage: Any, machine_id: str | None, saving: bool, json_path: Path | None) -> None:
     """HpmlError naming what cannot be written: the run files' and summaries' folders of a
     file storage, and ``--benchmark-json``."""
     if isinstance(storage, FileStorage):
         root = Path(storage.path)
-        check_writable_dir(root / SUMMARIES, "--benchmark-storage")
+        _check_folder(root / SUMMARIES, "--benchmark-storage")
         if saving:
-            check_writable_dir(root / machine_id if machine_id else root, "--benchmark-storage")
+            _check_folder(root / machine_id if machine_id else root, "--benchmark-storage")
     if json_path is not None:
         check_writable_file(json_path, "--benchmark-json")
+        _check_folder(Path(json_path).resolve().parent, "--benchmark-json")
 
 
 class Unsaved:

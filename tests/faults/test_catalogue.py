@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 import torch
 
+import hpml.data.tokenizer
 import hpml.train.fit
 import hpml.train.run
 from hpml.cli import main
@@ -516,6 +517,103 @@ FAULTS += [
 ]
 
 
+def imagenet_with(tmp: Path, *, meta: object = None, loop: str = "") -> list[str]:
+    data = imagenet_dir(tmp, meta=meta)
+    if loop == "class":  # a class folder that is a symlink loop
+        (data / "imagenet" / "train" / "n09999999").symlink_to(data / "imagenet" / "train" / "n09999999")
+    elif loop == "image":  # two image names pointing at each other
+        folder = data / "imagenet" / "train" / "n01440764"
+        (folder / "a.JPEG").symlink_to(folder / "b.JPEG")
+        (folder / "b.JPEG").symlink_to(folder / "a.JPEG")
+    return ["train", "--model", "resnet18", "--dataset", "imagenet", "--device", "cpu", "--image-size", "32",
+            "--steps", "1", "--batch-size", "2", "--no-progress", "--data-dir", str(data)]
+
+
+def unreadable_amazon_csv(err: int) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
+    def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+        import pyarrow.csv
+
+        import hpml.data.amazon
+
+        root = tmp / "data" / "amazon_review_polarity_csv"
+        root.mkdir(parents=True)
+        for split in ("train", "test"):
+            (root / f"{split}.csv").write_text('"1","t","a review"\n"2","t","another"\n')
+
+        def refuse(path, *args, **kwargs):  # what reading a mode-000 file raises (root reads it anyway)
+            raise OSError(err, os.strerror(err), str(path))
+
+        mp.setattr(pyarrow.csv, "read_csv", refuse)
+        mp.setattr(hpml.data.amazon, "open", refuse, raising=False)
+        return ["train", "--dataset", "amazon_polarity", "--model-preset", "tiny", "--device", "cpu", "--steps", "1",
+                "--data-dir", str(tmp / "data")]
+
+    return setup
+
+
+def gate_summary(tmp: Path, *, duplicate: bool = False) -> Path:
+    from hpml.results.summary import load_summary
+
+    source = sorted((Path(__file__).parents[1] / "report" / "fixtures" / "storage").rglob("0003_*.json"))[0]
+    summary = load_summary(source)
+    if duplicate:  # the same gated row twice: the last copy used to win silently
+        row = next(r for r in summary["rows"] if r.get("optimization") == "channels_last")
+        summary["rows"].append({**row, "speedup_vs_baseline": 0.5})
+    path = tmp / "summary.json"
+    path.write_text(json.dumps(summary))
+    return path
+
+
+def newest_summary_entry(kind: str) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
+    def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+        folder = tmp / "store" / "summaries"
+        folder.mkdir(parents=True)
+        gate_summary(tmp).rename(folder / "20260101T000000Z_p1_aaaaaaaa.json")
+        newest = folder / "20270101T000000Z_p1_bbbbbbbb.json"
+        if kind == "dir":
+            newest.mkdir()
+        else:  # a dangling link
+            newest.symlink_to(tmp / "gone.json")
+        return ["gate", "--storage", str(tmp / "store")]
+
+    return setup
+
+
+def empty_cifar(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+    root = tmp / "data" / "cifar-10-batches-py"
+    root.mkdir(parents=True)
+    for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
+        with open(root / name, "wb") as f:
+            pickle.dump({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}, f, protocol=2)
+    return ["train", "--model", "resnet18", "--dataset", "cifar10", "--device", "cpu", "--steps", "1",
+            "--batch-size", "2", "--data-dir", str(tmp / "data")]
+
+
+FAULTS += [
+    # 12. ImageNet trees
+    Fault("imagenet-meta-mixed-key-types", 12,
+          lambda tmp, mp: imagenet_with(tmp, meta=({1: ("a",), "n01440764": ("b",)}, ["n01440764"])), 2,
+          "corrupt ImageNet meta", issue=33),
+    Fault("imagenet-meta-val-wnids-not-a-list", 12,
+          lambda tmp, mp: imagenet_with(tmp, meta=({"n01440764": ("a",), "n01443537": ("b",)}, "n01440764")), 2,
+          "corrupt ImageNet meta", issue=33),
+    Fault("imagenet-class-folder-symlink-loop", 12, lambda tmp, mp: imagenet_with(tmp, loop="class"), 2,
+          "Too many levels of symbolic links", issue=33),
+    Fault("imagenet-image-symlink-loop", 12, lambda tmp, mp: imagenet_with(tmp, loop="image"), 2,
+          "Too many levels of symbolic links", issue=33),
+    # 13. an Amazon CSV that cannot be read
+    Fault("amazon-csv-permission-denied", 13, unreadable_amazon_csv(13), 2, "EACCES", issue=33),
+    Fault("amazon-csv-io-error", 13, unreadable_amazon_csv(5), 2, "EIO", issue=33),
+    # 19. the gate fails closed
+    Fault("gate-summary-holds-a-row-twice", 19,
+          lambda tmp, mp: ["gate", "--summary", str(gate_summary(tmp, duplicate=True))], 2, "twice", issue=33),
+    Fault("gate-newest-summary-is-a-folder", 19, newest_summary_entry("dir"), 2, "is not a file", issue=33),
+    Fault("gate-newest-summary-is-a-dangling-link", 19, newest_summary_entry("link"), 2, "is not a file", issue=33),
+    # 25. wording
+    Fault("cifar-empty-batch", 25, empty_cifar, 2, "holds no images", absent=("refusing",), issue=33),
+]
+
+
 def check_one_line(code: int, err: str, fault: Fault) -> None:
     lines = err.strip().splitlines()
     assert "Traceback" not in err, err
@@ -725,3 +823,78 @@ def test_concurrent_autosaves_keep_both_runs(tmp_path: Path) -> None:
     assert [f.name[:4] for f in files] == [f"{n:04}" for n in range(1, 9)]
     assert sorted(json.loads(f.read_text())["run"] for f in files) == list(range(8))
     assert not list((tmp_path / "m").glob(".*.tmp"))
+
+
+# --- issue 33: environment checks of the benchmark plugin, compare_runs (groups 20, 23, 25) --
+
+@pytest.mark.parametrize("name,value", [("HPML_PLANTED_COMPUTE", "nan"), ("HPML_BENCH_EMULATED", "yes")])
+def test_bad_benchmark_environment_is_exit_2_before_any_row(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                            value: str) -> None:
+    """33.20: a bad planted fraction skipped every row and pytest exited 0; now the plugin
+    refuses it while configuring (own case: the emulated-dtype switch)."""
+    from hpml.bench import plugin
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(pytest.exit.Exception) as exc:
+        plugin.pytest_configure(None)  # the environment is checked before the config is read
+    assert exc.value.returncode == 2 and name in str(exc.value)
+
+
+def test_bench_pairs_error_names_the_variable_not_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    """33.25: an HPML_BENCH_PAIRS error was blamed on --hpml-row-budget."""
+    from hpml.bench.plugin import precision_from_options
+    from hpml.bench.profiles import get_profile
+    from hpml.errors import HpmlError
+
+    monkeypatch.setenv("HPML_BENCH_PAIRS", "0")
+    with pytest.raises(HpmlError) as exc:
+        precision_from_options(get_profile("smoke"), None, None)
+    assert str(exc.value).startswith("HPML_BENCH_PAIRS") and "--hpml" not in str(exc.value)
+
+
+@pytest.mark.parametrize("field,value", [("speedup_vs_baseline", "1.5"), ("speedup_vs_baseline", -1.2),
+                                         ("speedup_interval", [0.0, 1.3])])
+def test_compare_runs_refuses_broken_speedups(tmp_path: Path, capsys, field: str, value: object) -> None:
+    """33.23: string or negative speedups were compared (own case: an interval reaching 0)."""
+    from hpml.bench.compare_runs import main as compare_main
+
+    source = sorted((Path(__file__).parents[1] / "report" / "fixtures" / "storage").rglob("000*.json"))[:2]
+    runs = []
+    for i, path in enumerate(source):
+        run = json.loads(path.read_text())
+        if i == 1:
+            next(b for b in run["benchmarks"] if "phase" in b["extra_info"])["extra_info"][field] = value
+        runs.append(tmp_path / f"{i}.json")
+        runs[-1].write_text(json.dumps(run))
+    assert compare_main([str(p) for p in runs]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and field in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.parametrize("kind", ["tokenizers-is-a-file", "entry-is-a-folder", "cache-is-a-file"])
+def test_tokenizer_cache_is_only_a_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """33.15: a tokenizer cache that is a file, or a folder where an entry belongs, made
+    text runs end in a traceback; the run now trains its tokenizer and goes on uncached
+    (own case: $HPML_CACHE_DIR itself a file)."""
+    from hpml.data.tokenizer import trained_tokenizer
+
+    cache = tmp_path / "cache"
+    if kind == "cache-is-a-file":
+        cache.write_text("a regular file\n")
+    elif kind == "tokenizers-is-a-file":
+        cache.mkdir()
+        (cache / "tokenizers").write_text("a regular file\n")
+    else:  # the entry's name taken by a folder
+        real = hpml.data.tokenizer.write_bytes_atomic
+
+        def in_the_way(path, data, **kw):
+            Path(path).mkdir(parents=True, exist_ok=True)
+            return real(path, data, **kw)
+
+        monkeypatch.setattr(hpml.data.tokenizer, "write_bytes_atomic", in_the_way)
+    monkeypatch.setenv("HPML_CACHE_DIR", str(cache))
+    texts = [f"review number {i} was {'good' if i % 2 else 'bad'} and long enough" for i in range(200)]
+    tokenizer = trained_tokenizer("i33", lambda: texts, vocab_size=60)
+    assert tokenizer.vocab_size > 0 and "not writable" in tokenizer.origin
+    if kind != "cache-is-a-file":
+        assert cache.is_dir()  # nothing it held was replaced
