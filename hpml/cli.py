@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from typing import Callable, Sequence
 
 from hpml import argtypes
@@ -279,6 +280,13 @@ def _on_sigterm(main_pid: int):
     return handler
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library's warning as one line on stdout, with the run's output: stderr holds only
+    the one line of an error (Python's own format adds the source line)."""
+    text = (str(message).strip().splitlines() or [""])[0]
+    print(f"hpml: warning: {category.__name__}: {text}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -287,8 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # only training has checkpoints to speak of
     kept = " (the last epoch checkpoint, if any, is intact)" if args.command == "train" else ""
     try:
-        check_environment()
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            check_environment()
+            return args.func(args)
     except HpmlError as exc:
         print(f"hpml: error: {one_line_message(exc)}", file=sys.stderr)
         return 2

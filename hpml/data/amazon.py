@@ -194,8 +194,9 @@ def read_hf(files: list[Path], num_classes: int, limit: int | None = None) -> Re
     if len(builders) != 1:
         raise HpmlError(f"mixed file types in {files[0].parent}: use only parquet or only json/jsonl")
     names = ", ".join(str(p) for p in files)
-    # Its "Generating split" bars would add lines to stderr around hpml's one-line errors.
+    # Its "Generating split" bars and log lines would add lines to stderr around hpml's one-line errors.
     datasets.disable_progress_bars()
+    datasets.utils.logging.set_verbosity_error()
     try:
         ds = datasets.load_dataset(
             builders.pop(),

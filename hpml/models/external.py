@@ -73,7 +73,12 @@ def _torchvision(name: str, arch: str) -> ModelSpec:
         kwargs: dict[str, Any] = {"weights": None, "num_classes": num_classes}
         if image_size is not None and _builds_with(builder, "image_size", arch):
             kwargs["image_size"] = image_size
-        return _with_weights(builder(**kwargs), weights)
+        try:
+            model = builder(**kwargs)
+        except (AssertionError, ValueError) as exc:  # torchvision checks the size with torch._assert
+            raise HpmlError(f"model {name!r} cannot be built for {image_size} px inputs: {one_line_message(exc)}; "
+                            "try another --image-size") from None
+        return _with_weights(model, weights)
 
     return ModelSpec(name, build, "image", "torchvision")
 

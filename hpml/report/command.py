@@ -48,7 +48,10 @@ def run_report(args: argparse.Namespace) -> int:
         raise HpmlError(f"{args.storage}: no benchmark storage here; {HOW_TO_RUN}, or pass PATHs")
     inputs = discover(paths, explicit=[p for p in args.paths if p.is_file()])
     if not inputs.runs:
-        raise HpmlError(f"no pytest-benchmark run file in {', '.join(map(str, paths))}; {HOW_TO_RUN}")
+        why = f" ({len(inputs.skipped)} skipped, e.g. {inputs.skipped[0]})" if inputs.skipped else ""
+        raise HpmlError(f"no usable pytest-benchmark run file in {', '.join(map(str, paths))}{why}; {HOW_TO_RUN}")
+    for reason in inputs.skipped:  # stdout: the report goes on, and lists them too
+        print(f"hpml report: skipped {reason}")
     from hpml.gate.config import load_gate_config
 
     config = load_gate_config(getattr(args, "config", None))

@@ -614,6 +614,48 @@ FAULTS += [
 ]
 
 
+def warns_then(extra: list[str]) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
+    """A library warning (two lines in Python's format) during a run given ``extra``."""
+    import warnings
+
+    import hpml.cli
+
+    def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+        real = hpml.cli.config_from_args
+
+        def noisy(args):
+            warnings.warn("a library's warning\nwith a second line", UserWarning)
+            return real(args)
+
+        mp.setattr(hpml.cli, "config_from_args", noisy)
+        return [*TRAIN, *extra]
+
+    return setup
+
+
+def report_with_a_corrupt_file(tmp: Path, *, good: bool) -> list[str]:
+    args = report_with_names(tmp) if good else ["report", str(tmp / "storage"), "--out", str(tmp / "out")]
+    (tmp / "storage").mkdir(exist_ok=True)
+    (tmp / "storage" / "0002_half-written.json").write_text('{"benchmarks": [')
+    return args
+
+
+FAULTS += [
+    # 14. an input size the model cannot take: one line before training, not the first step's traceback
+    Fault("vit-b-16-at-8-px", 14, lambda tmp, mp: [*BASE, "--model", "torchvision:vit_b_16", "--batch-size", "4",
+                                                  "--steps", "1"], 2, "cannot be built for 8 px", issue=33),
+    Fault("squeezenet-at-8-px", 14, lambda tmp, mp: [*BASE, "--model", "torchvision:squeezenet1_1", "--batch-size",
+                                                    "4", "--steps", "1"], 2, "cannot take this run's 8 px", issue=33),
+    # 24. one line on stderr
+    Fault("warning-then-bad-input", 24, warns_then(["--lr", "nan"]), 2, "lr must be",
+          kept=lambda tmp, out: "hpml: warning: UserWarning: a library's warning" in out, issue=33),
+    Fault("report-only-a-corrupt-file", 24, lambda tmp, mp: report_with_a_corrupt_file(tmp, good=False), 2,
+          "1 skipped", issue=33),
+    Fault("report-corrupt-file-beside-a-good-run", 24, lambda tmp, mp: report_with_a_corrupt_file(tmp, good=True),
+          0, "", kept=lambda tmp, out: "skipped" in out, issue=33),
+]
+
+
 def check_one_line(code: int, err: str, fault: Fault) -> None:
     lines = err.strip().splitlines()
     assert "Traceback" not in err, err
