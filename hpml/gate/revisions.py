@@ -203,6 +203,42 @@ def run_sessions(base: Side, current: Side, bench_args: Sequence[str], repeats: 
     return out
 
 
+TMP_PREFIX, OWNER = "hpml-gate-", "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_worktrees(top: Path) -> list[Path]:
+    """Remove the base worktrees of gates killed with SIGKILL (their ``finally`` never ran):
+    registered worktrees in a ``hpml-gate-*`` temporary folder whose owner is dead."""
+    listed = _git(["worktree", "list", "--porcelain"], top)
+    removed = []
+    for line in listed.stdout.splitlines() if listed.returncode == 0 else []:
+        path = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
+        if path is None or not path.parent.name.startswith(TMP_PREFIX):
+            continue
+        try:
+            owner = int((path.parent / OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # not one this scheme wrote: leave it
+        if _alive(owner):
+            continue
+        _git(["worktree", "remove", "--force", str(path)], top)
+        shutil.rmtree(path.parent, ignore_errors=True)
+        removed.append(path)
+    if removed:
+        _git(["worktree", "prune"], top)
+    return removed
+
+
 def run_interleaved(
     rev: str,
     bench_args: Sequence[str],
@@ -220,7 +256,9 @@ def run_interleaved(
     cwd = (cwd or Path.cwd()).resolve()
     top = git_toplevel(cwd)
     commit = resolve_revision(rev, cwd)
-    tmp = Path(tempfile.mkdtemp(prefix="hpml-gate-"))
+    sweep_stale_worktrees(top)
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
+    (tmp / OWNER).write_text(str(os.getpid()))
     worktree = tmp / "base"
     out_dir = keep if keep is not None else tmp / "runs"
     out_dir.mkdir(parents=True, exist_ok=True)

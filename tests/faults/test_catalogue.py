@@ -940,3 +940,53 @@ def test_tokenizer_cache_is_only_a_cache(tmp_path: Path, monkeypatch: pytest.Mon
     assert tokenizer.vocab_size > 0 and "not writable" in tokenizer.origin
     if kind != "cache-is-a-file":
         assert cache.is_dir()  # nothing it held was replaced
+
+
+# --- issue 33, group 9: what a gate killed with SIGKILL leaves ------------------------------
+
+def test_gate_session_dies_with_a_killed_gate(tmp_path: Path) -> None:
+    """33.9: a baton session outlived a SIGKILLed ``hpml gate --base``, re-parented to PID 1."""
+    code = ("import subprocess, sys, time; from pathlib import Path; from hpml.gate import baton; "
+            "child = baton.spawn('base', ['sleep', '120'], cwd=Path('.'), env={}, output=subprocess.DEVNULL); "
+            "print(child.proc.pid, flush=True); time.sleep(120)")
+    gate = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    session = int(gate.stdout.readline())
+    gate.kill()
+    gate.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(session, 0)
+        except ProcessLookupError:
+            break
+        try:  # reap it if it was ours (it is the gate's child, now init's)
+            os.waitpid(session, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    else:
+        os.kill(session, signal.SIGKILL)
+        pytest.fail("the session outlived its gate")
+
+
+@pytest.mark.parametrize("owner_alive", [False, True])
+def test_stale_gate_worktree_is_swept(tmp_path: Path, owner_alive: bool) -> None:
+    """33.9: the base worktree of a SIGKILLed gate stayed registered; the next gate removes it
+    (own case: the worktree of a gate still running is left alone)."""
+    from hpml.gate.revisions import OWNER, sweep_stale_worktrees
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], cwd=repo, check=True)
+    tmp = tmp_path / "hpml-gate-k1ll3d"
+    tmp.mkdir()
+    subprocess.run([*git, "worktree", "add", "-q", "--detach", str(tmp / "base")], cwd=repo, check=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp / OWNER).write_text(str(os.getpid() if owner_alive else dead.pid))
+    sweep_stale_worktrees(repo)
+    listed = subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True).stdout
+    assert (str(tmp / "base") in listed) == owner_alive
+    assert (tmp / "base").exists() == owner_alive
