@@ -82,7 +82,7 @@ def check_storage(storage: Any, machine_id: str | None, saving: bool, json_path:
         if saving:
             _check_folder(root / machine_id if machine_id else root, "--benchmark-storage")
     if json_path is not None:
-        check_writable_file(json_path, "--benchmark-json")
+        check_writable_file(json_path, "--benchmark-json", create=False)
         _check_folder(Path(json_path).resolve().parent, "--benchmark-json")
 
 

@@ -257,7 +257,7 @@ def _run_gate(args: argparse.Namespace) -> int:
     config = _config(args)
     # before any session runs, not after them
     if args.json is not None:
-        check_writable_file(args.json, "--json")
+        check_writable_file(args.json, "--json", create=False)
     if getattr(args, "which_reference", False):
         return _which_reference(config)
     if args.base == "auto":

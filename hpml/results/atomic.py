@@ -38,7 +38,7 @@ def output_target(path: str | Path) -> tuple[Path, bool]:
     real = Path(os.path.realpath(path))
     try:
         mode = os.stat(real).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a new file (its folder is the writer's to check)
         return real, False
     except OSError as exc:
         raise NotAnOutputFile(exc.errno, f"{path}: {exc.strerror}") from None
@@ -107,9 +107,10 @@ def check_writable_dir(folder: str | Path, what: str) -> None:
         raise HpmlError(f"{what} {folder} is not writable: {os_error(exc)}") from None
 
 
-def check_writable_file(path: str | Path, what: str) -> None:
+def check_writable_file(path: str | Path, what: str, *, create: bool = True) -> None:
     """Refuse, before a run starts, an output file whose folder is not writable or that
-    the output-path policy refuses (:func:`~hpml.results.atomic.output_target`)."""
+    the output-path policy refuses (:func:`output_target`); ``create=False``: its folder
+    must exist already (a writer that does not create folders)."""
     if not str(path):
         raise HpmlError(f"{what} is empty; give a file name")
     try:
@@ -120,6 +121,8 @@ def check_writable_file(path: str | Path, what: str) -> None:
         if not os.access(target, os.W_OK):
             raise HpmlError(f"{what} {path} is not writable")
         return
+    if not create and not target.parent.is_dir():
+        raise HpmlError(f"{what} {path}: no folder {target.parent}")
     check_writable_dir(target.parent, f"{what} {path}: folder")
 
 
