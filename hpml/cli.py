@@ -11,9 +11,12 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
+from hpml import argtypes
+from hpml.environment import check_environment
 from hpml.errors import HpmlError, RunFailed, is_out_of_memory, one_line_message
 from hpml.gate import add_gate_arguments, run_gate
 from hpml.gate.bisect import add_bisect_arguments, run_bisect
@@ -40,16 +43,19 @@ def _csv(value: str) -> tuple[str, ...]:
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), help="seed-project preset (model, dataset, optimizations)")
-    p.add_argument("--model", help="model name (default: the dataset's model, resnet50 for images)")
-    p.add_argument("--dataset", help="dataset name (default: cifar10, or amazon_polarity for xlnet)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--model", type=argtypes.text,
+                   help="model name (default: the dataset's model, resnet50 for images)")
+    p.add_argument("--dataset", type=argtypes.text,
+                   help="dataset name (default: cifar10, or amazon_polarity for xlnet)")
+    p.add_argument("--device", type=argtypes.text, default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--opt", type=_csv, default=None, help="comma-separated optimizations, e.g. amp,channels_last")
-    p.add_argument("--optimizer", default="sgd", help="sgd, adam or adamw")
+    p.add_argument("--optimizer", type=argtypes.text, default="sgd", help="sgd, adam or adamw")
     # Defaults of None: filled by config_from_args from the dataset's measured recipe (digits)
     # or from GENERIC_DEFAULTS.
     p.add_argument("--lr", type=float, help="learning rate (default: the digits recipe's; elsewhere 0.1 per 128 "
                    "samples for SGD, 1e-3 for Adam)")
-    p.add_argument("--schedule", help="constant, cosine or onecycle (default: the digits recipe's; else constant)")
+    p.add_argument("--schedule", type=argtypes.text,
+                   help="constant, cosine or onecycle (default: the digits recipe's; else constant)")
     p.add_argument("--warmup-epochs", type=float)
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--weight-decay", type=float)
@@ -60,20 +66,22 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accum-steps", type=int, default=4, help="micro-batches per step with --opt grad_accum")
     p.add_argument("--workers", type=int, default=2, help="loader processes with --opt workers")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default=os.environ.get("HPML_DATA_DIR"),
+    p.add_argument("--data-dir", type=argtypes.text, default=os.environ.get("HPML_DATA_DIR") or None,
                    help="real-format datasets (default: $HPML_DATA_DIR; none: synthetic twins)")
     p.add_argument("--synthetic", action="store_true", help="use the synthetic twin even with a data dir")
-    p.add_argument("--model-preset", help="text model size: tiny, base (default) or large (xlnet); tiny shrinks any hf: model")
+    p.add_argument("--model-preset", type=argtypes.text,
+                   help="text model size: tiny, base (default) or large (xlnet); tiny shrinks any hf: model")
     p.add_argument("--image-size", type=int, help="px side (default: the digits recipe's; else the dataset's)")
     p.add_argument("--seq-len", type=int)
     p.add_argument("--train-size", type=int, help="use only this many training samples")
     p.add_argument("--test-size", type=int, help="evaluate on this many test samples "
                    "(default with --steps: steps x batch size)")
-    p.add_argument("--weights", help="local pretrained weights (file or directory); never downloaded")
+    p.add_argument("--weights", type=argtypes.text,
+                   help="local pretrained weights (file or directory); never downloaded")
     p.add_argument("--no-eval", action="store_true", help="skip evaluation")
-    p.add_argument("--json", dest="json_path", help="write the run record (JSON) here")
-    p.add_argument("--log", dest="log_path", help="append per-epoch metrics (JSON lines) here")
-    p.add_argument("--checkpoint-dir", help="write last.ckpt here after every epoch")
+    p.add_argument("--json", dest="json_path", type=argtypes.text, help="write the run record (JSON) here")
+    p.add_argument("--log", dest="log_path", type=argtypes.text, help="append per-epoch metrics (JSON lines) here")
+    p.add_argument("--checkpoint-dir", type=argtypes.text, help="write last.ckpt here after every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir/last.ckpt")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--nproc", type=int, default=1, help="local data-parallel processes (DDP)")
@@ -135,16 +143,18 @@ def config_from_args(args: argparse.Namespace):
 
 def check_outputs(args: argparse.Namespace) -> None:
     """Refuse unwritable outputs before training, not after the run they would record."""
-    from hpml.train.checkpoint import check_writable_dir, check_writable_file
+    from hpml.results.atomic import check_writable_dir, check_writable_file
+    from hpml.train.checkpoint import CHECKPOINT_NAME
 
-    if os.environ.get("RANK", "0") != "0":
-        return  # under torchrun, rank 0 alone writes (on its own node's filesystem)
-    if args.json_path:
+    if "WORLD_SIZE" in os.environ and os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 alone writes (on its own node's filesystem); a stray RANK is no launcher
+    if args.json_path is not None:
         check_writable_file(args.json_path, "--json")
-    if args.log_path:
+    if args.log_path is not None:
         check_writable_file(args.log_path, "--log")
-    if args.checkpoint_dir:
+    if args.checkpoint_dir is not None:
         check_writable_dir(args.checkpoint_dir, "--checkpoint-dir")
+        check_writable_file(os.path.join(args.checkpoint_dir, CHECKPOINT_NAME), "--checkpoint-dir")
 
 
 def check_resume(args: argparse.Namespace, cfg) -> None:
@@ -295,14 +305,26 @@ def _on_sigterm(main_pid: int):
     return handler
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library's warning as one line on stdout, with the run's output: stderr holds only
+    the one line of an error (Python's own format adds the source line)."""
+    text = (str(message).strip().splitlines() or [""])[0]
+    print(f"hpml: warning: {category.__name__}: {text}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command that reproduces a verdict
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm(os.getpid())) if in_main_thread else None
+    # only training has checkpoints to speak of
+    kept = " (the last epoch checkpoint, if any, is intact)" if args.command == "train" else ""
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            check_environment()
+            return args.func(args)
     except HpmlError as exc:
         print(f"hpml: error: {one_line_message(exc)}", file=sys.stderr)
         return 2
@@ -310,10 +332,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hpml: run failed: {one_line_message(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("hpml: interrupted (the last epoch checkpoint, if any, is intact)", file=sys.stderr)
+        print(f"hpml: interrupted{kept}", file=sys.stderr)
         return 130
     except Terminated:
-        print("hpml: terminated by SIGTERM (the last epoch checkpoint, if any, is intact)", file=sys.stderr)
+        print(f"hpml: terminated by SIGTERM{kept}", file=sys.stderr)
         return 128 + signal.SIGTERM
     except Exception as exc:
         if not is_out_of_memory(exc):

@@ -109,6 +109,8 @@ class RunConfig:
                 raise HpmlError(f"{name} must be >= 1 when given, got {value}")
         if self.num_workers < 0:
             raise HpmlError(f"num_workers must be >= 0, got {self.num_workers}")
+        if not 0 <= self.seed < 2**32:  # numpy's seeds are 32-bit; torch and random take them too
+            raise HpmlError(f"seed must be in [0, 2**32), got {self.seed}")
         # `not x > 0` rather than `x <= 0`: NaN fails every comparison, so it is refused too.
         if self.lr is not None and not 0 < self.lr < math.inf:
             raise HpmlError(f"lr must be a finite number > 0, got {self.lr}")

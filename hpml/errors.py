@@ -56,3 +56,13 @@ def one_line_message(exc: BaseException) -> str:
             original = original.removeprefix(name)
         return f"{original} (in a data loader worker)"
     return lines[0]
+
+
+def refused_global(exc: BaseException) -> str:
+    """The global a ``weights_only`` load refused (``Unsupported global: GLOBAL posix.system``),
+    or "objects".  Callers quote this, never torch's message: it goes on to advise
+    ``weights_only=False``, which would run the file's code."""
+    message, marker = str(exc), "GLOBAL "
+    if marker not in message:
+        return "objects"
+    return message[message.index(marker) + len(marker):].split()[0].rstrip(".,;:")

@@ -30,3 +30,29 @@ def mark_unmeasured(benchmark: Any) -> None:
     ``pedantic`` does in that mode, so pytest-benchmark does not warn that it was not."""
     if not getattr(benchmark, "_mode", None):
         benchmark._mode = "hpml (--benchmark-disable: warm-up only)"
+
+
+def safe_saving(config: Any, unsaved: Any) -> Any | None:
+    """The config's pytest-benchmark session (None without one), its file storage numbering
+    runs exclusively (:class:`hpml.bench.storage.ExclusiveFileStorage`) and both of its
+    end-of-session saves (the run file, ``--benchmark-json``) kept by ``unsaved``
+    (:class:`hpml.bench.storage.Unsaved`) when they fail, instead of an INTERNALERROR.
+
+    Private API: ``config._benchmarksession``, its ``storage``, ``save_json`` and ``json``."""
+    from pytest_benchmark.storage.file import FileStorage
+
+    from hpml.bench.storage import ExclusiveFileStorage, dumps
+
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is None or getattr(bs, "_hpml_safe", False):
+        return bs
+    storage = bs.storage
+    if type(storage) is FileStorage:
+        storage.__class__ = ExclusiveFileStorage  # the same object, its save() replaced
+    save_run, save_json = storage.save, bs.save_json
+    storage.save = lambda output_json, save: unsaved.guard(
+        f"the run into {storage}", dumps(output_json), lambda: save_run(output_json, save))
+    bs.save_json = lambda output_json: unsaved.guard(
+        f"--benchmark-json {bs.json}", dumps(output_json), lambda: save_json(output_json))
+    bs._hpml_safe = True
+    return bs

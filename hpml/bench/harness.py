@@ -64,6 +64,7 @@ from hpml.bench.matrix import (BASELINE, Case, Selection, aliases_of, dataset_al
                                skip_reason)
 from hpml.bench.paired import PairedRun, Precision, measure_pairs
 from hpml.bench.profiles import Profile
+from hpml.environment import VARS
 from hpml.errors import HpmlError
 from hpml.errors import one_line_message as _first_line  # the one first-line helper (hpml.errors)
 from hpml.machine import cpu_has_bf16
@@ -91,18 +92,7 @@ class NotApplicable(Exception):
 
 def planted_slowdown(environ: dict[str, str] | None = None) -> float:
     """The ``HPML_PLANTED_SLOWDOWN`` fraction (0.0 when unset); testing only."""
-    raw = (environ if environ is not None else os.environ).get(PLANTED_SLOWDOWN_ENV, "").strip()
-    if not raw:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise HpmlError(
-            f"{PLANTED_SLOWDOWN_ENV}={raw!r}: expected a fraction >= 0 (0.2 makes every measured call 20% slower)"
-        )
-    return value
+    return VARS[PLANTED_SLOWDOWN_ENV].get(environ, default=0.0)
 
 
 @dataclass
@@ -135,15 +125,7 @@ def planted_compute(environ: dict[str, str] | None = None, optimization: str | N
     only = environ.get(PLANTED_ONLY_ENV, "").strip()
     if only and optimization != only:
         return 0.0
-    raw = environ.get(PLANTED_COMPUTE_ENV, "").strip()
-    try:
-        value = float(raw) if raw else 0.0
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise HpmlError(f"{PLANTED_COMPUTE_ENV}={raw!r}: expected a fraction >= 0 (0.1 adds real compute worth "
-                        "10% of each measured call)")
-    return value
+    return VARS[PLANTED_COMPUTE_ENV].get(environ, default=0.0)
 
 
 class PlantedCompute:

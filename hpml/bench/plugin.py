@@ -28,19 +28,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
-from hpml.bench import screen
+from hpml.bench import compat, screen
 from hpml.bench.harness import BenchSession, planted_slowdown
 from hpml.bench.idle import DEFAULT_POLICY, POLICIES, IdleState, idle_cpus, policy_from
 from hpml.bench.matrix import EMULATED_ENV, Case, check_models, params
 from hpml.bench.paired import Precision
 from hpml.bench.profiles import Profile, default_profile_name, get_profile, list_profiles
 from hpml.bench.realdata import RealData
+from hpml.bench.storage import Unsaved, check_storage
+from hpml.environment import check_environment
 from hpml.errors import HpmlError
 from hpml.results import between_run
 
@@ -54,6 +57,7 @@ FLOORS_KEY = pytest.StashKey[dict]()
 SELECTED_KEY = pytest.StashKey[frozenset]()  # the session's rows after -k/-m (dataset twins resolve against them)
 IDLE_POLICY_KEY = pytest.StashKey[str]()  # --hpml-idle
 IDLE_KEY = pytest.StashKey[IdleState]()  # what held while the rows were measured
+UNSAVED_KEY = pytest.StashKey[Unsaved]()  # end-of-session saves that failed, and where their JSON is kept
 #: Exit status of a bad option value, as for the hpml CLI (pytest's own UsageError exits 4).
 USAGE_EXIT = 2
 
@@ -104,11 +108,17 @@ def precision_from_options(profile: Profile, target: float | None, budget: float
     try:
         return profile.precision(target, budget)
     except HpmlError as err:
+        if target is None and budget is None:
+            raise  # the profile's own values (or the environment's): no option to blame
         flag = "--hpml-target-halfwidth" if "target" in str(err) else "--hpml-row-budget"
         raise HpmlError(f"{flag}: {err}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    try:
+        check_environment()  # a bad value skips no row later: exit 2 before the session starts
+    except HpmlError as err:
+        pytest.exit(f"hpml: {err}", returncode=USAGE_EXIT)
     name = config.getoption("--hpml-profile") or default_profile_name()
     try:
         profile = config.stash[PROFILE_KEY] = get_profile(name)
@@ -236,8 +246,10 @@ def _measured_rows(config: pytest.Config) -> list[Any]:
     return [b for b in bs.benchmarks if b and not b.has_error and b.stats is not None]
 
 
-def write_run_summary(config: pytest.Config, floors: dict[str, Any] | None = None) -> Path | None:
-    """The session's run summary (paired speedups, noise floors), or None when nothing was measured."""
+def write_run_summary(config: pytest.Config, floors: dict[str, Any] | None = None,
+                      unsaved: Unsaved | None = None) -> Path | None:
+    """The session's run summary (paired speedups, noise floors), or None when nothing was
+    measured (or, with ``unsaved``, when it could not be written: ``unsaved`` keeps it)."""
     from hpml.results.summary import build_summary, summary_path, write_summary
 
     bs = getattr(config, "_benchmarksession", None)
@@ -250,8 +262,11 @@ def write_run_summary(config: pytest.Config, floors: dict[str, Any] | None = Non
     profile = config.stash[PROFILE_KEY].name if PROFILE_KEY in config.stash else None
     summary = build_summary([b.as_dict(include_data=True) for b in rows], machine_info, commit_info, profile,
                             noise_floor=floors)
-    storage = Path(getattr(bs.storage, "path", ".benchmarks"))
-    return write_summary(summary_path(storage, summary), summary)
+    path = summary_path(Path(getattr(bs.storage, "path", ".benchmarks")), summary)
+    if unsaved is None:
+        return write_summary(path, summary)
+    unsaved.guard(f"the run summary {path}", json.dumps(summary, indent=2).encode(), lambda: write_summary(path, summary))
+    return path if path.is_file() else None
 
 
 def _between_run_calibration(config: pytest.Config) -> dict[str, Any] | None:
@@ -268,9 +283,16 @@ def _between_run_calibration(config: pytest.Config) -> dict[str, Any] | None:
 def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     """When every row has run, before pytest-benchmark saves its JSON (at session finish):
     decide significance against the noise floors, so the saved rows, the run summary
-    and the screen agree."""
-    yield
+    and the screen agree.  Before the first row: the storage is checked, and its saves
+    made safe (:mod:`hpml.bench.storage`)."""
     config = session.config
+    bs = compat.safe_saving(config, config.stash.setdefault(UNSAVED_KEY, Unsaved()))
+    if bs is not None and not bs.disabled:
+        try:
+            check_storage(bs.storage, bs.machine_id, bool(bs.save or bs.autosave), bs.json)
+        except HpmlError as err:
+            pytest.exit(f"hpml: {err}", returncode=USAGE_EXIT)
+    yield
     infos = [b.extra_info for b in _measured_rows(config)]
     if infos:
         between_run.apply(infos, _between_run_calibration(config))
@@ -297,9 +319,13 @@ def _moved(config: pytest.Config) -> list[str]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    path = write_run_summary(config, config.stash.get(FLOORS_KEY, None))
+    unsaved = config.stash.setdefault(UNSAVED_KEY, Unsaved())
+    path = write_run_summary(config, config.stash.get(FLOORS_KEY, None), unsaved)
     if path is not None:
         config.stash[SUMMARY_KEY] = path
+    if unsaved.lines and session.exitstatus in (0, pytest.ExitCode.OK):
+        # the rows ran and are on screen; what could not be saved fails the session
+        session.exitstatus = 130 if unsaved.interrupted else 1
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -309,3 +335,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write_line(line)
     if SUMMARY_KEY in config.stash:
         terminalreporter.write_line(f"hpml: run summary written to {config.stash[SUMMARY_KEY]}")
+    for line in config.stash.get(UNSAVED_KEY, Unsaved()).lines:
+        terminalreporter.write_line(f"hpml: {line}")

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from hpml.data import DatasetInfo, dataset_info  # noqa: F401  (dataset_info: doctest)
+from hpml.environment import VARS
 from hpml.errors import HpmlError
 from hpml.registry import Registry
 
@@ -125,12 +126,9 @@ class Profile:
         """When a paired row stops (:class:`hpml.bench.paired.Precision`), with optional overrides."""
         from hpml.bench.paired import Precision
 
-        raw = os.environ.get(FIXED_PAIRS_ENV, "").strip()
-        if raw and not (raw.isdigit() and int(raw) >= 1):
-            raise HpmlError(f"{FIXED_PAIRS_ENV}={raw!r}: expected a whole number of pairs >= 1")
         return Precision(self.target_halfwidth if target_halfwidth is None else target_halfwidth,
                          self.row_budget_s if row_budget_s is None else row_budget_s, self.min_pairs,
-                         fixed_pairs=int(raw) if raw else None)
+                         fixed_pairs=VARS[FIXED_PAIRS_ENV].get())
 
     def as_dict(self) -> dict[str, object]:
         from dataclasses import asdict

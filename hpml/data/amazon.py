@@ -39,6 +39,7 @@ from hpml.data.base import (
 )
 from hpml.data.tokenizer import TRAIN_SAMPLE, Tokenizer, trained_tokenizer
 from hpml.errors import HpmlError, squeezed_message
+from hpml.results.atomic import os_error
 
 _SEQ_LEN = 256  # tokens; covers ~90% of reviews (median ~80 words)
 
@@ -129,8 +130,8 @@ def _read_csv_arrow(path: Path, num_classes: int) -> Reviews | None:
                 quoted_strings_can_be_null=False,
             ),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError):
-        return None
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError):
+        return None  # the exact path below names the bad line, or why the file cannot be read
     if table.num_rows == 0 or table["label"].null_count:
         return None
     labels = table["label"].to_numpy()
@@ -164,6 +165,8 @@ def _read_csv_python(path: Path, num_classes: int, limit: int | None) -> Reviews
                 bodies.append(row[2])
     except FileNotFoundError:
         raise HpmlError(f"missing review file {path}") from None
+    except OSError as err:  # no permission, a folder named like the file, an I/O error
+        raise HpmlError(f"cannot read review file {path}: {os_error(err)}") from None
     except csv.Error as err:
         raise HpmlError(f"{path}:{reader.line_num}: malformed CSV: {err}") from None
     if not labels:
@@ -191,8 +194,9 @@ def read_hf(files: list[Path], num_classes: int, limit: int | None = None) -> Re
     if len(builders) != 1:
         raise HpmlError(f"mixed file types in {files[0].parent}: use only parquet or only json/jsonl")
     names = ", ".join(str(p) for p in files)
-    # Its "Generating split" bars would add lines to stderr around hpml's one-line errors.
+    # Its "Generating split" bars and log lines would add lines to stderr around hpml's one-line errors.
     datasets.disable_progress_bars()
+    datasets.utils.logging.set_verbosity_error()
     try:
         ds = datasets.load_dataset(
             builders.pop(),

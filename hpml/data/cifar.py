@@ -72,6 +72,9 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): codecs.encode,
+    # an empty array's data: protocol 2 stores b"" as a call of bytes()
+    ("__builtin__", "bytes"): bytes,
+    ("builtins", "bytes"): bytes,
 }
 
 
@@ -113,6 +116,8 @@ def decode_batch(path: Path, label_key: bytes, num_classes: int) -> tuple[torch.
     if len(y) and not np.issubdtype(y.dtype, np.integer):
         # strings would fail to convert with a traceback; floats would be truncated
         raise HpmlError(f"corrupt CIFAR batch {path}: {label_key!r} holds {y.dtype} values, expected integers")
+    if not len(data):
+        raise HpmlError(f"corrupt CIFAR batch {path}: it holds no images")
     y = y.astype(np.int64)
     if y.shape != (len(data),):
         raise HpmlError(f"corrupt CIFAR batch {path}: {len(y)} labels for {len(data)} images")

@@ -41,6 +41,7 @@ from hpml.data.base import (
 )
 from hpml.data.transforms import imagenet_transform
 from hpml.errors import HpmlError, squeezed_message
+from hpml.results.atomic import os_error
 
 IMAGENET = DatasetInfo(
     name="imagenet",
@@ -73,8 +74,12 @@ def load_meta(path: Path) -> tuple[dict[str, tuple[str, ...]], list[str]]:
                         "list of strings (not torchvision's meta.bin); not loading it") from None
     except Exception as err:  # pickle/zip errors come in many types
         raise HpmlError(f"corrupt ImageNet meta file {path}: {squeezed_message(err)}") from None
-    if not (isinstance(meta, (tuple, list)) and len(meta) == 2 and isinstance(meta[0], dict)):
-        raise HpmlError(f"corrupt ImageNet meta file {path}: expected (wnid_to_classes dict, val_wnids list)")
+    shape_ok = isinstance(meta, (tuple, list)) and len(meta) == 2 and isinstance(meta[0], dict) \
+        and isinstance(meta[1], (list, tuple)) and all(isinstance(k, str) for k in meta[0]) \
+        and all(isinstance(w, str) for w in meta[1])
+    if not shape_ok:
+        raise HpmlError(f"corrupt ImageNet meta file {path}: expected (wnid_to_classes dict with string keys, "
+                        "val_wnids list of strings)")
     return meta[0], list(meta[1])
 
 
@@ -117,7 +122,16 @@ class ImageFolderDataset(ImageDataset):
 
 
 def scan(root: Path, split: str, info: DatasetInfo) -> tuple[list[str], list[int]]:
-    """Files of ``split`` and their labels, in sorted (wnid, file name) order."""
+    """Files of ``split`` and their labels, in sorted (wnid, file name) order; a folder that
+    cannot be read (no permission, a symlink loop) is an HpmlError naming it."""
+    try:
+        return _scan(root, split, info)
+    except OSError as err:
+        where = f"{err.filename}: " if err.filename else ""
+        raise HpmlError(f"cannot read the ImageNet tree under {root}: {where}{os_error(err)}") from None
+
+
+def _scan(root: Path, split: str, info: DatasetInfo) -> tuple[list[str], list[int]]:
     meta_file = root / "meta.bin"
     if meta_file.is_file():
         classes = sorted(load_meta(meta_file)[0])

@@ -131,8 +131,11 @@ def trained_tokenizer(
     if path.is_file():
         try:
             return Tokenizer(path.read_bytes(), origin=str(path))
-        except HpmlError:
-            pass  # a damaged cache entry is retrained and replaced below
+        except (HpmlError, OSError):
+            pass  # a damaged or unreadable cache entry is retrained (and replaced if it can be)
     proto = train_tokenizer(texts(), vocab_size)
-    write_bytes_atomic(path, proto, parents=True)
+    try:
+        write_bytes_atomic(path, proto, parents=True)
+    except OSError:  # a cache that is a file, read-only, or a folder in the way: this run goes on uncached
+        return Tokenizer(proto, origin=f"trained (cache {path} not writable)")
     return Tokenizer(proto, origin=str(path))

@@ -14,6 +14,7 @@ DistEnv(rank=3, world_size=4, local_rank=1, local_world_size=2)
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +23,7 @@ from typing import Iterator, Mapping
 import torch
 import torch.distributed as dist
 
+from hpml.environment import VARS
 from hpml.errors import HpmlError
 
 #: s; a collective that waits longer than this for another rank fails instead of
@@ -99,12 +101,8 @@ def env_from_environ(environ: Mapping[str, str] = os.environ) -> DistEnv:
 def timeout_from(seconds: float | None = None) -> timedelta:
     """``seconds``, else $HPML_DIST_TIMEOUT, else :data:`DEFAULT_TIMEOUT_S`."""
     if seconds is None:
-        raw = os.environ.get("HPML_DIST_TIMEOUT")
-        try:
-            seconds = float(raw) if raw else DEFAULT_TIMEOUT_S
-        except ValueError:
-            raise HpmlError(f"$HPML_DIST_TIMEOUT must be a number of seconds, got {raw!r}") from None
-    if seconds <= 0:
+        seconds = VARS["HPML_DIST_TIMEOUT"].get(default=DEFAULT_TIMEOUT_S)
+    if not 0 < seconds < math.inf:
         raise HpmlError(f"distributed timeout must be > 0 s, got {seconds}")
     return timedelta(seconds=seconds)
 

@@ -44,6 +44,7 @@ from hpml.distributed.env import (
     rank_device,
     timeout_from,
 )
+from hpml.environment import VARS
 from hpml.errors import HpmlError, RunFailed, is_out_of_memory, one_line_message
 from hpml.results.atomic import write_bytes_atomic
 
@@ -108,8 +109,9 @@ def rank_error(rank: int, kind: str, message: str, *, exc_type: str = "", tb: st
 
 def default_threads(nproc: int) -> int:
     """Intra-op threads per rank: the host's cores shared out ($OMP_NUM_THREADS wins)."""
-    if os.environ.get("OMP_NUM_THREADS"):
-        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    threads = VARS["OMP_NUM_THREADS"].get()
+    if threads is not None:
+        return threads
     return max(1, (os.cpu_count() or 1) // nproc)
 
 

@@ -203,6 +203,18 @@ class Report:
         return None
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: Linux sends it SIGKILL when the gate dies, so a gate
+    killed with SIGKILL (no ``finally`` runs) leaves no session re-parented to PID 1."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, 9)  # 9: SIGKILL
+    except (OSError, AttributeError):
+        pass  # not Linux: the gate's own cleanup still stops the sessions it outlives
+
+
 def spawn(name: str, cmd: Sequence[str], *, cwd: Path, env: dict[str, str], output: IO[bytes]) -> Child:
     """Start ``cmd`` (see :func:`child_command`) blocked on its first turn."""
     go_r, go_w = os.pipe()  # os.pipe ends are not inheritable: only pass_fds reach the child
@@ -212,6 +224,7 @@ def spawn(name: str, cmd: Sequence[str], *, cwd: Path, env: dict[str, str], outp
         # hpml.bench.busy counts this process's whole tree as "own", not as another's load.
         proc = subprocess.Popen(list(cmd), cwd=cwd, env={**env, ENV: f"{go_r},{done_w}", ROOT_ENV: str(os.getpid())},
                                 pass_fds=(go_r, done_w),
+                                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
     except OSError:
         for fd in (go_r, go_w, done_r, done_w):

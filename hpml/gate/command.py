@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hpml import argtypes
 from hpml.bench.idle import idle_cpus, policy_from
 from hpml.errors import HpmlError
 from hpml.results.machine import cpu_class
@@ -44,6 +45,7 @@ from hpml.gate.markdown import Facts, render as render_markdown
 from hpml.gate.revisions import auto_base, run_interleaved
 from hpml.results.machine import machine_line
 from hpml.results.markdown import STEP_SUMMARY_ENV, check_markdown_path, escape, write_markdown
+from hpml.results.atomic import check_writable_file
 from hpml.results.summary import keyed_rows, latest_summary, load_summary, validate_run
 from hpml.results.schema import Run
 
@@ -51,19 +53,19 @@ from hpml.results.schema import Run
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``hpml gate`` (the CLI wires them in with one call)."""
     mode = parser.add_argument_group("what to compare (default: the latest run summary)")
-    mode.add_argument("--summary", type=Path, metavar="FILE",
+    mode.add_argument("--summary", type=argtypes.path, metavar="FILE",
                       help="run summary to gate (default: newest STORAGE/summaries/*.json); "
                            "a pytest-benchmark JSON file is summarized on the fly")
-    mode.add_argument("--reference", type=Path, metavar="FILE",
+    mode.add_argument("--reference", type=argtypes.path, metavar="FILE",
                       help="also fail when a same-run speedup fell below this summary's by more than the tolerance")
-    mode.add_argument("--ab", nargs=2, type=Path, metavar=("BASE", "CURRENT"),
+    mode.add_argument("--ab", nargs=2, type=argtypes.path, metavar=("BASE", "CURRENT"),
                       help="A/B test of raw timings: two pytest-benchmark JSON files (or folders of them, pooled) "
                            "written with --benchmark-save-data")
     mode.add_argument("--base", metavar="REV",
                       help="run the selection at git revision REV and at the working tree, call by call, then a "
                            "paired A/B; 'auto': the merge-base with the default branch, else the previous commit (none: the "
                            "stage says so and passes)")
-    mode.add_argument("--storage", type=Path, default=Path(".benchmarks"), metavar="DIR",
+    mode.add_argument("--storage", type=argtypes.path, default=Path(".benchmarks"), metavar="DIR",
                       help="pytest-benchmark storage holding summaries/ (default: .benchmarks)")
     mode.add_argument("--which-reference", action="store_true",
                       help="print the reference summary [tool.hpml.gate] holds for this machine's CPU class and "
@@ -81,9 +83,9 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--pairs", type=int, metavar="N",
                      help="fixed (baseline, optimization) pairs per hpml row and session (default: [tool.hpml.gate] "
                           f"pairs, else {DEFAULT_PAIRS})")
-    run.add_argument("--keep", type=Path, metavar="DIR", help="keep the session JSON files of --base in DIR")
+    run.add_argument("--keep", type=argtypes.path, metavar="DIR", help="keep the session JSON files of --base in DIR")
     thresholds = parser.add_argument_group("thresholds (override [tool.hpml.gate] in pyproject.toml)")
-    thresholds.add_argument("--config", type=Path, metavar="PYPROJECT",
+    thresholds.add_argument("--config", type=argtypes.path, metavar="PYPROJECT",
                             help="pyproject.toml to read [tool.hpml.gate] from (default: nearest above cwd)")
     thresholds.add_argument("--tolerance", type=float, help=f"allowed relative drop of a speedup (default {DEFAULT_TOLERANCE})")
     thresholds.add_argument("--alpha", type=float, help=f"A/B family-wise false-alarm rate (default {DEFAULT_ALPHA})")
@@ -102,8 +104,8 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                          help=argparse.SUPPRESS)  # the default since missing rows fail; kept for old scripts
     verdict.add_argument("--allow-other-machine", action="store_true",
                          help="A/B: compare raw timings even though the runs come from different machines")
-    verdict.add_argument("--json", type=Path, metavar="FILE", help="also write the checks as JSON")
-    verdict.add_argument("--markdown", type=Path, metavar="FILE",
+    verdict.add_argument("--json", type=argtypes.path, metavar="FILE", help="also write the checks as JSON")
+    verdict.add_argument("--markdown", type=argtypes.path, metavar="FILE",
                          help="also write the verdict as GitHub Markdown (appended to $GITHUB_STEP_SUMMARY "
                               "when that is set)")
 
@@ -301,6 +303,9 @@ def _run_gate(args: argparse.Namespace) -> int:
     if ab and (args.summary is not None or args.reference is not None):
         raise HpmlError("--summary/--reference gate same-run speedups, --ab/--base raw timings; pick one mode")
     config = _config(args)
+    # before any session runs, not after them
+    if args.json is not None:
+        check_writable_file(args.json, "--json", create=False)
     if getattr(args, "which_reference", False):
         return _which_reference(config)
     markdown = getattr(args, "markdown", None)

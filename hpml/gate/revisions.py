@@ -221,6 +221,42 @@ def checkout(rev: str, top: Path, folder: Path) -> Iterator[Path]:
             _git(["worktree", "prune"], top)
 
 
+TMP_PREFIX, OWNER = "hpml-gate-", "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_worktrees(top: Path) -> list[Path]:
+    """Remove the base worktrees of gates killed with SIGKILL (their ``finally`` never ran):
+    registered worktrees in a ``hpml-gate-*`` temporary folder whose owner is dead."""
+    listed = _git(["worktree", "list", "--porcelain"], top)
+    removed = []
+    for line in listed.stdout.splitlines() if listed.returncode == 0 else []:
+        path = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
+        if path is None or not path.parent.name.startswith(TMP_PREFIX):
+            continue
+        try:
+            owner = int((path.parent / OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # not one this scheme wrote: leave it
+        if _alive(owner):
+            continue
+        _git(["worktree", "remove", "--force", str(path)], top)
+        shutil.rmtree(path.parent, ignore_errors=True)
+        removed.append(path)
+    if removed:
+        _git(["worktree", "prune"], top)
+    return removed
+
+
 def run_interleaved(
     rev: str,
     bench_args: Sequence[str],
@@ -243,7 +279,9 @@ def run_interleaved(
     commit = resolve_revision(rev, cwd)
     if current_rev is not None:
         resolve_revision(current_rev, cwd)  # an unknown revision is exit 2 before any worktree exists
-    tmp = Path(tempfile.mkdtemp(prefix="hpml-gate-"))
+    sweep_stale_worktrees(top)
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
+    (tmp / OWNER).write_text(str(os.getpid()))
     out_dir = keep if keep is not None else tmp / "runs"
     out_dir.mkdir(parents=True, exist_ok=True)
     relative = cwd.relative_to(top.resolve())

@@ -73,7 +73,12 @@ def _torchvision(name: str, arch: str) -> ModelSpec:
         kwargs: dict[str, Any] = {"weights": None, "num_classes": num_classes}
         if image_size is not None and _builds_with(builder, "image_size", arch):
             kwargs["image_size"] = image_size
-        return _with_weights(builder(**kwargs), weights)
+        try:
+            model = builder(**kwargs)
+        except (AssertionError, ValueError) as exc:  # torchvision checks the size with torch._assert
+            raise HpmlError(f"model {name!r} cannot be built for {image_size} px inputs: {one_line_message(exc)}; "
+                            "try another --image-size") from None
+        return _with_weights(model, weights)
 
     return ModelSpec(name, build, "image", "torchvision")
 
@@ -172,8 +177,12 @@ def _hf_config(name: str, arch: str):
     if "/" in arch or arch.endswith(".json") or path.exists():
         if not path.exists():
             raise HpmlError(f"model {name!r}: no config file or folder at {path}")
+        if _asks_for_custom_code(path):
+            raise HpmlError(f"model {name!r}: {path} asks to run its own Python code (auto_map in its config); "
+                            "hpml never runs code from a model folder")
         try:
-            return AutoConfig.from_pretrained(str(path), local_files_only=True)
+            # never the custom code a config's auto_map names (transformers would prompt for it)
+            return AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
         except (OSError, ValueError) as exc:
             raise HpmlError(f"model {name!r}: cannot read a transformers config from {path}: "
                             f"{one_line_message(exc)}") from None
@@ -184,6 +193,21 @@ def _hf_config(name: str, arch: str):
             f"unknown model {name!r}: transformers has no model type {arch!r} "
             "(AutoConfig.for_model; e.g. bert, distilbert, roberta, gpt2, vit), and no file or folder by that name"
         ) from None
+
+
+def _asks_for_custom_code(path: Path) -> bool:
+    """Whether a config whose model type transformers does not know names code to import
+    (``auto_map``): transformers can only load it by running that code."""
+    import json
+
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    file = path / "config.json" if path.is_dir() else path
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # unreadable: transformers' own error names it
+    return isinstance(raw, dict) and bool(raw.get("auto_map")) and raw.get("model_type") not in CONFIG_MAPPING
 
 
 def _hf(name: str, arch: str) -> ModelSpec:
@@ -224,11 +248,11 @@ def _hf(name: str, arch: str) -> ModelSpec:
                         setattr(cfg, attr, max(getattr(cfg, attr), seq_len))
                     except NotImplementedError:  # XLNet's config: relative positions, no limit to raise
                         pass
-            net = AutoModelForSequenceClassification.from_config(cfg)
+            net = AutoModelForSequenceClassification.from_config(cfg, trust_remote_code=False)
             return _with_weights(HFTextClassifier(net, pad_id), weights)
         if image_size is not None and hasattr(cfg, "image_size"):
             cfg.image_size = image_size
-        return _with_weights(HFImageClassifier(AutoModelForImageClassification.from_config(cfg)), weights)
+        return _with_weights(HFImageClassifier(AutoModelForImageClassification.from_config(cfg, trust_remote_code=False)), weights)
 
     return ModelSpec(name, build, modality, "hf")
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from hpml.errors import HpmlError, one_line_message
+from hpml.errors import HpmlError, one_line_message, refused_global
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -22,6 +23,9 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise HpmlError(f"pretrained weights {path} refer to {refused_global(exc)}, which a state dict never "
+                        "holds; not loading them (they could run code)") from None
     except Exception as exc:  # corrupt or foreign file: name it, don't dump a traceback
         raise HpmlError(f"cannot read pretrained weights {path}: {one_line_message(exc)}") from exc
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):

@@ -64,7 +64,7 @@ def xlnet(
         hf_logging.set_verbosity_error()  # the new classifier head is expected to be missing
         try:
             net = XLNetForSequenceClassification.from_pretrained(
-                str(weights), num_labels=num_classes, local_files_only=True
+                str(weights), num_labels=num_classes, local_files_only=True, trust_remote_code=False
             )
         except (OSError, ValueError) as exc:
             raise HpmlError(f"cannot load XLNet weights from {weights}: {one_line_message(exc)}") from exc

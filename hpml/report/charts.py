@@ -19,6 +19,8 @@ from typing import Any, Callable, Sequence, TypeVar
 import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: render to files, never open a window
+# Labels are data (benchmark and machine names): a "$" in one is a dollar sign, not mathtext.
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.colors  # noqa: E402
 import matplotlib.patches  # noqa: E402

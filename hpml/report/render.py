@@ -14,7 +14,7 @@ import html
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Sequence, Union
+from typing import Callable, Sequence, Union
 
 
 @dataclass
@@ -98,15 +98,46 @@ class Document:
     sections: list[Section]
 
 
+_CODE = re.compile(r"`([^`]+)`")
+_LINK = re.compile(r"\[((?:[^\[\]]|\[[^\[\]]*\])+)\]\((#[\w.:-]+)\)")  # text may hold one [..] level
+# What lets text become HTML or a link (emphasis is harmless and keeps `amp_bf16` readable)
+_MD_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\\": "\\\\", "[": "\\[", "]": "\\]"}
+_MD_SPECIAL = re.compile("|".join(map(re.escape, _MD_ESCAPES)))
+# In a link's text, balanced brackets stay ([1.50x [1.40, 1.60]](#row)); parentheses may not open another link.
+_MD_LINK_ESCAPES = {**{k: v for k, v in _MD_ESCAPES.items() if k not in "[]"}, "(": "\\(", ")": "\\)"}
+_MD_LINK_SPECIAL = re.compile("|".join(map(re.escape, _MD_LINK_ESCAPES)))
+
+
+def _md_text(text: str) -> str:
+    """Literal text: no HTML, no link (a benchmark or machine name may hold either)."""
+    return _MD_SPECIAL.sub(lambda m: _MD_ESCAPES[m.group(0)], text)
+
+
+def _md_inline(text: str) -> str:
+    """``text`` for Markdown with only the markup :func:`_inline` gives HTML: `` `code` ``
+    and ``[links](#anchor)``; everything else is literal, as in index.html."""
+    out, at = [], 0
+    text = str(text).replace("\n", " ")
+    for m in re.finditer(f"{_CODE.pattern}|{_LINK.pattern}", text):
+        out.append(_md_text(text[at:m.start()]))
+        if m.group(1) is not None:  # code: literal inside, but an HTML tag is literal too in CommonMark
+            out.append(f"`{m.group(1)}`")
+        else:
+            out.append(f"[{_MD_LINK_SPECIAL.sub(lambda c: _MD_LINK_ESCAPES[c.group(0)], m.group(2))}]({m.group(3)})")
+        at = m.end()
+    out.append(_md_text(text[at:]))
+    return "".join(out)
+
+
 def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return _md_inline(text).replace("|", "\\|")
 
 
-def _md_table(table: Table) -> list[str]:
+def _md_table(table: Table, cell: Callable[[str], str] = _md_cell) -> list[str]:
     align = [("---:" if (i < len(table.numeric) and table.numeric[i]) else ":---") for i in range(len(table.header))]
-    out = ["| " + " | ".join(_md_cell(h) for h in table.header) + " |", "| " + " | ".join(align) + " |"]
+    out = ["| " + " | ".join(cell(h) for h in table.header) + " |", "| " + " | ".join(align) + " |"]
     for i, row in enumerate(table.rows):
-        cells = [_md_cell(c) for c in row]
+        cells = [cell(c) for c in row]
         anchor = table.ids[i] if i < len(table.ids) else None
         if anchor and cells:
             cells[0] = f'<a id="{anchor}"></a>{cells[0]}'
@@ -115,13 +146,15 @@ def _md_table(table: Table) -> list[str]:
 
 
 def _md_heatmap(heat: Heatmap) -> list[str]:
-    out = [heat.caption, ""]
+    out = [_md_inline(heat.caption), ""]
     out += [line for image in heat.images for line in (f"![speedup heatmap]({image})", "")]
     rows = []
     for name, cells in zip(heat.rows, heat.cells):
-        rows.append([f"`{name}`"] + ["" if c is None else f"[{c.text}](#{c.link})" if c.link else c.text
-                                     for c in cells])
-    return out + _md_table(Table(["optimization", *heat.columns], rows, numeric=[False] + [True] * len(heat.columns)))
+        # a code span shows anything literally, unless a backtick in the name would end it early
+        rows.append([f"`{name}`" if "`" not in name else _md_text(name)] + ["" if c is None else f"[{_md_text(c.text)}](#{c.link})" if c.link
+                                        else _md_text(c.text) for c in cells])
+    table = Table(["optimization", *map(_md_text, heat.columns)], rows, numeric=[False] + [True] * len(heat.columns))
+    return out + _md_table(table, cell=lambda text: text.replace("|", "\\|"))
 
 
 def _md_blocks(blocks: Sequence[Block], level: int) -> list[str]:
@@ -134,27 +167,25 @@ def _md_blocks(blocks: Sequence[Block], level: int) -> list[str]:
             out.append("")
             out += _md_heatmap(block)
         elif isinstance(block, Details):
-            out += [f'<a id="{block.id}"></a>', "", f"{'#' * level} {block.title}", ""]
+            out += [f'<a id="{block.id}"></a>', "", f"{'#' * level} {_md_inline(block.title)}", ""]
             out += _md_blocks(block.blocks, level + 1)
             continue
         elif isinstance(block, Image):
-            out.append(f"![{block.alt}]({block.file})")
+            out.append(f"![{_md_text(block.alt)}]({block.file})")  # file: a slug of ours
         else:
-            out.append(block)
+            out.append(_md_inline(block))
         out.append("")
     return out
 
 
 def to_markdown(doc: Document) -> str:
-    out = [f"# {doc.title}", ""]
-    out += [line for p in doc.intro for line in (p, "")]
+    out = [f"# {_md_inline(doc.title)}", ""]
+    out += [line for p in doc.intro for line in (_md_inline(p), "")]
     for section in doc.sections:
-        out += [f"## {section.title}", ""]
+        out += [f"## {_md_inline(section.title)}", ""]
         out += _md_blocks(section.blocks, 3)
     return "\n".join(out)
 
-
-_CODE = re.compile(r"`([^`]+)`")
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 72rem;
@@ -173,9 +204,6 @@ details { margin: 0.4rem 0; border: 1px solid #e4e4e4; border-radius: 4px; paddi
 summary { cursor: pointer; font-weight: 600; } summary h3 { display: inline; font-size: 1.05rem; }
 tr:target, details:target { outline: 2px solid #f0a500; }
 """
-
-
-_LINK = re.compile(r"\[([^\]]+)\]\((#[\w.:-]+)\)")
 
 
 def _inline(text: str) -> str:

@@ -196,6 +196,21 @@ def describe(rows: Iterable[Mapping[str, Any]]) -> str | None:
     return f"intervals: {BETWEEN} (hpml calibrate){rest}"
 
 
+def _positive(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value < math.inf
+
+
+def check_speedups(path: Path, name: str, info: dict[str, Any]) -> None:
+    """A row's speedup and its interval are absent or positive finite numbers; else HpmlError
+    (a string or a negative speedup is a broken file, not a row to compare)."""
+    speedup, interval = info.get("speedup_vs_baseline"), info.get("speedup_interval")
+    if speedup is not None and not _positive(speedup):
+        raise HpmlError(f"{path}: row {name}: speedup_vs_baseline {speedup!r} is not a positive number")
+    if interval is not None and not (isinstance(interval, list) and len(interval) == 2
+                                     and all(map(_positive, interval))):
+        raise HpmlError(f"{path}: row {name}: speedup_interval {interval!r} is not two positive numbers")
+
+
 def load_run(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """A stored run's hpml rows (``extra_info`` by name) and its ``machine_info`` ({} when it has none)."""
     try:
@@ -212,6 +227,8 @@ def load_run(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     rows = {name: info for name, info in rows.items() if "phase" in info}
     if not rows:
         raise HpmlError(f"{path}: holds no hpml benchmark rows")
+    for name, info in rows.items():
+        check_speedups(path, name, info)
     machine = data.get("machine_info")
     return rows, machine if isinstance(machine, dict) else {}
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -378,8 +377,7 @@ def discover(paths: Iterable[Path | str], explicit: Iterable[Path | str] = ()) -
         except HpmlError as exc:
             if path.resolve() in explicit_set:
                 raise
-            skipped.append(str(exc))
-            print(f"hpml: skipped {exc}", file=sys.stderr)
+            skipped.append(str(exc))  # the caller says so, once, with what it did instead
     runs.sort(key=lambda r: (r.datetime, str(r.path)))
     records.sort(key=lambda r: (r.case, r.seed if r.seed is not None else -1, str(r.path)))
     return Inputs(runs, records, skipped)

@@ -348,9 +348,11 @@ def load_summary(path: Path | str) -> dict[str, Any]:
 def latest_summary(storage_dir: Path | str) -> Path:
     """The newest ``<storage>/summaries/*.json`` by name (names start with the UTC time)."""
     folder = Path(storage_dir) / SUMMARY_DIR
-    candidates = sorted(p for p in folder.glob("*.json") if p.is_file()) if folder.is_dir() else []
+    candidates = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if not candidates:
         raise HpmlError(f"no run summary in {folder}/; {HOW_TO_SUMMARIZE}")
+    if not candidates[-1].is_file():  # fail closed: gating an older summary instead could pass a regression
+        raise HpmlError(f"the newest run summary {candidates[-1]} is not a file; remove it or pass --summary")
     return candidates[-1]
 
 
@@ -375,6 +377,9 @@ def keyed_rows(summary: dict[str, Any]) -> dict[CaseKey, dict[str, Any]]:
     (:func:`~hpml.results.schema.unique_keys`, the rule runs follow too)."""
     rows = summary["rows"]
     keys = unique_keys([row_key(row) for row in rows], [str(row.get("name")) for row in rows])
+    twice = next((key for i, key in enumerate(keys) if key in keys[:i]), None)
+    if twice is not None:  # fail closed: the last copy would win silently
+        raise HpmlError(f"the summary holds {twice.label} twice under one benchmark name; not gating it")
     return dict(zip(keys, rows))
 
 

@@ -7,12 +7,10 @@ containers and the numpy types of numpy's RNG state (allow-listed below) are reb
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import pickle
 import random
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from hpml.errors import HpmlError, squeezed_message
-from hpml.results.atomic import atomic_write
+from hpml.errors import HpmlError, refused_global, squeezed_message
+# the output checks live with the output-path policy; imported here for older callers
+from hpml.results.atomic import atomic_write, check_writable_dir, check_writable_file, os_error  # noqa: F401
 from hpml.train.state import TrainState
 
 CHECKPOINT_NAME = "last.ckpt"
@@ -58,37 +57,6 @@ def sweep_stale_tmp(path: str | Path, older_than_s: float = STALE_TMP_S) -> list
     return removed
 
 
-def check_writable_dir(folder: str | Path, what: str) -> None:
-    """Refuse, before a run starts, an output folder that cannot be created or written
-    (a regular file in the way, no permission, a read-only filesystem)."""
-    folder = Path(folder)
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise HpmlError(f"{what} {folder} cannot be created: {existing} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".hpml-write-test.", suffix=".tmp")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise HpmlError(f"{what} {folder} is not writable: {os_error(exc)}") from None
-
-
-def check_writable_file(path: str | Path, what: str) -> None:
-    """Refuse, before a run starts, an output file whose folder is not writable or
-    whose name is taken by a directory."""
-    path = Path(path)
-    if path.is_dir():
-        raise HpmlError(f"{what} {path} is a directory; give a file name")
-    check_writable_dir(path.parent, f"{what} {path}: folder")
-
-
-def os_error(exc: OSError) -> str:
-    """``[Errno 28] ENOSPC: No space left on device``: the errno name helps a search."""
-    name = errno.errorcode.get(exc.errno or 0, "")
-    return f"[Errno {exc.errno}] {name}: {exc.strerror}" if exc.errno else str(exc)
-
-
 def rng_states() -> dict[str, Any]:
     states = {
         "python": random.getstate(),
@@ -109,6 +77,23 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+class _KeepsRaised:
+    """A file for ``torch.save`` that keeps what its ``write`` raised, for re-raising."""
+
+    def __init__(self, f) -> None:
+        self.f, self.raised = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except BaseException as exc:
+            self.raised = exc
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
 def save_checkpoint(path: str | Path, state: TrainState, **meta: Any) -> None:
     payload = {
         "model": state.module.state_dict(),
@@ -123,10 +108,17 @@ def save_checkpoint(path: str | Path, state: TrainState, **meta: Any) -> None:
     }
 
     def write(tmp: str) -> None:
-        # Through a Python file object, a full disk raises OSError(ENOSPC); torch's own
-        # file writer reports it as "unexpected pos ..." with no errno.
+        # Through a Python file object, so a full disk is an OSError(ENOSPC): torch's own
+        # writer says "unexpected pos ..." with no errno, and wraps what a file object's
+        # write raised (ENOSPC, SIGTERM's Terminated) in a RuntimeError.
         with open(tmp, "wb") as f:
-            torch.save(payload, f)
+            writer = _KeepsRaised(f)
+            try:
+                torch.save(payload, writer)
+            except RuntimeError:
+                if writer.raised is None:
+                    raise
+                raise writer.raised from None
             f.flush()
             os.fsync(f.fileno())
 
@@ -144,10 +136,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        # torch's message goes on to advise weights_only=False, which would run the code.
-        refused = _refused_global(str(exc))
         raise HpmlError(
-            f"checkpoint {path} refers to {refused or 'objects'} that a checkpoint written by hpml never "
+            f"checkpoint {path} refers to {refused_global(exc)} that a checkpoint written by hpml never "
             "holds; not loading it (it could run code)"
         ) from None
     except Exception as exc:  # zip/pickle corruption comes in many types
@@ -195,10 +185,3 @@ def load_checkpoint(path: str | Path, state: TrainState, cfg: Any = None) -> dic
     known = {"model", "optimizer", "scaler", "scheduler", "rng", "step", "epoch"}
     return {k: v for k, v in payload.items() if k not in known}
 
-
-def _refused_global(message: str) -> str:
-    """The global torch refused (``Unsupported global: GLOBAL posix.system``), if named."""
-    marker = "GLOBAL "
-    if marker not in message:
-        return ""
-    return message[message.index(marker) + len(marker):].split()[0].rstrip(".,;:")

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from hpml.config import RunConfig
+from hpml.errors import HpmlError, is_out_of_memory, one_line_message
 from hpml.machine import cpu_has_bf16, machine_info
 from hpml.measure import flops_per_sample, measure_phase, peak_estimate, peak_flags
 from hpml.models import count_parameters
@@ -59,6 +60,21 @@ def example_batch(work: TrainingSetup, size: int = 2) -> torch.Tensor:
     return work.state.move_input(x)
 
 
+def checked_flops(work: TrainingSetup) -> int:
+    """FLOPs per sample, from a forward pass on two real samples: the first place a model
+    meets the input size, so a size it cannot take (ViT's fixed 224 px, Inception at 8 px)
+    is one line here rather than a traceback from the first training step."""
+    try:
+        return flops_per_sample(work.state.module, example_batch(work), train=True)
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            raise
+        cfg = work.cfg
+        size = f"{cfg.image_size} px " if cfg.image_size else ""
+        raise HpmlError(f"model {cfg.model!r} cannot take this run's {size}inputs: {one_line_message(exc)}"
+                        + ("; try another --image-size" if cfg.image_size else "")) from None
+
+
 def run(
     cfg: RunConfig,
     *,
@@ -80,7 +96,7 @@ def run(
     phases: dict[str, Any] = {}
     phases["preprocess"] = measure_preprocess(work, n=4 * cfg.batch_size)
     phases["load"] = measure_load(work)
-    flops = flops_per_sample(state.module, example_batch(work), train=True)
+    flops = checked_flops(work)
 
     with measure_phase("train", state.device) as m:
         result = fit(work, log_path=log_path, checkpoint_dir=checkpoint_dir, resume=resume,

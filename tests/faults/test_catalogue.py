@@ -30,9 +30,12 @@ import numpy as np
 import pytest
 import torch
 
+import hpml.data.tokenizer
 import hpml.train.fit
 import hpml.train.run
 from hpml.cli import main
+
+pytest_plugins = ["pytester"]  # group 33.6/7: inner benchmark sessions
 
 #: The quickest real training run: ResNet-18 on digits at 8 px (about a second a step here).
 BASE = ["train", "--model", "resnet18", "--dataset", "digits", "--device", "cpu", "--image-size", "8", "--no-progress"]
@@ -108,6 +111,7 @@ class Fault:
     kept: Callable[[Path, str], None] | None = None
     absent: tuple[str, ...] = ()  # substrings the line must not hold
     marks: tuple = field(default=())
+    issue: int = 14  # the issue whose groups ``group`` numbers (14, or 33)
 
 
 def argv(*extra: str) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
@@ -265,6 +269,393 @@ FAULTS = [
 ]
 
 
+# --- issue 33: the second fault sweep (``issue=33``: ``group`` is its root cause's number) --------
+
+def hf_folder_with_custom_code(tmp: Path, *, file: bool = False) -> list[str]:
+    folder = tmp / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "evilbert",
+        "auto_map": {"AutoConfig": "evil.EvilConfig", "AutoModelForSequenceClassification": "evil.EvilModel"}}))
+    (folder / "evil.py").write_text(f"import pathlib; pathlib.Path({str(tmp / MARKER)!r}).touch()\n")
+    target = folder / "config.json" if file else folder
+    return ["train", "--model", f"hf:{target}", "--dataset", "amazon_polarity", "--synthetic", "--device", "cpu",
+            "--steps", "1"]
+
+
+def malicious_weights(tmp: Path, mp: pytest.MonkeyPatch, *, legacy: bool = False) -> list[str]:
+    torch.save({"conv1.weight": RunsCode(tmp / MARKER)}, tmp / "w.pt", _use_new_zipfile_serialization=not legacy)
+    return [*TRAIN, "--weights", str(tmp / "w.pt")]
+
+
+def report_with_names(tmp: Path, name: str = "channels_last", machine: str = "AMD EPYC", profile: str = "smoke",
+                      dataset: str = "cifar10") -> list[str]:
+    """A stored run whose channels_last rows are named ``name``, its CPU ``machine``, its
+    profile ``profile`` and its cifar10 rows' dataset ``dataset``."""
+    source = sorted((Path(__file__).parents[1] / "report" / "fixtures" / "storage").rglob("0001_*.json"))[0]
+    run = json.loads(source.read_text())
+    run["machine_info"]["cpu"]["brand_raw"] = machine
+    for row in run["benchmarks"]:
+        row["extra_info"]["profile"] = profile
+        if row["extra_info"].get("dataset") == "cifar10":
+            row["extra_info"]["dataset"] = dataset
+        if row["extra_info"].get("optimization") == "channels_last":
+            row["extra_info"]["optimization"] = name
+            row["name"] = row["fullname"] = row["name"].replace("channels_last", name)
+    store = tmp / "storage" / source.parent.name
+    store.mkdir(parents=True)
+    (store / source.name).write_text(json.dumps(run))
+    return ["report", str(tmp / "storage"), "--out", str(tmp / "out")]
+
+
+HOSTILE = "<img src=x onerror=alert(1)>[x](javascript:alert(1))"
+
+
+def index_md_is_inert(tmp: Path, out: str) -> None:
+    from markdown_it import MarkdownIt
+
+    md = (tmp / "out" / "index.md").read_text()
+    assert "onerror=alert(1)" in md  # the name is shown...
+    page = MarkdownIt("commonmark").render(md)
+    assert "<img src=x" not in page and 'href="javascript:' not in page  # ...as text, as a viewer renders it
+
+
+def fifo(tmp: Path, name: str = "fifo") -> Path:
+    path = tmp / name
+    os.mkfifo(path)
+    return path
+
+
+def still_a_fifo(tmp: Path, out: str) -> None:
+    assert (tmp / "fifo").is_fifo()
+
+
+def symlinked_json(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+    (tmp / "real").mkdir()
+    (tmp / "run.json").symlink_to(tmp / "real" / "run.json")
+    return [*TRAIN, "--json", str(tmp / "run.json")]
+
+
+def symlink_kept_target_written(tmp: Path, out: str) -> None:
+    assert (tmp / "run.json").is_symlink()
+    assert json.loads((tmp / "real" / "run.json").read_text())["steps"] == 1
+
+
+def json_to_a_link_to_dev_null(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+    (tmp / "null").symlink_to("/dev/null")  # the old code replaced the link; as root, --json /dev/null the device
+    return [*TRAIN, "--json", str(tmp / "null")]
+
+
+def dev_null_untouched(tmp: Path, out: str) -> None:
+    import stat
+
+    assert os.readlink(tmp / "null") == "/dev/null" and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert "samples/s" in out
+
+
+class FullAfter:
+    """A file that takes ``room`` bytes, then fails every write with ``err``, unbuffered: as a
+    disk that fills in the middle of torch.save (the /dev/full case fails only at the flush)."""
+
+    def __init__(self, f, room: int, err: int) -> None:
+        self.f, self.room, self.err = f, room, err
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(self.err, os.strerror(self.err))
+        self.room -= len(data)
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.f.close()
+
+
+def disk_fills_inside_torch_save(err: int) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
+    def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+        mp.setattr(hpml.train.checkpoint, "open", lambda path, mode="r": FullAfter(open(path, mode), 4096, err),
+                   raising=False)
+        return [*TRAIN, "--checkpoint-dir", str(tmp / "ckpt"), "--json", str(tmp / "run.json"),
+                "--log", str(tmp / "log.jsonl")]
+
+    return setup
+
+
+def sigterm_inside_torch_save(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+    from hpml.cli import Terminated
+
+    class TermAfter(FullAfter):
+        def write(self, data) -> int:
+            if len(data) > self.room:
+                raise Terminated()  # what the SIGTERM handler raises in whatever Python frame runs
+            return super().write(data)
+
+    mp.setattr(hpml.train.checkpoint, "open", lambda path, mode="r": TermAfter(open(path, mode), 4096, 0),
+               raising=False)
+    return [*TRAIN, "--checkpoint-dir", str(tmp / "ckpt")]
+
+
+def checkpoint_dir_holding(kind: str) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
+    def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+        ckpt = tmp / "ckpt"
+        ckpt.mkdir()
+        if kind == "dir":
+            (ckpt / "last.ckpt").mkdir()
+        elif kind == "fifo":
+            os.mkfifo(ckpt / "last.ckpt")
+        else:  # a link to a folder
+            (tmp / "elsewhere").mkdir()
+            (ckpt / "last.ckpt").symlink_to(tmp / "elsewhere")
+        return [*TRAIN, "--checkpoint-dir", str(ckpt)]
+
+    return setup
+
+
+def no_training(tmp: Path, out: str) -> None:
+    assert "samples/s" not in out  # refused before the work, not after it
+
+
+def env(name: str, value: str, *args: str) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
+    def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+        mp.setenv(name, value)
+        return [*TRAIN, *[a.replace("{tmp}", str(tmp)) for a in args]]
+
+    return setup
+
+
+def report_disk_full(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+    import hpml.report.command
+
+    args = report_with_names(tmp)
+    (tmp / "out").mkdir()
+    (tmp / "out" / "index.md").write_text("a regular file\n")  # the earlier report
+
+    def full(path, text, **kw):
+        raise OSError(28, "No space left on device")
+
+    mp.setattr(hpml.report.command, "write_text_atomic", full)
+    return args
+
+
+def gate_interrupted(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+    import hpml.gate.command
+
+    def interrupted(args, config):
+        raise KeyboardInterrupt
+
+    mp.setattr(hpml.gate.command, "_summary_mode", interrupted)
+    return ["gate", "--storage", str(tmp)]
+
+
+FAULTS += [
+    # 1. no code from a model folder runs, and transformers never prompts for it
+    Fault("hf-folder-auto-map", 1, lambda tmp, mp: hf_folder_with_custom_code(tmp), 2, "never runs code",
+          kept=lambda tmp, out: not (tmp / MARKER).exists(), absent=("trust_remote_code",), issue=33),
+    Fault("hf-config-file-auto-map", 1, lambda tmp, mp: hf_folder_with_custom_code(tmp, file=True), 2,
+          "never runs code", kept=lambda tmp, out: not (tmp / MARKER).exists(), issue=33),
+    # 2. index.md: names are text, never HTML or links
+    Fault("report-hostile-optimization-name", 2, lambda tmp, mp: report_with_names(tmp, HOSTILE), 0, "",
+          kept=index_md_is_inert, issue=33),
+    Fault("report-hostile-cpu-name", 2, lambda tmp, mp: report_with_names(tmp, machine=HOSTILE), 0, "",
+          kept=index_md_is_inert, issue=33),
+    Fault("report-hostile-profile-name", 2, lambda tmp, mp: report_with_names(tmp, profile=HOSTILE), 0, "",
+          kept=index_md_is_inert, issue=33),
+    # 3. the --weights refusal never repeats torch's weights_only=False advice
+    Fault("weights-malicious-pickle", 3, malicious_weights, 2, "posix.system",
+          kept=lambda tmp, out: not (tmp / MARKER).exists(), absent=("weights_only",), issue=33),
+    Fault("weights-malicious-legacy-pickle", 3, lambda tmp, mp: malicious_weights(tmp, mp, legacy=True), 2,
+          "posix.system", kept=lambda tmp, out: not (tmp / MARKER).exists(), absent=("weights_only",), issue=33),
+    # 4. special files: refused before the work, or written through; symlinks followed
+    Fault("json-is-a-fifo", 4, lambda tmp, mp: [*TRAIN, "--json", str(fifo(tmp))], 2, "FIFO",
+          kept=lambda tmp, out: (still_a_fifo(tmp, out), no_training(tmp, out)), issue=33),
+    Fault("json-is-a-symlink", 4, symlinked_json, 0, "", kept=symlink_kept_target_written, issue=33),
+    Fault("json-is-a-link-to-dev-null", 4, json_to_a_link_to_dev_null, 0, "", kept=dev_null_untouched, issue=33),
+    Fault("gate-json-is-a-fifo", 4, lambda tmp, mp: ["gate", "--storage", str(tmp), "--json", str(fifo(tmp))], 2,
+          "FIFO", kept=still_a_fifo, issue=33),
+    # 5. a disk that fills inside torch.save: OSError, one line, exit 1, record and log kept
+    Fault("disk-fills-inside-torch-save", 5, disk_fills_inside_torch_save(28), 1, "ENOSPC",
+          kept=record_and_log_kept, issue=33),
+    Fault("quota-exceeded-inside-torch-save", 5, disk_fills_inside_torch_save(122), 1, "EDQUOT",
+          kept=record_and_log_kept, issue=33),
+    Fault("sigterm-inside-torch-save", 5, sigterm_inside_torch_save, 143, "terminated by SIGTERM", issue=33),
+    # 8. hangs: --log on a FIFO was read before the first epoch's line
+    Fault("log-is-a-fifo", 8, lambda tmp, mp: [*TRAIN, "--log", str(fifo(tmp))], 2, "FIFO",
+          kept=still_a_fifo, issue=33),
+    Fault("last-ckpt-is-a-fifo", 8, checkpoint_dir_holding("fifo"), 2, "FIFO", kept=no_training, issue=33),
+    # 16. report: a full disk keeps the earlier report; "$" is no mathtext
+    Fault("report-mathtext-name", 16, lambda tmp, mp: report_with_names(tmp, r"$\frac{$"), 0, "",
+          kept=lambda tmp, out: r"$\frac{$" in (tmp / "out" / "index.html").read_text(), issue=33),
+    Fault("report-mathtext-dataset", 16, lambda tmp, mp: report_with_names(tmp, dataset=r"c$\sqrt{$"), 0, "",
+          kept=lambda tmp, out: r"c$\sqrt{$" in (tmp / "out" / "index.html").read_text(), issue=33),
+    Fault("report-disk-full", 16, report_disk_full, 1, "ENOSPC",
+          kept=unchanged(lambda tmp: tmp / "out" / "index.md"), issue=33),
+    # 17. numbers from the environment and the CLI
+    Fault("dist-timeout-nan", 17, env("HPML_DIST_TIMEOUT", "nan"), 2, "HPML_DIST_TIMEOUT", issue=33),
+    Fault("dist-timeout-inf", 17, env("HPML_DIST_TIMEOUT", "inf"), 2, "HPML_DIST_TIMEOUT", issue=33),
+    Fault("omp-num-threads-abc", 17, env("OMP_NUM_THREADS", "abc", "--nproc", "2"), 2, "OMP_NUM_THREADS", issue=33),
+    Fault("seed-2-to-the-64", 17, argv("--seed", "18446744073709551616"), 2, "seed must be in", issue=33),
+    Fault("seed-negative", 17, argv("--seed", "-1"), 2, "seed must be in", issue=33),
+    Fault("bench-pairs-zero-under-train", 17, env("HPML_BENCH_PAIRS", "0"), 2, "HPML_BENCH_PAIRS", issue=33),
+    # 21. checks before the work, not after it
+    Fault("last-ckpt-is-a-directory", 21, checkpoint_dir_holding("dir"), 2, "is a directory", kept=no_training,
+          issue=33),
+    Fault("last-ckpt-links-to-a-directory", 21, checkpoint_dir_holding("link"), 2, "is a directory",
+          kept=no_training, issue=33),
+    Fault("stray-rank-keeps-output-checks", 21, env("RANK", "1", "--json", "{tmp}"), 2, "--json", issue=33),
+    # 22. empty values
+    Fault("model-empty", 22, argv("--model", ""), 2, "--model: empty value", issue=33),
+    Fault("json-empty", 22, argv("--json", ""), 2, "--json: empty value", issue=33),
+    Fault("report-out-empty", 22, lambda tmp, mp: ["report", "--out", ""], 2, "--out: empty value", issue=33),
+    # 25. wording
+    Fault("gate-interrupt-names-no-checkpoint", 25, gate_interrupted, 130, "interrupted",
+          absent=("checkpoint",), issue=33),
+]
+
+
+def imagenet_with(tmp: Path, *, meta: object = None, loop: str = "") -> list[str]:
+    data = imagenet_dir(tmp, meta=meta)
+    if loop == "class":  # a class folder that is a symlink loop
+        (data / "imagenet" / "train" / "n09999999").symlink_to(data / "imagenet" / "train" / "n09999999")
+    elif loop == "image":  # two image names pointing at each other
+        folder = data / "imagenet" / "train" / "n01440764"
+        (folder / "a.JPEG").symlink_to(folder / "b.JPEG")
+        (folder / "b.JPEG").symlink_to(folder / "a.JPEG")
+    return ["train", "--model", "resnet18", "--dataset", "imagenet", "--device", "cpu", "--image-size", "32",
+            "--steps", "1", "--batch-size", "2", "--no-progress", "--data-dir", str(data)]
+
+
+def unreadable_amazon_csv(err: int) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
+    def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+        import pyarrow.csv
+
+        import hpml.data.amazon
+
+        root = tmp / "data" / "amazon_review_polarity_csv"
+        root.mkdir(parents=True)
+        for split in ("train", "test"):
+            (root / f"{split}.csv").write_text('"1","t","a review"\n"2","t","another"\n')
+
+        def refuse(path, *args, **kwargs):  # what reading a mode-000 file raises (root reads it anyway)
+            raise OSError(err, os.strerror(err), str(path))
+
+        mp.setattr(pyarrow.csv, "read_csv", refuse)
+        mp.setattr(hpml.data.amazon, "open", refuse, raising=False)
+        return ["train", "--dataset", "amazon_polarity", "--model-preset", "tiny", "--device", "cpu", "--steps", "1",
+                "--data-dir", str(tmp / "data")]
+
+    return setup
+
+
+def gate_summary(tmp: Path, *, duplicate: bool = False) -> Path:
+    from hpml.results.summary import load_summary
+
+    source = sorted((Path(__file__).parents[1] / "report" / "fixtures" / "storage").rglob("0003_*.json"))[0]
+    summary = load_summary(source)
+    if duplicate:  # the same gated row twice: the last copy used to win silently
+        row = next(r for r in summary["rows"] if r.get("optimization") == "channels_last")
+        summary["rows"].append({**row, "speedup_vs_baseline": 0.5})
+    path = tmp / "summary.json"
+    path.write_text(json.dumps(summary))
+    return path
+
+
+def newest_summary_entry(kind: str) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
+    def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+        folder = tmp / "store" / "summaries"
+        folder.mkdir(parents=True)
+        gate_summary(tmp).rename(folder / "20260101T000000Z_p1_aaaaaaaa.json")
+        newest = folder / "20270101T000000Z_p1_bbbbbbbb.json"
+        if kind == "dir":
+            newest.mkdir()
+        else:  # a dangling link
+            newest.symlink_to(tmp / "gone.json")
+        return ["gate", "--storage", str(tmp / "store")]
+
+    return setup
+
+
+def empty_cifar(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+    root = tmp / "data" / "cifar-10-batches-py"
+    root.mkdir(parents=True)
+    for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
+        with open(root / name, "wb") as f:
+            pickle.dump({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}, f, protocol=2)
+    return ["train", "--model", "resnet18", "--dataset", "cifar10", "--device", "cpu", "--steps", "1",
+            "--batch-size", "2", "--data-dir", str(tmp / "data")]
+
+
+FAULTS += [
+    # 12. ImageNet trees
+    Fault("imagenet-meta-mixed-key-types", 12,
+          lambda tmp, mp: imagenet_with(tmp, meta=({1: ("a",), "n01440764": ("b",)}, ["n01440764"])), 2,
+          "corrupt ImageNet meta", issue=33),
+    Fault("imagenet-meta-val-wnids-not-a-list", 12,
+          lambda tmp, mp: imagenet_with(tmp, meta=({"n01440764": ("a",), "n01443537": ("b",)}, "n01440764")), 2,
+          "corrupt ImageNet meta", issue=33),
+    Fault("imagenet-class-folder-symlink-loop", 12, lambda tmp, mp: imagenet_with(tmp, loop="class"), 2,
+          "Too many levels of symbolic links", issue=33),
+    Fault("imagenet-image-symlink-loop", 12, lambda tmp, mp: imagenet_with(tmp, loop="image"), 2,
+          "Too many levels of symbolic links", issue=33),
+    # 13. an Amazon CSV that cannot be read
+    Fault("amazon-csv-permission-denied", 13, unreadable_amazon_csv(13), 2, "EACCES", issue=33),
+    Fault("amazon-csv-io-error", 13, unreadable_amazon_csv(5), 2, "EIO", issue=33),
+    # 19. the gate fails closed
+    Fault("gate-summary-holds-a-row-twice", 19,
+          lambda tmp, mp: ["gate", "--summary", str(gate_summary(tmp, duplicate=True))], 2, "twice", issue=33),
+    Fault("gate-newest-summary-is-a-folder", 19, newest_summary_entry("dir"), 2, "is not a file", issue=33),
+    Fault("gate-newest-summary-is-a-dangling-link", 19, newest_summary_entry("link"), 2, "is not a file", issue=33),
+    # 25. wording
+    Fault("cifar-empty-batch", 25, empty_cifar, 2, "holds no images", absent=("refusing",), issue=33),
+]
+
+
+def warns_then(extra: list[str]) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
+    """A library warning (two lines in Python's format) during a run given ``extra``."""
+    import warnings
+
+    import hpml.cli
+
+    def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+        real = hpml.cli.config_from_args
+
+        def noisy(args):
+            warnings.warn("a library's warning\nwith a second line", UserWarning)
+            return real(args)
+
+        mp.setattr(hpml.cli, "config_from_args", noisy)
+        return [*TRAIN, *extra]
+
+    return setup
+
+
+def report_with_a_corrupt_file(tmp: Path, *, good: bool) -> list[str]:
+    args = report_with_names(tmp) if good else ["report", str(tmp / "storage"), "--out", str(tmp / "out")]
+    (tmp / "storage").mkdir(exist_ok=True)
+    (tmp / "storage" / "0002_half-written.json").write_text('{"benchmarks": [')
+    return args
+
+
+FAULTS += [
+    # 14. an input size the model cannot take: one line before training, not the first step's traceback
+    Fault("vit-b-16-at-8-px", 14, lambda tmp, mp: [*BASE, "--model", "torchvision:vit_b_16", "--batch-size", "4",
+                                                  "--steps", "1"], 2, "cannot be built for 8 px", issue=33),
+    Fault("squeezenet-at-8-px", 14, lambda tmp, mp: [*BASE, "--model", "torchvision:squeezenet1_1", "--batch-size",
+                                                    "4", "--steps", "1"], 2, "cannot take this run's 8 px", issue=33),
+    # 24. one line on stderr
+    Fault("warning-then-bad-input", 24, warns_then(["--lr", "nan"]), 2, "lr must be",
+          kept=lambda tmp, out: "hpml: warning: UserWarning: a library's warning" in out, issue=33),
+    Fault("report-only-a-corrupt-file", 24, lambda tmp, mp: report_with_a_corrupt_file(tmp, good=False), 2,
+          "1 skipped", issue=33),
+    Fault("report-corrupt-file-beside-a-good-run", 24, lambda tmp, mp: report_with_a_corrupt_file(tmp, good=True),
+          0, "", kept=lambda tmp, out: "skipped" in out, issue=33),
+]
+
+
 def check_one_line(code: int, err: str, fault: Fault) -> None:
     lines = err.strip().splitlines()
     assert "Traceback" not in err, err
@@ -273,12 +664,13 @@ def check_one_line(code: int, err: str, fault: Fault) -> None:
         return
     assert len(lines) == 1, err
     assert fault.stderr in lines[0], err
-    assert lines[0].startswith("hpml: "), err
+    assert lines[0].startswith(("hpml: ", "hpml train: ", "hpml gate: ", "hpml report: ")), err  # argparse: its prog
     for text in fault.absent:
         assert text not in lines[0], err
 
 
-@pytest.mark.parametrize("fault", [pytest.param(f, id=f"{f.group}-{f.id}", marks=f.marks) for f in FAULTS])
+@pytest.mark.parametrize("fault", [pytest.param(f, id=f"{f.group}-{f.id}" if f.issue == 14 else f"i{f.issue}.{f.group}-{f.id}",
+                                                marks=f.marks) for f in FAULTS])
 def test_fault(fault: Fault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("HPML_CACHE_DIR", str(tmp_path / "cache"))
     argv = fault.setup(tmp_path, monkeypatch)
@@ -362,3 +754,239 @@ def test_sigterm_is_one_line_exit_143_and_keeps_the_checkpoint(tmp_path: Path) -
     from hpml.train.checkpoint import read_checkpoint
 
     assert read_checkpoint(tmp_path / "last.ckpt")["epoch"] >= 1
+
+
+# --- issue 33, groups 6 and 7: the benchmark session's storage (inner pytest sessions) -----
+
+BENCH_CONFTEST = "from hpml.bench.plugin import *  # noqa: F401,F403  (hooks and fixtures by name)\n"
+BENCH_INI = "[pytest]\naddopts = --hpml-row-budget=0.05 -p no:cacheprovider\nmarkers =\n    gpu: gpu\n    slow: slow\n"
+BENCH_ROW = """
+import time
+import pytest
+from hpml.bench.harness import Measured
+from hpml.bench.matrix import Case
+
+CASE = Case("train", "cifar10", "cpu", "baseline", "sgd")
+
+def test_bench(benchmark, hpml_bench):
+    hpml_bench.run(benchmark, CASE, lambda case, session: Measured(target=lambda: time.sleep(0.002),
+                                                                     samples_per_round=8, batch_size=8))
+"""
+
+
+@pytest.fixture
+def bench_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    import torch._dynamo  # noqa: F401  (once per process: see tests/bench/test_plugin.py)
+
+    for name in ("HPML_PLANTED_SLOWDOWN", "HPML_BENCH_PROFILE", "HPML_BENCH_PAIRS"):
+        monkeypatch.delenv(name, raising=False)
+    pytester.makeconftest(BENCH_CONFTEST)
+    pytester.makeini(BENCH_INI)
+    pytester.makepyfile(test_row=BENCH_ROW)
+    return pytester
+
+
+def unsaved_file(out: str) -> Path:
+    line = next(x for x in out.splitlines() if "is kept in" in x)
+    return Path(line.rsplit(" ", 1)[1])
+
+
+@pytest.mark.parametrize("where", ["storage-is-a-file", "summaries-is-a-file", "json-is-a-fifo"])
+def test_storage_checked_before_measuring(bench_suite: pytest.Pytester, where: str) -> None:
+    """33.6: storage that cannot be written is exit 2 before the first row, not an INTERNALERROR
+    after the last; a FIFO --benchmark-json (own case) is refused as hpml train's outputs are."""
+    store = bench_suite.path / "store"
+    args = [f"--benchmark-storage=file://{store}", "--benchmark-autosave"]
+    if where == "storage-is-a-file":
+        store.write_text("a regular file\n")
+    elif where == "summaries-is-a-file":
+        store.mkdir()
+        (store / "summaries").write_text("a regular file\n")
+    else:
+        os.mkfifo(bench_suite.path / "out.json")
+        args.append(f"--benchmark-json={bench_suite.path / 'out.json'}")
+    result = bench_suite.runpytest(*args)
+    assert result.ret == 2
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert "1 passed" not in result.stdout.str()  # nothing measured
+
+
+@pytest.mark.parametrize("fails", ["run-file", "benchmark-json"])
+def test_failed_final_save_keeps_the_screen_summary_and_json(bench_suite: pytest.Pytester,
+                                                             monkeypatch: pytest.MonkeyPatch, fails: str) -> None:
+    """33.6: a disk that fills at the end: the rows' screen and summary still appear, the
+    measured JSON is kept in a named file, no 0-byte run file is left, and the session exits 1."""
+    import pytest_benchmark.session
+    from hpml.bench import storage
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    if fails == "run-file":
+        monkeypatch.setattr(storage.os, "link", full)
+    else:
+        monkeypatch.setattr(pytest_benchmark.session.BenchmarkSession, "save_json", full)
+    store = bench_suite.path / "store"
+    result = bench_suite.runpytest(f"--benchmark-storage=file://{store}", "--benchmark-autosave",
+                                   f"--benchmark-json={bench_suite.path / 'out.json'}")
+    out = result.stdout.str()
+    assert result.ret == 1, out
+    assert "INTERNALERROR" not in out and "hpml speedups" in out and "run summary written" in out
+    assert "ENOSPC" in out
+    kept = json.loads(unsaved_file(out).read_text())
+    assert [b["name"] for b in kept["benchmarks"]] == ["test_bench"]
+    unsaved_file(out).unlink()
+    assert all(p.stat().st_size > 0 for p in store.rglob("*.json"))  # no 0-byte run file
+    assert list(store.rglob("0001_*.json")) == ([] if fails == "run-file" else list(store.rglob("0001_*.json")))
+
+
+def test_concurrent_autosaves_keep_both_runs(tmp_path: Path) -> None:
+    """33.7: sessions saving into one storage at once each keep their run, under their own number
+    (threads race on the number here; the old FileStorage wrote both into one file)."""
+    import threading
+
+    from pytest_benchmark.logger import Logger
+
+    from hpml.bench.storage import ExclusiveFileStorage
+
+    stores = [ExclusiveFileStorage(tmp_path, Logger(Logger.QUIET), default_machine_id="m") for _ in range(8)]
+    start = threading.Barrier(len(stores))
+
+    def save(i: int) -> None:
+        start.wait()
+        stores[i].save({"run": i}, "same-second")
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    files = sorted((tmp_path / "m").glob("*_same-second.json"))
+    assert [f.name[:4] for f in files] == [f"{n:04}" for n in range(1, 9)]
+    assert sorted(json.loads(f.read_text())["run"] for f in files) == list(range(8))
+    assert not list((tmp_path / "m").glob(".*.tmp"))
+
+
+# --- issue 33: environment checks of the benchmark plugin, compare_runs (groups 20, 23, 25) --
+
+@pytest.mark.parametrize("name,value", [("HPML_PLANTED_COMPUTE", "nan"), ("HPML_BENCH_EMULATED", "yes")])
+def test_bad_benchmark_environment_is_exit_2_before_any_row(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                            value: str) -> None:
+    """33.20: a bad planted fraction skipped every row and pytest exited 0; now the plugin
+    refuses it while configuring (own case: the emulated-dtype switch)."""
+    from hpml.bench import plugin
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(pytest.exit.Exception) as exc:
+        plugin.pytest_configure(None)  # the environment is checked before the config is read
+    assert exc.value.returncode == 2 and name in str(exc.value)
+
+
+def test_bench_pairs_error_names_the_variable_not_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    """33.25: an HPML_BENCH_PAIRS error was blamed on --hpml-row-budget."""
+    from hpml.bench.plugin import precision_from_options
+    from hpml.bench.profiles import get_profile
+    from hpml.errors import HpmlError
+
+    monkeypatch.setenv("HPML_BENCH_PAIRS", "0")
+    with pytest.raises(HpmlError) as exc:
+        precision_from_options(get_profile("smoke"), None, None)
+    assert str(exc.value).startswith("HPML_BENCH_PAIRS") and "--hpml" not in str(exc.value)
+
+
+@pytest.mark.parametrize("field,value", [("speedup_vs_baseline", "1.5"), ("speedup_vs_baseline", -1.2),
+                                         ("speedup_interval", [0.0, 1.3])])
+def test_compare_runs_refuses_broken_speedups(tmp_path: Path, capsys, field: str, value: object) -> None:
+    """33.23: string or negative speedups were compared (own case: an interval reaching 0)."""
+    from tools.compare_runs import main as compare_main
+
+    source = sorted((Path(__file__).parents[1] / "report" / "fixtures" / "storage").rglob("000*.json"))[:2]
+    runs = []
+    for i, path in enumerate(source):
+        run = json.loads(path.read_text())
+        if i == 1:
+            next(b for b in run["benchmarks"] if "phase" in b["extra_info"])["extra_info"][field] = value
+        runs.append(tmp_path / f"{i}.json")
+        runs[-1].write_text(json.dumps(run))
+    assert compare_main([str(p) for p in runs]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and field in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.parametrize("kind", ["tokenizers-is-a-file", "entry-is-a-folder", "cache-is-a-file"])
+def test_tokenizer_cache_is_only_a_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """33.15: a tokenizer cache that is a file, or a folder where an entry belongs, made
+    text runs end in a traceback; the run now trains its tokenizer and goes on uncached
+    (own case: $HPML_CACHE_DIR itself a file)."""
+    from hpml.data.tokenizer import trained_tokenizer
+
+    cache = tmp_path / "cache"
+    if kind == "cache-is-a-file":
+        cache.write_text("a regular file\n")
+    elif kind == "tokenizers-is-a-file":
+        cache.mkdir()
+        (cache / "tokenizers").write_text("a regular file\n")
+    else:  # the entry's name taken by a folder
+        real = hpml.data.tokenizer.write_bytes_atomic
+
+        def in_the_way(path, data, **kw):
+            Path(path).mkdir(parents=True, exist_ok=True)
+            return real(path, data, **kw)
+
+        monkeypatch.setattr(hpml.data.tokenizer, "write_bytes_atomic", in_the_way)
+    monkeypatch.setenv("HPML_CACHE_DIR", str(cache))
+    texts = [f"review number {i} was {'good' if i % 2 else 'bad'} and long enough" for i in range(200)]
+    tokenizer = trained_tokenizer("i33", lambda: texts, vocab_size=60)
+    assert tokenizer.vocab_size > 0 and "not writable" in tokenizer.origin
+    if kind != "cache-is-a-file":
+        assert cache.is_dir()  # nothing it held was replaced
+
+
+# --- issue 33, group 9: what a gate killed with SIGKILL leaves ------------------------------
+
+def test_gate_session_dies_with_a_killed_gate(tmp_path: Path) -> None:
+    """33.9: a baton session outlived a SIGKILLed ``hpml gate --base``, re-parented to PID 1."""
+    code = ("import subprocess, sys, time; from pathlib import Path; from hpml.gate import baton; "
+            "child = baton.spawn('base', ['sleep', '120'], cwd=Path('.'), env={}, output=subprocess.DEVNULL); "
+            "print(child.proc.pid, flush=True); time.sleep(120)")
+    gate = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    session = int(gate.stdout.readline())
+    gate.kill()
+    gate.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(session, 0)
+        except ProcessLookupError:
+            break
+        try:  # reap it if it was ours (it is the gate's child, now init's)
+            os.waitpid(session, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    else:
+        os.kill(session, signal.SIGKILL)
+        pytest.fail("the session outlived its gate")
+
+
+@pytest.mark.parametrize("owner_alive", [False, True])
+def test_stale_gate_worktree_is_swept(tmp_path: Path, owner_alive: bool) -> None:
+    """33.9: the base worktree of a SIGKILLed gate stayed registered; the next gate removes it
+    (own case: the worktree of a gate still running is left alone)."""
+    from hpml.gate.revisions import OWNER, sweep_stale_worktrees
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], cwd=repo, check=True)
+    tmp = tmp_path / "hpml-gate-k1ll3d"
+    tmp.mkdir()
+    subprocess.run([*git, "worktree", "add", "-q", "--detach", str(tmp / "base")], cwd=repo, check=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp / OWNER).write_text(str(os.getpid() if owner_alive else dead.pid))
+    sweep_stale_worktrees(repo)
+    listed = subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True).stdout
+    assert (str(tmp / "base") in listed) == owner_alive
+    assert (tmp / "base").exists() == owner_alive

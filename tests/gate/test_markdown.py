@@ -79,5 +79,5 @@ def test_unwritable_markdown_is_exit_2_and_nothing_written(gate, tmp_path: Path,
     summary = tmp_path / "step-summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     code, out, err = gate("--ab", RUNS[0], RUNS[2], "--markdown", tmp_path / "no-such-dir" / "m.md")
-    assert code == 2 and "does not exist" in err and err.count("\n") == 1
+    assert code == 2 and "no folder" in err and err.count("\n") == 1
     assert out == "" and not summary.exists()

@@ -46,5 +46,5 @@ def test_bad_markdown_path_exit_2_nothing_written(storage: Path, tmp_path: Path,
     code = cli_main(["report", "--storage", str(storage), "--out", str(tmp_path / "out"),
                      "--markdown", str(tmp_path / "missing" / "r.md")])
     err = capsys.readouterr().err
-    assert code == 2 and "does not exist" in err and err.count("\n") == 1
+    assert code == 2 and "no folder" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()

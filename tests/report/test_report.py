@@ -253,7 +253,7 @@ def test_paired_fields_fill_the_heatmap_and_what_to_use(tmp_path: Path) -> None:
     assert "channels_last" not in row and "1.50x [1.40, 1.60]" in row
     assert "no interval" not in advice
     detail = next(x for x in md.splitlines() if "</a>train:cifar10:resnet50:cpu:sgd:channels_last |" in x)
-    assert "| ~ (3.00x [0.80, 5.00]) |" in detail  # "~" everywhere, the numbers behind it
+    assert "| ~ (3.00x \\[0.80, 5.00\\]) |" in detail  # "~" everywhere, the numbers behind it (brackets: literal)
 
 
 def test_old_runs_show_the_estimate_without_interval(full_report: Path) -> None:

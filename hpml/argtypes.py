@@ -1,0 +1,18 @@
+"""argparse types of hpml's commands: an empty value is a usage error (exit 2), never a
+default in disguise (``--model ''`` is not the default model, ``--json ''`` not "no record",
+``Path('')`` not the current folder)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def text(raw: str) -> str:
+    if not raw.strip():
+        raise argparse.ArgumentTypeError("empty value")
+    return raw
+
+
+def path(raw: str) -> Path:
+    return Path(text(raw))
