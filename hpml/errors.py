@@ -58,11 +58,20 @@ def one_line_message(exc: BaseException) -> str:
     return lines[0]
 
 
-def refused_global(exc: BaseException) -> str:
+def unpickling_reason(exc: BaseException) -> str:
+    """Why a ``weights_only`` load failed, without torch's advice to retry with ``weights_only=False``
+    (which would run the file's code): the unpickler's own words, e.g. "Unsupported operand 110"."""
+    message, marker = str(exc), "WeightsUnpickler error:"
+    if marker in message:
+        return " ".join(message[message.index(marker) + len(marker):].split("Check the documentation")[0].split())
+    return one_line_message(exc)
+
+
+def refused_global(exc: BaseException) -> str | None:
     """The global a ``weights_only`` load refused (``Unsupported global: GLOBAL posix.system``),
-    or "objects".  Callers quote this, never torch's message: it goes on to advise
-    ``weights_only=False``, which would run the file's code."""
+    or None when ``exc`` is no such refusal (a corrupt file).  Callers quote this, never torch's
+    message: it goes on to advise ``weights_only=False``, which would run the file's code."""
     message, marker = str(exc), "GLOBAL "
     if marker not in message:
-        return "objects"
+        return None
     return message[message.index(marker) + len(marker):].split()[0].rstrip(".,;:")

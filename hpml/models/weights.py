@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from hpml.errors import HpmlError, one_line_message, refused_global
+from hpml.errors import HpmlError, one_line_message, refused_global, unpickling_reason
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -24,6 +24,8 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if refused_global(exc) is None:  # not a refused global: a corrupt or foreign file
+            raise HpmlError(f"cannot read pretrained weights {path}: {unpickling_reason(exc)}") from None
         raise HpmlError(f"pretrained weights {path} refer to {refused_global(exc)}, which a state dict never "
                         "holds; not loading them (they could run code)") from None
     except Exception as exc:  # corrupt or foreign file: name it, don't dump a traceback

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hpml.errors import HpmlError, refused_global, squeezed_message
+from hpml.errors import HpmlError, refused_global, unpickling_reason, squeezed_message
 # the output checks live with the output-path policy; imported here for older callers
 from hpml.results.atomic import atomic_write, check_writable_dir, check_writable_file, os_error  # noqa: F401
 from hpml.train.state import TrainState
@@ -136,6 +136,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if refused_global(exc) is None:  # not a refused global: a corrupt file
+            raise HpmlError(f"checkpoint {path} is unreadable: {unpickling_reason(exc)}") from None
         raise HpmlError(
             f"checkpoint {path} refers to {refused_global(exc)} that a checkpoint written by hpml never "
             "holds; not loading it (it could run code)"

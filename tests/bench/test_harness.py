@@ -120,15 +120,15 @@ def test_per_call_costs_come_from_the_timed_calls_not_the_warm_up():
         if len(calls) <= 2:  # the warm-up: waits, no CPU
             time.sleep(0.03)
             return
-        end = time.process_time() + 0.03
-        while time.process_time() < end:  # a timed call: 30 ms of CPU
+        end = time.process_time() + 0.1
+        while time.process_time() < end:  # a timed call: 100 ms of CPU
             pass
 
     side = Side(Measured(target=target, samples_per_round=3, batch_size=3), "cpu")
     warm = side.warm(2)
-    assert warm["cpu_seconds"] < 0.005 / 3
+    assert warm["cpu_seconds"] < 0.02 / 3  # 2 sleeping calls: the trackers' own start-up at most
     assert side.call_costs() == {}  # warm-up calls are no timed calls
     for _ in range(3):
         side()
     costs = side.call_costs()
-    assert 0.02 / 3 < costs["cpu_seconds"] < 0.2 / 3  # s per sample over the timed calls
+    assert 0.08 / 3 < costs["cpu_seconds"] < 0.5 / 3  # s per sample over the timed calls

@@ -88,8 +88,9 @@ def test_missing_or_foreign_weights_give_one_line_errors(tmp_path):
         create_model("resnet18", num_classes=10, weights=tmp_path / "nope.pth")
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(HpmlError, match="cannot read pretrained weights"):
+    with pytest.raises(HpmlError, match="cannot read pretrained weights") as corrupt:
         create_model("resnet18", num_classes=10, weights=bad)
+    assert "weights_only" not in str(corrupt.value)  # never torch's advice to load it unsafely
     other = tmp_path / "other.pth"
     torch.save({"encoder.weight": torch.zeros(2)}, other)
     with pytest.raises(HpmlError, match="does not match this model"):
