@@ -161,7 +161,7 @@ def apply(rows: Iterable[dict[str, Any]], calibration: Mapping[str, Any] | None)
         kind = kind_of_row(info)
         entry = kinds.get(kind)
         if calibration is None:
-            info.update(interval_kind=WITHIN, interval_note="no between-run calibration here (hpml calibrate)")
+            info.update(interval_kind=WITHIN, interval_note="this machine has no between-run calibration: run hpml calibrate")
         elif not isinstance(entry, dict) or not isinstance(entry.get("sd"), (int, float)):
             info.update(interval_kind=WITHIN, interval_note=f"this machine's calibration has no '{kind}' rows")
         else:

@@ -80,7 +80,7 @@ def test_without_a_calibration_a_row_says_it_carries_the_within_run_interval_and
     assert b["interval_kind"] == WITHIN and "no 'load, in process' rows" in b["interval_note"]
     assert b["speedup_interval"] == [1.1, 1.3]
     line = between_run.describe([a])
-    assert line == "intervals: within-run only, need not cover the next run (no between-run calibration here (hpml calibrate))"
+    assert line == "intervals: within-run only, need not cover the next run (this machine has no between-run calibration: run hpml calibrate)"
 
 
 def test_the_calibration_is_kept_per_machine(tmp_path: Path):
