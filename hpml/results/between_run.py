@@ -12,6 +12,8 @@ widened in log space to ``sqrt(h^2 + (z * sd)^2)``, ``h`` that side's within-run
 
 A row of a kind without a calibration keeps its within-run interval and says why
 (``interval_kind``, ``interval_note``).  Torch-free: ``compare_runs`` and ``hpml calibrate`` read JSON only.
+Widened intervals covered the next run for 94-95 % of rows, within-run ones for 74 %
+(``docs/studies/between-run-coverage.md``).
 """
 
 from __future__ import annotations
