@@ -19,8 +19,7 @@ import numpy as np
 import torch
 
 from hpml.errors import HpmlError, refused_global, unpickling_reason, squeezed_message
-# the output checks live with the output-path policy; imported here for older callers
-from hpml.results.atomic import atomic_write, check_writable_dir, check_writable_file, os_error  # noqa: F401
+from hpml.results.atomic import atomic_write
 from hpml.train.state import TrainState
 
 CHECKPOINT_NAME = "last.ckpt"
