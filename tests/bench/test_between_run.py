@@ -14,7 +14,7 @@ from hpml.bench import screen
 from tools.compare_runs import coverage, main as compare_main
 from hpml.cli import main as hpml_main
 from hpml.results import between_run
-from hpml.results.between_run import BETWEEN, WITHIN, apply, derive, kind_of_row, load, store, widen
+from hpml.results.between_run import BETWEEN, OTHER, WITHIN, apply, derive, kind_of_row, load, store, widen
 
 MACHINE = {"system": "Linux", "machine": "x86_64", "cpu": {"brand_raw": "Test CPU", "count": 2}}
 
@@ -47,7 +47,7 @@ def test_kinds_split_loading_by_workers_and_fresh_processes_apart():
 
 def test_a_calibrated_spread_makes_the_next_runs_intervals_cover_them():
     spreads = derive(list(two_runs(seed=0)))
-    assert spreads["train"]["sd"] == 0.0  # its intervals already cover it
+    assert spreads[OTHER]["sd"] == 0.0  # the train rows' intervals already cover them
     assert 0.04 < spreads["load, worker processes"]["sd"] < 0.2
     a, b = two_runs(seed=1)  # the next two runs: a calibration is for later runs, not its own
     before = coverage(a, b)["by_kind"]["load, worker processes"]
@@ -66,7 +66,7 @@ def test_widening_keeps_a_lopsided_interval_lopsided_and_the_within_one_is_kept(
     assert lo < 1.46 and hi > 2.34 and (hi / 1.53) > (1.53 / lo)
     info = {"phase": "end_to_end", "optimization": "optimized", "speedup_vs_baseline": 1.53,
             "speedup_interval": [1.46, 2.34]}
-    apply([info], {"kinds": {"end_to_end": {"sd": 0.05, "rows": 6}}})
+    apply([info], {"kinds": {OTHER: {"sd": 0.05, "rows": 6}}})
     assert info["speedup_interval_within"] == [1.46, 2.34] and info["interval_kind"] == BETWEEN
     assert info["speedup_interval"] == pytest.approx([lo, hi], abs=1e-4)
 
@@ -76,7 +76,7 @@ def test_without_a_calibration_a_row_says_it_carries_the_within_run_interval_and
         {"phase": "load", "speedup_vs_baseline": 1.2, "speedup_interval": [1.1, 1.3]}
     apply([a], None)
     assert a["interval_kind"] == WITHIN and "hpml calibrate" in a["interval_note"]
-    apply([b], {"kinds": {"train": {"sd": 0.01, "rows": 5}}})
+    apply([b], {"kinds": {OTHER: {"sd": 0.01, "rows": 5}}})
     assert b["interval_kind"] == WITHIN and "no 'load, in process' rows" in b["interval_note"]
     assert b["speedup_interval"] == [1.1, 1.3]
     line = between_run.describe([a])
@@ -127,7 +127,8 @@ def test_the_screen_says_which_interval_the_rows_carry():
     rows = [row("train", 1.5, 0.02), row("load", 0.3, 0.02, workers=2)]
     apply(rows, {"kinds": {"load, worker processes": {"sd": 0.05, "rows": 30}}})
     text = "\n".join(screen.render(rows, screen.finalize(rows), 0))
-    assert "intervals: within + between-run (hpml calibrate); within-run for train (not calibrated)" in text
+    assert ("intervals: within + between-run (hpml calibrate: 90% upper bound on each group's 95% spread); "
+            "within-run for train (not calibrated)") in text
 
 
 def test_the_report_says_which_interval_a_row_carries():
