@@ -247,13 +247,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from hpml.results.between_run import calibrate
+    from hpml.results.between_run import RULE, calibrate
 
     path, spreads, pairs = calibrate(args.runs)
-    print(f"between-run spread (log sd) per kind of row, from {pairs} pair(s) of runs, stored in {path}:")
-    for kind, entry in spreads.items():
-        print(f"  {kind:<32} {entry['sd']:.4f}  ({entry['rows']} rows)")
-    print("later runs on this machine widen those rows' intervals by it; other kinds stay within-run")
+    print(f"between-run spread (log sd) from {pairs} pair(s) of runs, stored in {path}")
+    print(f"rule: {RULE}:")
+    for group, entry in spreads.items():
+        kinds = entry.get("kinds") or {}
+        print(f"  {group:<26} {entry['sd']:.4f}  ({entry['rows']} rows)")
+        if list(kinds) != [group]:
+            print("    " + "; ".join(f"{kind} {rows}" for kind, rows in kinds.items()))
+    print("later runs on this machine widen those rows' intervals, and their controls', by it; other kinds stay within-run")
     return 0
 
 

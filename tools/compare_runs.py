@@ -24,7 +24,10 @@ The runs are pytest-benchmark JSON files (``--benchmark-autosave`` stores them u
   row would need for that prediction to fall to 5 %.  Observed close to predicted means the
   intervals are honest and only more pairs (time) narrow the disagreement.
 
-With more than two runs, each run is compared with the next.  Bad input (a missing or
+With more than two runs, each run is compared with the next.  ``--recalibrate`` first gives every
+row and control its within-run interval back and widens it by this machine's stored calibration
+(``hpml calibrate``), deciding significance again: how runs measured before a calibration would
+read with it (``docs/studies/between-run-coverage.md``).  Bad input (a missing or
 malformed file, a file without hpml rows) is one line on stderr and exit 2.
 """
 
@@ -38,15 +41,33 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hpml.bench.screen import finalize
 from hpml.errors import HpmlError
+from hpml.results import between_run
 from hpml.results.between_run import derive, kind_of_row, load_run, log_halfwidth
 
 USAGE_EXIT = 2
 
 
-def load_rows(path: Path) -> dict[str, dict[str, Any]]:
-    """``extra_info`` of each hpml row of a pytest-benchmark JSON file, by benchmark name."""
-    return load_run(path)[0]
+def load_rows(path: Path, recalibrate: bool = False) -> dict[str, dict[str, Any]]:
+    """``extra_info`` of each hpml row of a pytest-benchmark JSON file, by benchmark name; with
+    ``recalibrate``, widened by this machine's stored calibration as a run would be now."""
+    rows, machine = load_run(path)
+    if not recalibrate:
+        return rows
+    calibration = between_run.load(machine)
+    if calibration is None:
+        raise HpmlError(f"{path}: no between-run calibration of its machine in {between_run.calibration_path()}: "
+                        "run hpml calibrate")
+    for info in rows.values():
+        for holder, key in [(info, "speedup_interval")] + [(info[c], "interval") for c in ("aa_control", "fresh_control")
+                                                           if isinstance(info.get(c), dict)]:
+            within = holder.pop(f"{key}_within", None)
+            if within:
+                holder[key] = within
+    between_run.apply(rows.values(), calibration)
+    finalize(list(rows.values()))  # significance against the widened intervals and noise floors
+    return rows
 
 
 def _direction(info: dict[str, Any]) -> int:
@@ -190,8 +211,8 @@ def aa_controls(runs: list[dict[str, dict[str, Any]]]) -> dict[str, tuple[int, i
     return out
 
 
-def report(paths: list[Path]) -> list[str]:
-    runs = [load_rows(p) for p in paths]
+def report(paths: list[Path], recalibrate: bool = False) -> list[str]:
+    runs = [load_rows(p, recalibrate) for p in paths]
     lines = []
     for (pa, a), (pb, b) in zip(zip(paths, runs), zip(paths[1:], runs[1:])):
         c = compare(a, b)
@@ -228,8 +249,8 @@ def report(paths: list[Path]) -> list[str]:
                 lines.append(f"      {kind}: {k['covered']}/{k['rows']} covered")
     spreads = derive(runs)
     if spreads:
-        lines.append("between-run spread these runs show (log sd per kind; hpml calibrate stores it for this machine): "
-                     + ", ".join(f"{k} {v['sd']:.3f} ({v['rows']} rows)" for k, v in spreads.items()))
+        lines.append("between-run spread these runs show (log sd per group of kinds; hpml calibrate stores it for this "
+                     "machine): " + ", ".join(f"{k} {v['sd']:.3f} ({v['rows']} rows)" for k, v in spreads.items()))
     controls = aa_controls(runs)
     for kind, (held, total) in sorted(controls.items()):
         lines.append(f"controls ({kind}) holding 1.00 in their own 95% interval: {held}/{total} = "
@@ -242,12 +263,15 @@ def report(paths: list[Path]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python tools/compare_runs.py", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="pytest-benchmark JSON files of runs of the same commit")
+    parser.add_argument("--recalibrate", action="store_true",
+                        help="widen every row's within-run interval by this machine's stored calibration (hpml calibrate) "
+                             "and decide significance again, as a run measured now would")
     args = parser.parse_args(argv)
     if len(args.runs) < 2:
         print("compare_runs: give at least two runs to compare", file=sys.stderr)
         return USAGE_EXIT
     try:
-        lines = report(args.runs)
+        lines = report(args.runs, args.recalibrate)
     except HpmlError as err:
         print(f"compare_runs: {err}", file=sys.stderr)
         return USAGE_EXIT

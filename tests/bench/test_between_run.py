@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hpml.bench import screen
-from tools.compare_runs import coverage, main as compare_main
+from tools.compare_runs import coverage, load_rows, main as compare_main
 from hpml.cli import main as hpml_main
 from hpml.results import between_run
 from hpml.results.between_run import BETWEEN, OTHER, WITHIN, apply, derive, kind_of_row, load, store, widen
@@ -104,7 +104,10 @@ def test_hpml_calibrate_stores_what_the_runs_show_and_refuses_mixed_machines(tmp
     a, b = two_runs()
     pa, pb = _write(tmp_path / "a.json", a), _write(tmp_path / "b.json", b)
     assert hpml_main(["calibrate", str(pa), str(pb)]) == 0
-    assert "load, worker processes" in capsys.readouterr().out
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("rule: per group, the 90% upper confidence bound on the 95% quantile")
+    assert [line.split()[:3] for line in out[2:5]] == [["every", "kind", "but"], ["train", "40"], ["load,", "worker", "processes"]]
+    assert out[4].endswith("(40 rows)")  # per group and per kind: its sd and rows
     assert load(MACHINE)["kinds"]["load, worker processes"]["sd"] > 0
     other = _write(tmp_path / "c.json", b, machine=dict(MACHINE, cpu={"brand_raw": "Other", "count": 2}))
     assert hpml_main(["calibrate", str(pa), str(other)]) == 2
@@ -121,6 +124,25 @@ def test_compare_runs_reports_coverage_overall_and_per_kind(tmp_path: Path, caps
     assert compare_main([str(_write(tmp_path / "a.json", a)), str(_write(tmp_path / "b.json", b))]) == 0
     out = capsys.readouterr().out
     assert "coverage: 1/2 = 50% of the rows quiet in both runs" in out and "load, worker processes: 0/1 covered" in out
+
+
+def test_compare_runs_recalibrate_widens_the_within_run_intervals_by_todays_calibration(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HPML_CACHE_DIR", str(tmp_path / "cache"))
+    a, b = two_runs()
+    for run in (a, b):  # stored by a run that had an older, narrower calibration
+        apply(run.values(), {"kinds": {"load, worker processes": {"sd": 0.03, "rows": 30}}})
+    paths = [str(_write(tmp_path / f"{n}.json", run)) for n, run in (("a", a), ("b", b))]
+    assert compare_main(["--recalibrate"] + paths) == 2
+    assert "no between-run calibration" in capsys.readouterr().err
+    assert compare_main(paths) == 0
+    before = capsys.readouterr().out
+    store(MACHINE, {"load, worker processes": {"sd": 0.2, "rows": 30}}, ["x.json"])
+    assert compare_main(["--recalibrate"] + paths) == 0
+    after = capsys.readouterr().out
+    assert "load, worker processes: 40/40 covered" in after and "load, worker processes: 40/40" not in before
+    again = load_rows(Path(paths[0]), recalibrate=True)["load0"]  # widened from the within-run interval, not twice
+    assert again["speedup_interval"] == pytest.approx(widen(a["load0"]["speedup_vs_baseline"],
+                                                            a["load0"]["speedup_interval_within"], 0.2), abs=1e-5)
 
 
 def test_the_screen_says_which_interval_the_rows_carry():
