@@ -4,13 +4,14 @@ kind of row moves between runs on this machine.
 A paired interval sees the spread of the pairs within one process over a few seconds.
 Loading rows also move with the machine's state over seconds to minutes, and fresh-process
 rows with each process's layout (``docs/studies/``: loading-drift, process-spread), so two
-runs of one commit differ by more than their intervals allow.  Per kind of row
-(:func:`kind_of_row`) a between-run spread ``sd`` (log scale) is calibrated on the machine
-from stored runs of it (:func:`derive`, ``hpml calibrate``), stored with the machine's facts
-(:func:`store`) and reused by later runs there (:func:`apply`): each side of the interval is
-widened in log space to ``sqrt(h^2 + (z * sd)^2)``, ``h`` that side's within-run half-width.
+runs of one commit differ by more than their intervals allow.  Per group of kinds of row
+(:func:`spread_group` of :func:`kind_of_row`) a between-run spread ``sd`` (log scale) is calibrated
+on the machine from stored runs of it (:func:`derive`, ``hpml calibrate``, by :data:`RULE`), stored
+with the machine's facts (:func:`store`) and reused by later runs there (:func:`apply`): each side
+of a row's interval, and of its A/A or fresh-vs-fresh control's, is widened in log space to
+``sqrt(h^2 + (z * sd)^2)``, ``h`` that side's within-run half-width.
 
-A row of a kind without a calibration keeps its within-run interval and says why
+A row whose group has no calibration keeps its within-run interval and says why
 (``interval_kind``, ``interval_note``).  Torch-free: ``compare_runs`` and ``hpml calibrate`` read JSON only.
 Widened intervals covered a held-out pair of runs for 98.7-98.8 % of rows, within-run ones for 74-78 %
 (``docs/studies/between-run-coverage.md``).
