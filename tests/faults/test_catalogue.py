@@ -442,6 +442,20 @@ def report_disk_full(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
     return args
 
 
+def gate_repeats(flag: str = "", config: str = "") -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
+    """``hpml gate --base HEAD`` with ``--repeats flag`` or a pyproject saying ``repeats = config``;
+    the run would be sessions of minutes, so a refusal must come before them."""
+    def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+        mp.chdir(tmp)
+        args = ["gate", "--base", "HEAD"]
+        if config:
+            (tmp / "pyproject.toml").write_text(f"[tool.hpml.gate]\nrepeats = {config}\n")
+            args += ["--config", str(tmp / "pyproject.toml")]
+        return [*args, "--repeats", flag] if flag else args
+
+    return setup
+
+
 def gate_interrupted(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
     import hpml.gate.command
 
@@ -507,6 +521,8 @@ FAULTS += [
     Fault("last-ckpt-links-to-a-directory", 21, checkpoint_dir_holding("link"), 2, "is a directory",
           kept=no_training, issue=33),
     Fault("stray-rank-keeps-output-checks", 21, env("RANK", "1", "--json", "{tmp}"), 2, "--json", issue=33),
+    Fault("gate-base-repeats-2", 21, gate_repeats(flag="2"), 2, "--repeats must be >= 3", issue=33),
+    Fault("gate-config-repeats-2", 21, gate_repeats(config="2"), 2, "repeats must be >= 3", issue=33),
     # 22. empty values
     Fault("model-empty", 22, argv("--model", ""), 2, "--model: empty value", issue=33),
     Fault("json-empty", 22, argv("--json", ""), 2, "--json: empty value", issue=33),
