@@ -14,6 +14,7 @@ per-epoch generator (:class:`DeviceLoader`).
 from __future__ import annotations
 
 import math
+import signal
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -54,12 +55,22 @@ class LoaderOptions:
                 raise HpmlError(f"prefetch_factor must be >= 1 (batches/worker), got {self.prefetch_factor}")
 
 
+def _stop_worker(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _seed_worker(worker_id: int) -> None:
-    """Reseed the worker's copy of the dataset from the worker seed.
+    """Reseed the worker's copy of the dataset from the worker seed, and end the worker
+    quietly on SIGTERM.
 
     DataLoader derives each worker's seed from its generator (``base_seed + worker_id``,
     a fresh base per epoch), so augmentation follows the loader seed.
     """
+    # A SIGTERM to the whole process group (a scheduler, a shell) reaches the workers too.
+    # torch's worker loop ends quietly on KeyboardInterrupt and leaves the report to the
+    # main process; killed by the signal instead, a worker kept its pymp-* temp folder and
+    # the main process printed "DataLoader worker ... is killed by signal" (issue 33.10).
+    signal.signal(signal.SIGTERM, _stop_worker)
     info = get_worker_info()
     if info is not None and isinstance(info.dataset, HpmlDataset):
         info.dataset.seed_augmentation(info.seed % 2**63)
