@@ -830,15 +830,17 @@ def assert_nothing_left(tmp: Path, ranks: list[psutil.Process]) -> None:
 
 
 @pytest.mark.ddp
-def test_sigterm_of_the_nproc_launcher_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
-    """33.10 and 33.24a: ranks and their loader workers died by the signal, leaving pymp-*
-    folders, and the resource tracker warned of leaked semaphores on stderr."""
+@pytest.mark.parametrize("sig,line", [(signal.SIGTERM, "terminated by SIGTERM"), (signal.SIGINT, "interrupted")])
+def test_a_stopped_nproc_launcher_is_one_line_and_leaves_nothing(tmp_path: Path, sig: int, line: str) -> None:
+    """33.10 and 33.24a: ranks and their loader workers died by the launcher's SIGTERM, leaving
+    pymp-* folders, and the resource tracker warned of leaked semaphores on stderr (own case:
+    Ctrl-C of the launcher, exit 130)."""
     proc = start_holding_ranks(tmp_path, HOLDING_CLI)
     ranks = psutil.Process(proc.pid).children(recursive=True)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGTERM, err
-    assert err.strip().splitlines() == ["hpml: terminated by SIGTERM (the last epoch checkpoint, if any, is intact)"]
+    assert proc.returncode == 128 + sig, err
+    assert err.strip().splitlines() == [f"hpml: {line} (the last epoch checkpoint, if any, is intact)"]
     assert_nothing_left(tmp_path, ranks)
 
 
@@ -877,6 +879,27 @@ def test_a_loader_worker_ends_quietly_on_sigterm(tmp_path: Path) -> None:
                           env={**os.environ, "TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("pymp-")] == []
+
+
+RECEIVER_LEFT = """
+import os, socket, time
+from multiprocessing import resource_sharer
+from hpml.data.loader import _seed_worker
+_seed_worker(0)  # what every loader worker runs first
+handle = resource_sharer.DupFd(os.open(os.devnull, os.O_RDONLY))  # a batch's shared memory, offered
+receiver = socket.socket(socket.AF_UNIX)
+receiver.connect(resource_sharer._resource_sharer._address)
+receiver.close()  # the training process, stopped mid-handshake
+time.sleep(1)  # the worker's sharing thread meets the broken handshake
+"""
+
+
+def test_a_receiver_stopped_mid_batch_is_no_traceback_in_the_worker() -> None:
+    """33.24 (found here): a rank stopped while it fetched a batch made its loader worker's
+    fd-sharing thread print a 17-line "[rank1]: Traceback ... answer_challenge" (1 run in 8
+    of the SIGINT case below)."""
+    proc = subprocess.run([sys.executable, "-c", RECEIVER_LEFT], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
 FRESH_SESSION = """
