@@ -107,9 +107,8 @@ class FreshSide:
         ctx = _context()
         self._conn, child = ctx.Pipe()
         session_temp = multiprocessing.util.get_temp_dir()  # made now if not yet; the forkserver's socket goes there
-        self._proc = ctx.Process(target=_serve, args=(child, case, build, session.profile, session.real_data, session.slowdown,
-                                                      session_temp),
-                                 name=f"hpml-fresh-{case.id}")
+        args = (child, case, build, session.profile, session.real_data, session.slowdown, session_temp)
+        self._proc = ctx.Process(target=_serve, args=args, name=f"hpml-fresh-{case.id}")
         self._proc.start()
         child.close()
         try:

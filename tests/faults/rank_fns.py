@@ -20,7 +20,8 @@ def hold(env, ready: str) -> None:
     lock = multiprocessing.get_context("spawn").Lock()  # registered with the resource tracker
     # Forked workers start in a blink; they make their pymp-* folder as spawned ones do.
     multiprocessing.set_start_method("fork", force=True)
-    loader = make_loader(TensorDataset(torch.zeros(64, 2)), LoaderOptions(batch_size=4, num_workers=1, persistent_workers=True))
+    options = LoaderOptions(batch_size=4, num_workers=1, persistent_workers=True)
+    loader = make_loader(TensorDataset(torch.zeros(64, 2)), options)
     batches = itertools.chain.from_iterable(itertools.repeat(loader))
     next(batches)  # the worker has sent a batch: its folder exists
     Path(ready, f"rank-{env.rank}").touch()
