@@ -19,6 +19,8 @@ every optimization row gets a process of its own, closed when the row ends.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
+import shutil
 from typing import TYPE_CHECKING, Any, Callable
 
 from hpml.errors import HpmlError
@@ -45,8 +47,11 @@ def _context() -> Any:
     return _CONTEXT
 
 
-def _serve(conn: Any, case: "Case", build: Callable[..., Any], profile: Any, real_data: Any, slowdown: float) -> None:
-    """The fresh process: build the side, report what it is, then answer commands."""
+def _serve(conn: Any, case: "Case", build: Callable[..., Any], profile: Any, real_data: Any, slowdown: float,
+           session_temp: str) -> None:
+    """The fresh process: build the side, report what it is, then answer commands.
+
+    ``session_temp``: the session's pymp-* folder, which holds the forkserver's socket."""
     import torch
 
     from hpml.bench.harness import BenchSession, NotApplicable, Side
@@ -70,7 +75,10 @@ def _serve(conn: Any, case: "Case", build: Callable[..., Any], profile: Any, rea
     while True:
         try:
             command, arg = conn.recv()
-        except EOFError:  # the parent went away
+        except EOFError:
+            # The session went away: killed, it removed no pymp-* folder (pytest has no
+            # SIGTERM handler), so its sides remove its folder, as ranks do their launcher's.
+            shutil.rmtree(session_temp, ignore_errors=True)
             return
         if command == "call":
             conn.send(("ok", side()))
@@ -98,8 +106,9 @@ class FreshSide:
             session.real_data.root(case.dataset)  # write the real-format files here, once, not per process
         ctx = _context()
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, case, build, session.profile, session.real_data, session.slowdown),
-                                 name=f"hpml-fresh-{case.id}")
+        session_temp = multiprocessing.util.get_temp_dir()  # made now if not yet; the forkserver's socket goes there
+        args = (child, case, build, session.profile, session.real_data, session.slowdown, session_temp)
+        self._proc = ctx.Process(target=_serve, args=args, name=f"hpml-fresh-{case.id}")
         self._proc.start()
         child.close()
         try:

@@ -14,6 +14,9 @@ per-epoch generator (:class:`DeviceLoader`).
 from __future__ import annotations
 
 import math
+import multiprocessing
+import signal
+import sys
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -54,12 +57,37 @@ class LoaderOptions:
                 raise HpmlError(f"prefetch_factor must be >= 1 (batches/worker), got {self.prefetch_factor}")
 
 
+def _stop_worker(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _quiet_when_the_receiver_left(hook):
+    """``hook``, silent for the errors of a batch whose receiver went away mid-transfer.
+
+    A worker hands each batch's shared memory over in a thread of multiprocessing's
+    (``resource_sharer``), which reports any error through ``sys.excepthook``; when the
+    training process is stopped while it fetches a batch, that is its handshake breaking
+    off, and the stopped process reports the stop itself (issue 33.24)."""
+    def quiet(exc_type, exc, tb) -> None:
+        if not issubclass(exc_type, (EOFError, ConnectionError, multiprocessing.AuthenticationError)):
+            hook(exc_type, exc, tb)
+
+    return quiet
+
+
 def _seed_worker(worker_id: int) -> None:
-    """Reseed the worker's copy of the dataset from the worker seed.
+    """Reseed the worker's copy of the dataset from the worker seed, and end the worker
+    quietly on SIGTERM.
 
     DataLoader derives each worker's seed from its generator (``base_seed + worker_id``,
     a fresh base per epoch), so augmentation follows the loader seed.
     """
+    # A SIGTERM to the whole process group (a scheduler, a shell) reaches the workers too.
+    # torch's worker loop ends quietly on KeyboardInterrupt and leaves the report to the
+    # main process; killed by the signal instead, a worker kept its pymp-* temp folder and
+    # the main process printed "DataLoader worker ... is killed by signal" (issue 33.10).
+    signal.signal(signal.SIGTERM, _stop_worker)
+    sys.excepthook = _quiet_when_the_receiver_left(sys.excepthook)
     info = get_worker_info()
     if info is not None and isinstance(info.dataset, HpmlDataset):
         info.dataset.seed_augmentation(info.seed % 2**63)

@@ -4,7 +4,7 @@ torchrun describes every process it starts with ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``; hpml reads
 exactly those (nanoGPT's rule: DDP is detected from the environment), so
 ``torchrun ... -m hpml train ...`` needs no hpml-specific flag.  ``hpml train --nproc K``
-sets the same variables in the ranks it spawns (see :mod:`hpml.distributed.launch`).
+sets the same variables in the ranks it spawns (see :mod:`hpml.distributed.ranks`).
 
 >>> env_from_environ({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2",
 ...                   "MASTER_ADDR": "node0", "MASTER_PORT": "29500"})

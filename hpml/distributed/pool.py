@@ -1,7 +1,7 @@
 """Ranks that stay up between calls, driven one command at a time by the launcher.
 
 A benchmark round must not pay for spawning processes and joining a process group, so
-:class:`RankPool` starts its ranks once (through :func:`~hpml.distributed.launch.spawn`,
+:class:`RankPool` starts its ranks once (through :func:`~hpml.distributed.ranks.spawn`,
 with its failure handling) and then runs ``pool.call(fn, *args)``: every rank runs
 ``fn(env, store, *args)`` -- ``store`` is a dict each rank keeps across calls -- and the
 call returns their results in rank order.  A call costs two queue hops per rank
@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch.multiprocessing as mp
 
 from hpml.distributed.env import DistEnv
-from hpml.distributed.launch import POLL_S, spawn
+from hpml.distributed.ranks import POLL_S, spawn
 from hpml.errors import RunFailed
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from hpml.errors import HpmlError
+from hpml.gate.stats import MIN_SESSION_PAIRS
 from hpml.results.schema import PHASES, CaseKey
 from hpml.results.metrics import gated
 
@@ -129,8 +130,9 @@ class GateConfig:
             raise HpmlError(f"[tool.hpml.gate] min_effect must be in [0, 1), got {self.min_effect}{where}")
         if self.test not in TESTS:
             raise HpmlError(f"[tool.hpml.gate] test must be one of {', '.join(TESTS)}, got {self.test!r}{where}")
-        if self.repeats < 1:
-            raise HpmlError(f"[tool.hpml.gate] repeats must be >= 1, got {self.repeats}{where}")
+        if self.repeats < MIN_SESSION_PAIRS:  # checked here, before --base runs a single session
+            raise HpmlError(f"[tool.hpml.gate] repeats must be >= {MIN_SESSION_PAIRS} (the paired test's "
+                            f"session pairs), got {self.repeats}{where}")
         if self.pairs < 1:
             raise HpmlError(f"[tool.hpml.gate] pairs must be >= 1, got {self.pairs}{where}")
         allowed = [m.name for m in gated()]

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 
 from hpml.distributed import RankFailed, spawn
-from hpml.distributed.launch import describe, rank_error
+from hpml.distributed.ranks import describe, rank_error
 from hpml.errors import HpmlError, RunFailed
 
 pytestmark = pytest.mark.ddp
@@ -84,6 +84,9 @@ def test_a_killed_rank_ends_the_run_within_seconds(no_orphans, tmp_path, monkeyp
         (HpmlError("unknown dataset 'x'"), "hpml", HpmlError),
         (RunFailed("loss became nan at step 3"), "failed", RankFailed),
         (RuntimeError("[gloo/pair.cc:561] Connection closed by peer [127.0.0.1]:9122"), "peer", RankFailed),
+        (dist.DistBackendError("NCCL communicator was aborted on rank 0"), "peer", RankFailed),  # by its type
+        # a workload's own error is the cause even when its words sound like a collective's
+        (RuntimeError("timeout while reading the dataset's lock file"), "error", RankFailed),
         (KeyError("weight"), "error", RankFailed),
     ],
 )

@@ -146,7 +146,7 @@ def test_rendezvous_folders_of_dead_launchers_are_swept(tmp_path):
     # hpml-ddp-<pid>-* folder stayed in /tmp; the next launch removes it, and only it.
     import subprocess
 
-    from hpml.distributed.launch import WORKDIR_PREFIX, sweep_orphan_workdirs
+    from hpml.distributed.ranks import WORKDIR_PREFIX, sweep_orphan_workdirs
 
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -165,7 +165,7 @@ def test_an_error_from_a_loader_worker_is_its_own_message_on_one_line():
     # traceback in the message; hpml reports the original message only.
     import torch
 
-    from hpml.distributed.launch import describe
+    from hpml.distributed.ranks import describe
     from hpml.errors import HpmlError, one_line_message
 
     class Broken(torch.utils.data.Dataset):

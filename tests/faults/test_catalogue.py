@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import psutil
 import pytest
 import torch
 
@@ -442,6 +443,20 @@ def report_disk_full(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
     return args
 
 
+def gate_repeats(flag: str = "", config: str = "") -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
+    """``hpml gate --base HEAD`` with ``--repeats flag`` or a pyproject saying ``repeats = config``;
+    the run would be sessions of minutes, so a refusal must come before them."""
+    def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+        mp.chdir(tmp)
+        args = ["gate", "--base", "HEAD"]
+        if config:
+            (tmp / "pyproject.toml").write_text(f"[tool.hpml.gate]\nrepeats = {config}\n")
+            args += ["--config", str(tmp / "pyproject.toml")]
+        return [*args, "--repeats", flag] if flag else args
+
+    return setup
+
+
 def gate_interrupted(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
     import hpml.gate.command
 
@@ -507,6 +522,8 @@ FAULTS += [
     Fault("last-ckpt-links-to-a-directory", 21, checkpoint_dir_holding("link"), 2, "is a directory",
           kept=no_training, issue=33),
     Fault("stray-rank-keeps-output-checks", 21, env("RANK", "1", "--json", "{tmp}"), 2, "--json", issue=33),
+    Fault("gate-base-repeats-2", 21, gate_repeats(flag="2"), 2, "--repeats must be >= 3", issue=33),
+    Fault("gate-config-repeats-2", 21, gate_repeats(config="2"), 2, "repeats must be >= 3", issue=33),
     # 22. empty values
     Fault("model-empty", 22, argv("--model", ""), 2, "--model: empty value", issue=33),
     Fault("json-empty", 22, argv("--json", ""), 2, "--json: empty value", issue=33),
@@ -754,6 +771,164 @@ def test_sigterm_is_one_line_exit_143_and_keeps_the_checkpoint(tmp_path: Path) -
     from hpml.train.checkpoint import read_checkpoint
 
     assert read_checkpoint(tmp_path / "last.ckpt")["epoch"] >= 1
+
+
+# --- issue 33, groups 10, 18 and 24: what stopped ranks leave (a launcher of tests/faults/rank_fns.py) --
+
+#: ``hpml train --nproc 2`` whose ranks run rank_fns.hold instead of training: the CLI's
+#: signal handling and the real launcher, seconds instead of a ResNet's minute of start-up.
+HOLDING_CLI = """
+import sys
+import hpml.distributed
+from hpml.cli import main
+from hpml.distributed.ranks import spawn
+import rank_fns
+hpml.distributed.launch_run = lambda cfg, nproc, **options: spawn(rank_fns.hold, nproc, (sys.argv[1],), threads=1)
+sys.exit(main([*sys.argv[2:], "--nproc", "2"]))
+"""
+#: The launcher alone (no run config to build): for a SIGKILL, which no CLI handles.
+HOLDING_SPAWN = """
+import sys
+from hpml.distributed.ranks import spawn
+import rank_fns
+spawn(rank_fns.hold, 2, (sys.argv[1],), threads=1)
+"""
+
+
+def start_holding_ranks(tmp: Path, launcher: str) -> subprocess.Popen:
+    """``launcher``, once both its ranks hold their semaphore and their loader worker."""
+    (tmp / "tmp").mkdir()
+    (tmp / "ready").mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp / "tmp"), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", launcher, str(tmp / "ready"), *TRAIN], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(list((tmp / "ready").iterdir())) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    assert [p for p in (tmp / "tmp").iterdir() if p.name.startswith("pymp-")]  # the premise: workers made them
+    return proc
+
+
+def assert_nothing_left(tmp: Path, ranks: list[psutil.Process]) -> None:
+    """No rank or loader worker runs 20 s on, and no pymp-* or rendezvous folder is left."""
+    def alive(p: psutil.Process) -> bool:
+        try:
+            return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + 20
+    while any(map(alive, ranks)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in ranks if alive(p)]
+    for p in left:
+        p.kill()
+    assert not left, "ranks or loader workers outlived their launcher"
+    assert [p.name for p in (tmp / "tmp").iterdir() if p.name.startswith(("pymp-", "hpml-"))] == []
+
+
+@pytest.mark.ddp
+@pytest.mark.parametrize("sig,line", [(signal.SIGTERM, "terminated by SIGTERM"), (signal.SIGINT, "interrupted")])
+def test_a_stopped_nproc_launcher_is_one_line_and_leaves_nothing(tmp_path: Path, sig: int, line: str) -> None:
+    """33.10 and 33.24a: ranks and their loader workers died by the launcher's SIGTERM, leaving
+    pymp-* folders, and the resource tracker warned of leaked semaphores on stderr (own case:
+    Ctrl-C of the launcher, exit 130)."""
+    proc = start_holding_ranks(tmp_path, HOLDING_CLI)
+    ranks = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, err
+    assert err.strip().splitlines() == [f"hpml: {line} (the last epoch checkpoint, if any, is intact)"]
+    assert_nothing_left(tmp_path, ranks)
+
+
+@pytest.mark.ddp
+def test_ranks_of_a_sigkilled_launcher_end_quietly(tmp_path: Path) -> None:
+    """33.18: the ranks of a launcher killed with -9 stop themselves without a word (no
+    traceback, no leaked-semaphore warning) and leave no process or folder (own case:
+    their loader workers and the workers' pymp-* folders too)."""
+    proc = start_holding_ranks(tmp_path, HOLDING_SPAWN)
+    ranks = psutil.Process(proc.pid).children(recursive=True)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert_nothing_left(tmp_path, ranks)
+    out, err = proc.communicate(timeout=30)  # the ranks' stderr is the launcher's: EOF once they are gone
+    assert err == "", err
+
+
+WORKER_TERMINATED = """
+import psutil, signal, torch
+from torch.utils.data import TensorDataset
+from hpml.data.loader import LoaderOptions, make_loader
+batches = iter(make_loader(TensorDataset(torch.zeros(64, 2)), LoaderOptions(batch_size=4, num_workers=1)))
+next(batches)  # the worker has sent a batch: its pymp-* folder exists
+worker = psutil.Process().children()[0]
+worker.send_signal(signal.SIGTERM)  # as a SIGTERM to the process group reaches it
+worker.wait(30)
+del batches
+"""
+
+
+def test_a_loader_worker_ends_quietly_on_sigterm(tmp_path: Path) -> None:
+    """33.10 (own case): a SIGTERM sent to the process group of ``hpml train --opt workers``
+    reaches its loader workers, which kept their pymp-* folders (and the main process, stopping
+    at the same moment, printed DataLoader's "worker ... is killed by signal" traceback)."""
+    proc = subprocess.run([sys.executable, "-c", WORKER_TERMINATED], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("pymp-")] == []
+
+
+RECEIVER_LEFT = """
+import os, socket, time
+from multiprocessing import resource_sharer
+from hpml.data.loader import _seed_worker
+_seed_worker(0)  # what every loader worker runs first
+handle = resource_sharer.DupFd(os.open(os.devnull, os.O_RDONLY))  # a batch's shared memory, offered
+receiver = socket.socket(socket.AF_UNIX)
+receiver.connect(resource_sharer._resource_sharer._address)
+receiver.close()  # the training process, stopped mid-handshake
+time.sleep(1)  # the worker's sharing thread meets the broken handshake
+"""
+
+
+def test_a_receiver_stopped_mid_batch_is_no_traceback_in_the_worker() -> None:
+    """33.24 (found here): a rank stopped while it fetched a batch made its loader worker's
+    fd-sharing thread print a 17-line "[rank1]: Traceback ... answer_challenge" (1 run in 8
+    of the SIGINT case below)."""
+    proc = subprocess.run([sys.executable, "-c", RECEIVER_LEFT], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+FRESH_SESSION = """
+from hpml.bench.fresh import FreshSide
+from hpml.bench.harness import BenchSession
+from hpml.bench.matrix import Case
+from hpml.bench.profiles import get_profile
+from hpml.bench.workloads import inference_workload
+side = FreshSide(Case("inference", "digits", "cpu", "host_allocator"), BenchSession(get_profile("smoke"), None),
+                 inference_workload)
+print(side._proc.pid, flush=True)
+import time; time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_session_leaves_no_fresh_process_folder(tmp_path: Path) -> None:
+    """33.10: a benchmark session with a fresh-process row (pytest has no SIGTERM handler)
+    left its pymp-* folder, which holds the forkserver's socket."""
+    session = subprocess.Popen([sys.executable, "-c", FRESH_SESSION], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1"})
+    side = psutil.Process(int(session.stdout.readline()))
+    helpers = [side, *psutil.Process(session.pid).children(recursive=True)]  # the forkserver, the tracker
+    assert any(p.name.startswith("pymp-") for p in tmp_path.rglob("*"))  # the premise
+    session.send_signal(signal.SIGTERM)
+    session.wait(30)
+    gone, alive = psutil.wait_procs(helpers, timeout=60)
+    assert not alive
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(("pymp-", "hpml-"))] == []
 
 
 # --- issue 33, groups 6 and 7: the benchmark session's storage (inner pytest sessions) -----

@@ -17,8 +17,7 @@ import pytest
 
 from . import tinybench
 
-BENCH = ["--bench-args", "benchmarks", "--repeats", "3"]  # the paired test needs 3 session pairs
-ONE = ["--bench-args", "benchmarks", "--repeats", "1"]  # enough where the sessions fail or fall back
+BENCH = ["--bench-args", "benchmarks", "--repeats", "3"]  # the paired test needs 3 session pairs (the fewest allowed)
 
 
 def git(repo: Path, *args: str) -> str:
@@ -86,11 +85,11 @@ def test_base_without_the_baton_falls_back_to_the_unpaired_test(repo: Path, gate
     git(repo, "commit", "-qm", "a base that cannot hand over")
     (repo / "benchmarks" / "conftest.py").unlink()
     tinybench.make_project(repo, reps=40)
-    code, out, err = gate("--base", "HEAD", *ONE)
+    code, out, err = gate("--base", "HEAD", *BENCH)
     assert code == 1, out + err
     header = out.splitlines()[0]
     assert header.startswith("hpml gate: unpaired fallback: session pair 1: the base session never handed")
-    assert "A/B time" in out and "SLOWER" in out and "n=15" in out  # the rounds of the one session pair, the unpaired test
+    assert "A/B time" in out and "SLOWER" in out and "n=45" in out  # 3 session pairs' rounds, pooled: the unpaired test
     assert_cleaned_up(repo)
 
 
@@ -102,7 +101,7 @@ def test_different_calls_per_side_fall_back(repo: Path, gate, monkeypatch: pytes
     # Unpaired, the working tree's last 3 rounds run alone while the base session shuts down: on 2
     # cores its 25th percentile once read +25.3% (CI, 2026-11-29), so this test of the mechanics
     # allows 50% (the statistics are tested in test_paired.py and the slow test_ab_real.py).
-    code, out, err = gate("--base", "HEAD", *ONE, "--min-effect", "0.5")
+    code, out, err = gate("--base", "HEAD", *BENCH, "--min-effect", "0.5")
     assert code == 0, out + err
     assert "unpaired fallback: session pair 1: the sessions made different numbers of timed calls" in out
     assert "more than 50%" in out
@@ -120,7 +119,7 @@ def test_identical_code_passes_from_a_subfolder(repo: Path, gate, monkeypatch: p
 
 
 def test_unknown_revision_exit_2(repo: Path, gate) -> None:
-    code, _, err = gate("--base", "no-such-branch", *ONE)
+    code, _, err = gate("--base", "no-such-branch", *BENCH)
     assert code == 2 and "not a commit git knows" in err
 
 
@@ -128,7 +127,7 @@ def test_failing_base_session_exit_2_and_cleans_up(repo: Path, gate) -> None:
     (repo / "tinypkg" / "__init__.py").write_text("raise ImportError('broken at base')\n")
     git(repo, "commit", "-qam", "broken")
     tinybench.make_project(repo)  # the working tree is fine again
-    code, _, err = gate("--base", "HEAD", *ONE)
+    code, _, err = gate("--base", "HEAD", *BENCH)
     assert code == 2 and "the base session" in err and "broken at base" in err
     assert_cleaned_up(repo)
 

@@ -72,7 +72,8 @@ def test_most_specific_pattern_wins(tmp_path: Path) -> None:
         ("tolerance = 1.5", "tolerance must be in"),
         ("alpha = 0", "alpha must be in"),
         ("test = 'ttest'", "test must be one of"),
-        ("repeats = 0", "repeats must be >= 1"),
+        ("repeats = 0", "repeats must be >= 3"),
+        ("repeats = 2", "repeats must be >= 3"),  # 33.21: refused before any session, not after them
         ("repeats = 1.5", "repeats must be an integer"),
         ("pairs = 0", "pairs must be >= 1"),
         ("pairs = '10'", "pairs must be an integer"),
