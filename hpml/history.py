@@ -24,7 +24,8 @@ from typing import Callable, Sequence
 from hpml.results.between_run import kind_of_row
 from hpml.errors import HpmlError
 from hpml.results.machine import comparable_machine, machine_line
-from hpml.results.schema import HOW_TO_RUN, Benchmark, Run, discover
+from hpml.results.runfiles import HOW_TO_RUN, discover
+from hpml.results.schema import Benchmark, Run
 from hpml.results.steps import MIN_SIDE, Step, find_steps, noise_sigma, spread
 
 

@@ -39,14 +39,15 @@ from pathlib import Path
 from typing import Any
 
 from hpml.errors import HpmlError
-from hpml.results.between_run import derive, kind_of_row, load_run, log_halfwidth
+from hpml.results.between_run import derive, kind_of_row, log_halfwidth
+from hpml.results.runfiles import hpml_rows, load_run
 
 USAGE_EXIT = 2
 
 
 def load_rows(path: Path) -> dict[str, dict[str, Any]]:
     """``extra_info`` of each hpml row of a pytest-benchmark JSON file, by benchmark name."""
-    return load_run(path)[0]
+    return hpml_rows(load_run(path))
 
 
 def _direction(info: dict[str, Any]) -> int:

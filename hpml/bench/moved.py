@@ -77,7 +77,7 @@ def stored_sigmas(storage: Path, machine_info: Mapping[str, Any], profiles: set[
     """Each kind's run-to-run noise sigma from the runs stored in ``storage`` of this machine and profile."""
     from hpml.history import find_all, ordered, series
     from hpml.results.machine import comparable_machine
-    from hpml.results.schema import discover
+    from hpml.results.runfiles import discover
 
     if not storage.is_dir():
         return {}

@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hpml.errors import HpmlError
     from hpml.results.machine import machine_facts
-    from hpml.results.schema import HOW_TO_RUN, read_json
+    from hpml.results.runfiles import HOW_TO_RUN, read_json
 
     parser = argparse.ArgumentParser(prog="python -m hpml.bench.screen", description="The one-screen answer of a stored run.")
     parser.add_argument("run", type=Path, help="a pytest-benchmark JSON file of hpml rows")

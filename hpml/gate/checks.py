@@ -46,7 +46,8 @@ from hpml.gate.stats import (
 )
 from hpml.results.atomic import write_text_atomic
 from hpml.results.machine import comparable_machine
-from hpml.results.schema import HOW_TO_RUN, Benchmark, CaseKey, Run, json_files, kind_of, read_json, run_from_json
+from hpml.results.runfiles import HOW_TO_RUN, json_files, kind_of, read_json, run_from_json
+from hpml.results.schema import Benchmark, CaseKey, Run
 from hpml.results.stats import bootstrap_ratio
 from hpml.results.summary import check_extra_info, keyed_rows, speedup_interval, validate_run
 from hpml.results.units import fmt_time

@@ -36,7 +36,8 @@ from typing import Callable, Iterator, Sequence
 
 from hpml.errors import HpmlError
 from hpml.gate import baton
-from hpml.results.schema import Run, load_run
+from hpml.results.runfiles import load_run
+from hpml.results.schema import Run
 
 #: Lines of a failed session's output echoed to stderr before the one-line error.
 LOG_TAIL_LINES = 30

@@ -26,7 +26,8 @@ from hpml.report.render import Details, Document, HeatCell, Heatmap, Image, Sect
 from hpml.results.machine import comparable_machine, machine_line
 from hpml.results.metrics import METRICS
 from hpml.results.phases import PHASE_INFO, phase_names, phase_rank, screen_rank
-from hpml.results.schema import Benchmark, CaseKey, ConvergenceRecord, Inputs, Run
+from hpml.results.runfiles import Inputs
+from hpml.results.schema import Benchmark, CaseKey, ConvergenceRecord, Run
 from hpml.results.steps import find_steps, noise_sigma
 from hpml.results.units import fmt_time
 

@@ -23,7 +23,7 @@ from hpml import argtypes
 from hpml.errors import HpmlError, RunFailed
 from hpml.results.atomic import check_writable_dir, os_error, write_text_atomic
 from hpml.results.markdown import STEP_SUMMARY_ENV, check_markdown_path, write_markdown
-from hpml.results.schema import HOW_TO_RUN, discover
+from hpml.results.runfiles import HOW_TO_RUN, discover
 
 LOCK_FILE = ".hpml-report.lock"
 

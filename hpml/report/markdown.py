@@ -13,7 +13,7 @@ from hpml.report.paired import speedups
 from hpml.results.machine import machine_line
 from hpml.results.markdown import details, escape, table
 from hpml.results.phases import screen_rank
-from hpml.results.schema import Inputs
+from hpml.results.runfiles import Inputs
 
 #: Rows of a table shown outside a folded block.
 MAX_SHOWN = 20

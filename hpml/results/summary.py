@@ -68,9 +68,8 @@ from typing import Any
 from hpml.errors import HpmlError
 from hpml.results.atomic import write_text_atomic
 from hpml.results.machine import machine_facts
-from hpml.results.schema import (
-    KEY_FIELDS, Benchmark, CaseKey, Run, case_key, kind_of, read_json, run_from_json, unique_keys,
-)
+from hpml.results.runfiles import kind_of, read_json, run_from_json
+from hpml.results.schema import KEY_FIELDS, Benchmark, CaseKey, Run, case_key, unique_keys
 from hpml.results.stats import bootstrap_ratio
 from hpml.results.metrics import summary_metrics
 

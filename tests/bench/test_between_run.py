@@ -94,8 +94,10 @@ def test_the_calibration_is_kept_per_machine(tmp_path: Path):
 
 
 def _write(path: Path, rows: dict, commit="abc", machine=MACHINE) -> Path:
-    path.write_text(json.dumps({"machine_info": machine, "commit_info": {"id": commit},
-                                "benchmarks": [{"name": n, "fullname": n, "extra_info": r} for n, r in rows.items()]}))
+    benchmarks = [{"name": n, "fullname": n, "stats": {"median": 0.1, "rounds": 5}, "extra_info": r}
+                  for n, r in rows.items()]
+    path.write_text(json.dumps({"version": "5.1.0", "machine_info": machine, "commit_info": {"id": commit},
+                                "benchmarks": benchmarks}))
     return path
 
 

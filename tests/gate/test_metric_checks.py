@@ -14,7 +14,7 @@ from hpml.errors import HpmlError
 from hpml.gate.config import GateConfig
 from hpml.gate.checks import MISSING, OK, WORSE, check_metrics
 from hpml.results.summary import summarize_rows
-from hpml.results.schema import load_run
+from hpml.results.runfiles import load_run
 from hpml.results.metrics import METRICS, SUMMARY_EXCLUDE, gated
 
 from .conftest import RUNS, SUMMARIES, read, write
