@@ -6,22 +6,11 @@ import os
 import platform
 import subprocess
 import sys
-from functools import lru_cache
 from typing import Any
 
 import torch
 
-
-@lru_cache(maxsize=1)
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from hpml.cpuinfo import cpu_flags, cpu_model
 
 
 def _version(module: str) -> str | None:
@@ -46,23 +35,6 @@ def git_commit(cwd: str | None = None) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-@lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (/proc/cpuinfo's first ``flags`` line; empty where unreadable).
-
-    Read once per process: ``optimized`` asks on every expansion (matrix collection expands
-    every row) whether bf16 pays here.
-    """
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
 
 
 def cpu_has_bf16() -> bool:

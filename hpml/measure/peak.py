@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from hpml.cpuinfo import cpu_flags
 from hpml.errors import HpmlError
 from hpml.measure.timers import DeviceLike, as_device, synchronize
 from hpml.results.atomic import write_text_atomic
@@ -218,8 +219,6 @@ def _cpu_flags_and_mhz() -> tuple[set[str], float | None]:
     """The CPU's flags and its rated maximum clock (MHz) from cpufreq's ``cpuinfo_max_freq``;
     None without cpufreq: /proc/cpuinfo's MHz is the current clock (on a VM, the TSC rate), which
     boost exceeds, so no bound can be derived from it."""
-    from hpml.machine import cpu_flags
-
     flags = set(cpu_flags())
     try:
         with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
