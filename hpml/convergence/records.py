@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpml.machine import git_commit, machine_info
-from hpml.results.atomic import write_text_atomic
+from hpml.files import write_text_atomic
 
 if TYPE_CHECKING:
     from hpml.convergence.recipes import ConvergenceCase

@@ -7,14 +7,14 @@ Three kinds of check, each producing :class:`Check` rows:
 * ``speedup~ref`` -- a same-run speedup did not drop below the speedup of the same
   case in a reference summary (minus tolerance).  Both sides are ratios measured
   within one run, so this holds across machines;
-* ``<metric>~ref`` -- a metric declared in :mod:`hpml.results.metrics` and listed in
+* ``<metric>~ref`` -- a metric declared in :mod:`hpml.results.metric_registry` and listed in
   ``[tool.hpml.gate] metrics`` (peak memory, CPU time, ...) did not get worse than in the
   reference summary by more than the tolerance (:func:`check_metrics`);
 * ``A/B time`` -- raw per-round timings of two runs (same machine): the typical
   round time (25th percentile) moved by more than ``min_effect`` *and* a
   permutation test says so at family-wise level ``alpha`` (Holm over all compared
   benchmarks); ``test="mannwhitney"`` uses medians and Mann-Whitney U instead.
-  See :mod:`hpml.gate.stats` for why;
+  See :mod:`hpml.gate.significance` for why;
 * ``A/B paired`` -- ``--base``'s sessions ran call by call (:mod:`hpml.gate.baton`):
   round i of a row on one side is paired with round i on the other, the effect is the
   mean over session pairs of their median per-pair time ratio, and a t-test across the
@@ -40,18 +40,18 @@ import numpy as np
 
 from hpml.errors import HpmlError
 from hpml.gate.config import TESTS, Expectation, GateConfig
-from hpml.gate.stats import (
+from hpml.gate.significance import (
     MIN_SESSION_PAIRS, QUANTILE, holm, log_ratios, mann_whitney_p, min_attainable_p, permutations_for,
     quantile_perm_test, session_t_test,
 )
-from hpml.results.atomic import write_text_atomic
-from hpml.results.machine import comparable_machine
+from hpml.files import write_text_atomic
+from hpml.results.machine_facts import comparable_machine
 from hpml.results.runfiles import HOW_TO_RUN, json_files, kind_of, read_json, run_from_json
 from hpml.results.schema import Benchmark, CaseKey, Run
-from hpml.results.stats import bootstrap_ratio
+from hpml.results.bootstrap import bootstrap_ratio
 from hpml.results.summary import check_extra_info, keyed_rows, speedup_interval, validate_run
 from hpml.results.units import fmt_time
-from hpml.results.metrics import gated
+from hpml.results.metric_registry import gated
 
 OK, SLOWER, FASTER, MISSING = "ok", "SLOWER", "FASTER", "missing"
 #: A gated metric (``[tool.hpml.gate] metrics``) more than the tolerance worse than the reference's.
@@ -204,7 +204,7 @@ def check_reference(current: dict[str, Any], reference: dict[str, Any], config: 
 
 def check_metrics(current: dict[str, Any], reference: dict[str, Any], config: GateConfig,
                   source: Any = "summary") -> list[Check]:
-    """Each gated metric (``[tool.hpml.gate] metrics``, declared in :data:`hpml.results.metrics.METRICS`)
+    """Each gated metric (``[tool.hpml.gate] metrics``, declared in :data:`hpml.results.metric_registry.METRICS`)
     of every row both summaries measured it on, against the reference's: WORSE (fails) when more than
     the row's tolerance worse in the metric's own direction.  Summaries without per-row metrics
     (older runs) give no check.  Fail closed: where the reference has a reading and the current
@@ -444,7 +444,7 @@ def compare_paired(
     min_effect: float,
 ) -> list[Check]:
     """A/B verdicts from rounds paired call by call, tested across session pairs (see
-    :mod:`hpml.gate.stats`), plus missing rows.
+    :mod:`hpml.gate.significance`), plus missing rows.
 
     Per row and session pair, ``r_j`` = the median per-pair log time ratio; the row is
     SLOWER (FASTER) when ``exp(mean r)`` grew (shrank) by more than ``min_effect`` and the

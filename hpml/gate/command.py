@@ -33,7 +33,7 @@ from typing import Any
 from hpml import argtypes
 from hpml.bench.idle import idle_cpus, policy_from
 from hpml.errors import HpmlError
-from hpml.results.machine import cpu_class
+from hpml.results.machine_facts import cpu_class
 from hpml.gate.config import (DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, DEFAULT_PAIRS, DEFAULT_REPEATS, DEFAULT_TOLERANCE, TESTS,
                               GateConfig, load_gate_config, parse_bench_args)
 from hpml.gate.checks import (
@@ -41,11 +41,11 @@ from hpml.gate.checks import (
     compare_paired, failures, format_table, load_side, merge_runs, underpowered,
     write_checks_json,
 )
-from hpml.gate.markdown import Facts, render as render_markdown
+from hpml.gate.verdict_markdown import Facts, render as render_markdown
 from hpml.gate.revisions import auto_base, run_interleaved
-from hpml.results.machine import machine_line
+from hpml.results.machine_facts import machine_line
 from hpml.results.markdown import STEP_SUMMARY_ENV, check_markdown_path, escape, write_markdown
-from hpml.results.atomic import check_writable_file
+from hpml.files import check_writable_file
 from hpml.results.summary import keyed_rows, latest_summary, load_summary, validate_run
 from hpml.results.schema import Run
 

@@ -42,14 +42,14 @@ from typing import Any
 
 from hpml.errors import HpmlError
 from hpml.results.schema import PHASES, CaseKey
-from hpml.results.metrics import gated
+from hpml.results.metric_registry import gated
 
 DEFAULT_TOLERANCE = 0.15  # relative drop allowed below an expected / reference speedup
 DEFAULT_ALPHA = 0.05  # family-wise false-alarm probability of one A/B gate run
 DEFAULT_MIN_EFFECT = 0.05  # relative change of the median time below which A/B never flags
 DEFAULT_REPEATS = 6  # --base: pairs of pytest sessions (base and current, run call by call); the test runs across them
 DEFAULT_PAIRS = 3  # --base: fixed pairs per hpml row and session (no adaptive stop; see hpml.bench.paired)
-TESTS = ("quantile", "mannwhitney")  # A/B tests, see hpml.gate.stats
+TESTS = ("quantile", "mannwhitney")  # A/B tests, see hpml.gate.significance
 #: A small selection that needs no dataset download: the baseline rows on the bundled
 #: digits set, without the end-to-end row (the slowest: ~30 s a call on a 2-core CPU).
 DEFAULT_BENCH_ARGS: tuple[str, ...] = ("benchmarks", "-k", "digits and baseline and not end_to_end")
@@ -115,7 +115,7 @@ class GateConfig:
     expectations: tuple[Expectation, ...] = ()
     # summaries whose intervals "reference" expectations come from, by CPU class ("*": any machine)
     references: tuple[tuple[str, Path], ...] = ()
-    # metrics held to the reference summary (hpml.results.metrics, those with a direction)
+    # metrics held to the reference summary (hpml.results.metric_registry, those with a direction)
     metrics: tuple[str, ...] = ()
     source: Path | None = None  # the pyproject.toml read, for messages
 

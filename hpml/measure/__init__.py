@@ -8,7 +8,7 @@ from hpml.measure.flops import flops_per_sample
 from hpml.measure.io import IoStats, IoTracker
 from hpml.measure.memory import MemoryStats, MemoryTracker
 from hpml.measure.peak import PeakEstimate, machine_fingerprint, measured_peak_flops, peak_estimate, peak_flags
-from hpml.measure.phases import PHASES, PhaseStats, measure_phase
+from hpml.measure.phase_stats import PHASES, PhaseStats, measure_phase
 from hpml.measure.profiler import profile_trace
 from hpml.measure.timers import Timer, synchronize
 

@@ -66,7 +66,7 @@ except ImportError:  # not POSIX
     resource = None  # type: ignore[assignment]
 
 #: Poll period of the sampling thread (s): short enough to catch a worker's batch,
-#: long enough that the thread costs little on a 2-core machine (numbers in phases.py).
+#: long enough that the thread costs little on a 2-core machine (numbers in hpml/measure/phase_stats.py).
 SAMPLE_INTERVAL_S = 0.005
 
 #: Ticks between looks for new descendants: a worker is picked up within ~50 ms of

@@ -40,7 +40,7 @@ import torch
 from hpml.cpuinfo import cpu_flags
 from hpml.errors import HpmlError
 from hpml.measure.timers import DeviceLike, as_device, synchronize
-from hpml.results.atomic import write_text_atomic
+from hpml.files import write_text_atomic
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -68,8 +68,8 @@ _MIN_CPU_N = 256
 
 
 def cache_path() -> Path:
-    """Where measured peaks are cached: in :func:`hpml.results.machine.cache_dir`."""
-    from hpml.results.machine import cache_dir
+    """Where measured peaks are cached: in :func:`hpml.results.machine_facts.cache_dir`."""
+    from hpml.results.machine_facts import cache_dir
 
     return cache_dir() / "peak_flops.json"
 
@@ -130,7 +130,7 @@ def _load_cache(path: Path) -> dict[str, Any]:
 
 
 def _store(path: Path, key: str, entry: dict[str, Any]) -> None:
-    """Add ``entry`` under ``key``, replacing the file atomically (:mod:`hpml.results.atomic`).
+    """Add ``entry`` under ``key``, replacing the file atomically (:mod:`hpml.files`).
 
     Two processes probing at once may each drop the other's new entry; the loser is
     simply re-measured later.

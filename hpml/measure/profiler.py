@@ -26,7 +26,7 @@ from torch.profiler import ProfilerActivity, profile, schedule
 from hpml.errors import HpmlError
 from hpml.measure.timers import DeviceLike, as_device
 from hpml.measure.tracking import Tracking
-from hpml.results.atomic import atomic_write
+from hpml.files import atomic_write
 
 
 class profile_trace(Tracking):

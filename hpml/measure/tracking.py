@@ -1,7 +1,7 @@
 """The :class:`Tracker` protocol every measurement obeys, and its one ``with`` form.
 
 A tracker measures a region: ``start()`` before it, ``stop()`` after it, which returns
-``{metric name: value}`` with every name declared in :data:`hpml.results.metrics.METRICS`
+``{metric name: value}`` with every name declared in :data:`hpml.results.metric_registry.METRICS`
 (so the JSON, the rank reduction, the report and the gate know the value without
 being told).  ``with tracker:`` is :class:`Tracking`'s, the same for every tracker.
 """

@@ -1,6 +1,6 @@
 """Benchmark reports: ``hpml report`` (Markdown, HTML, PNG charts in ``charts/``).
 
-* :mod:`hpml.report.paired` -- each row's speedup: the paired estimate and interval, or the old ratio;
+* :mod:`hpml.report.speedups` -- each row's speedup: the paired estimate and interval, or the old ratio;
 * :mod:`hpml.report.build` -- the sections: heatmaps, what to use, trend, details; which charts to draw;
 * :mod:`hpml.report.charts` -- matplotlib charts (imported only when drawing);
 * :mod:`hpml.report.render` -- the document model, Markdown and HTML writers;

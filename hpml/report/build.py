@@ -21,11 +21,11 @@ from typing import Any, Callable, Iterable, Sequence
 from hpml.gate.config import GateConfig
 from hpml.report import charts
 from hpml.report.charts import Bar
-from hpml.report.paired import Speedup, speedups
+from hpml.report.speedups import Speedup, speedups
 from hpml.report.render import Details, Document, HeatCell, Heatmap, Image, Section, Table, heat_colour
-from hpml.results.machine import comparable_machine, machine_line
-from hpml.results.metrics import METRICS
-from hpml.results.phases import PHASE_INFO, phase_names, phase_rank, screen_rank
+from hpml.results.machine_facts import comparable_machine, machine_line
+from hpml.results.metric_registry import METRICS
+from hpml.results.phase_names import PHASE_INFO, phase_names, phase_rank, screen_rank
 from hpml.results.runfiles import Inputs
 from hpml.results.schema import Benchmark, CaseKey, ConvergenceRecord, Run
 from hpml.results.steps import find_steps, noise_sigma
@@ -555,7 +555,7 @@ def details_sections(latest: Run, sp: dict[CaseKey, Speedup], folder: Path) -> l
         else:
             blocks.append("No metric varies between these rows: no chart.")
         rows = []
-        # the declared resource metrics (hpml.results.metrics, report=True) some row of the workload has
+        # the declared resource metrics (hpml.results.metric_registry, report=True) some row of the workload has
         resources = [m for m in METRICS.values() if m.report and any(b.metric(m.name) for b in benches)]
         flagged = []
         for key, bench in zip(keys, benches):

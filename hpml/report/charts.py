@@ -26,7 +26,7 @@ import matplotlib.colors  # noqa: E402
 import matplotlib.patches  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
-from hpml.results.atomic import atomic_write  # noqa: E402
+from hpml.files import atomic_write  # noqa: E402
 
 #: Inches per bar row and per group heading; chosen so 9-10 pt labels never touch.
 ROW_IN, GROUP_IN, BASE_IN = 0.30, 0.55, 1.3

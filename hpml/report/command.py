@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hpml import argtypes
 from hpml.errors import HpmlError, RunFailed
-from hpml.results.atomic import check_writable_dir, os_error, write_text_atomic
+from hpml.files import check_writable_dir, os_error, write_text_atomic
 from hpml.results.markdown import STEP_SUMMARY_ENV, check_markdown_path, write_markdown
 from hpml.results.runfiles import HOW_TO_RUN, discover
 
@@ -70,7 +70,7 @@ def run_report(args: argparse.Namespace) -> int:
     except OSError as exc:  # a full disk while writing: the files there before are intact (atomic writes)
         raise RunFailed(f"could not write the report into {out}: {os_error(exc)}") from None
     if markdown is not None or os.environ.get(STEP_SUMMARY_ENV):
-        from hpml.report.markdown import glance_markdown
+        from hpml.report.glance_markdown import glance_markdown
 
         write_markdown(markdown, glance_markdown(inputs))
     print(f"hpml report: wrote {out / 'index.md'}, {out / 'index.html'} and {len(charts)} chart(s) "

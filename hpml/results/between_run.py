@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from hpml.errors import HpmlError
-from hpml.results.atomic import write_text_atomic
-from hpml.results.machine import cache_dir, comparable_machine
+from hpml.files import write_text_atomic
+from hpml.results.machine_facts import cache_dir, comparable_machine
 from hpml.results.runfiles import hpml_rows, load_run
 
 #: z of a two-sided 95 % interval (the paired intervals' level).

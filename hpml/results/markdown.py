@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from hpml.errors import HpmlError
-from hpml.results.atomic import check_writable_file, write_text_atomic
+from hpml.files import check_writable_file, write_text_atomic
 
 #: GitHub Actions sets this to a file whose Markdown is shown on the job's summary page.
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -41,7 +41,7 @@ def details(summary: str, lines: list[str]) -> list[str]:
 
 def check_markdown_path(path: Path | None, flag: str = "--markdown") -> None:
     """Refuse an unwritable Markdown file before any work is done (exit 2, nothing written):
-    the one output-path policy, :func:`hpml.results.atomic.check_writable_file`."""
+    the one output-path policy, :func:`hpml.files.check_writable_file`."""
     if path is not None:
         check_writable_file(path, flag, create=False)
 

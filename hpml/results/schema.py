@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from hpml.errors import HpmlError
 
 #: The phases a benchmark row can measure (``extra_info["phase"]``), in pipeline order.
-from hpml.results.phases import PHASES  # noqa: E402  (re-exported: declared once, in hpml/results/phases.py)
+from hpml.results.phase_names import PHASES  # noqa: E402  (re-exported: declared once, in hpml/results/phase_names.py)
 
 #: Fields of the case key read from ``extra_info``, in the order they are printed.
 KEY_FIELDS = ("phase", "dataset", "model", "device", "optimizer", "optimization", "world_size")

@@ -18,7 +18,7 @@ Speedups are ratios of throughputs, ``samples_per_s / baseline_samples_per_s``,
 because grad_accum and friends process more samples per measured call.
 ``speedup_spread`` is the central 68 % percentile-bootstrap interval of that ratio
 (the "one sigma" error bar): the rounds of the row and of its baseline are resampled
-independently and the ratio of medians recomputed (:func:`hpml.results.stats.bootstrap_ratio`).
+independently and the ratio of medians recomputed (:func:`hpml.results.bootstrap.bootstrap_ratio`).
 It says how precisely this run pinned the speedup down.  68 % rather than 95 %: with
 the 5-10 rounds of a smoke run and a few rounds stretched 10x by a busy neighbour,
 the 2.5 % / 97.5 % tails land on resamples made mostly of disturbed rounds and the
@@ -52,7 +52,7 @@ Schema (``hpml_schema`` 1)::
                "speedup", "speedup_spread": [lo, hi] | null, "rounds",
                "speedup_interval": [lo, hi] | null, "pairs", "halfwidth", "significant": bool | null,
                "busy": bool, "busy_reason": str | null,
-               "metrics": {name: value}}],  # hpml.results.metrics.summary_metrics; absent in older summaries
+               "metrics": {name: value}}],  # hpml.results.metric_registry.summary_metrics; absent in older summaries
      "noise_floor": {phase: {"speedup", "interval": [lo, hi], "halfwidth", "pairs"}}, "busy_rows": int}
 """
 
@@ -66,12 +66,12 @@ from pathlib import Path
 from typing import Any
 
 from hpml.errors import HpmlError
-from hpml.results.atomic import write_text_atomic
-from hpml.results.machine import machine_facts
+from hpml.files import write_text_atomic
+from hpml.results.machine_facts import machine_facts
 from hpml.results.runfiles import kind_of, read_json, run_from_json
 from hpml.results.schema import KEY_FIELDS, Benchmark, CaseKey, Run, case_key, unique_keys
-from hpml.results.stats import bootstrap_ratio
-from hpml.results.metrics import summary_metrics
+from hpml.results.bootstrap import bootstrap_ratio
+from hpml.results.metric_registry import summary_metrics
 
 SCHEMA = 1
 #: Where summaries live below the benchmark storage directory.
@@ -183,7 +183,7 @@ def summarize_rows(benchmarks: dict[CaseKey, Benchmark]) -> list[dict[str, Any]]
             "speedup_spread": spread,
             "rounds": bench.rounds,
             **paired,
-            # every declared metric with a direction the row recorded (hpml.results.metrics)
+            # every declared metric with a direction the row recorded (hpml.results.metric_registry)
             "metrics": summary_metrics(bench.extra),
         })
         if paired.get("paired_speedup") is not None:

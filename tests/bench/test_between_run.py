@@ -133,7 +133,7 @@ def test_the_screen_says_which_interval_the_rows_carry():
 
 
 def test_the_report_says_which_interval_a_row_carries():
-    from hpml.report.paired import Speedup
+    from hpml.report.speedups import Speedup
 
     assert Speedup(1.5, (1.4, 1.6), True, interval_kind=WITHIN).text == "1.50x [1.40, 1.60] within-run"
     assert Speedup(1.5, (1.4, 1.6), True).text == "1.50x [1.40, 1.60]"  # older runs recorded no kind

@@ -14,7 +14,7 @@ from PIL import Image
 from hpml.errors import HpmlError
 from hpml.cli import main as cli_main
 from hpml.report import add_report_arguments, run_report
-from hpml.results.metrics import METRICS
+from hpml.results.metric_registry import METRICS
 
 from .conftest import MACHINE_DIR, STORAGE, run_files
 

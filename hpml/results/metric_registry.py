@@ -4,7 +4,7 @@ and what the recorded value is counted per.
 
 The readers and writers loop over :data:`METRICS` instead of spelling keys out again:
 
-* the trackers (:mod:`hpml.measure.trackers`) return ``{metric name: value}``;
+* the trackers (:mod:`hpml.measure.tracker_registry`) return ``{metric name: value}``;
 * the benchmark harness records every tracked metric in ``extra_info``
   (:func:`per_unit` divides the region totals by the calls or samples);
 * :func:`hpml.distributed.metrics.combine` merges the ranks' dicts by :attr:`Metric.reduce`;
@@ -163,7 +163,7 @@ for _m in (
     Metric("device_energy_j", "J/sample", "mean", better="lower", format=joules, per="sample", report=True,
            title="GPU energy per sample"),
     Metric("device_energy_reason", "text", "same"),  # why device_energy_j is None
-    # CPU time of the process tree (hpml.measure.trackers.CpuTracker), per sample
+    # CPU time of the process tree (hpml.measure.tracker_registry.CpuTracker), per sample
     Metric("cpu_seconds", "s/sample", "mean", better="lower", format=seconds, per="sample", report=True,
            title="CPU per sample", positive=True),
     # durations

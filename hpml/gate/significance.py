@@ -81,7 +81,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hpml.results.stats import SEED  # one fixed seed for every resampling (the bootstrap: results.stats)
+from hpml.results.bootstrap import SEED  # one fixed seed for every resampling (the bootstrap: results.stats)
 
 #: Percentile of the round times the quantile test compares (see module docstring).
 QUANTILE = 25.0

@@ -1,7 +1,7 @@
 """The statistics a run summary itself is made of: the bootstrap interval of a ratio.
 
 A summary's ``speedup_spread`` is :func:`bootstrap_ratio` of a row's rounds over its
-baseline's; the gate's A/B checks (:mod:`hpml.gate.stats`) use the same function.
+baseline's; the gate's A/B checks (:mod:`hpml.gate.significance`) use the same function.
 """
 
 from __future__ import annotations

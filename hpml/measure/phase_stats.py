@@ -34,11 +34,11 @@ from typing import Any
 from hpml.errors import HpmlError
 from hpml.measure.memory import SAMPLE_INTERVAL_S
 from hpml.measure.timers import DeviceLike, Timer, as_device
-from hpml.measure.trackers import Trackers
-from hpml.results.metrics import per_unit
-from hpml.results.phases import phase_names
+from hpml.measure.tracker_registry import Trackers
+from hpml.results.metric_registry import per_unit
+from hpml.results.phase_names import phase_names
 
-#: The phases ``hpml train`` measures (:mod:`hpml.results.phases` holds them all, in order).
+#: The phases ``hpml train`` measures (:mod:`hpml.results.phase_names` holds them all, in order).
 PHASES = phase_names(train=True)
 
 
@@ -58,7 +58,7 @@ class PhaseStats:
     rss_method: str = "vmhwm"  # how this process's peak was taken: "vmhwm" or "sampled"
     minor_faults: int | None = None  # pages mapped on first touch during the phase: this process + workers
     worker_minor_faults: int | None = None  # the workers' (descendants') part of minor_faults
-    # every other registered tracker's metrics (hpml.measure.trackers), by name
+    # every other registered tracker's metrics (hpml.measure.tracker_registry), by name
     more: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -76,7 +76,7 @@ class measure_phase:
 
     Set or increment ``.samples`` inside the block when the count is only known there.
     The device is synchronized at both ends (see :class:`~hpml.measure.timers.Timer`);
-    the registered trackers (:class:`~hpml.measure.trackers.Trackers`: memory, I/O, ...)
+    the registered trackers (:class:`~hpml.measure.tracker_registry.Trackers`: memory, I/O, ...)
     start before the timer and stop after it, so their set-up is not timed.  Statistics
     are filled in even when the block raises.  ``sample_interval_s`` (s) is the RSS
     polling period of worker processes (see :mod:`hpml.measure.memory`); raise it when

@@ -9,10 +9,10 @@ rows past :data:`MAX_SHOWN` and the other phases fold into ``<details>`` blocks.
 from __future__ import annotations
 
 from hpml.report.build import ADVICE_PHASES, Matrix, best_per_workload, matrices, memory_cost
-from hpml.report.paired import speedups
-from hpml.results.machine import machine_line
+from hpml.report.speedups import speedups
+from hpml.results.machine_facts import machine_line
 from hpml.results.markdown import details, escape, table
-from hpml.results.phases import screen_rank
+from hpml.results.phase_names import screen_rank
 from hpml.results.runfiles import Inputs
 
 #: Rows of a table shown outside a folded block.
