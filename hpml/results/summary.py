@@ -1,60 +1,5 @@
-"""The run summary: one small JSON per benchmark session with same-run speedups.
-
-The benchmark plugin (:func:`hpml.bench.plugin.write_run_summary`) calls, at session finish::
-
-    from hpml.results.summary import build_summary, summary_path, write_summary
-    summary = build_summary(output_json["benchmarks"], output_json["machine_info"],
-                            output_json["commit_info"], profile, noise_floor=floors)
-    write_summary(summary_path(".benchmarks", summary), summary)
-
-(``output_json`` as handed to the ``pytest_benchmark_update_json`` hook, or
-``[b.as_dict(include_data=True) for b in session.benchmarks]``.)
-
-Why a summary: a speedup measured *within one run* (optimization vs baseline, same
-machine, same minutes) cancels the machine's speed, so summaries from a laptop and
-a CI runner can be gated against each other; raw seconds cannot.
-
-Speedups are ratios of throughputs, ``samples_per_s / baseline_samples_per_s``,
-because grad_accum and friends process more samples per measured call.
-``speedup_spread`` is the central 68 % percentile-bootstrap interval of that ratio
-(the "one sigma" error bar): the rounds of the row and of its baseline are resampled
-independently and the ratio of medians recomputed (:func:`hpml.results.bootstrap.bootstrap_ratio`).
-It says how precisely this run pinned the speedup down.  68 % rather than 95 %: with
-the 5-10 rounds of a smoke run and a few rounds stretched 10x by a busy neighbour,
-the 2.5 % / 97.5 % tails land on resamples made mostly of disturbed rounds and the
-interval balloons (we saw [2.4, 20] around a clean 2.43x).  It is null without raw
-data (``--benchmark-save-data``), with fewer than 3 rounds on either side, and for
-baseline rows (a ratio of a row to itself).
-
-Rows measured paired with their baseline (:mod:`hpml.bench.paired`, every matrix row
-since the paired harness) carry their own estimate in ``extra_info``: then ``speedup``
-is that paired estimate, ``speedup_interval`` its 95 % bootstrap interval over the
-pairs, ``pairs`` and ``halfwidth`` how many pairs and how precise, ``significant``
-whether it is a change at all (interval excludes 1.0, estimate outside the phase's
-noise floor), and ``busy`` / ``busy_reason`` whether something else used the cores.
-Rows without them (older runs) keep the ratio of medians above, with ``significant``
-null.  Top level: ``noise_floor`` (per phase, the A/A control: the baseline paired with
-itself, as the benchmark plugin measured it; empty in a summary made afterwards from a
-run file) and ``busy_rows``.
-
-``world_size`` (processes of a DDP row, 1 for every other row) is part of a row's case:
-the one-process and two-process DDP baselines are two rows, and each DDP row's speedup
-is over the baseline of its own world size.  Summaries written before the field existed
-read as world size 1.
-
-Schema (``hpml_schema`` 1)::
-
-    {"hpml_schema": 1, "created": "2026-01-01T00:00:00+00:00", "commit": "<full id>", "dirty": false,
-     "profile": "smoke", "machine": {"cpu": "...", "cores": 2, "torch": "2.4.1", "gpu": null, "node": "...",
-                                     "cpu_capability", "cpu_bf16", "system", "arch"},
-     "rows": [{"phase", "dataset", "model", "device", "optimizer", "optimization", "world_size", "name",
-               "median_s", "samples_per_round", "samples_per_s", "baseline_samples_per_s",
-               "speedup", "speedup_spread": [lo, hi] | null, "rounds",
-               "speedup_interval": [lo, hi] | null, "pairs", "halfwidth", "significant": bool | null,
-               "busy": bool, "busy_reason": str | null,
-               "metrics": {name: value}}],  # hpml.results.metric_registry.summary_metrics; absent in older summaries
-     "noise_floor": {phase: {"speedup", "interval": [lo, hi], "halfwidth", "pairs"}}, "busy_rows": int}
-"""
+"""The run summary: one small JSON per benchmark session with same-run speedups, written by the
+benchmark plugin and gated by ``hpml gate``.  Its fields and why: docs/run-summary.md."""
 
 from __future__ import annotations
 
@@ -91,8 +36,7 @@ INTERVAL_FIELDS = ("speedup_interval", "speedup_spread", "speedup_interval_withi
 
 
 def _machine(machine_info: dict[str, Any]) -> dict[str, Any]:
-    """The machine facts a reader of a summary needs, with the installed torch when the
-    run did not record one."""
+    """The machine facts a summary carries, with the installed torch when the run recorded none."""
     facts = machine_facts(machine_info)
     if facts["torch"] is None:
         try:  # the installed version is what ran; metadata lookup does not import torch
@@ -105,10 +49,8 @@ def _machine(machine_info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rate_scale(row: Benchmark, base: Benchmark) -> float | None:
-    """Factor turning a ratio of call times into a ratio of throughputs (samples per call).
-
-    None when only one side knows its samples per call: the times are then not comparable.
-    """
+    """Factor turning a ratio of call times into a ratio of throughputs (samples per call);
+    None when only one side knows its samples per call."""
     spr, base_spr = row.samples_per_round, base.samples_per_round
     if spr is not None and base_spr is not None:
         return spr / base_spr
@@ -124,7 +66,6 @@ def _speedup(row: Benchmark, base: Benchmark) -> tuple[float | None, list[float]
     speedup = scale * base.median_s / row.median_s
     spread = None
     if row.data and base.data and min(len(row.data), len(base.data)) >= MIN_ROUNDS_FOR_SPREAD:
-        # speedup = scale * median(base times) / median(row times)
         lo, hi = bootstrap_ratio(base.data, row.data, scale=scale, level=SPREAD_LEVEL)
         spread = [round(lo, 4), round(hi, 4)]
     return round(speedup, 4), spread
@@ -200,11 +141,8 @@ def build_summary(
     profile: str | None = None,
     noise_floor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Summarize one session from pytest-benchmark's JSON rows (``output_json["benchmarks"]``).
-
-    ``profile`` defaults to the single ``extra_info["profile"]`` of the rows, if they agree.
-    ``noise_floor`` is per phase, as the writer measured it (:func:`hpml.bench.screen.floors`).
-    """
+    """Summarize one session from pytest-benchmark's JSON rows (``output_json["benchmarks"]``);
+    ``profile`` defaults to the rows' one ``extra_info["profile"]``."""
     obj = {"benchmarks": list(benchmarks), "machine_info": machine_info or {}, "commit_info": commit_info or {}}
     if not benchmarks:
         raise HpmlError("build_summary: no benchmarks to summarize (were all of them skipped or deselected?)")
@@ -214,10 +152,8 @@ def build_summary(
 
 def summary_from_run(run: Run, profile: str | None = None,
                      noise_floor: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The summary of an already loaded :class:`~hpml.results.schema.Run`.
-
-    ``noise_floor`` (per phase) comes from the writer, which measured the A/A controls;
-    a run file summarized afterwards (``hpml gate --summary RUN.json``) has none: ``{}``."""
+    """The summary of a loaded :class:`~hpml.results.schema.Run`; ``noise_floor`` comes from the
+    writer that measured the A/A controls (none for a run file summarized afterwards)."""
     if profile is None and len(run.profiles) == 1:
         profile = next(iter(run.profiles))
     rows = summarize_rows(run.benchmarks)
@@ -235,10 +171,8 @@ def summary_from_run(run: Run, profile: str | None = None,
 
 
 def summary_path(storage_dir: Path | str, summary: dict[str, Any]) -> Path:
-    """``<storage>/summaries/<UTC time>_p<pid>_<commit short>.json``, not yet taken; names
-    sort in time order.  The process id (and a counter if needed) keeps two sessions
-    finishing in the same second, e.g. concurrent autosaving runs, from overwriting
-    each other's summary."""
+    """``<storage>/summaries/<UTC time>_p<pid>_<commit short>.json``, not yet taken: the pid (and a
+    counter) keeps two sessions finishing in the same second from overwriting each other."""
     created = dt.datetime.fromisoformat(summary["created"]).astimezone(dt.timezone.utc)
     commit = str(summary.get("commit") or "unknown")[:8] + ("-dirty" if summary.get("dirty") else "")
     folder = Path(storage_dir) / SUMMARY_DIR
@@ -251,15 +185,13 @@ def summary_path(storage_dir: Path | str, summary: dict[str, Any]) -> Path:
 
 
 def write_summary(path: Path | str, summary: dict[str, Any]) -> Path:
-    """Write atomically, so a reader (``hpml gate`` in another shell, a CI step) never
-    sees half a file."""
+    """Write atomically: a reader in another shell never sees half a file."""
     return write_text_atomic(path, json.dumps(summary, indent=2) + "\n", parents=True)
 
 
 def _validate(obj: Any, path: Path) -> dict[str, Any]:
     kind = kind_of(obj)
     if kind == "run":
-        # A pytest-benchmark file works too: summarize it on the fly.
         check_extra_info(obj, path)
         run = run_from_json(obj, path)
         validate_run(run)
@@ -293,11 +225,8 @@ def _bad(value: Any) -> bool:
 
 
 def validate_row(row: dict[str, Any], where: str) -> None:
-    """Every number the gate reads from a summary row is finite and positive, or absent/null.
-
-    A NaN or zero speedup is not "no data": it means the run measured nothing sensible,
-    and a gate that let it through (NaN compares False with everything) would pass it.
-    """
+    """Every number the gate reads from a summary row is finite and positive, or absent/null: a
+    NaN speedup compares False with everything, so a gate that let it through would pass it."""
     for field in POSITIVE_FIELDS:
         value = row.get(field)
         if value is not None and _bad(value):
@@ -362,8 +291,7 @@ def row_key(row: dict[str, Any]) -> CaseKey:
 
 
 def speedup_interval(row: dict[str, Any]) -> tuple[list[float] | None, str]:
-    """The row's speedup interval and its name: the paired 95 % ``speedup_interval`` (newer
-    summaries), else the 68 % ``speedup_spread`` (older ones), else (None, "no interval")."""
+    """The row's speedup interval and its name: the paired 95 % one, else the 68 % spread."""
     if row.get("speedup_interval") is not None:
         return row["speedup_interval"], "95%"
     if row.get("speedup_spread") is not None:
@@ -372,8 +300,7 @@ def speedup_interval(row: dict[str, Any]) -> tuple[list[float] | None, str]:
 
 
 def keyed_rows(summary: dict[str, Any]) -> dict[CaseKey, dict[str, Any]]:
-    """Summary rows by case key; duplicate cases get their benchmark name as variant
-    (:func:`~hpml.results.schema.unique_keys`, the rule runs follow too)."""
+    """Summary rows by case key; duplicate cases get their benchmark name as variant, as in runs."""
     rows = summary["rows"]
     keys = unique_keys([row_key(row) for row in rows], [str(row.get("name")) for row in rows])
     twice = next((key for i, key in enumerate(keys) if key in keys[:i]), None)
