@@ -1,8 +1,5 @@
-"""Measurement: device-synced timers, peak memory, bytes read, FLOPs and peak FLOP/s.
-
-Separate from the workload (what runs) and the launcher (how it runs): a benchmark
-wraps a phase in :class:`measure_phase` and records ``stats.as_dict()``.
-"""
+"""Measurement, separate from the workload and the launcher: device-synced timers, peak memory,
+bytes read, FLOPs and peak FLOP/s (docs/measurement.md)."""
 
 from hpml.measure.flops import flops_per_sample
 from hpml.measure.io import IoStats, IoTracker

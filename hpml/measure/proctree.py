@@ -1,8 +1,5 @@
-"""Listing the measured process's descendants (DataLoader workers, spawned ranks).
-
-Memory and I/O are reported for the whole process tree, because with
-``num_workers > 0`` the reading and decoding happen in worker processes.
-"""
+"""Listing the measured process's descendants (DataLoader workers, spawned ranks), whose memory and
+I/O count with the process's own."""
 
 from __future__ import annotations
 
@@ -17,8 +14,7 @@ def _proc_children_supported() -> bool:
     return os.path.exists(f"/proc/{pid}/task/{pid}/children")
 
 
-#: True when descendants can be listed from /proc in ~30 us; the psutil fallback scans
-#: every pid on the host (~1 ms for 75 processes) and is polled less often.
+#: True when descendants can be listed from /proc (~30 us; psutil's fallback scans every pid, ~1 ms).
 FAST_CHILD_LISTING = _proc_children_supported()
 
 
@@ -39,10 +35,7 @@ def _direct_children(pid: int) -> list[int]:
 
 
 def child_pids(pid: int | None = None) -> list[int]:
-    """Pids of all descendants of ``pid`` (default: this process), children first.
-
-    A snapshot: processes may start or exit right after it is taken.
-    """
+    """Pids of all descendants of ``pid`` (default: this process), children first: a snapshot."""
     root = os.getpid() if pid is None else pid
     if not FAST_CHILD_LISTING:
         try:
