@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from hpml.errors import HpmlError
-from hpml.results.schema import PHASES, CaseKey
+from hpml.results.phase_names import PHASES
+from hpml.results.schema import CaseKey
 from hpml.results.metric_registry import gated
 
 DEFAULT_TOLERANCE = 0.15  # relative drop allowed below an expected / reference speedup

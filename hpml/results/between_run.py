@@ -1,20 +1,5 @@
-"""Intervals that cover the next run: a row's within-run interval widened by how much its
-kind of row moves between runs on this machine.
-
-A paired interval sees the spread of the pairs within one process over a few seconds.
-Loading rows also move with the machine's state over seconds to minutes, and fresh-process
-rows with each process's layout (``docs/studies/``: loading-drift, process-spread), so two
-runs of one commit differ by more than their intervals allow.  Per kind of row
-(:func:`kind_of_row`) a between-run spread ``sd`` (log scale) is calibrated on the machine
-from stored runs of it (:func:`derive`, ``hpml calibrate``), stored with the machine's facts
-(:func:`store`) and reused by later runs there (:func:`apply`): each side of the interval is
-widened in log space to ``sqrt(h^2 + (z * sd)^2)``, ``h`` that side's within-run half-width.
-
-A row of a kind without a calibration keeps its within-run interval and says why
-(``interval_kind``, ``interval_note``).  Torch-free: ``compare_runs`` and ``hpml calibrate`` read JSON only.
-Widened intervals covered the next run for 94-95 % of rows, within-run ones for 74 %
-(``docs/studies/between-run-coverage.md``).
-"""
+"""Intervals that cover the next run: a row's within-run interval widened by its kind of row's
+between-run spread, calibrated per machine by ``hpml calibrate`` (docs/studies/between-run-coverage.md)."""
 
 from __future__ import annotations
 
@@ -41,10 +26,8 @@ FILE = "between_run.json"
 
 
 def kind_of_row(info: Mapping[str, Any]) -> str:
-    """The kind a row's run-to-run spread is calibrated and reported under: its phase; loading
-    rows split by whether their loader runs worker processes (their speedup moves with the
-    machine's state for seconds to minutes); rows measured in fresh processes apart (each
-    process's layout moves its times)."""
+    """The kind a row's run-to-run spread is calibrated under: its phase, loading rows split by worker
+    processes, fresh-process rows apart (docs/studies/: loading-drift, process-spread)."""
     phase = str(info.get("phase", "?"))
     if info.get("fresh_process"):
         return f"{phase}, fresh processes"
@@ -88,7 +71,7 @@ def derive_pairs(pairs: list[tuple[dict[str, dict[str, Any]], dict[str, dict[str
     """Per kind of row, the smallest between-run ``sd`` (log) at which ``coverage`` of the rows
     quiet in both runs of a pair differ by no more than their widened intervals allow:
     ``|log(a/b)| <= sqrt(h_a^2 + h_b^2 + 2 (z sd)^2)``.  An order statistic of what each row
-    needs, not a mean, so heavy tails (a loading row that jumped) are covered as the target says."""
+    needs, not a mean, so heavy tails are covered as the target says."""
     needed: dict[str, list[float]] = {}
     for a, b in pairs:
         for name in sorted(set(a) & set(b)):

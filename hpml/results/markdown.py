@@ -1,9 +1,5 @@
-"""GitHub-flavoured Markdown out of hpml: escaping untrusted text, writing the file and the job summary.
-
-Row names, machine strings and commit subjects come from runs anyone may have written: they
-are escaped for Markdown *and* HTML (GitHub renders both in a PR comment or a job summary),
-so a name like ``a|b<script>`` stays one table cell of plain text.
-"""
+"""GitHub-flavoured Markdown out of hpml: escaping untrusted text (for Markdown and HTML: runs anyone
+may have written), tables, writing the file and the job summary."""
 
 from __future__ import annotations
 
@@ -40,8 +36,7 @@ def details(summary: str, lines: list[str]) -> list[str]:
 
 
 def check_markdown_path(path: Path | None, flag: str = "--markdown") -> None:
-    """Refuse an unwritable Markdown file before any work is done (exit 2, nothing written):
-    the one output-path policy, :func:`hpml.files.check_writable_file`."""
+    """Refuse an unwritable Markdown file before any work is done (:func:`hpml.files.check_writable_file`)."""
     if path is not None:
         check_writable_file(path, flag, create=False)
 

@@ -1,11 +1,5 @@
-"""The phases a benchmark row or an ``hpml train`` run measures, declared once, in pipeline order.
-
-Torch-free (the report and the gate read it).  What builds a phase's workload and which
-optimizations it measures live with the benchmarks (:data:`hpml.bench.phases.PHASE_BUILDS`);
-the names, their order and what each phase is for live here, so ``hpml train``
-(:mod:`hpml.measure.phase_stats`), the matrix, the run summary, the gate's patterns and the
-report's ordering and breakdowns all read the same list.
-"""
+"""The phases a benchmark row or an ``hpml train`` run measures, declared once, in pipeline order, with
+what each is for; torch-free.  How a phase's workload is built lives in :mod:`hpml.bench.phases`."""
 
 from __future__ import annotations
 
@@ -39,11 +33,7 @@ PHASES: tuple[str, ...] = tuple(PHASE_INFO)
 
 
 def phase_names(**flags: bool) -> tuple[str, ...]:
-    """The phases whose flags (``train``, ``breakdown``, ``advice``, ``runs_model``) have the given values.
-
-    >>> phase_names(runs_model=False)
-    ('preprocess', 'load')
-    """
+    """The phases whose flags (``train``, ``breakdown``, ``advice``, ``runs_model``) have the given values."""
     return tuple(p.name for p in PHASE_INFO.values() if all(getattr(p, k) == v for k, v in flags.items()))
 
 

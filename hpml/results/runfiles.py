@@ -1,6 +1,5 @@
-"""Run files on disk: finding them, and the one reader of pytest-benchmark runs and
-convergence records.  Anything unusable is a one-line :class:`~hpml.errors.HpmlError`
-naming the file and how to produce a good one."""
+"""Run files on disk: finding them, and the one reader of runs and convergence records.  Anything
+unusable is a one-line :class:`~hpml.errors.HpmlError` naming the file and how to produce a good one."""
 
 from __future__ import annotations
 
@@ -73,11 +72,8 @@ def _check_version(path: Path, version: Any) -> str:
 
 
 def run_from_json(obj: Any, path: Path, *, check_version: bool = True) -> Run:
-    """Validate a parsed pytest-benchmark document and build a :class:`Run`.
-
-    ``check_version=False`` is for rows handed over in-process by the running
-    pytest-benchmark (the conftest's summary writer), whose layout is the installed one.
-    """
+    """Validate a parsed pytest-benchmark document and build a :class:`Run` (``check_version=False``:
+    rows handed over in-process by the installed pytest-benchmark)."""
     kind = kind_of(obj)
     if kind != "run":
         found = {"summary": "an hpml run summary", "convergence": "a convergence record"}.get(kind, "something else")
@@ -150,8 +146,7 @@ def _positive(value: Any) -> bool:
 
 
 def check_speedups(path: Path, name: str, info: dict[str, Any]) -> None:
-    """A row's speedup and its interval are absent or positive finite numbers; else HpmlError
-    (a string or a negative speedup is a broken file, not a row to compare)."""
+    """A row's speedup and its interval are absent or positive finite numbers, else the file is broken."""
     speedup, interval = info.get("speedup_vs_baseline"), info.get("speedup_interval")
     if speedup is not None and not _positive(speedup):
         raise HpmlError(f"{path}: row {name}: speedup_vs_baseline {speedup!r} is not a positive number")
@@ -191,12 +186,8 @@ class Inputs:
 
 
 def discover(paths: Iterable[Path | str], explicit: Iterable[Path | str] = ()) -> Inputs:
-    """Classify every JSON under ``paths``.
-
-    A file named explicitly (``explicit``) must be readable or the call fails; a file
-    merely found while walking a directory is skipped with a note instead, so one
-    half-written file in ``.benchmarks/`` does not block a report of everything else.
-    """
+    """Classify every JSON under ``paths``.  A file named in ``explicit`` must be readable; one found
+    in a folder is skipped with a note, so one half-written file does not block the rest."""
     explicit_set = {Path(p).resolve() for p in explicit}
     runs: list[Run] = []
     records: list[ConvergenceRecord] = []

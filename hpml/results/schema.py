@@ -1,6 +1,5 @@
-"""The results schema: what identifies a benchmark row (:class:`CaseKey`), the :class:`Run`
-and :class:`Benchmark` rows of a pytest-benchmark run, and convergence records.
-Reading them from disk is :mod:`hpml.results.runfiles`."""
+"""The results schema: the case key, the :class:`Run` and :class:`Benchmark` rows of a pytest-benchmark
+run, and convergence records (read from disk by :mod:`hpml.results.runfiles`)."""
 
 from __future__ import annotations
 
@@ -12,9 +11,6 @@ from typing import Any, Sequence
 
 from hpml.errors import HpmlError
 
-#: The phases a benchmark row can measure (``extra_info["phase"]``), in pipeline order.
-from hpml.results.phase_names import PHASES  # noqa: E402  (re-exported: declared once, in hpml/results/phase_names.py)
-
 #: Fields of the case key read from ``extra_info``, in the order they are printed.
 KEY_FIELDS = ("phase", "dataset", "model", "device", "optimizer", "optimization", "world_size")
 #: The text fields of the key (``world_size`` is a number: processes of a DDP row, 1 elsewhere).
@@ -23,16 +19,8 @@ TEXT_FIELDS = KEY_FIELDS[:-1]
 
 @dataclass(frozen=True, order=True)
 class CaseKey:
-    """What identifies one benchmark row across runs.
-
-    hpml rows are keyed by ``(phase, dataset, model, device, optimizer, optimization,
-    world_size)`` from ``extra_info``, so renaming a test function does not break a
-    trend.  ``world_size`` tells the DDP rows of one and two processes apart (rows
-    written before it was recorded, and every single-process row, have 1).  Rows
-    without that extra_info (foreign benchmarks) fall back to the benchmark ``name``;
-    ``variant`` tells apart rows that would otherwise collide inside one run (e.g. two
-    batch sizes of the same case).
-    """
+    """What identifies one benchmark row across runs: its ``extra_info`` identity, so renaming a test
+    keeps its trend; foreign rows fall back to ``name``; ``variant`` separates rows colliding in one run."""
 
     phase: str = ""
     dataset: str = ""
@@ -51,8 +39,7 @@ class CaseKey:
 
     @property
     def label(self) -> str:
-        """One short line: ``train:cifar10:resnet50:cpu:sgd:amp_bf16`` (``...:grad_accum:w2``
-        for two processes) or the benchmark name."""
+        """``train:cifar10:resnet50:cpu:sgd:amp_bf16`` (``...:w2`` for two processes), or the benchmark name."""
         if not self.is_hpml:
             text = self.name
         else:
@@ -95,8 +82,7 @@ def case_key(bench: dict[str, Any]) -> CaseKey:
     extra = bench.get("extra_info") or {}
     name = str(bench.get("name") or bench.get("fullname") or "?")
     fields = {f: extra.get(f) for f in TEXT_FIELDS}
-    # phase, dataset, device and optimization are what make a row an hpml case;
-    # model and optimizer may be absent for phases that do not train (load, preprocess).
+    # model and optimizer may be absent: phases that do not train (load, preprocess) have none
     if all(fields[f] for f in ("phase", "dataset", "device", "optimization")):
         return CaseKey(**{f: str(v or "") for f, v in fields.items()},
                        world_size=_world_size(extra.get("world_size"), name))
@@ -104,8 +90,7 @@ def case_key(bench: dict[str, Any]) -> CaseKey:
 
 
 def unique_keys(keys: Sequence[CaseKey], variants: Sequence[str]) -> list[CaseKey]:
-    """The keys of one run's rows, made unique: every key shared by several rows gets that
-    row's ``variants`` entry (its benchmark name) as variant, so no row hides another."""
+    """The keys of one run's rows, made unique: a key shared by several rows gets its ``variants`` entry."""
     counts: dict[CaseKey, int] = {}
     for key in keys:
         counts[key] = counts.get(key, 0) + 1

@@ -1,24 +1,5 @@
-"""Steps in a series of runs: where a row's level moved and stayed (``hpml history``, the report's trend).
-
-asv's answer to "which commit made it slower" is the anchor: fit the series (one value per
-commit, log time) with a piecewise-constant function, a penalty per breakpoint, and call the
-breakpoints steps.  This is the plain version of that fit: least squares with a penalty of
-:data:`PENALTY` x sigma^2 x ln(n) per breakpoint (a BIC-like choice), solved exactly by
-dynamic programming over all segmentations (O(n^2): a history is at most a few hundred
-commits), segments of at least :data:`MIN_SIDE` commits so one odd run is never a level.
-
-A breakpoint is a *step* only when, in addition,
-
-* its size exceeds the run-to-run noise of that kind of row (:func:`spread`: the 90th
-  percentile of ``|a / b - 1|`` between two runs of unchanged code), and
-* the 95 % Welch t interval of the size (the two adjacent segments) excludes half that
-  noise (with a handful of runs, sigma itself is uncertain: this keeps false steps at
-  2-3 in 100 pure-noise histories of 10-20 commits, and finds a 15 % step at train-step noise).
-
-sigma, the noise of one run around its level, is *measured* from the series themselves
-(:func:`noise_sigma`): the median absolute difference of consecutive commits, which a
-few steps barely move, pooled over the rows of one kind.
-"""
+"""Steps in a series of runs, where a row's level moved and stayed (``hpml history``, the report's trend):
+a penalized piecewise-constant fit, kept where the step beats the noise (docs/studies/step-detection.md)."""
 
 from __future__ import annotations
 

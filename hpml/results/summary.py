@@ -88,12 +88,10 @@ def _paired(bench: Benchmark) -> dict[str, Any]:
         "busy": bool(extra.get("busy", False)),
         "busy_reason": extra.get("busy_reason") or None,
         "reference": extra.get("reference") or None,  # what the speedup is over, when not the baseline row
-        # which interval the row carries (hpml.results.between_run): "within-run" or "within + between-run"
         "interval_kind": extra.get("interval_kind") or None,
         "interval_note": extra.get("interval_note") or None,
         "speedup_interval_within": extra.get("speedup_interval_within") or None,
-        # what the row's number also stands for (hpml.bench.matrix): rows measured once for
-        # several datasets, optimizations or kinds of data, and the row holding its A/A control
+        # what the row's number also stands for: rows measured once for several (hpml.bench.matrix)
         "dataset_aliases": list(extra.get("dataset_aliases") or []),
         "aliases": list(extra.get("aliases") or []),
         "stands_for": list(extra.get("stands_for") or []),
@@ -116,7 +114,7 @@ def summarize_rows(benchmarks: dict[CaseKey, Benchmark]) -> list[dict[str, Any]]
         paired = _paired(bench)
         row.update({
             "name": bench.name,
-            "median_s": bench.median_s,  # s per call
+            "median_s": bench.median_s,
             "samples_per_round": bench.samples_per_round,
             "samples_per_s": bench.samples_per_s,
             "baseline_samples_per_s": base.samples_per_s if base is not None else None,
@@ -124,7 +122,6 @@ def summarize_rows(benchmarks: dict[CaseKey, Benchmark]) -> list[dict[str, Any]]
             "speedup_spread": spread,
             "rounds": bench.rounds,
             **paired,
-            # every declared metric with a direction the row recorded (hpml.results.metric_registry)
             "metrics": summary_metrics(bench.extra),
         })
         if paired.get("paired_speedup") is not None:
