@@ -1,25 +1,5 @@
-"""``hpml gate``: exit 0 when nothing regressed, 1 on a regression, 2 (HpmlError) on bad input.
-
-Modes:
-
-* default -- same-run speedups of the latest summary (or ``--summary FILE``)
-  against ``[tool.hpml.gate.min_speedup]``, and against ``--reference FILE`` if given;
-* ``--ab BASE CURRENT`` -- raw timings of two runs (files or folders of runs, each
-  folder's runs pooled), Mann-Whitney U + minimum effect, Holm-corrected;
-* ``--base REV`` -- run ``--bench-args`` at REV (temporary worktree) and at the
-  working tree, two sessions at once taking turns call by call (:mod:`hpml.gate.baton`),
-  then a *paired* A/B comparison of round i against round i, tested across the session
-  pairs (a t-test: each session pair is one pair of processes); when the
-  rounds cannot be paired (a base revision older than the baton), the unpaired test of
-  ``--ab``, said in one line (``--base auto``: the merge-base with the default branch,
-  else the previous commit).
-
-Fails closed: a gated row that is missing fails (exit 1) unless ``--allow-missing``;
-a run with nothing comparable, NaN/inf/zero/negative numbers, a busy gated row or an
-unwritable ``--json`` is bad input (one line, exit 2).  Exit 1 means a regression only.
-
-A table of everything checked is always printed.
-"""
+"""``hpml gate``: exit 0 when nothing regressed, 1 on a regression, 2 (HpmlError) on bad input; the
+modes are in the README and docs/gate.md."""
 
 from __future__ import annotations
 
@@ -215,12 +195,8 @@ def _ab_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check],
 
 def ab_checks(base_runs: list[Run], current_runs: list[Run], unpaired: str | None, config: GateConfig, where: str,
               *, allow_other_machine: bool = False) -> tuple[list[Check], list[str]]:
-    """The A/B checks and header lines of ``--ab`` / ``--base`` (and the power study).
-
-    ``unpaired``: None for ``--ab`` (files carry no pairing: the unpaired test); for
-    ``--base`` sessions "" when they alternated call by call (the paired test), else
-    why not (the unpaired test, with that reason as the first header line).
-    """
+    """The A/B checks and header lines of ``--ab`` / ``--base``; ``unpaired``: None for ``--ab``, "" for
+    sessions that alternated call by call (the paired test), else why not (the unpaired test)."""
     for run in (*base_runs, *current_runs):
         validate_run(run)
     check_compatible(base_runs, current_runs, allow_other_machine)
@@ -252,11 +228,8 @@ def ab_checks(base_runs: list[Run], current_runs: list[Run], unpaired: str | Non
 
 
 def run_gate(args: argparse.Namespace) -> int:
-    """Run the gate; 0 ok, 1 regression.  Bad input raises HpmlError (the CLI exits 2).
-
-    CI reads exit 1 as "slower": an unexpected error inside the gate is re-raised as an
-    HpmlError (exit 2, one line) so that a crash never passes for a regression.
-    """
+    """Run the gate; 0 ok, 1 regression.  Bad input, and any crash (CI reads exit 1 as "slower"), is an
+    HpmlError (exit 2)."""
     try:
         return _run_gate(args)
     except (HpmlError, KeyboardInterrupt):

@@ -1,34 +1,5 @@
-"""``[tool.hpml.gate]`` in pyproject.toml: what the gate expects, validated once.
-
-Found by walking up from the working directory to the first ``pyproject.toml``
-(the one pytest and pip would use).  Nothing configured is a valid configuration:
-every speedup is reported, none is gated, and the A/B defaults apply.  A typo in a
-key fails loudly instead of silently disabling a check.
-
-Layout::
-
-    [tool.hpml.gate]
-    tolerance = 0.15        # fraction a same-run speedup may fall below its expectation/reference
-    alpha = 0.05            # family-wise false-alarm rate of the A/B test (Holm over all benchmarks)
-    min_effect = 0.05       # A/B: time changes below this fraction are never flagged
-    test = "quantile"       # unpaired A/B test (--ab, --base's fallback): "quantile" or "mannwhitney"
-    repeats = 6             # --base: session pairs (base and current run together, call by call); >= 3
-    pairs = 3               # --base: fixed (baseline, optimization) pairs per hpml row and session
-    bench_args = "benchmarks -k 'digits and baseline'"  # --base: the pytest selection run at both revisions
-    reference = "reference/AVX512+bf16.json"  # for "reference" expectations (relative path)
-    metrics = ["peak_rss_bytes"]  # with a reference: each row's metric may be at most `tolerance` worse
-
-    [tool.hpml.gate.min_speedup]
-    # "phase:dataset:device:optimization" = minimal same-run speedup vs baseline
-    "train:*:cpu:amp_bf16" = 1.8
-    "train:imagenet:cuda:channels_last" = { min = 1.2, tolerance = 0.25 }
-    "train:digits:cpu:amp_bf16" = { min = "reference", tolerance = 0.05 }  # low end of the reference's interval
-    "train:cifar10:timm:resnet18:cpu:amp_bf16" = 1.3  # a --hpml-models row: the model sits after the dataset
-
-Pattern fields use shell wildcards (``*``, ``?``, ``[ab]``).  When several patterns
-match a case, the one with the most literal (wildcard-free) fields wins; among
-equally literal ones the first in the file wins.
-"""
+"""``[tool.hpml.gate]`` in pyproject.toml, validated once: a typo in a key fails loudly instead of
+disabling a check.  The layout and pattern precedence: docs/gate.md."""
 
 from __future__ import annotations
 
@@ -75,8 +46,7 @@ class Expectation:
 
     @property
     def fields(self) -> tuple[str, ...]:
-        """``(phase, dataset, model, device, optimization)``; the model is ``*`` when the
-        pattern leaves it out, and may hold colons itself (``timm:resnet18``)."""
+        """``(phase, dataset, model, device, optimization)`` (see :func:`split_pattern`)."""
         return split_pattern(self.pattern)
 
     @property
@@ -90,11 +60,8 @@ class Expectation:
 
 
 def split_pattern(pattern: str) -> tuple[str, ...]:
-    """``phase:dataset[:model]:device:optimization`` -> its five fields (model ``*`` when absent).
-
-    Phase, dataset, device and optimization hold no colon, so whatever lies between the
-    dataset and the device is the model, colons included (``train:cifar10:timm:resnet18:cpu:amp_bf16``).
-    """
+    """``phase:dataset[:model]:device:optimization`` -> its five fields (model ``*`` when absent); the
+    model is whatever lies between dataset and device, colons included (``timm:resnet18``)."""
     parts = pattern.split(":")
     if len(parts) < len(PATTERN_FIELDS):
         raise ValueError(pattern)
