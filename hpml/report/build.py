@@ -1,13 +1,5 @@
-"""What goes into the report: tables and charts computed from the loaded inputs.
-
-Each ``*_section`` function turns the inputs into one :class:`~hpml.report.render.Section`,
-writing its charts into the report's ``charts/`` folder.  When the data for a chart is
-absent the section says so, and how to produce it, instead of showing an empty plot.
-
-Order: what answers "which optimization, by how much" first (the heatmaps and What to
-use), then the gated trend, the phase breakdown, the per-workload details, time to
-accuracy and the runs read.
-"""
+"""What goes into the report: one :class:`~hpml.report.render.Section` per ``*_section`` function, the
+answer first; a chart without data says how to produce it (docs/report.md)."""
 
 from __future__ import annotations
 

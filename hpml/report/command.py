@@ -1,14 +1,5 @@
-"""``hpml report``: Markdown + HTML + PNG charts from benchmark runs.
-
-Reads every pytest-benchmark run and convergence record under ``--storage`` (or
-the files/folders given), and writes ``index.md``, ``index.html`` and ``charts/`` to
-``--out``.  Bad input raises HpmlError (the CLI prints it and exits 2).
-
-Two reports into one ``--out`` at the same time neither crash nor mix: each holds an
-exclusive lock on ``--out/.hpml-report.lock`` while it writes, builds its charts in a
-temporary folder next to ``charts/`` and swaps it in whole, and replaces ``index.md``
-and ``index.html`` atomically.  A reader sees the old report or the new one.
-"""
+"""``hpml report``: Markdown + HTML + PNG charts from benchmark runs.  Two reports into one ``--out``
+neither crash nor mix: a lock, and every file swapped in whole (docs/report.md)."""
 
 from __future__ import annotations
 

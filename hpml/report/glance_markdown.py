@@ -1,10 +1,5 @@
-"""``hpml report --markdown FILE``: the report's at-a-glance part as GitHub Markdown (no charts).
-
-The latest run's primary-phase speedups (optimizations down, workloads across) and the
-best optimization per workload, for a PR comment or a job summary; the full report
-(HTML, charts) is the artifact next to it.  The visible part stays short: the table's
-rows past :data:`MAX_SHOWN` and the other phases fold into ``<details>`` blocks.
-"""
+"""``hpml report --markdown FILE``: the report's at-a-glance part as GitHub Markdown (no charts), the
+visible part short and the rest folded."""
 
 from __future__ import annotations
 
