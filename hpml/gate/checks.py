@@ -40,12 +40,12 @@ class Check:
     """One line of the gate table."""
 
     case: str
-    kind: str  # "speedup>=min", "speedup~ref" or "A/B time"
+    kind: str
     reference: str
     current: str
     ratio: float | None  # current speed / reference speed (< 1: slower)
     p: float | None  # Holm-adjusted p-value (A/B only)
-    verdict: str  # ok / SLOWER / FASTER / missing
+    verdict: str
     note: str = ""
     ci: tuple[float, float] | None = None  # 95 % interval of ratio (A/B only: bootstrap, paired: t over session pairs)
     per_session: tuple[float, ...] | None = None  # paired A/B: each session pair's time ratio (current / base)
@@ -64,7 +64,7 @@ def _fmt_speedup(value: float | None, row: dict[str, Any] | None = None) -> str:
 
 
 def refuse_busy(row: dict[str, Any], label: str, source: Any) -> None:
-    """A gated row measured on a busy machine cannot give a verdict either way: exit 2."""
+    """A gated row measured on a busy machine gives no verdict either way: exit 2."""
     if row.get("busy"):
         reason = row.get("busy_reason") or "no reason recorded"
         raise HpmlError(f"{source}: row {label} was measured on a busy machine ({reason}); "
@@ -91,13 +91,9 @@ def reference_floor(exp: Expectation, reference: dict[str, Any] | None, ref_sour
     return float(interval[0])
 
 
-# --- same-run speedup checks -------------------------------------------------------------
-
-
 def check_expectations(summary: dict[str, Any], config: GateConfig, source: Any = "summary",
                        reference: dict[str, Any] | None = None, ref_source: Any = "reference") -> list[Check]:
-    """Every non-baseline row against its configured minimal speedup (report-only when none); a gated
-    row without a speedup, or a pattern matching no row, is MISSING (fail closed)."""
+    """Every non-baseline row against its configured minimal speedup; a gated row without one is MISSING."""
     checks: list[Check] = []
     used: set[str] = set()
     for key, row in keyed_rows(summary).items():
@@ -170,8 +166,7 @@ def check_reference(current: dict[str, Any], reference: dict[str, Any], config: 
 
 def check_metrics(current: dict[str, Any], reference: dict[str, Any], config: GateConfig,
                   source: Any = "summary") -> list[Check]:
-    """Each gated metric of every row against the reference's: WORSE when more than the tolerance worse
-    in its own direction; MISSING where the reference has a reading and the current row none."""
+    """Each gated metric of every row against the reference's: WORSE past the tolerance, MISSING unread."""
     cur_rows, ref_rows = keyed_rows(current), keyed_rows(reference)
     checks: list[Check] = []
     for metric in gated(config.metrics) if config.metrics else []:
@@ -199,9 +194,6 @@ def check_metrics(current: dict[str, Any], reference: dict[str, Any], config: Ga
                                 cur_v / ref_v if ref_v else None, None, verdict,
                                 f"{metric.better} is better, tolerance {tol:.0%}"))
     return checks
-
-
-# --- A/B on raw timings --------------------------------------------------------------------
 
 
 def load_side(path: Path | str) -> list[Run]:
@@ -271,8 +263,7 @@ def check_compatible(base: Sequence[Run], current: Sequence[Run], allow_other_ma
 
 
 def _per_sample(bench: Benchmark, other: Benchmark) -> tuple[list[float], bool]:
-    """Round timings (s per call), per sample when the two sides process different samples per call;
-    and whether they were divided."""
+    """Round timings (s per call, or per sample when the sides differ in samples per call), and which."""
     data = list(bench.data or ())
     spr, other_spr = bench.samples_per_round, other.samples_per_round
     if spr is not None and other_spr is not None and spr != other_spr:
@@ -313,8 +304,7 @@ def compare_ab(
     min_effect: float,
     test: str = "quantile",
 ) -> list[Check]:
-    """A/B verdicts for every case in both sides, plus the cases missing on either side: SLOWER (FASTER)
-    past ``min_effect`` at Holm-adjusted ``alpha`` (docs/studies/gate-tests.md)."""
+    """A/B verdicts for every case in both sides, plus the cases missing on either (docs/studies/gate-tests.md)."""
     if test not in TESTS:
         raise HpmlError(f"unknown A/B test {test!r}; choose one of {', '.join(TESTS)}")
     q = QUANTILE if test == "quantile" else 50.0
@@ -365,8 +355,7 @@ class Unpaired(Exception):
 
 
 def paired_sessions(base_runs: Sequence[Run], current_runs: Sequence[Run]) -> dict[CaseKey, list[tuple[list[float], list[float]]]]:
-    """Per row, per session pair that ran it on both sides: (base rounds, current rounds), round i next
-    to round i; :class:`Unpaired` when sessions or round counts differ."""
+    """Per row and session pair: (base rounds, current rounds), round i next to round i; else :class:`Unpaired`."""
     if len(base_runs) != len(current_runs):
         raise Unpaired(f"{len(base_runs)} base session(s) but {len(current_runs)} current")
     pairs: dict[CaseKey, list[tuple[list[float], list[float]]]] = {}
@@ -396,8 +385,7 @@ def compare_paired(
     alpha: float,
     min_effect: float,
 ) -> list[Check]:
-    """A/B verdicts from rounds paired call by call, tested across session pairs
-    (docs/studies/gate-tests.md), plus missing rows; :class:`Unpaired` when they do not pair up."""
+    """A/B verdicts from rounds paired call by call, tested across session pairs, plus missing rows."""
     base, current = merge_runs(base_runs), merge_runs(current_runs)
     sessions = paired_sessions(base_runs, current_runs)
     common = comparable_keys(base, current)
@@ -445,9 +433,6 @@ def compare_paired(
             checks.append(Check(key.label, "A/B paired", "-", fmt_time(current[key].median_s), None, None, NEW,
                                 "only in current"))
     return checks
-
-
-# --- output ---------------------------------------------------------------------------------
 
 
 def format_table(checks: Sequence[Check]) -> str:

@@ -129,8 +129,7 @@ def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Ch
     wants_reference = derived or bool(config.metrics)  # gated metrics are held to the reference too
     ref_path = args.reference if args.reference is not None else config.reference_for(cls) if wants_reference else None
     if derived and ref_path is None and config.references:
-        # A speedup such as bf16 autocast's depends on the CPU's ISA: a reference from another class
-        # would gate noise (or fail every run), so these expectations wait for a reference of this class.
+        # bf16 autocast's speedup depends on the ISA: another class's reference would gate noise
         header.append(f"note: {_no_reference(cls)}; its \"reference\" expectations are not gated on this machine")
         config = dataclasses.replace(config, expectations=tuple(e for e in config.expectations
                                                                  if e.min_speedup is not None))
@@ -195,8 +194,7 @@ def _ab_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check],
 
 def ab_checks(base_runs: list[Run], current_runs: list[Run], unpaired: str | None, config: GateConfig, where: str,
               *, allow_other_machine: bool = False) -> tuple[list[Check], list[str]]:
-    """The A/B checks and header lines of ``--ab`` / ``--base``; ``unpaired``: None for ``--ab``, "" for
-    sessions that alternated call by call (the paired test), else why not (the unpaired test)."""
+    """The A/B checks and header lines; ``unpaired``: None (--ab), "" (paired sessions), else why not paired."""
     for run in (*base_runs, *current_runs):
         validate_run(run)
     check_compatible(base_runs, current_runs, allow_other_machine)
@@ -228,8 +226,7 @@ def ab_checks(base_runs: list[Run], current_runs: list[Run], unpaired: str | Non
 
 
 def run_gate(args: argparse.Namespace) -> int:
-    """Run the gate; 0 ok, 1 regression.  Bad input, and any crash (CI reads exit 1 as "slower"), is an
-    HpmlError (exit 2)."""
+    """Run the gate; 0 ok, 1 regression; bad input and any crash are an HpmlError (exit 2), never 1."""
     try:
         return _run_gate(args)
     except (HpmlError, KeyboardInterrupt):

@@ -19,11 +19,10 @@ from hpml.results.metric_registry import gated
 DEFAULT_TOLERANCE = 0.15  # relative drop allowed below an expected / reference speedup
 DEFAULT_ALPHA = 0.05  # family-wise false-alarm probability of one A/B gate run
 DEFAULT_MIN_EFFECT = 0.05  # relative change of the median time below which A/B never flags
-DEFAULT_REPEATS = 6  # --base: pairs of pytest sessions (base and current, run call by call); the test runs across them
+DEFAULT_REPEATS = 6  # --base: session pairs, the unit the paired test replicates over
 DEFAULT_PAIRS = 3  # --base: fixed pairs per hpml row and session (no adaptive stop; see hpml.bench.paired)
-TESTS = ("quantile", "mannwhitney")  # A/B tests, see hpml.gate.significance
-#: A small selection that needs no dataset download: the baseline rows on the bundled
-#: digits set, without the end-to-end row (the slowest: ~30 s a call on a 2-core CPU).
+TESTS = ("quantile", "mannwhitney")
+#: The bundled digits set's baseline rows, without end-to-end (~30 s a call on a 2-core CPU): no download.
 DEFAULT_BENCH_ARGS: tuple[str, ...] = ("benchmarks", "-k", "digits and baseline and not end_to_end")
 
 PATTERN_FIELDS = ("phase", "dataset", "device", "optimization")
@@ -60,8 +59,7 @@ class Expectation:
 
 
 def split_pattern(pattern: str) -> tuple[str, ...]:
-    """``phase:dataset[:model]:device:optimization`` -> its five fields (model ``*`` when absent); the
-    model is whatever lies between dataset and device, colons included (``timm:resnet18``)."""
+    """``phase:dataset[:model]:device:optimization`` -> five fields; the model may hold colons (``timm:x``)."""
     parts = pattern.split(":")
     if len(parts) < len(PATTERN_FIELDS):
         raise ValueError(pattern)

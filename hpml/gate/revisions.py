@@ -62,8 +62,7 @@ def _default_branch(cwd: Path) -> str | None:
 
 
 def auto_base(cwd: Path | None = None) -> tuple[str | None, str]:
-    """``--base auto``: the revision CI compares with, and why (None and the reason when there is none):
-    the merge-base with the default branch; on it, HEAD if the tree is dirty, else HEAD~1."""
+    """``--base auto``: the merge-base with the default branch (on it: HEAD if dirty, else HEAD~1), and why."""
     cwd = (cwd or Path.cwd()).resolve()
     top = git_toplevel(cwd)
     head = resolve_revision("HEAD", top)
@@ -119,8 +118,7 @@ class Sessions:
 def run_pair(base: Side, current: Side, bench_args: Sequence[str], out_dir: Path, scratch: Path, n: int, *,
              base_first: bool, pairs: int, env: dict[str, dict[str, str]] | None = None,
              python: str = sys.executable) -> tuple[Run, Run, baton.Report]:
-    """Session pair ``n`` of ``base`` and ``current``, conducted by the baton: JSON files in ``out_dir``,
-    logs in ``scratch``; ``env``: extra environment per side name."""
+    """Session pair ``n`` of ``base`` and ``current``, conducted by the baton (JSON in ``out_dir``)."""
     children, logs = [], []
     storage = scratch / "storage"
     try:
@@ -130,7 +128,7 @@ def run_pair(base: Side, current: Side, bench_args: Sequence[str], out_dir: Path
             side_env[PAIRS_ENV] = str(pairs)
             json_path = out_dir / f"{side.name}-{n}.json"
             json_path.unlink(missing_ok=True)
-            log = open(scratch / f"{side.name}-{n}.log", "wb")  # closed below
+            log = open(scratch / f"{side.name}-{n}.log", "wb")
             logs.append(log)
             cmd = baton.child_command("pytest", session_args(bench_args, json_path, storage), python)
             children.append(baton.spawn(side.name, cmd, cwd=side.cwd, env=side_env, output=log))
@@ -207,8 +205,7 @@ def _alive(pid: int) -> bool:
 
 
 def sweep_stale_worktrees(top: Path) -> list[Path]:
-    """Remove the base worktrees of gates killed with SIGKILL (their ``finally`` never ran):
-    registered worktrees in a ``hpml-gate-*`` temporary folder whose owner is dead."""
+    """Remove the ``hpml-gate-*`` worktrees of gates killed with SIGKILL (their ``finally`` never ran)."""
     listed = _git(["worktree", "list", "--porcelain"], top)
     removed = []
     for line in listed.stdout.splitlines() if listed.returncode == 0 else []:
@@ -239,8 +236,7 @@ def run_interleaved(
     pairs: int = 10,
     current_rev: str | None = None,
 ) -> Sessions:
-    """Run ``bench_args`` at ``rev`` and in the working tree, ``repeats`` session pairs; ``keep`` keeps the
-    JSON and logs; ``current_rev`` runs the current side at a revision instead (``hpml bisect``)."""
+    """Run ``bench_args`` at ``rev`` and here (or at ``current_rev``: ``hpml bisect``), ``repeats`` session pairs."""
     cwd = (cwd or Path.cwd()).resolve()
     top = git_toplevel(cwd)
     commit = resolve_revision(rev, cwd)

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hpml.results.bootstrap import SEED  # one fixed seed for every resampling
+from hpml.results.bootstrap import SEED
 
 #: Percentile of the round times the quantile test compares: an undisturbed round's time.
 QUANTILE = 25.0
@@ -40,8 +40,7 @@ def quantile_perm_test(
     permutations: int = MIN_PERMUTATIONS,
     seed: int = SEED,
 ) -> float:
-    """Two-sided permutation p-value for "the ``q``-th percentiles of ``a`` and ``b`` are equal",
-    on log times (a ratio, symmetric in slow-down vs speed-up)."""
+    """Two-sided permutation p-value that the log ``q``-th percentiles of ``a`` and ``b`` are equal."""
     la, lb = np.log(np.asarray(a, dtype=float)), np.log(np.asarray(b, dtype=float))
     observed = abs(np.percentile(lb, q) - np.percentile(la, q))
     pool = np.concatenate([la, lb])
@@ -57,8 +56,7 @@ def quantile_perm_test(
 
 
 def min_attainable_p(n_a: int, n_b: int) -> float:
-    """The smallest two-sided p-value any rank or permutation test can give for n_a vs n_b rounds:
-    two extreme labellings out of C(n_a + n_b, n_a)."""
+    """The smallest two-sided p-value any rank or permutation test can give for n_a vs n_b rounds."""
     return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
 
 
@@ -87,9 +85,8 @@ MIN_SESSION_PAIRS = 3
 
 
 def session_t_test(r: Sequence[float], *, level: float = 0.95) -> tuple[float, float, tuple[float, float]]:
-    """One-sample t-test of the per-session-pair log time ratios ``r`` against 0: ``(p_slower,
-    p_faster, (low, high))``, one-sided p-values and the ``level`` t interval of ``exp(mean r)``."""
-    from scipy.stats import t as student_t  # scipy is heavy; import only when a test runs
+    """t-test of the session pairs' log time ratios ``r``: (p_slower, p_faster, t interval of exp(mean r))."""
+    from scipy.stats import t as student_t
 
     r = np.asarray(r, dtype=float)
     k = len(r)
