@@ -68,10 +68,8 @@ def derive(runs: list[dict[str, dict[str, Any]]], coverage: float = COVERAGE) ->
 
 def derive_pairs(pairs: list[tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]],
                  coverage: float = COVERAGE) -> dict[str, dict[str, Any]]:
-    """Per kind of row, the smallest between-run ``sd`` (log) at which ``coverage`` of the rows
-    quiet in both runs of a pair differ by no more than their widened intervals allow:
-    ``|log(a/b)| <= sqrt(h_a^2 + h_b^2 + 2 (z sd)^2)``.  An order statistic of what each row
-    needs, not a mean, so heavy tails are covered as the target says."""
+    """Per kind of row, the smallest between-run ``sd`` (log) at which ``coverage`` of the quiet rows satisfy
+    ``|log(a/b)| <= sqrt(h_a^2 + h_b^2 + 2 (z sd)^2)``: an order statistic, so heavy tails are covered."""
     needed: dict[str, list[float]] = {}
     for a, b in pairs:
         for name in sorted(set(a) & set(b)):
@@ -136,9 +134,8 @@ def widen(estimate: float, interval: tuple[float, float], sd: float) -> tuple[fl
 
 
 def apply(rows: Iterable[dict[str, Any]], calibration: Mapping[str, Any] | None) -> None:
-    """Give every paired row with an interval the interval over the next run where its kind has a
-    between-run spread (``speedup_interval`` widened, ``speedup_interval_within`` kept), and say
-    which it carries (``interval_kind``; ``interval_note``: the spread used, or why none)."""
+    """Widen each paired row's interval where its kind has a between-run spread (``speedup_interval_within``
+    kept), and say which it carries (``interval_kind``, ``interval_note``)."""
     kinds = (calibration or {}).get("kinds") or {}
     for info in rows:
         interval, estimate = info.get("speedup_interval"), info.get("speedup_vs_baseline")
@@ -183,9 +180,8 @@ def describe(rows: Iterable[Mapping[str, Any]]) -> str | None:
 
 
 def calibrate(paths: list[Path], path: Path | None = None) -> tuple[Path, dict[str, dict[str, Any]], int]:
-    """``hpml calibrate``: derive this machine's between-run spreads from stored runs (each run
-    paired with the next of the same commit) and store them; (file, spreads, pairs used).
-    Runs of different machines, or no pair of one commit, are an HpmlError."""
+    """``hpml calibrate``: derive and store this machine's between-run spreads from stored runs, each
+    paired with the next of the same commit; (file, spreads, pairs used)."""
     loaded = []
     for p in paths:
         run = load_run(p)

@@ -12,8 +12,7 @@ FACTS = ("cpu", "cores", "torch", "gpu", "node", "cpu_capability", "cpu_bf16", "
 
 
 def cache_dir() -> Path:
-    """Where what was measured about this machine is kept for later runs (peak FLOP/s, the
-    between-run spreads): ``$HPML_CACHE_DIR`` or ``~/.cache/hpml``."""
+    """Where measurements of this machine are kept for later runs: ``$HPML_CACHE_DIR`` or ``~/.cache/hpml``."""
     return Path(os.environ.get("HPML_CACHE_DIR") or "~/.cache/hpml").expanduser()
 
 
@@ -48,15 +47,13 @@ def machine_facts(machine_info: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def comparable_machine(machine_info: dict[str, Any] | None) -> tuple[str, ...]:
-    """What must match for the raw timings of two runs to be comparable; not the host name, which CI
-    containers change every job on the same hardware."""
+    """What must match for two runs' raw timings to compare; not the host name (CI renames it every job)."""
     facts = machine_facts(machine_info)
     return tuple(str(facts[f] or "") for f in ("system", "arch", "cpu", "cores", "gpu"))
 
 
 def machine_line(machine_info: dict[str, Any] | None) -> str:
-    """``Intel(R) Xeon(R) ..., 4 cores, NVIDIA H100, idle CPUs kept awake``: the machine in
-    one line; the idle CPUs' state only for runs that recorded it (hpml.bench.idle)."""
+    """``Intel(R) Xeon(R) ..., 4 cores, NVIDIA H100, idle CPUs kept awake``: the machine in one line."""
     facts = machine_facts(machine_info)
     parts = [str(facts["cpu"] or facts["arch"] or "?")]
     if facts["cores"]:
@@ -70,8 +67,7 @@ def machine_line(machine_info: dict[str, Any] | None) -> str:
 
 
 def cpu_class(machine_info: dict[str, Any] | None) -> str | None:
-    """``AVX512+bf16``, ``AVX2``...: the CPU class a same-run speedup belongs to (None if unknown): the
-    vector ISA and native bf16 decide whether bf16 autocast pays."""
+    """``AVX512+bf16``, ``AVX2``...: the CPU class (vector ISA, native bf16) a same-run speedup belongs to."""
     facts = machine_facts(machine_info)
     cap = facts["cpu_capability"]
     if not cap:

@@ -1,5 +1,4 @@
-"""GitHub-flavoured Markdown out of hpml: escaping untrusted text (for Markdown and HTML: runs anyone
-may have written), tables, writing the file and the job summary."""
+"""GitHub Markdown out of hpml: escaping untrusted text, tables, writing the file and the job summary."""
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ from hpml.files import check_writable_file, write_text_atomic
 
 #: GitHub Actions sets this to a file whose Markdown is shown on the job's summary page.
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
-#: Markdown punctuation that can start emphasis, links, code, tables or strike-through.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#!()])")
 
 

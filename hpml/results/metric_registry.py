@@ -36,12 +36,10 @@ def _si(value: float, unit: str) -> str:
 
 
 def seconds(value: float) -> str:
-    """``12.3 ms``: a duration with an SI prefix."""
     return _si(value, "s")
 
 
 def joules(value: float) -> str:
-    """``4.1 mJ``: an energy with an SI prefix."""
     return _si(value, "J")
 
 
@@ -51,7 +49,7 @@ class Metric:
 
     name: str
     unit: str
-    reduce: str  # one of REDUCE_RULES
+    reduce: str
     better: str | None = None  # "higher" | "lower" | None: not a figure of merit
     format: Callable[[float], str] = plain
     per: str = ""
@@ -123,11 +121,11 @@ for _m in (
     # CUDA only (None elsewhere): the caching allocator's reserved peak and the pinned host memory peak
     Metric("peak_reserved_bytes", "bytes", "max", better="lower", format=binary_bytes),
     Metric("peak_pinned_host_bytes", "bytes", "max", better="lower", format=binary_bytes),
-    Metric("pinned_host_reason", "text", "same"),  # why peak_pinned_host_bytes is None
+    Metric("pinned_host_reason", "text", "same"),
     # the GPU's energy (NVML's counter: the whole device, hpml.measure.gpu), per sample
     Metric("device_energy_j", "J/sample", "mean", better="lower", format=joules, per="sample", report=True,
            title="GPU energy per sample"),
-    Metric("device_energy_reason", "text", "same"),  # why device_energy_j is None
+    Metric("device_energy_reason", "text", "same"),
     # CPU time of the process tree (hpml.measure.tracker_registry.CpuTracker), per sample
     Metric("cpu_seconds", "s/sample", "mean", better="lower", format=seconds, per="sample", report=True,
            title="CPU per sample", positive=True),
@@ -140,7 +138,6 @@ for _m in (
     Metric("top5", "fraction", "weighted", better="higher"),
     Metric("loss", "nats", "weighted", better="lower"),
     Metric("test_loss", "nats", "weighted", better="lower"),
-    # the same on every process
     Metric("epoch", "epochs", "same"),
     Metric("step", "steps", "same"),
     Metric("warmup_steps", "steps", "same"),

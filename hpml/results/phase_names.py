@@ -11,7 +11,7 @@ class PhaseInfo:
     name: str
     title: str  # how the report names it
     runs_model: bool = True  # False: rows have no model (loading, decoding)
-    train: bool = False  # measured by ``hpml train`` (measure_phase)
+    train: bool = False  # measured by ``hpml train``
     breakdown: bool = False  # one part of a training pipeline: the report's per-phase breakdown
     advice: bool = False  # the report's "which optimization to pick" advice covers it
     screen: int = 99  # place on the first screen (heatmaps, the session's speedup screen): training first
@@ -24,11 +24,9 @@ PHASE_INFO: dict[str, PhaseInfo] = {p.name: p for p in (
     PhaseInfo("inference", "Inference", train=True, breakdown=True, advice=True, screen=1),
     PhaseInfo("end_to_end", "End to end", screen=2),
     PhaseInfo("ddp", "Distributed training", screen=5),
-    # hpml's train_step against a hand-written step doing the same work, interleaved
-    PhaseInfo("overhead", "hpml's step vs a hand-written one", screen=6),
+    PhaseInfo("overhead", "hpml's step vs a hand-written one", screen=6),  # the same work, interleaved
 )}
 
-#: Every phase, in pipeline order.
 PHASES: tuple[str, ...] = tuple(PHASE_INFO)
 
 

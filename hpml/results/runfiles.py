@@ -16,7 +16,6 @@ from hpml.results.schema import Benchmark, CaseKey, ConvergenceEpoch, Convergenc
 #: pytest-benchmark major versions whose JSON layout hpml reads (``benchmarks[].stats.{median,rounds,data}``).
 SUPPORTED_PYTEST_BENCHMARK_MAJOR = (4, 5)
 
-#: How to produce a run file, appended to error messages.
 HOW_TO_RUN = (
     "produce one with `pytest benchmarks --benchmark-save-data --benchmark-json=FILE` (or --benchmark-autosave)"
 )
@@ -72,8 +71,7 @@ def _check_version(path: Path, version: Any) -> str:
 
 
 def run_from_json(obj: Any, path: Path, *, check_version: bool = True) -> Run:
-    """Validate a parsed pytest-benchmark document and build a :class:`Run` (``check_version=False``:
-    rows handed over in-process by the installed pytest-benchmark)."""
+    """Validate a parsed pytest-benchmark document and build a :class:`Run`."""
     kind = kind_of(obj)
     if kind != "run":
         found = {"summary": "an hpml run summary", "convergence": "a convergence record"}.get(kind, "something else")
@@ -186,8 +184,7 @@ class Inputs:
 
 
 def discover(paths: Iterable[Path | str], explicit: Iterable[Path | str] = ()) -> Inputs:
-    """Classify every JSON under ``paths``.  A file named in ``explicit`` must be readable; one found
-    in a folder is skipped with a note, so one half-written file does not block the rest."""
+    """Classify every JSON under ``paths``; a file found in a folder, not named in ``explicit``, may be skipped."""
     explicit_set = {Path(p).resolve() for p in explicit}
     runs: list[Run] = []
     records: list[ConvergenceRecord] = []
@@ -209,7 +206,7 @@ def discover(paths: Iterable[Path | str], explicit: Iterable[Path | str] = ()) -
         except HpmlError as exc:
             if path.resolve() in explicit_set:
                 raise
-            skipped.append(str(exc))  # the caller says so, once, with what it did instead
+            skipped.append(str(exc))
     runs.sort(key=lambda r: (r.datetime, str(r.path)))
     records.sort(key=lambda r: (r.case, r.seed if r.seed is not None else -1, str(r.path)))
     return Inputs(runs, records, skipped)

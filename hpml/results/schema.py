@@ -19,8 +19,7 @@ TEXT_FIELDS = KEY_FIELDS[:-1]
 
 @dataclass(frozen=True, order=True)
 class CaseKey:
-    """What identifies one benchmark row across runs: its ``extra_info`` identity, so renaming a test
-    keeps its trend; foreign rows fall back to ``name``; ``variant`` separates rows colliding in one run."""
+    """What identifies one row across runs (so renaming a test keeps its trend); foreign rows use ``name``."""
 
     phase: str = ""
     dataset: str = ""
@@ -28,8 +27,8 @@ class CaseKey:
     device: str = ""
     optimizer: str = ""
     optimization: str = ""
-    world_size: int = 1  # processes (DDP ranks) that measured the row
-    name: str = ""  # set only when extra_info lacks the identity fields
+    world_size: int = 1
+    name: str = ""  # only for foreign rows
     variant: str = ""
 
     @property
@@ -114,7 +113,7 @@ class Benchmark:
     name: str
     fullname: str
     group: str | None
-    median_s: float  # seconds per call (per iteration of a round)
+    median_s: float  # per call
     rounds: int
     data: tuple[float, ...] | None  # raw seconds per round (per iteration); None without --benchmark-save-data
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -148,10 +147,10 @@ class Run:
     """One pytest-benchmark session: provenance plus its rows keyed by :class:`CaseKey`."""
 
     path: Path
-    datetime: str  # ISO-8601 as written by pytest-benchmark (UTC)
+    datetime: str  # ISO-8601, UTC
     commit: str  # full id, "unversioned" outside git
     dirty: bool
-    version: str  # pytest-benchmark version that wrote the file
+    version: str  # pytest-benchmark's
     machine_info: dict[str, Any]
     benchmarks: dict[CaseKey, Benchmark]
 
@@ -191,7 +190,7 @@ class ConvergenceRecord:
     device: str
     epochs: tuple[ConvergenceEpoch, ...]
     seed: int | None = None  # one record per seed; several seeds of a case draw several curves
-    error: str | None = None  # why the run stopped early, when it did
+    error: str | None = None  # why the run stopped early
     dataset: str = ""  # the case's identity, matched against benchmark rows for the accuracy cost
     model: str = ""
     optimizer: str = ""

@@ -22,15 +22,14 @@ class Step:
     """A level change at ``index`` (the first commit of the new level)."""
 
     index: int
-    ratio: float  # level after / level before (of the series' values, e.g. time)
-    interval: tuple[float, float]  # 95 % Welch t interval of the ratio
-    before: int  # points in the segment before
-    after: int  # points in the segment after
+    ratio: float  # level after / level before, with its 95 % Welch t interval
+    interval: tuple[float, float]
+    before: int  # points in the segments before and after
+    after: int
 
 
 def noise_sigma(series: Sequence[Sequence[float]]) -> float | None:
-    """Robust sd of one point around its level, from consecutive differences of log ``series``
-    pooled (1.4826 x MAD / sqrt 2); None with fewer than 3 differences."""
+    """Robust sd of one point around its level, from consecutive differences (1.4826 x MAD / sqrt 2)."""
     diffs = [abs(b - a) for s in series for a, b in zip(s, s[1:])]
     if len(diffs) < 3:
         return None
@@ -72,7 +71,7 @@ def segment(y: Sequence[float], penalty: float, min_size: int = MIN_SIDE) -> lis
 
 def _welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     """mean(b) - mean(a) and its 95 % Welch t interval."""
-    from scipy.stats import t as student_t  # scipy is heavy: only when steps are computed
+    from scipy.stats import t as student_t  # heavy: only when steps are computed
 
     diff = float(b.mean() - a.mean())
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)

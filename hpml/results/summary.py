@@ -19,7 +19,6 @@ from hpml.results.bootstrap import bootstrap_ratio
 from hpml.results.metric_registry import summary_metrics
 
 SCHEMA = 1
-#: Where summaries live below the benchmark storage directory.
 SUMMARY_DIR = "summaries"
 HOW_TO_SUMMARIZE = (
     "run the benchmarks (`pytest benchmarks`), which write .benchmarks/summaries/<time>_<commit>.json, "
@@ -49,8 +48,7 @@ def _machine(machine_info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rate_scale(row: Benchmark, base: Benchmark) -> float | None:
-    """Factor turning a ratio of call times into a ratio of throughputs (samples per call);
-    None when only one side knows its samples per call."""
+    """Factor turning a ratio of call times into one of throughputs; None when one side lacks samples per call."""
     spr, base_spr = row.samples_per_round, base.samples_per_round
     if spr is not None and base_spr is not None:
         return spr / base_spr
@@ -106,7 +104,7 @@ def summarize_rows(benchmarks: dict[CaseKey, Benchmark]) -> list[dict[str, Any]]
     for key, bench in benchmarks.items():
         base = benchmarks.get(key.with_optimization("baseline")) if key.is_hpml else None
         if base is bench:
-            speedup, spread = 1.0, None  # the baseline against itself
+            speedup, spread = 1.0, None
         else:
             speedup, spread = (None, None) if base is None else _speedup(bench, base)
         row: dict[str, Any] = {f: (getattr(key, f) or None) if key.is_hpml else None for f in KEY_FIELDS}
@@ -138,8 +136,7 @@ def build_summary(
     profile: str | None = None,
     noise_floor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Summarize one session from pytest-benchmark's JSON rows (``output_json["benchmarks"]``);
-    ``profile`` defaults to the rows' one ``extra_info["profile"]``."""
+    """Summarize one session from pytest-benchmark's JSON rows (``output_json["benchmarks"]``)."""
     obj = {"benchmarks": list(benchmarks), "machine_info": machine_info or {}, "commit_info": commit_info or {}}
     if not benchmarks:
         raise HpmlError("build_summary: no benchmarks to summarize (were all of them skipped or deselected?)")
@@ -149,8 +146,7 @@ def build_summary(
 
 def summary_from_run(run: Run, profile: str | None = None,
                      noise_floor: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The summary of a loaded :class:`~hpml.results.schema.Run`; ``noise_floor`` comes from the
-    writer that measured the A/A controls (none for a run file summarized afterwards)."""
+    """The summary of a loaded :class:`~hpml.results.schema.Run` (``noise_floor``: from the writer, if any)."""
     if profile is None and len(run.profiles) == 1:
         profile = next(iter(run.profiles))
     rows = summarize_rows(run.benchmarks)
@@ -168,8 +164,7 @@ def summary_from_run(run: Run, profile: str | None = None,
 
 
 def summary_path(storage_dir: Path | str, summary: dict[str, Any]) -> Path:
-    """``<storage>/summaries/<UTC time>_p<pid>_<commit short>.json``, not yet taken: the pid (and a
-    counter) keeps two sessions finishing in the same second from overwriting each other."""
+    """``<storage>/summaries/<UTC time>_p<pid>_<commit>.json``, not yet taken (two sessions may end at once)."""
     created = dt.datetime.fromisoformat(summary["created"]).astimezone(dt.timezone.utc)
     commit = str(summary.get("commit") or "unknown")[:8] + ("-dirty" if summary.get("dirty") else "")
     folder = Path(storage_dir) / SUMMARY_DIR
@@ -222,8 +217,7 @@ def _bad(value: Any) -> bool:
 
 
 def validate_row(row: dict[str, Any], where: str) -> None:
-    """Every number the gate reads from a summary row is finite and positive, or absent/null: a
-    NaN speedup compares False with everything, so a gate that let it through would pass it."""
+    """Every number the gate reads from a summary row is finite and positive, or absent: NaN passes no check."""
     for field in POSITIVE_FIELDS:
         value = row.get(field)
         if value is not None and _bad(value):
@@ -245,8 +239,7 @@ def validate_row(row: dict[str, Any], where: str) -> None:
 
 
 def check_extra_info(obj: dict[str, Any], path: Path) -> None:
-    """pytest-benchmark writes ``extra_info: {}`` for a foreign benchmark; an explicit null means
-    the file was damaged, and every hpml row would silently lose its identity (and its gate)."""
+    """An explicit ``extra_info: null`` (pytest-benchmark writes ``{}``) is a damaged file, not a foreign row."""
     for i, bench in enumerate(obj.get("benchmarks") or []):
         if isinstance(bench, dict) and "extra_info" in bench and bench["extra_info"] is None:
             name = bench.get("name") or f"benchmarks[{i}]"
