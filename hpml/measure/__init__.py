@@ -1,5 +1,4 @@
-"""Measurement, separate from the workload and the launcher: device-synced timers, peak memory,
-bytes read, FLOPs and peak FLOP/s (docs/measurement.md)."""
+"""Measurement, apart from workload and launcher: timers, memory, I/O, FLOPs (docs/measurement.md)."""
 
 from hpml.measure.flops import flops_per_sample
 from hpml.measure.io import IoStats, IoTracker

@@ -1,5 +1,4 @@
-"""FLOPs per sample of a model, counted by ``torch.utils.flop_counter.FlopCounterMode`` (what it
-counts and misses: docs/measurement.md)."""
+"""FLOPs per sample of a model, by ``FlopCounterMode`` (what it counts: docs/measurement.md)."""
 
 from __future__ import annotations
 
@@ -15,8 +14,7 @@ ExampleInput = torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]
 
 
 def _first_tensor(output: Any) -> torch.Tensor:
-    """The tensor to back-propagate from: a model may return a tensor, a tuple, or a
-    HF ``ModelOutput`` (``.logits``)."""
+    """The tensor to back-propagate from: a tensor, a tuple's first, or an HF ``ModelOutput``'s ``.logits``."""
     if isinstance(output, torch.Tensor):
         return output
     logits = getattr(output, "logits", None)
@@ -28,8 +26,7 @@ def _first_tensor(output: Any) -> torch.Tensor:
 
 
 def flops_per_sample(model: nn.Module, example_input: ExampleInput, *, train: bool = True) -> int:
-    """FLOPs of one forward (+ backward when ``train``) pass, per sample of ``example_input`` (batch
-    2: BatchNorm's smallest in training mode); the model's mode, grads, buffers and RNG are restored."""
+    """FLOPs of one forward (+ backward when ``train``) pass per sample of ``example_input``; the model is restored."""
     inputs = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
     if not inputs or not isinstance(inputs[0], torch.Tensor) or inputs[0].dim() == 0:
         raise HpmlError("example_input must be a batched tensor (or tuple of tensors), batch first")

@@ -1,5 +1,4 @@
-"""What a GPU region costs beyond time: NVML energy and pinned host memory; and the GPU's driver,
-clocks and power limit for ``machine_info`` (docs/measurement.md)."""
+"""A GPU region's NVML energy and pinned host memory, and the GPU's facts (docs/measurement.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Bytes read during a region by this process and its descendants (DataLoader workers); what each
-counter sees and misses: docs/measurement.md."""
+"""Bytes read during a region by this process and its workers (docs/measurement.md)."""
 
 from __future__ import annotations
 
@@ -88,8 +87,8 @@ def _read_children() -> tuple[dict[_ChildKey, _Counters], set[_ChildKey]]:
             continue
         try:
             readable[key] = _read(proc)
-        except psutil.ZombieProcess:  # where a zombie's counters are unreadable
-            unreadable.add(key)  # exited, not yet reaped: not folded into ours yet
+        except psutil.ZombieProcess:  # exited, not yet reaped: not folded into ours yet
+            unreadable.add(key)
         except psutil.NoSuchProcess:
             continue
         except (psutil.Error, AttributeError):  # AccessDenied, or unsupported
@@ -101,9 +100,9 @@ def _read_children() -> tuple[dict[_ChildKey, _Counters], set[_ChildKey]]:
 class IoStats:
     """Bytes read in a region by the process tree; None where not measurable."""
 
-    read_bytes: int | None  # bytes fetched from storage (page-cache hits count 0)
-    read_chars: int | None  # bytes returned by read syscalls (page-cache hits included)
-    dataset_bytes: int = 0  # bytes the dataset readers fetched from dataset files (logical)
+    read_bytes: int | None  # from storage
+    read_chars: int | None  # returned by read syscalls, page-cache hits included
+    dataset_bytes: int = 0
 
 
 class IoTracker(Tracking):
@@ -154,7 +153,6 @@ class IoTracker(Tracking):
                 read_bytes -= base.read_bytes
                 if read_chars is not None and base.read_chars is not None:
                     read_chars -= base.read_chars
-        # only the reaping races (docs/measurement.md) can drive these negative
         self.stats = IoStats(
             read_bytes=max(0, read_bytes),
             read_chars=None if read_chars is None else max(0, read_chars),

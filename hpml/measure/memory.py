@@ -1,5 +1,4 @@
-"""Peak host and device memory and page faults of a region, nesting-safe; methods and limits:
-docs/measurement.md."""
+"""Peak host and device memory and page faults of a region, nesting-safe (docs/measurement.md)."""
 
 from __future__ import annotations
 
@@ -60,8 +59,7 @@ def _peak(a: Any, b: Any) -> Any:
 
 
 class HighWaterMark:
-    """A process-wide peak counter that measurement regions reset, nesting-safely (``read`` may
-    return a tuple of peaks one ``reset`` clears)."""
+    """A process-wide peak counter that measurement regions reset, nesting-safely."""
 
     def __init__(self, read: Callable[[], Any], reset: Callable[[], None], zero: Any = 0) -> None:
         self._read = read
@@ -109,14 +107,13 @@ def _device_mark(device: torch.device) -> HighWaterMark:
 
 
 class RssSampler:
-    """Daemon thread recording the peak RSS of this process's descendants (and, when
-    ``sample_main``, of this process) every ``interval_s`` s, plus once at start and stop."""
+    """Daemon thread recording the peak RSS of the descendants (and this process) every ``interval_s`` s."""
 
     def __init__(self, *, sample_main: bool, interval_s: float = SAMPLE_INTERVAL_S) -> None:
         self.sample_main = sample_main
         self.interval_s = interval_s
-        self.main_peak = 0  # bytes, only when sample_main
-        self.children_peak = 0  # bytes, max over samples of the summed descendants' RSS
+        self.main_peak = 0  # bytes
+        self.children_peak = 0  # bytes: the summed descendants' RSS
         self.samples = 0
         self._main = psutil.Process()
         self._children: dict[int, psutil.Process] = {}
@@ -178,15 +175,15 @@ class RssSampler:
 class MemoryStats:
     """Peak memory of a region, in bytes."""
 
-    peak_rss_bytes: int  # main_peak_rss_bytes + children_peak_rss_bytes
+    peak_rss_bytes: int  # main + children (docs/measurement.md defines each field)
     main_peak_rss_bytes: int
     children_peak_rss_bytes: int
-    peak_device_bytes: int  # 0 off CUDA
-    rss_method: str  # "vmhwm" (kernel high-water mark) or "sampled"
-    peak_reserved_bytes: int | None = None  # torch.cuda.max_memory_reserved; None off CUDA
-    minor_faults: int | None = None  # pages mapped on first touch in the region (this process + descendants)
-    major_faults: int | None = None  # pages read from disk in the region (this process + descendants)
-    worker_minor_faults: int | None = None  # the descendants' part of minor_faults
+    peak_device_bytes: int
+    rss_method: str  # "vmhwm" or "sampled"
+    peak_reserved_bytes: int | None = None
+    minor_faults: int | None = None
+    major_faults: int | None = None
+    worker_minor_faults: int | None = None
 
 
 def _faults(who: int | None = None) -> tuple[int, int] | None:

@@ -1,5 +1,4 @@
-"""Measured peak matmul throughput (FLOP/s) of this machine, cached per machine fingerprint
-(the probe and its cache: docs/measurement.md)."""
+"""Measured peak matmul FLOP/s of this machine, cached per fingerprint (docs/measurement.md)."""
 
 from __future__ import annotations
 
@@ -108,8 +107,7 @@ def _load_cache(path: Path) -> dict[str, Any]:
 
 
 def _store(path: Path, key: str, entry: dict[str, Any]) -> None:
-    """Add ``entry`` under ``key``, replacing the file atomically; of two concurrent probes one
-    entry may be lost, and is re-measured later."""
+    """Add ``entry`` under ``key`` atomically (of two concurrent probes one may be lost: re-measured later)."""
     data = _load_cache(path)
     data[key] = entry
     write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True), parents=True)
@@ -128,8 +126,8 @@ def _time_matmuls(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, inner: in
     dev = a.device
     if dev.type == "cuda":
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        synchronize(dev)  # host-device sync: nothing else queued in the timed span
-        with torch.cuda.device(dev):  # events and matmuls on a's device's current stream
+        synchronize(dev)  # host-device sync
+        with torch.cuda.device(dev):
             start.record()
             for _ in range(inner):
                 torch.matmul(a, b, out=out)
@@ -173,11 +171,11 @@ def _matmul_probe(device: torch.device, dtype: torch.dtype, n: int, budget_s: fl
 class PeakEstimate:
     """A peak FLOP/s and how it was obtained."""
 
-    flops_per_s: float  # FLOP/s: median of the best-of-N probes
-    threads: int  # torch intra-op threads the probe ran with
-    probes: tuple[float, ...] = ()  # FLOP/s of each best-of-N probe (empty: read from the cache)
-    previous: float | None = None  # FLOP/s cached before this probe, when it was re-probed
-    theoretical_flops_per_s: float | None = None  # cores x clock x SIMD (CPU, where derivable)
+    flops_per_s: float  # median of the best-of-N probes
+    threads: int
+    probes: tuple[float, ...] = ()  # each probe's FLOP/s (empty: read from the cache)
+    previous: float | None = None  # the cached value this probe replaced
+    theoretical_flops_per_s: float | None = None
     theoretical_basis: str | None = None
     flags: tuple[str, ...] = field(default=())
 
@@ -190,9 +188,7 @@ class PeakEstimate:
 
 
 def _cpu_flags_and_mhz() -> tuple[set[str], float | None]:
-    """The CPU's flags and its rated maximum clock (MHz) from cpufreq's ``cpuinfo_max_freq``;
-    None without cpufreq: /proc/cpuinfo's MHz is the current clock (on a VM, the TSC rate), which
-    boost exceeds, so no bound can be derived from it."""
+    """The CPU's flags and its rated maximum clock (MHz, cpufreq's; None without it: docs/measurement.md)."""
     flags = set(cpu_flags())
     try:
         with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
@@ -214,8 +210,7 @@ _FLOPS_PER_CYCLE: dict[str, list[tuple[frozenset[str], int, str]]] = {
 
 def theoretical_cpu_peak(dtype: torch.dtype | str, threads: int | None = None,
                          cpuinfo: tuple[set[str], float | None] | None = None) -> tuple[float, str] | None:
-    """(FLOP/s, basis) = cores x rated max clock x FLOPs/cycle for ``threads`` cores; None without a
-    rated maximum clock or a native path for the dtype (emulated bf16)."""
+    """(FLOP/s, basis) = cores x rated max clock x FLOPs/cycle for ``threads`` cores, where derivable."""
     name = str(_as_dtype(dtype)).removeprefix("torch.")
     flags, mhz = cpuinfo if cpuinfo is not None else _cpu_flags_and_mhz()
     cores = min(threads or torch.get_num_threads(), os.cpu_count() or 1)
@@ -231,8 +226,7 @@ def theoretical_cpu_peak(dtype: torch.dtype | str, threads: int | None = None,
 
 def peak_flags(peak_fraction: float | None, estimate: PeakEstimate | None = None,
                emulated: bool = False) -> list[str]:
-    """Why a peak-relative figure is suspect: the estimate's own flags, plus a fraction above 1
-    (for an emulated dtype: the probe ran the slow emulation, the step much of its work in fp32)."""
+    """Why a peak-relative figure is suspect: the estimate's own flags, plus a fraction above 1."""
     out = list(estimate.flags) if estimate is not None else []
     if peak_fraction is not None and peak_fraction > 1:
         cause = ("the dtype is emulated on this CPU: its matmul peak is the emulation's and the step ran much "
@@ -250,8 +244,7 @@ def peak_estimate(
     budget_s: float = DEFAULT_BUDGET_S,
     repeats: int = PROBE_REPEATS,
 ) -> PeakEstimate:
-    """Peak matmul FLOP/s of ``device`` in ``dtype`` at the current thread count: the cached value,
-    or (first time, or ``refresh``) the median of ``repeats`` best-of-N probes, replacing it."""
+    """Peak matmul FLOP/s of ``device`` in ``dtype`` at this thread count: cached, or probed (``refresh``)."""
     dev = as_device(device)
     dt = _as_dtype(dtype)
     size = n if n is not None else DEFAULT_N.get(dev.type, DEFAULT_N["cpu"])

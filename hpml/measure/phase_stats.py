@@ -1,5 +1,4 @@
-"""Per-phase measurement in one ``with``: time, samples/s and every registered tracker
-(usage and overhead: docs/measurement.md)."""
+"""Per-phase measurement in one ``with``: time, samples/s, every tracker (docs/measurement.md)."""
 
 from __future__ import annotations
 
@@ -21,8 +20,7 @@ PHASES = phase_names(train=True)
 
 @dataclass
 class PhaseStats:
-    """What one phase measured; units in the field names, None where not measurable.  The fields are
-    the trackers' (defined in memory.py and io.py); ``more`` holds every other registered one."""
+    """What one phase measured (the trackers' fields; ``more``: every other tracker's), None if not measurable."""
 
     phase: str
     seconds: float  # wall clock between device syncs
@@ -49,8 +47,7 @@ _FIELDS = {f.name for f in dataclasses.fields(PhaseStats)} - {"more"}
 
 
 class measure_phase:
-    """Context manager measuring one phase (``.stats`` after exit, even when the block raises); set
-    ``.samples`` inside.  The trackers start before the timer and stop after it, so they are not timed."""
+    """Context manager measuring one phase (``.stats`` after exit, even on error); set ``.samples`` inside."""
 
     def __init__(
         self,

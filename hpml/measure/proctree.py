@@ -1,5 +1,4 @@
-"""Listing the measured process's descendants (DataLoader workers, spawned ranks), whose memory and
-I/O count with the process's own."""
+"""Listing the measured process's descendants (DataLoader workers, spawned ranks)."""
 
 from __future__ import annotations
 
@@ -23,13 +22,13 @@ def _direct_children(pid: int) -> list[int]:
     found: list[int] = []
     try:
         tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:  # the process is gone
+    except OSError:
         return found
     for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/children") as f:
                 found.extend(int(c) for c in f.read().split())
-        except OSError:  # the thread exited meanwhile
+        except OSError:
             continue
     return found
 

@@ -1,5 +1,4 @@
-"""A few training steps recorded by ``torch.profiler`` into a Chrome trace JSON (open it in
-https://ui.perfetto.dev)."""
+"""A few training steps recorded by ``torch.profiler`` into a Chrome trace (ui.perfetto.dev)."""
 
 from __future__ import annotations
 
@@ -16,8 +15,7 @@ from hpml.files import atomic_write
 
 
 class profile_trace(Tracking):
-    """Context manager profiling ``steps`` steps after ``wait + warmup`` skipped ones (the first pays
-    for lazy init and autotune); call :meth:`step` after each of :attr:`total_steps` steps."""
+    """Context manager profiling ``steps`` steps after ``wait + warmup`` skipped ones; call :meth:`step` after each."""
 
     def __init__(
         self,

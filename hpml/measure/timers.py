@@ -1,5 +1,4 @@
-"""Wall-clock timing of a region with the device synchronized at both ends, so queued CUDA work is
-billed to the region that queued it (docs/measurement.md)."""
+"""Wall-clock timing of a region with the device synchronized at both ends (docs/measurement.md)."""
 
 from __future__ import annotations
 
@@ -29,8 +28,7 @@ def as_device(device: DeviceLike) -> torch.device:
 
 
 def synchronize(device: DeviceLike) -> None:
-    """Block the host until all work queued on ``device`` has finished (a host-device sync: only at
-    measurement boundaries); no-op on CPU."""
+    """Block the host until all work queued on ``device`` has finished: only at measurement boundaries."""
     dev = torch.device(device)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)  # host-device sync
@@ -39,12 +37,11 @@ def synchronize(device: DeviceLike) -> None:
 
 
 class Timer(Tracking):
-    """Context manager timing a region: ``.seconds`` (s), host and device work between synchronized
-    endpoints, NaN until the region ends."""
+    """Context manager timing a region: ``.seconds``, wall clock between synchronized endpoints."""
 
     def __init__(self, device: DeviceLike = "cpu") -> None:
         self.device = as_device(device)
-        self.seconds: float = math.nan  # s, wall clock
+        self.seconds: float = math.nan
         self._t0 = 0.0
 
     def start(self) -> None:

@@ -1,5 +1,4 @@
-"""The registered trackers: what every measured region records besides its time.  A new measured
-quantity is one tracker here plus its :class:`~hpml.results.metric_registry.Metric`."""
+"""The registered trackers: what every measured region records besides its time."""
 
 from __future__ import annotations
 
@@ -63,7 +62,6 @@ class CpuTracker(Tracking):
 
 
 TRACKERS.add("cpu", Registered(("cpu_seconds",), lambda device, interval_s: CpuTracker()))
-# CUDA only, None with the reason elsewhere (hpml.measure.gpu)
 TRACKERS.add("pinned_host", Registered(("peak_pinned_host_bytes", "pinned_host_reason"),
                                        lambda device, interval_s: PinnedHostTracker(device)))
 TRACKERS.add("energy", Registered(("device_energy_j", "device_energy_reason"),
@@ -76,8 +74,7 @@ def tracked_metrics() -> list[str]:
 
 
 class Trackers(Tracking):
-    """Every registered tracker (or those named in ``only``) around one region; ``stop()``
-    merges their ``{metric: value}`` dicts."""
+    """Every registered tracker (or those in ``only``) around one region, their results merged."""
 
     def __init__(self, device: DeviceLike = "cpu", interval_s: float = SAMPLE_INTERVAL_S,
                  only: tuple[str, ...] | None = None) -> None:
