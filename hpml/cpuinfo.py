@@ -1,5 +1,4 @@
-"""What /proc/cpuinfo says about the CPU: its model and feature flags.  A torch-free leaf:
-provenance (:mod:`hpml.machine`) and the peak FLOP/s bound (:mod:`hpml.measure.peak`) both read it."""
+"""What /proc/cpuinfo says about the CPU, its model and feature flags: a torch-free leaf."""
 
 from __future__ import annotations
 

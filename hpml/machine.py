@@ -56,8 +56,7 @@ def machine_info() -> dict[str, Any]:
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "gpu_count": torch.cuda.device_count() if cuda else 0,
         "cpu": cpu_model(),
-        # the vector ISA torch's CPU kernels use (AVX2, AVX512...) and native bf16: what decides
-        # whether bf16 autocast pays on a CPU, so speedups are compared only within one class
+        # the CPU class of hpml.results.machine_facts.cpu_class
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_bf16": cpu_has_bf16(),
         "cpu_count": os.cpu_count(),
