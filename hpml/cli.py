@@ -143,7 +143,7 @@ def config_from_args(args: argparse.Namespace):
 
 def check_outputs(args: argparse.Namespace) -> None:
     """Refuse unwritable outputs before training, not after the run they would record."""
-    from hpml.results.atomic import check_writable_dir, check_writable_file
+    from hpml.files import check_writable_dir, check_writable_file
     from hpml.train.checkpoint import CHECKPOINT_NAME
 
     if "WORLD_SIZE" in os.environ and os.environ.get("RANK", "0") != "0":

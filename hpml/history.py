@@ -1,7 +1,7 @@
 """``hpml history``: the steps in each row's time across the stored runs of one machine and profile.
 
 Reads every pytest-benchmark run under ``--storage``, keeps those of the newest run's
-machine class (:func:`hpml.results.machine.comparable_machine`) and profile, orders them by
+machine class (:func:`hpml.results.machine_facts.comparable_machine`) and profile, orders them by
 commit (git's order when the commits are in the repository around the working directory,
 else by time), and per row finds the steps of its per-commit median time
 (:mod:`hpml.results.steps`).  A step smaller than the run-to-run noise of that kind of row
@@ -23,8 +23,9 @@ from typing import Callable, Sequence
 
 from hpml.results.between_run import kind_of_row
 from hpml.errors import HpmlError
-from hpml.results.machine import comparable_machine, machine_line
-from hpml.results.schema import HOW_TO_RUN, Benchmark, Run, discover
+from hpml.results.machine_facts import comparable_machine, machine_line
+from hpml.results.runfiles import HOW_TO_RUN, discover
+from hpml.results.schema import Benchmark, Run
 from hpml.results.steps import MIN_SIDE, Step, find_steps, noise_sigma, spread
 
 

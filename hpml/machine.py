@@ -6,22 +6,11 @@ import os
 import platform
 import subprocess
 import sys
-from functools import lru_cache
 from typing import Any
 
 import torch
 
-
-@lru_cache(maxsize=1)
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from hpml.cpuinfo import cpu_flags, cpu_model
 
 
 def _version(module: str) -> str | None:
@@ -48,23 +37,6 @@ def git_commit(cwd: str | None = None) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-@lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (/proc/cpuinfo's first ``flags`` line; empty where unreadable).
-
-    Read once per process: ``optimized`` asks on every expansion (matrix collection expands
-    every row) whether bf16 pays here.
-    """
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
 def cpu_has_bf16() -> bool:
     """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX-BF16)."""
     return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
@@ -84,8 +56,7 @@ def machine_info() -> dict[str, Any]:
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "gpu_count": torch.cuda.device_count() if cuda else 0,
         "cpu": cpu_model(),
-        # the vector ISA torch's CPU kernels use (AVX2, AVX512...) and native bf16: what decides
-        # whether bf16 autocast pays on a CPU, so speedups are compared only within one class
+        # the CPU class of hpml.results.machine_facts.cpu_class
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_bf16": cpu_has_bf16(),
         "cpu_count": os.cpu_count(),

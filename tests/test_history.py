@@ -153,7 +153,7 @@ def test_one_comparable_run_is_exit_2(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_the_reports_trend_marks_the_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from hpml.gate.config import config_from_table
     from hpml.report import build, charts
-    from hpml.results.schema import discover
+    from hpml.results.runfiles import discover
 
     commits = [f"{i:02x}" * 20 for i in range(1, COMMITS + 1)]
     write_history(tmp_path / "storage", commits, list(range(COMMITS)), slow_from=12)

@@ -44,7 +44,8 @@ from typing import Any
 from hpml.bench.screen import finalize
 from hpml.errors import HpmlError
 from hpml.results import between_run
-from hpml.results.between_run import derive, kind_of_row, load_run, log_halfwidth
+from hpml.results.between_run import derive, kind_of_row, log_halfwidth
+from hpml.results.runfiles import hpml_rows, load_run
 
 USAGE_EXIT = 2
 
@@ -52,7 +53,8 @@ USAGE_EXIT = 2
 def load_rows(path: Path, recalibrate: bool = False) -> dict[str, dict[str, Any]]:
     """``extra_info`` of each hpml row of a pytest-benchmark JSON file, by benchmark name; with
     ``recalibrate``, widened by this machine's stored calibration as a run would be now."""
-    rows, machine = load_run(path)
+    run = load_run(path)
+    rows, machine = hpml_rows(run), run.machine_info
     if not recalibrate:
         return rows
     calibration = between_run.load(machine)

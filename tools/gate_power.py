@@ -42,8 +42,8 @@ from typing import Any, Sequence
 from hpml.errors import HpmlError
 from hpml.gate.config import GateConfig, load_gate_config
 from hpml.gate.checks import FASTER, SLOWER
-from hpml.gate.stats import MIN_SESSION_PAIRS
-from hpml.results.atomic import write_text_atomic
+from hpml.gate.significance import MIN_SESSION_PAIRS
+from hpml.files import write_text_atomic
 
 CASES = ("identical", "uniform", "one_optimization")
 #: The harness's knobs (hpml.bench.harness PLANTED_COMPUTE_ENV / PLANTED_ONLY_ENV; not imported: torch).

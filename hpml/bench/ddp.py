@@ -15,7 +15,7 @@ Rows, generated from the optimization registry (phase ``ddp``):
   optimization (bucket size, gradient_as_bucket_view, static graph, SyncBatchNorm,
   FSDP); one that does not apply on the device is skipped with its reason.
 
-``extra_info`` adds what each rank's own trackers measured (:mod:`hpml.measure.trackers`),
+``extra_info`` adds what each rank's own trackers measured (:mod:`hpml.measure.tracker_registry`),
 combined by the metrics' declared rules, as ``rank_<metric>`` (``rank_peak_rss_bytes``, ``rank_peak_device_bytes``: the
 largest rank's; ``rank_minor_faults``: summed over ranks, per call), ``world_size``,
 ``backend``, ``strategy``, the DDP knobs, the bucket
@@ -154,7 +154,7 @@ def _step(env: DistEnv, store: dict) -> None:
 
 def _track_start(env: DistEnv, store: dict) -> None:
     """Start this rank's registered trackers (its own RSS, device peak, page faults, ...)."""
-    from hpml.measure.trackers import Trackers
+    from hpml.measure.tracker_registry import Trackers
 
     store["tracker"] = Trackers(store["state"].device)
     store["tracker"].start()
@@ -170,7 +170,7 @@ def rank_memory(pool: "RankPool", calls: int, samples_per_rank: int = 1) -> dict
     combined by each metric's declared rule (faults summed over the ranks, peaks: the
     largest rank's, per-sample costs: the mean)."""
     from hpml.distributed.metrics import combine
-    from hpml.results.metrics import per_unit
+    from hpml.results.metric_registry import per_unit
 
     calls = max(calls, 1)
     per_rank = [per_unit(totals, calls=calls, samples=calls * samples_per_rank) for totals in pool.call(_track_stop)]

@@ -28,7 +28,7 @@ decides *how* it is timed and recorded:
   (:mod:`hpml.bench.busy`) and a crowded row is flagged ``busy``;
 * the seed is fixed before each side is built; the thread count is recorded;
 * per-call costs (CPU seconds, bytes read: :data:`CALL_COST_TRACKERS`) are counted around
-  each of the row's own timed calls; the other trackers (:mod:`hpml.measure.trackers`: peak
+  each of the row's own timed calls; the other trackers (:mod:`hpml.measure.tracker_registry`: peak
   host/device memory, page faults) run around the row's warm-up calls (absolute values: the
   group's baseline, kept alive for pairing, is resident too); ``resource_regions`` says which;
 * a row that does not apply is skipped with the reason; one whose baseline cannot run
@@ -70,8 +70,8 @@ from hpml.errors import one_line_message as _first_line  # the one first-line he
 from hpml.machine import cpu_has_bf16
 from hpml.gate import baton
 from hpml.measure import PeakEstimate, machine_fingerprint, peak_estimate, peak_flags, synchronize
-from hpml.measure.trackers import Trackers, tracked_metrics
-from hpml.results.metrics import per_unit
+from hpml.measure.tracker_registry import Trackers, tracked_metrics
+from hpml.results.metric_registry import per_unit
 from hpml.train.build import seed_everything
 from hpml.train.optimizations import OPTIMIZATIONS, Settings, expand
 from hpml.train.state import apply_backend_flags
@@ -629,7 +629,7 @@ class BenchSession:
             "fresh_process": bool(case.process_wide),  # measured in fresh processes (hpml.bench.fresh)
         }
         # every registered tracker's metrics over the warm-up calls (per call or per sample:
-        # hpml.results.metrics.Metric.per); None where not measured
+        # hpml.results.metric_registry.Metric.per); None where not measured
         info.update({name: readings.get(name) for name in tracked_metrics()})
         # per-call costs over the row's own timed calls replace the warm-up's; what stays from
         # the warm-up (peaks, faults) is labelled so

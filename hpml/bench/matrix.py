@@ -49,7 +49,7 @@ from hpml.errors import HpmlError
 from hpml.machine import cpu_has_bf16
 from hpml.models import model_spec
 from hpml.registry import Registry
-from hpml.results.phases import phase_names
+from hpml.results.phase_names import phase_names
 from hpml.train.optimizations import (
     OPTIMIZATIONS,
     OptContext,
@@ -68,7 +68,7 @@ SOURCES = ("real", "synthetic")
 LOADER_ONLY_REASON = "loader optimization: measured in loading/end-to-end rows"
 
 BASELINE = "baseline"
-#: Phases that run no model: their rows have ``model`` None (hpml.results.phases).
+#: Phases that run no model: their rows have ``model`` None (hpml.results.phase_names).
 MODEL_FREE_PHASES = phase_names(runs_model=False)
 
 

@@ -76,8 +76,8 @@ def moved_block(current: list[Mapping[str, Any]], compared: Mapping[str, Mapping
 def stored_sigmas(storage: Path, machine_info: Mapping[str, Any], profiles: set[str]) -> dict[str, float | None]:
     """Each kind's run-to-run noise sigma from the runs stored in ``storage`` of this machine and profile."""
     from hpml.history import find_all, ordered, series
-    from hpml.results.machine import comparable_machine
-    from hpml.results.schema import discover
+    from hpml.results.machine_facts import comparable_machine
+    from hpml.results.runfiles import discover
 
     if not storage.is_dir():
         return {}

@@ -1,7 +1,7 @@
 """The benchmark side of each phase: which rows it has and what one measured call runs.
 
 The names, their order and what each phase is for are declared once in
-:mod:`hpml.results.phases` (torch-free, read by the report and the gate); this registry
+:mod:`hpml.results.phase_names` (torch-free, read by the report and the gate); this registry
 adds what only the benchmarks need: the row generator (:mod:`hpml.bench.matrix`) and the
 workload builder (:mod:`hpml.bench.workloads`).  A benchmark file is then two lines::
 
@@ -24,12 +24,12 @@ from hpml.bench import matrix, workloads
 from hpml.bench.harness import Measured
 from hpml.errors import HpmlError
 from hpml.registry import Registry
-from hpml.results.phases import PHASE_INFO, PhaseInfo
+from hpml.results.phase_names import PHASE_INFO, PhaseInfo
 
 
 @dataclass(frozen=True)
 class Phase:
-    name: str  # declared in hpml.results.phases
+    name: str  # declared in hpml.results.phase_names
     cases: Callable[..., list[matrix.Case]]  # (profile, datasets=None, models=None) -> rows
     build: Callable[[matrix.Case, "workloads.BenchSession"], Measured]  # (case, session) -> one measured call
     # rows paired with the same case built by this instead of with their baseline row
@@ -42,7 +42,7 @@ class Phase:
 
     def __post_init__(self) -> None:
         if self.name not in PHASE_INFO:
-            raise HpmlError(f"phase {self.name!r} is not declared in hpml.results.phases ({', '.join(PHASE_INFO)})")
+            raise HpmlError(f"phase {self.name!r} is not declared in hpml.results.phase_names ({', '.join(PHASE_INFO)})")
 
     @property
     def info(self) -> PhaseInfo:

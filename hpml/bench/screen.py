@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable
 from hpml.bench.idle import describe as describe_idle
 from hpml.bench.paired import PairedResult, is_significant, noise_floor
 from hpml.results.between_run import describe as describe_intervals
-from hpml.results.phases import screen_rank
+from hpml.results.phase_names import screen_rank
 
 #: Column headers of the datasets (short, so a block fits 100 columns).
 SHORT = {"cifar10": "c10", "cifar100": "c100", "imagenet": "inet", "amazon_polarity": "amz2",
@@ -262,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     from hpml.errors import HpmlError
-    from hpml.results.machine import machine_facts
-    from hpml.results.schema import HOW_TO_RUN, read_json
+    from hpml.results.machine_facts import machine_facts
+    from hpml.results.runfiles import HOW_TO_RUN, read_json
 
     parser = argparse.ArgumentParser(prog="python -m hpml.bench.screen", description="The one-screen answer of a stored run.")
     parser.add_argument("run", type=Path, help="a pytest-benchmark JSON file of hpml rows")

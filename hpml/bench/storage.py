@@ -22,7 +22,7 @@ from pytest_benchmark.storage.file import FileStorage
 from pytest_benchmark.utils import safe_dumps
 
 from hpml.errors import HpmlError
-from hpml.results.atomic import check_writable_dir, check_writable_file, os_error
+from hpml.files import check_writable_dir, check_writable_file, os_error
 
 SUMMARIES = "summaries"
 

@@ -1,7 +1,7 @@
 """Convergence records: one JSON file per seed, next to the benchmark runs.
 
 Records live in ``<benchmark storage>/convergence/`` (``.benchmarks/convergence/`` by
-default), where ``hpml report`` reads them (:func:`hpml.results.schema.load_convergence`).
+default), where ``hpml report`` reads them (:func:`hpml.results.runfiles.load_convergence`).
 A case run with several seeds is a *group*, ``<case>_<UTC timestamp>``; each seed writes
 ``<group>_seed<k>.json``, a complete record on its own (the report draws one curve per
 file).  Every record of a group carries the group's summary (``seeds``,
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpml.machine import git_commit, machine_info
-from hpml.results.atomic import write_text_atomic
+from hpml.files import write_text_atomic
 
 if TYPE_CHECKING:
     from hpml.convergence.recipes import ConvergenceCase

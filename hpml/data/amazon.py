@@ -39,7 +39,7 @@ from hpml.data.base import (
 )
 from hpml.data.tokenizer import TRAIN_SAMPLE, Tokenizer, trained_tokenizer
 from hpml.errors import HpmlError, squeezed_message
-from hpml.results.atomic import os_error
+from hpml.files import os_error
 
 _SEQ_LEN = 256  # tokens; covers ~90% of reviews (median ~80 words)
 

@@ -41,7 +41,7 @@ from hpml.data.base import (
 )
 from hpml.data.transforms import imagenet_transform
 from hpml.errors import HpmlError, squeezed_message
-from hpml.results.atomic import os_error
+from hpml.files import os_error
 
 IMAGENET = DatasetInfo(
     name="imagenet",

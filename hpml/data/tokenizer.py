@@ -28,7 +28,7 @@ from torch import Tensor
 
 from hpml.data.base import cache_dir
 from hpml.errors import HpmlError, squeezed_message
-from hpml.results.atomic import write_bytes_atomic
+from hpml.files import write_bytes_atomic
 
 DEFAULT_VOCAB_SIZE = 8000  # pieces; an upper bound when the text is too small for it
 TRAIN_SAMPLE = 20_000  # training texts read to fit the default tokenizer

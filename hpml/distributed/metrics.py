@@ -3,7 +3,7 @@
 Each rank measures its own shard: its samples, its seconds, its loss and accuracy over
 its part of the data.  :func:`reduce_metrics` gathers the dicts (once per epoch or
 phase: negligible next to a training epoch) and combines them key by key, by the rule
-each metric declares in :data:`hpml.results.metrics.METRICS` (sum, max, mean,
+each metric declares in :data:`hpml.results.metric_registry.METRICS` (sum, max, mean,
 sample-weighted mean, or the same on every rank):
 
 * counts, rates, bytes read and page faults add up (each rank's own process);
@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import torch.distributed as dist
 
-from hpml.results.metrics import reduce_rule
+from hpml.results.metric_registry import reduce_rule
 
 Metrics = Mapping[str, Any]
 

@@ -40,7 +40,7 @@ import torch.multiprocessing as mp
 from hpml.distributed.env import DistEnv, check_nproc, process_group, rank_device, timeout_from
 from hpml.environment import VARS
 from hpml.errors import HpmlError, RunFailed, is_out_of_memory, one_line_message
-from hpml.results.atomic import write_bytes_atomic
+from hpml.files import write_bytes_atomic
 
 #: s between the launcher's looks at its ranks (exit codes, error reports).
 POLL_S = 0.05

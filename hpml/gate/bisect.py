@@ -1,18 +1,5 @@
-"""``hpml bisect GOOD BAD [-k EXPR]``: the first commit where a row became slower than at GOOD.
-
-Each probe is the gate's paired comparison (``hpml gate --base``'s sessions taking turns call
-by call, :mod:`hpml.gate.revisions`) of GOOD against the probed commit, both checked out in
-temporary git worktrees: the user's working tree is never read or written.  BAD is probed
-first (the search needs it slower than GOOD); then a binary search over the first-parent
-commits between them.  A probe is *slower* when any selected row is SLOWER, *not slower*
-when none is; a probe that cannot decide (a session that fails to build or run, a busy
-machine, too few rounds) is reported as such and the search goes round it, never guessing:
-when only undecided commits are left, the answer is the range they span.
-
-Exit 0 with an answer (the first slower commit, or "BAD is not slower"), 1 when undecided
-probes leave a range, 2 on bad input (no git repository, unknown revision, GOOD not an
-ancestor of BAD, a BAD that cannot be compared).
-"""
+"""``hpml bisect GOOD BAD [-k EXPR]``: the first commit where a row became slower than at GOOD, by the
+gate's paired probes in temporary worktrees (docs/gate.md)."""
 
 from __future__ import annotations
 

@@ -1,32 +1,5 @@
-"""The checks behind ``hpml gate`` and the table it prints.
-
-Three kinds of check, each producing :class:`Check` rows:
-
-* ``speedup>=min`` -- a same-run speedup vs its baseline is at least the
-  expectation configured in ``[tool.hpml.gate.min_speedup]`` (minus tolerance);
-* ``speedup~ref`` -- a same-run speedup did not drop below the speedup of the same
-  case in a reference summary (minus tolerance).  Both sides are ratios measured
-  within one run, so this holds across machines;
-* ``<metric>~ref`` -- a metric declared in :mod:`hpml.results.metrics` and listed in
-  ``[tool.hpml.gate] metrics`` (peak memory, CPU time, ...) did not get worse than in the
-  reference summary by more than the tolerance (:func:`check_metrics`);
-* ``A/B time`` -- raw per-round timings of two runs (same machine): the typical
-  round time (25th percentile) moved by more than ``min_effect`` *and* a
-  permutation test says so at family-wise level ``alpha`` (Holm over all compared
-  benchmarks); ``test="mannwhitney"`` uses medians and Mann-Whitney U instead.
-  See :mod:`hpml.gate.stats` for why;
-* ``A/B paired`` -- ``--base``'s sessions ran call by call (:mod:`hpml.gate.baton`):
-  round i of a row on one side is paired with round i on the other, the effect is the
-  mean over session pairs of their median per-pair time ratio, and a t-test across the
-  session pairs gives p (:func:`compare_paired`).
-
-``ratio`` is always *current speed / reference speed*: below 1 means slower, for
-speedups and for timings alike.
-
-Fail closed: a gated row that is missing is MISSING (fails unless ``--allow-missing``);
-a row only the current run has is NEW (reported); a run with nothing comparable and a
-gated row measured on a busy machine raise HpmlError (exit 2).
-"""
+"""The checks behind ``hpml gate`` and the table it prints: expectations, references, metrics, A/B and
+paired A/B (docs/gate.md).  ``ratio`` is always current speed / reference speed: below 1 is slower."""
 
 from __future__ import annotations
 
@@ -40,17 +13,18 @@ import numpy as np
 
 from hpml.errors import HpmlError
 from hpml.gate.config import TESTS, Expectation, GateConfig
-from hpml.gate.stats import (
+from hpml.gate.significance import (
     MIN_SESSION_PAIRS, QUANTILE, holm, log_ratios, mann_whitney_p, min_attainable_p, permutations_for,
     quantile_perm_test, session_t_test,
 )
-from hpml.results.atomic import write_text_atomic
-from hpml.results.machine import comparable_machine
-from hpml.results.schema import HOW_TO_RUN, Benchmark, CaseKey, Run, json_files, kind_of, read_json, run_from_json
-from hpml.results.stats import bootstrap_ratio
+from hpml.files import write_text_atomic
+from hpml.results.machine_facts import comparable_machine
+from hpml.results.runfiles import HOW_TO_RUN, json_files, kind_of, read_json, run_from_json
+from hpml.results.schema import Benchmark, CaseKey, Run
+from hpml.results.bootstrap import bootstrap_ratio
 from hpml.results.summary import check_extra_info, keyed_rows, speedup_interval, validate_run
 from hpml.results.units import fmt_time
-from hpml.results.metrics import gated
+from hpml.results.metric_registry import gated
 
 OK, SLOWER, FASTER, MISSING = "ok", "SLOWER", "FASTER", "missing"
 #: A gated metric (``[tool.hpml.gate] metrics``) more than the tolerance worse than the reference's.
@@ -66,12 +40,12 @@ class Check:
     """One line of the gate table."""
 
     case: str
-    kind: str  # "speedup>=min", "speedup~ref" or "A/B time"
+    kind: str
     reference: str
     current: str
     ratio: float | None  # current speed / reference speed (< 1: slower)
     p: float | None  # Holm-adjusted p-value (A/B only)
-    verdict: str  # ok / SLOWER / FASTER / missing
+    verdict: str
     note: str = ""
     ci: tuple[float, float] | None = None  # 95 % interval of ratio (A/B only: bootstrap, paired: t over session pairs)
     per_session: tuple[float, ...] | None = None  # paired A/B: each session pair's time ratio (current / base)
@@ -90,7 +64,7 @@ def _fmt_speedup(value: float | None, row: dict[str, Any] | None = None) -> str:
 
 
 def refuse_busy(row: dict[str, Any], label: str, source: Any) -> None:
-    """A gated row measured on a busy machine cannot give a verdict either way: exit 2."""
+    """A gated row measured on a busy machine gives no verdict either way: exit 2."""
     if row.get("busy"):
         reason = row.get("busy_reason") or "no reason recorded"
         raise HpmlError(f"{source}: row {label} was measured on a busy machine ({reason}); "
@@ -117,20 +91,9 @@ def reference_floor(exp: Expectation, reference: dict[str, Any] | None, ref_sour
     return float(interval[0])
 
 
-# --- same-run speedup checks -------------------------------------------------------------
-
-
 def check_expectations(summary: dict[str, Any], config: GateConfig, source: Any = "summary",
                        reference: dict[str, Any] | None = None, ref_source: Any = "reference") -> list[Check]:
-    """Every non-baseline row against its configured minimal speedup (report-only when none).
-
-    Fails closed: a gated row without a speedup, and a pattern that matches no row, are
-    MISSING, which fails the gate unless ``--allow-missing``: a benchmark that crashed,
-    was renamed or deselected must not pass silently.  An expectation given as
-    ``"reference"`` is the low end of the reference summary's interval for that row;
-    the current row fails when even the high end of its own interval (its point value
-    when it has none) lies below that floor minus the tolerance.
-    """
+    """Every non-baseline row against its configured minimal speedup; a gated row without one is MISSING."""
     checks: list[Check] = []
     used: set[str] = set()
     for key, row in keyed_rows(summary).items():
@@ -203,11 +166,7 @@ def check_reference(current: dict[str, Any], reference: dict[str, Any], config: 
 
 def check_metrics(current: dict[str, Any], reference: dict[str, Any], config: GateConfig,
                   source: Any = "summary") -> list[Check]:
-    """Each gated metric (``[tool.hpml.gate] metrics``, declared in :data:`hpml.results.metrics.METRICS`)
-    of every row both summaries measured it on, against the reference's: WORSE (fails) when more than
-    the row's tolerance worse in the metric's own direction.  Summaries without per-row metrics
-    (older runs) give no check.  Fail closed: where the reference has a reading and the current
-    row has none (row or value missing, NaN, a 0 where every reading is > 0), MISSING."""
+    """Each gated metric of every row against the reference's: WORSE past the tolerance, MISSING unread."""
     cur_rows, ref_rows = keyed_rows(current), keyed_rows(reference)
     checks: list[Check] = []
     for metric in gated(config.metrics) if config.metrics else []:
@@ -235,9 +194,6 @@ def check_metrics(current: dict[str, Any], reference: dict[str, Any], config: Ga
                                 cur_v / ref_v if ref_v else None, None, verdict,
                                 f"{metric.better} is better, tolerance {tol:.0%}"))
     return checks
-
-
-# --- A/B on raw timings --------------------------------------------------------------------
 
 
 def load_side(path: Path | str) -> list[Run]:
@@ -307,10 +263,7 @@ def check_compatible(base: Sequence[Run], current: Sequence[Run], allow_other_ma
 
 
 def _per_sample(bench: Benchmark, other: Benchmark) -> tuple[list[float], bool]:
-    """Round timings, per sample when the two sides process different samples per call.
-
-    Returns the timings (s per call, or s per sample) and whether they were divided.
-    """
+    """Round timings (s per call, or per sample when the sides differ in samples per call), and which."""
     data = list(bench.data or ())
     spr, other_spr = bench.samples_per_round, other.samples_per_round
     if spr is not None and other_spr is not None and spr != other_spr:
@@ -351,12 +304,7 @@ def compare_ab(
     min_effect: float,
     test: str = "quantile",
 ) -> list[Check]:
-    """A/B verdicts for every case in both sides, plus the cases missing on either side.
-
-    A case is SLOWER (FASTER) when its typical time grew (shrank) by more than
-    ``min_effect`` and the Holm-adjusted p-value is below ``alpha``.  "Typical" is
-    the 25th percentile for ``test="quantile"`` and the median for ``"mannwhitney"``.
-    """
+    """A/B verdicts for every case in both sides, plus the cases missing on either (docs/studies/gate-tests.md)."""
     if test not in TESTS:
         raise HpmlError(f"unknown A/B test {test!r}; choose one of {', '.join(TESTS)}")
     q = QUANTILE if test == "quantile" else 50.0
@@ -407,12 +355,7 @@ class Unpaired(Exception):
 
 
 def paired_sessions(base_runs: Sequence[Run], current_runs: Sequence[Run]) -> dict[CaseKey, list[tuple[list[float], list[float]]]]:
-    """Per row, per session pair that ran it on both sides: (base rounds, current rounds), round i next to round i.
-
-    Times are per sample when the two sides process different samples per call.  Raises
-    :class:`Unpaired` when the sides hold different numbers of sessions, or a row present
-    on both sides of a session pair has different round counts there.
-    """
+    """Per row and session pair: (base rounds, current rounds), round i next to round i; else :class:`Unpaired`."""
     if len(base_runs) != len(current_runs):
         raise Unpaired(f"{len(base_runs)} base session(s) but {len(current_runs)} current")
     pairs: dict[CaseKey, list[tuple[list[float], list[float]]]] = {}
@@ -442,16 +385,7 @@ def compare_paired(
     alpha: float,
     min_effect: float,
 ) -> list[Check]:
-    """A/B verdicts from rounds paired call by call, tested across session pairs (see
-    :mod:`hpml.gate.stats`), plus missing rows.
-
-    Per row and session pair, ``r_j`` = the median per-pair log time ratio; the row is
-    SLOWER (FASTER) when ``exp(mean r)`` grew (shrank) by more than ``min_effect`` and the
-    Holm-adjusted one-sided t-test p-value of the ``r_j`` is below ``alpha``.  Raises
-    :class:`Unpaired` when the rounds do not pair up (the caller falls back), and
-    HpmlError when a row ran in fewer than :data:`MIN_SESSION_PAIRS` session pairs or
-    has fewer than :data:`MIN_ROUNDS_AB` paired rounds.
-    """
+    """A/B verdicts from rounds paired call by call, tested across session pairs, plus missing rows."""
     base, current = merge_runs(base_runs), merge_runs(current_runs)
     sessions = paired_sessions(base_runs, current_runs)
     common = comparable_keys(base, current)
@@ -499,9 +433,6 @@ def compare_paired(
             checks.append(Check(key.label, "A/B paired", "-", fmt_time(current[key].median_s), None, None, NEW,
                                 "only in current"))
     return checks
-
-
-# --- output ---------------------------------------------------------------------------------
 
 
 def format_table(checks: Sequence[Check]) -> str:

@@ -1,25 +1,5 @@
-"""``hpml gate``: exit 0 when nothing regressed, 1 on a regression, 2 (HpmlError) on bad input.
-
-Modes:
-
-* default -- same-run speedups of the latest summary (or ``--summary FILE``)
-  against ``[tool.hpml.gate.min_speedup]``, and against ``--reference FILE`` if given;
-* ``--ab BASE CURRENT`` -- raw timings of two runs (files or folders of runs, each
-  folder's runs pooled), Mann-Whitney U + minimum effect, Holm-corrected;
-* ``--base REV`` -- run ``--bench-args`` at REV (temporary worktree) and at the
-  working tree, two sessions at once taking turns call by call (:mod:`hpml.gate.baton`),
-  then a *paired* A/B comparison of round i against round i, tested across the session
-  pairs (a t-test: each session pair is one pair of processes); when the
-  rounds cannot be paired (a base revision older than the baton), the unpaired test of
-  ``--ab``, said in one line (``--base auto``: the merge-base with the default branch,
-  else the previous commit).
-
-Fails closed: a gated row that is missing fails (exit 1) unless ``--allow-missing``;
-a run with nothing comparable, NaN/inf/zero/negative numbers, a busy gated row or an
-unwritable ``--json`` is bad input (one line, exit 2).  Exit 1 means a regression only.
-
-A table of everything checked is always printed.
-"""
+"""``hpml gate``: exit 0 when nothing regressed, 1 on a regression, 2 (HpmlError) on bad input; the
+modes are in the README and docs/gate.md."""
 
 from __future__ import annotations
 
@@ -33,7 +13,7 @@ from typing import Any
 from hpml import argtypes
 from hpml.bench.idle import idle_cpus, policy_from
 from hpml.errors import HpmlError
-from hpml.results.machine import cpu_class
+from hpml.results.machine_facts import cpu_class
 from hpml.gate.config import (DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, DEFAULT_PAIRS, DEFAULT_REPEATS, DEFAULT_TOLERANCE, TESTS,
                               GateConfig, load_gate_config, parse_bench_args)
 from hpml.gate.checks import (
@@ -41,11 +21,11 @@ from hpml.gate.checks import (
     compare_paired, failures, format_table, load_side, merge_runs, underpowered,
     write_checks_json,
 )
-from hpml.gate.markdown import Facts, render as render_markdown
+from hpml.gate.verdict_markdown import Facts, render as render_markdown
 from hpml.gate.revisions import auto_base, run_interleaved
-from hpml.results.machine import machine_line
+from hpml.results.machine_facts import machine_line
 from hpml.results.markdown import STEP_SUMMARY_ENV, check_markdown_path, escape, write_markdown
-from hpml.results.atomic import check_writable_file
+from hpml.files import check_writable_file
 from hpml.results.summary import keyed_rows, latest_summary, load_summary, validate_run
 from hpml.results.schema import Run
 
@@ -149,8 +129,7 @@ def _summary_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Ch
     wants_reference = derived or bool(config.metrics)  # gated metrics are held to the reference too
     ref_path = args.reference if args.reference is not None else config.reference_for(cls) if wants_reference else None
     if derived and ref_path is None and config.references:
-        # A speedup such as bf16 autocast's depends on the CPU's ISA: a reference from another class
-        # would gate noise (or fail every run), so these expectations wait for a reference of this class.
+        # bf16 autocast's speedup depends on the ISA: another class's reference would gate noise
         header.append(f"note: {_no_reference(cls)}; its \"reference\" expectations are not gated on this machine")
         config = dataclasses.replace(config, expectations=tuple(e for e in config.expectations
                                                                  if e.min_speedup is not None))
@@ -215,12 +194,7 @@ def _ab_mode(args: argparse.Namespace, config: GateConfig) -> tuple[list[Check],
 
 def ab_checks(base_runs: list[Run], current_runs: list[Run], unpaired: str | None, config: GateConfig, where: str,
               *, allow_other_machine: bool = False) -> tuple[list[Check], list[str]]:
-    """The A/B checks and header lines of ``--ab`` / ``--base`` (and the power study).
-
-    ``unpaired``: None for ``--ab`` (files carry no pairing: the unpaired test); for
-    ``--base`` sessions "" when they alternated call by call (the paired test), else
-    why not (the unpaired test, with that reason as the first header line).
-    """
+    """The A/B checks and header lines; ``unpaired``: None (--ab), "" (paired sessions), else why not paired."""
     for run in (*base_runs, *current_runs):
         validate_run(run)
     check_compatible(base_runs, current_runs, allow_other_machine)
@@ -252,11 +226,7 @@ def ab_checks(base_runs: list[Run], current_runs: list[Run], unpaired: str | Non
 
 
 def run_gate(args: argparse.Namespace) -> int:
-    """Run the gate; 0 ok, 1 regression.  Bad input raises HpmlError (the CLI exits 2).
-
-    CI reads exit 1 as "slower": an unexpected error inside the gate is re-raised as an
-    HpmlError (exit 2, one line) so that a crash never passes for a regression.
-    """
+    """Run the gate; 0 ok, 1 regression; bad input and any crash are an HpmlError (exit 2), never 1."""
     try:
         return _run_gate(args)
     except (HpmlError, KeyboardInterrupt):

@@ -1,34 +1,5 @@
-"""``[tool.hpml.gate]`` in pyproject.toml: what the gate expects, validated once.
-
-Found by walking up from the working directory to the first ``pyproject.toml``
-(the one pytest and pip would use).  Nothing configured is a valid configuration:
-every speedup is reported, none is gated, and the A/B defaults apply.  A typo in a
-key fails loudly instead of silently disabling a check.
-
-Layout::
-
-    [tool.hpml.gate]
-    tolerance = 0.15        # fraction a same-run speedup may fall below its expectation/reference
-    alpha = 0.05            # family-wise false-alarm rate of the A/B test (Holm over all benchmarks)
-    min_effect = 0.05       # A/B: time changes below this fraction are never flagged
-    test = "quantile"       # unpaired A/B test (--ab, --base's fallback): "quantile" or "mannwhitney"
-    repeats = 6             # --base: session pairs (base and current run together, call by call); >= 3
-    pairs = 3               # --base: fixed (baseline, optimization) pairs per hpml row and session
-    bench_args = "benchmarks -k 'digits and baseline'"  # --base: the pytest selection run at both revisions
-    reference = "reference/AVX512+bf16.json"  # for "reference" expectations (relative path)
-    metrics = ["peak_rss_bytes"]  # with a reference: each row's metric may be at most `tolerance` worse
-
-    [tool.hpml.gate.min_speedup]
-    # "phase:dataset:device:optimization" = minimal same-run speedup vs baseline
-    "train:*:cpu:amp_bf16" = 1.8
-    "train:imagenet:cuda:channels_last" = { min = 1.2, tolerance = 0.25 }
-    "train:digits:cpu:amp_bf16" = { min = "reference", tolerance = 0.05 }  # low end of the reference's interval
-    "train:cifar10:timm:resnet18:cpu:amp_bf16" = 1.3  # a --hpml-models row: the model sits after the dataset
-
-Pattern fields use shell wildcards (``*``, ``?``, ``[ab]``).  When several patterns
-match a case, the one with the most literal (wildcard-free) fields wins; among
-equally literal ones the first in the file wins.
-"""
+"""``[tool.hpml.gate]`` in pyproject.toml, validated once: a typo in a key fails loudly instead of
+disabling a check.  The layout and pattern precedence: docs/gate.md."""
 
 from __future__ import annotations
 
@@ -41,18 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from hpml.errors import HpmlError
-from hpml.gate.stats import MIN_SESSION_PAIRS
-from hpml.results.schema import PHASES, CaseKey
-from hpml.results.metrics import gated
+from hpml.gate.significance import MIN_SESSION_PAIRS
+from hpml.results.phase_names import PHASES
+from hpml.results.schema import CaseKey
+from hpml.results.metric_registry import gated
 
 DEFAULT_TOLERANCE = 0.15  # relative drop allowed below an expected / reference speedup
 DEFAULT_ALPHA = 0.05  # family-wise false-alarm probability of one A/B gate run
 DEFAULT_MIN_EFFECT = 0.05  # relative change of the median time below which A/B never flags
-DEFAULT_REPEATS = 6  # --base: pairs of pytest sessions (base and current, run call by call); the test runs across them
+DEFAULT_REPEATS = 6  # --base: session pairs, the unit the paired test replicates over
 DEFAULT_PAIRS = 3  # --base: fixed pairs per hpml row and session (no adaptive stop; see hpml.bench.paired)
-TESTS = ("quantile", "mannwhitney")  # A/B tests, see hpml.gate.stats
-#: A small selection that needs no dataset download: the baseline rows on the bundled
-#: digits set, without the end-to-end row (the slowest: ~30 s a call on a 2-core CPU).
+TESTS = ("quantile", "mannwhitney")
+#: The bundled digits set's baseline rows, without end-to-end (~30 s a call on a 2-core CPU): no download.
 DEFAULT_BENCH_ARGS: tuple[str, ...] = ("benchmarks", "-k", "digits and baseline and not end_to_end")
 
 PATTERN_FIELDS = ("phase", "dataset", "device", "optimization")
@@ -75,8 +46,7 @@ class Expectation:
 
     @property
     def fields(self) -> tuple[str, ...]:
-        """``(phase, dataset, model, device, optimization)``; the model is ``*`` when the
-        pattern leaves it out, and may hold colons itself (``timm:resnet18``)."""
+        """``(phase, dataset, model, device, optimization)`` (see :func:`split_pattern`)."""
         return split_pattern(self.pattern)
 
     @property
@@ -90,11 +60,7 @@ class Expectation:
 
 
 def split_pattern(pattern: str) -> tuple[str, ...]:
-    """``phase:dataset[:model]:device:optimization`` -> its five fields (model ``*`` when absent).
-
-    Phase, dataset, device and optimization hold no colon, so whatever lies between the
-    dataset and the device is the model, colons included (``train:cifar10:timm:resnet18:cpu:amp_bf16``).
-    """
+    """``phase:dataset[:model]:device:optimization`` -> five fields; the model may hold colons (``timm:x``)."""
     parts = pattern.split(":")
     if len(parts) < len(PATTERN_FIELDS):
         raise ValueError(pattern)
@@ -116,7 +82,7 @@ class GateConfig:
     expectations: tuple[Expectation, ...] = ()
     # summaries whose intervals "reference" expectations come from, by CPU class ("*": any machine)
     references: tuple[tuple[str, Path], ...] = ()
-    # metrics held to the reference summary (hpml.results.metrics, those with a direction)
+    # metrics held to the reference summary (hpml.results.metric_registry, those with a direction)
     metrics: tuple[str, ...] = ()
     source: Path | None = None  # the pyproject.toml read, for messages
 

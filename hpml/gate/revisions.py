@@ -1,26 +1,5 @@
-"""Run one benchmark selection at a base revision and at the working tree, paired call by call.
-
-``hpml gate --base REV`` checks REV out into a temporary ``git worktree`` and runs the
-same pytest selection there and here.  The two sessions are started *together* and
-hand a baton back and forth (:mod:`hpml.gate.baton`): only one runs at any time, and
-they take turns after every timed call, A B B A ..., so the k-th round of each row on
-one side ran right next to the k-th round on the other, on the same machine state.
-``repeats`` such session pairs are run (who starts alternates); the gate then compares
-the rounds pair by pair.  Adaptive precision is switched off in these sessions
-(``HPML_BENCH_PAIRS``: a fixed number of pairs per row), so both sides make the same
-sequence of timed calls.
-
-When the alternation did not hold -- a base revision whose code predates the baton
-never hands over, so its session simply runs to its end before the other starts -- the
-sessions ran one after the other, as whole sessions, alternating sides over the
-session pairs (base, current, current, base, ...); :class:`Sessions` carries the reason
-and the gate falls back to its unpaired test.  The worktree is always removed, even on
-Ctrl-C.
-
-Each side imports its own code: ``PYTHONPATH`` starts with that side's checkout, which
-wins over an editable install of the package (setuptools' editable finder is
-consulted after ``sys.path``).
-"""
+"""``hpml gate --base REV``: one benchmark selection run at REV (a temporary worktree) and at the working
+tree, the two sessions taking turns call by call (docs/gate.md)."""
 
 from __future__ import annotations
 
@@ -36,7 +15,8 @@ from typing import Callable, Iterator, Sequence
 
 from hpml.errors import HpmlError
 from hpml.gate import baton
-from hpml.results.schema import Run, load_run
+from hpml.results.runfiles import load_run
+from hpml.results.schema import Run
 
 #: Lines of a failed session's output echoed to stderr before the one-line error.
 LOG_TAIL_LINES = 30
@@ -82,13 +62,7 @@ def _default_branch(cwd: Path) -> str | None:
 
 
 def auto_base(cwd: Path | None = None) -> tuple[str | None, str]:
-    """``--base auto``: the revision CI compares with, and why (None and the reason when there is none).
-
-    * on a branch: its merge-base with the default branch (what the branch changed);
-    * on the default branch itself (merge-base = HEAD, a fresh clone of main in CI): HEAD
-      when the working tree has uncommitted changes, else the previous commit HEAD~1;
-    * a first commit, or a shallow clone without HEAD's parent: None (nothing to compare).
-    """
+    """``--base auto``: the merge-base with the default branch (on it: HEAD if dirty, else HEAD~1), and why."""
     cwd = (cwd or Path.cwd()).resolve()
     top = git_toplevel(cwd)
     head = resolve_revision("HEAD", top)
@@ -144,11 +118,7 @@ class Sessions:
 def run_pair(base: Side, current: Side, bench_args: Sequence[str], out_dir: Path, scratch: Path, n: int, *,
              base_first: bool, pairs: int, env: dict[str, dict[str, str]] | None = None,
              python: str = sys.executable) -> tuple[Run, Run, baton.Report]:
-    """Session pair ``n`` of ``base`` and ``current``, conducted by the baton.
-
-    The JSON files land in ``out_dir``; logs and pytest-benchmark's storage in ``scratch``.
-    ``env``: extra environment per side name (the power study plants work on one side).
-    """
+    """Session pair ``n`` of ``base`` and ``current``, conducted by the baton (JSON in ``out_dir``)."""
     children, logs = [], []
     storage = scratch / "storage"
     try:
@@ -158,7 +128,7 @@ def run_pair(base: Side, current: Side, bench_args: Sequence[str], out_dir: Path
             side_env[PAIRS_ENV] = str(pairs)
             json_path = out_dir / f"{side.name}-{n}.json"
             json_path.unlink(missing_ok=True)
-            log = open(scratch / f"{side.name}-{n}.log", "wb")  # closed below
+            log = open(scratch / f"{side.name}-{n}.log", "wb")
             logs.append(log)
             cmd = baton.child_command("pytest", session_args(bench_args, json_path, storage), python)
             children.append(baton.spawn(side.name, cmd, cwd=side.cwd, env=side_env, output=log))
@@ -235,8 +205,7 @@ def _alive(pid: int) -> bool:
 
 
 def sweep_stale_worktrees(top: Path) -> list[Path]:
-    """Remove the base worktrees of gates killed with SIGKILL (their ``finally`` never ran):
-    registered worktrees in a ``hpml-gate-*`` temporary folder whose owner is dead."""
+    """Remove the ``hpml-gate-*`` worktrees of gates killed with SIGKILL (their ``finally`` never ran)."""
     listed = _git(["worktree", "list", "--porcelain"], top)
     removed = []
     for line in listed.stdout.splitlines() if listed.returncode == 0 else []:
@@ -267,13 +236,7 @@ def run_interleaved(
     pairs: int = 10,
     current_rev: str | None = None,
 ) -> Sessions:
-    """Run ``bench_args`` at ``rev`` and in the working tree, ``repeats`` session pairs (see module doc).
-
-    ``keep``: a folder that receives the session JSON files and logs (else they are deleted).
-    ``pairs``: fixed pairs per hpml row in each session.
-    ``current_rev``: run the current side at this revision (a second worktree) instead of the
-    working tree, which is then never read (``hpml bisect``).
-    """
+    """Run ``bench_args`` at ``rev`` and here (or at ``current_rev``: ``hpml bisect``), ``repeats`` session pairs."""
     cwd = (cwd or Path.cwd()).resolve()
     top = git_toplevel(cwd)
     commit = resolve_revision(rev, cwd)

@@ -1,14 +1,10 @@
-"""Measurement: device-synced timers, peak memory, bytes read, FLOPs and peak FLOP/s.
-
-Separate from the workload (what runs) and the launcher (how it runs): a benchmark
-wraps a phase in :class:`measure_phase` and records ``stats.as_dict()``.
-"""
+"""Measurement, apart from workload and launcher: timers, memory, I/O, FLOPs (docs/measurement.md)."""
 
 from hpml.measure.flops import flops_per_sample
 from hpml.measure.io import IoStats, IoTracker
 from hpml.measure.memory import MemoryStats, MemoryTracker
 from hpml.measure.peak import PeakEstimate, machine_fingerprint, measured_peak_flops, peak_estimate, peak_flags
-from hpml.measure.phases import PHASES, PhaseStats, measure_phase
+from hpml.measure.phase_stats import PHASES, PhaseStats, measure_phase
 from hpml.measure.profiler import profile_trace
 from hpml.measure.timers import Timer, synchronize
 

@@ -1,22 +1,4 @@
-"""FLOPs per sample of a model, counted by ``torch.utils.flop_counter.FlopCounterMode``.
-
-FlopCounterMode counts 2 FLOPs per multiply-accumulate of the ops that dominate
-(matmul, conv, attention) and nothing for elementwise ops, norms or embeddings: a
-torchvision ResNet-50 at 224x224 gives 8.18e9 per image forward (the "4.1 GMACs" of
-the literature).  Achieved FLOP/s of a phase is then
-``flops_per_sample(...) * stats.samples_per_s``; divided by
-:func:`hpml.measure.peak.measured_peak_flops` it is the utilization (MFU).
-
-A model and input on the ``meta`` device are counted from shapes alone, without
-allocating or computing (ResNet-50 training: ~0.1 s instead of ~1 s on a CPU); this
-works for models that create no tensors on a fixed device inside ``forward`` (the
-torchvision ResNets do; HF XLNet builds CPU tensors and must run on a real device).
-
-Training counts forward + backward, not the optimizer step.  Backward is usually ~2x
-forward (input and weight gradients), but layers whose input needs no gradient (the
-first conv on images, any layer right after an embedding) only compute the weight
-gradient, so training is a little under 3x forward.
-"""
+"""FLOPs per sample of a model, by ``FlopCounterMode`` (what it counts: docs/measurement.md)."""
 
 from __future__ import annotations
 
@@ -32,8 +14,7 @@ ExampleInput = torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]
 
 
 def _first_tensor(output: Any) -> torch.Tensor:
-    """The tensor to back-propagate from: a model may return a tensor, a tuple, or a
-    HF ``ModelOutput`` (``.logits``)."""
+    """The tensor to back-propagate from: a tensor, a tuple's first, or an HF ``ModelOutput``'s ``.logits``."""
     if isinstance(output, torch.Tensor):
         return output
     logits = getattr(output, "logits", None)
@@ -45,18 +26,7 @@ def _first_tensor(output: Any) -> torch.Tensor:
 
 
 def flops_per_sample(model: nn.Module, example_input: ExampleInput, *, train: bool = True) -> int:
-    """FLOPs of one forward (+ backward when ``train``) pass, per sample of the batch.
-
-    ``example_input`` is a batch (a tensor, or a tuple of tensors passed positionally);
-    use batch 2, which keeps it cheap and is the smallest batch BatchNorm accepts in
-    training mode when a feature map is 1x1.  The model is run in the mode the count
-    is for (``train()`` or ``eval()``) and left as it was: training mode, ``.grad`` of
-    every parameter, buffers (BatchNorm running statistics) and the RNG state (dropout)
-    are restored, so counting does not perturb a run it is part of.
-
-    >>> flops_per_sample(nn.Linear(64, 32, bias=False), torch.randn(4, 64), train=False)
-    4096
-    """
+    """FLOPs of one forward (+ backward when ``train``) pass per sample of ``example_input``; the model is restored."""
     inputs = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
     if not inputs or not isinstance(inputs[0], torch.Tensor) or inputs[0].dim() == 0:
         raise HpmlError("example_input must be a batched tensor (or tuple of tensors), batch first")

@@ -1,20 +1,4 @@
-"""What a GPU region costs beyond time: the device's energy (NVML) and the pinned host
-memory torch held; and the GPU's driver, clocks and power limit for ``machine_info``.
-
-* ``device_energy_j``: the difference of NVML's ``nvmlDeviceGetTotalEnergyConsumption``
-  (mJ since the driver loaded; Volta or newer) over the region, in J (records divide it per
-  sample).  It counts the whole GPU: another process's work on it is billed too.  NVML updates
-  the counter at a period of its own, so a region shorter than that may read nothing: then the
-  value is None with the reason.
-* ``peak_pinned_host_bytes``: the peak of the pinned (page-locked) host memory torch's
-  caching host allocator held over the region (``torch.cuda.host_memory_stats``'s
-  ``allocated_bytes.peak``, cached blocks included), nesting-safe like the other peaks
-  (:mod:`hpml.measure.memory`).
-
-NVML comes from ``nvidia-ml-py`` (import name ``pynvml``), an optional extra:
-``pip install 'hpml[gpu]'``.  Without it, without a driver, on a GPU without the counter, or
-off CUDA, each value is None and its ``*_reason`` metric says why; nothing raises.
-"""
+"""A GPU region's NVML energy and pinned host memory, and the GPU's facts (docs/measurement.md)."""
 
 from __future__ import annotations
 
@@ -50,9 +34,7 @@ def nvml() -> tuple[Any, str | None]:
 
 
 def pci_bus_id(index: int) -> str:
-    """``domain:bus:device.function`` of torch's CUDA device ``index``: NVML numbers every GPU
-    of the machine, torch only the visible ones (``CUDA_VISIBLE_DEVICES``), so the bus id is what
-    both agree on."""
+    """The PCI bus id of torch's CUDA device ``index``: what NVML (every GPU) and torch (the visible ones) agree on."""
     p = torch.cuda.get_device_properties(index)
     return f"{p.pci_domain_id:04x}:{p.pci_bus_id:02x}:{p.pci_device_id:02x}.0"
 
@@ -163,8 +145,7 @@ GPU_FACTS = ("gpu_driver", "gpu_sm_clock_mhz", "gpu_mem_clock_mhz", "gpu_max_sm_
 
 
 def gpu_facts(device: DeviceLike = "cuda") -> dict[str, Any]:
-    """The driver version, SM and memory clocks (now and max, MHz) and the enforced power
-    limit (W) of ``device``'s GPU; None each with ``gpu_facts_reason`` where not known."""
+    """The driver, SM and memory clocks (now and max, MHz) and enforced power limit (W) of ``device``'s GPU."""
     facts: dict[str, Any] = dict.fromkeys(GPU_FACTS)
     reasons: list[str] = []
     lib, handle, reason = nvml_handle(device)

@@ -1,49 +1,4 @@
-"""Peak host and device memory of a region.
-
-Host (``peak_rss_bytes``) = peak RSS of this process + peak of the summed RSS of its
-descendants (DataLoader workers), both in bytes, absolute (what was already resident
-when the region began counts too).
-
-* This process, method ``"vmhwm"`` (Linux): writing ``5`` to ``/proc/self/clear_refs``
-  resets the kernel's RSS high-water mark, and ``VmHWM`` in ``/proc/self/status`` is
-  read at the end.  The kernel tracks it on every page fault, so it is exact and costs
-  nothing while the region runs.
-* This process, method ``"sampled"`` (where clear_refs is not writable, or not
-  Linux): a daemon thread polls ``psutil.Process().memory_info().rss`` every
-  :data:`SAMPLE_INTERVAL_S`; a spike shorter than that can be missed.
-* Descendants, always sampled by the same thread: the peak over samples of the sum of
-  their RSS, read every :data:`SAMPLE_INTERVAL_S`; new descendants are looked for
-  every :data:`RESCAN_INTERVALS` samples.  A worker living less than that is missed.
-
-Limitations, by design: the two peaks are added, which over-estimates when this
-process and its workers peak at different times; and RSS counts pages shared between
-a forked worker and its parent (copy-on-write model weights, libraries) once per
-process, so the sum over-counts shared memory.  PSS would not, but reading
-``smaps_rollup`` every few ms costs far more than ``statm``.
-
-Device (``peak_device_bytes``): ``torch.cuda.max_memory_allocated`` after
-``torch.cuda.reset_peak_memory_stats``, i.e. tensors held by PyTorch's caching
-allocator: not the allocator's reserved-but-free cache, the CUDA context, or memory
-allocated outside PyTorch.  0 on CPU and MPS (MPS has no peak statistic).
-``peak_reserved_bytes``: ``torch.cuda.max_memory_reserved`` over the same region (what the
-caching allocator held from the driver at its peak: what another process could not have);
-None off CUDA.
-
-Page faults (``minor_faults``, ``major_faults``): counted for this process, all its
-threads, over the region (``getrusage``; None where the resource module is missing),
-plus its descendants' (``worker_minor_faults``, e.g. DataLoader workers or spawned
-ranks, each counted in its own process): live ones from ``/proc/<pid>/stat`` at the
-start and end of the region, reaped ones through ``RUSAGE_CHILDREN`` (Linux folds a
-waited-for child's counts into it), with the pre-region faults of a child reaped inside
-the region subtracted (the same bookkeeping as :mod:`hpml.measure.io`).  A minor fault
-is a page the kernel had to map on first touch: a step that returns freed memory to the
-OS and allocates it again pays them every step (see :mod:`hpml.train.malloc`); major
-faults had to read from disk.
-
-Both high-water marks are process-wide, so resetting one would erase the peak of an
-enclosing region; :class:`HighWaterMark` folds the current peak into every open
-region before it resets, which makes nested and concurrent regions correct.
-"""
+"""Peak host and device memory and page faults of a region, nesting-safe (docs/measurement.md)."""
 
 from __future__ import annotations
 
@@ -65,15 +20,13 @@ try:
 except ImportError:  # not POSIX
     resource = None  # type: ignore[assignment]
 
-#: Poll period of the sampling thread (s): short enough to catch a worker's batch,
-#: long enough that the thread costs little on a 2-core machine (numbers in phases.py).
+#: Poll period of the sampling thread (s): catches a worker's batch, costs little (docs/measurement.md).
 SAMPLE_INTERVAL_S = 0.005
 
-#: Ticks between looks for new descendants: a worker is picked up within ~50 ms of
-#: its start, so only a worker's first ~50 ms of memory can be missed.
+#: Ticks between looks for new descendants: a worker's first ~50 ms of memory can be missed.
 RESCAN_INTERVALS = 10
 
-_KIB = 1024  # bytes
+_KIB = 1024
 
 
 def _read_vm_hwm() -> int:
@@ -106,8 +59,7 @@ def _peak(a: Any, b: Any) -> Any:
 
 
 class HighWaterMark:
-    """A process-wide peak counter that measurement regions reset, nesting-safely.  ``read``
-    may return a tuple of peaks that ``reset`` clears together (CUDA's allocated and reserved)."""
+    """A process-wide peak counter that measurement regions reset, nesting-safely."""
 
     def __init__(self, read: Callable[[], Any], reset: Callable[[], None], zero: Any = 0) -> None:
         self._read = read
@@ -155,20 +107,13 @@ def _device_mark(device: torch.device) -> HighWaterMark:
 
 
 class RssSampler:
-    """Daemon thread recording the peak RSS of this process's descendants (and, when
-    ``sample_main``, of this process) every ``interval_s`` seconds (s).
-
-    Polling is sleep-based (``Event.wait``), so the thread is idle between samples and
-    ``stop()`` returns at once instead of after a full interval.  One sample is also
-    taken synchronously at ``start()`` and ``stop()`` so a region shorter than the
-    interval still has two.
-    """
+    """Daemon thread recording the peak RSS of the descendants (and this process) every ``interval_s`` s."""
 
     def __init__(self, *, sample_main: bool, interval_s: float = SAMPLE_INTERVAL_S) -> None:
         self.sample_main = sample_main
         self.interval_s = interval_s
-        self.main_peak = 0  # bytes, only when sample_main
-        self.children_peak = 0  # bytes, max over samples of the summed descendants' RSS
+        self.main_peak = 0  # bytes
+        self.children_peak = 0  # bytes: the summed descendants' RSS
         self.samples = 0
         self._main = psutil.Process()
         self._children: dict[int, psutil.Process] = {}
@@ -188,10 +133,7 @@ class RssSampler:
         self._sample(rescan=True)
 
     def _run(self) -> None:
-        # Listing descendants costs ~30-70 us from /proc (~1 ms with the psutil
-        # fallback, which scans every pid), so new workers are looked for every
-        # RESCAN_INTERVALS ticks; RSS of known ones is read every tick.  With nothing to
-        # sample the thread sleeps until the next look, waking 20x/s instead of 200x/s.
+        # listing descendants costs ~30-70 us (~1 ms via psutil), so it runs every RESCAN_INTERVALS ticks
         rescan_s = self.interval_s * (RESCAN_INTERVALS if FAST_CHILD_LISTING else 5 * RESCAN_INTERVALS)
         next_rescan = time.monotonic() + rescan_s
         while True:
@@ -217,7 +159,7 @@ class RssSampler:
                         self._children[pid] = psutil.Process(pid)
                     except psutil.Error:  # exited since listing
                         pass
-        total = 0  # bytes
+        total = 0
         for pid, proc in list(self._children.items()):
             try:
                 total += proc.memory_info().rss
@@ -231,17 +173,17 @@ class RssSampler:
 
 @dataclass(frozen=True)
 class MemoryStats:
-    """Peak memory of a region, in bytes; see the module docstring for the methods."""
+    """Peak memory of a region, in bytes."""
 
-    peak_rss_bytes: int  # main_peak_rss_bytes + children_peak_rss_bytes
+    peak_rss_bytes: int  # main + children (docs/measurement.md defines each field)
     main_peak_rss_bytes: int
     children_peak_rss_bytes: int
-    peak_device_bytes: int  # 0 off CUDA
-    rss_method: str  # "vmhwm" (kernel high-water mark) or "sampled"
-    peak_reserved_bytes: int | None = None  # torch.cuda.max_memory_reserved; None off CUDA
-    minor_faults: int | None = None  # pages mapped on first touch in the region (this process + descendants)
-    major_faults: int | None = None  # pages read from disk in the region (this process + descendants)
-    worker_minor_faults: int | None = None  # the descendants' part of minor_faults
+    peak_device_bytes: int
+    rss_method: str  # "vmhwm" or "sampled"
+    peak_reserved_bytes: int | None = None
+    minor_faults: int | None = None
+    major_faults: int | None = None
+    worker_minor_faults: int | None = None
 
 
 def _faults(who: int | None = None) -> tuple[int, int] | None:
@@ -294,13 +236,7 @@ class _TreeFaults:
 
 
 class MemoryTracker(Tracking):
-    """Tracks peak host and device memory between ``start()`` and ``stop()``.
-
-    >>> with MemoryTracker("cpu") as mem:
-    ...     buf = bytearray(1 << 20)
-    >>> mem.stats.peak_rss_bytes > 0
-    True
-    """
+    """Tracks peak host and device memory between ``start()`` and ``stop()``."""
 
     def __init__(self, device: DeviceLike = "cpu", interval_s: float = SAMPLE_INTERVAL_S) -> None:
         self.device = as_device(device)

@@ -1,25 +1,4 @@
-"""Measured peak matmul throughput (FLOP/s) of this machine, cached per machine.
-
-Datasheet peaks are rarely reached and unknown for most CPUs, so utilization is
-quoted against what a large square matmul actually achieves here.  One probe is a
-warm-up call (allocation, cuBLAS/oneDNN heuristics), then the best of several timed
-repetitions (best-of-N: other load only slows a repetition down); the measured peak is
-the **median of** :data:`PROBE_REPEATS` **such probes**, so one disturbed probe (a timer
-glitch, a turbo burst, a busy neighbour) moves it little.  A new probe replaces the
-cached value; it does not accumulate a maximum, so one wrong probe is not permanent.
-
-The result depends on torch's thread count and matmul settings (TF32), so those are
-part of the cache key: a run at another thread count gets a fresh probe at that count
-(:func:`peak_estimate` reads the count when called, i.e. the run's).  Beside the
-measured value, :func:`theoretical_cpu_peak` derives cores x clock x SIMD FLOPs per
-cycle where /proc/cpuinfo allows it, and :class:`PeakEstimate` carries flags: a
-re-probe more than :data:`DRIFT_LIMIT` off the previous one, and (see
-:func:`peak_flags`) a ``peak_fraction`` above 1.
-
-The cache is ``$HPML_CACHE_DIR/peak_flops.json`` (default ``~/.cache/hpml``), one
-entry per machine fingerprint + device type + dtype + probe size.  It is replaced
-atomically; an unreadable or corrupt file is ignored and rewritten.
-"""
+"""Measured peak matmul FLOP/s of this machine, cached per fingerprint (docs/measurement.md)."""
 
 from __future__ import annotations
 
@@ -37,9 +16,10 @@ from typing import Any
 
 import torch
 
+from hpml.cpuinfo import cpu_flags
 from hpml.errors import HpmlError
 from hpml.measure.timers import DeviceLike, as_device, synchronize
-from hpml.results.atomic import write_text_atomic
+from hpml.files import write_text_atomic
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -48,8 +28,7 @@ DTYPES: dict[str, torch.dtype] = {
 }
 _DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
 
-#: Largest square size probed per device type.  One 2048^3 matmul is 17.2 GFLOP
-#: (~0.1-0.3 s on a few CPU cores); 8192^3 is 1.1 TFLOP (~2-20 ms on a data-centre GPU).
+#: Largest square size probed per device type (2048^3: 17.2 GFLOP, ~0.2 s on a few CPU cores).
 DEFAULT_N = {"cpu": 2048, "cuda": 8192, "mps": 4096}
 #: Time spent in timed repetitions (s), after the warm-up, over all repeated probes.
 DEFAULT_BUDGET_S = 0.5
@@ -61,14 +40,13 @@ MIN_REPS = 3
 MAX_REPS = 50
 #: Matmuls per timed repetition on an accelerator, so launch latency is amortized.
 _DEVICE_INNER = 10
-#: Smallest CPU size: the CPU probe shrinks n until 3 reps fit the budget (fp16 on a
-#: CPU without native fp16 GEMM can be 100x slower than fp32).
+#: Smallest CPU size: the probe shrinks n until 3 reps fit the budget (emulated fp16 is ~100x slower).
 _MIN_CPU_N = 256
 
 
 def cache_path() -> Path:
-    """Where measured peaks are cached: in :func:`hpml.results.machine.cache_dir`."""
-    from hpml.results.machine import cache_dir
+    """Where measured peaks are cached: in :func:`hpml.results.machine_facts.cache_dir`."""
+    from hpml.results.machine_facts import cache_dir
 
     return cache_dir() / "peak_flops.json"
 
@@ -129,11 +107,7 @@ def _load_cache(path: Path) -> dict[str, Any]:
 
 
 def _store(path: Path, key: str, entry: dict[str, Any]) -> None:
-    """Add ``entry`` under ``key``, replacing the file atomically (:mod:`hpml.results.atomic`).
-
-    Two processes probing at once may each drop the other's new entry; the loser is
-    simply re-measured later.
-    """
+    """Add ``entry`` under ``key`` atomically (of two concurrent probes one may be lost: re-measured later)."""
     data = _load_cache(path)
     data[key] = entry
     write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True), parents=True)
@@ -152,8 +126,8 @@ def _time_matmuls(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, inner: in
     dev = a.device
     if dev.type == "cuda":
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        synchronize(dev)  # host-device sync: nothing else queued in the timed span
-        with torch.cuda.device(dev):  # events and matmuls on a's device's current stream
+        synchronize(dev)  # host-device sync
+        with torch.cuda.device(dev):
             start.record()
             for _ in range(inner):
                 torch.matmul(a, b, out=out)
@@ -178,8 +152,7 @@ def _matmul_probe(device: torch.device, dtype: torch.dtype, n: int, budget_s: fl
     """Best FLOP/s of n x n matmuls over ~``budget_s`` seconds; returns (FLOP/s, n used)."""
     inner = 1 if device.type == "cpu" else _DEVICE_INNER
     if device.type == "cpu" and n > _MIN_CPU_N:
-        # Size the probe from a small matmul so a slow dtype cannot take minutes.  The
-        # small size under-estimates the rate, which errs toward a smaller n.
+        # size the probe from a small matmul, so a slow dtype cannot take minutes
         small = _operands(_MIN_CPU_N, device, dtype)
         _time_matmuls(*small, inner=1)  # warm-up
         rate = 2 * _MIN_CPU_N**3 / max(_time_matmuls(*small, inner=1), 1e-9)  # FLOP/s
@@ -198,11 +171,11 @@ def _matmul_probe(device: torch.device, dtype: torch.dtype, n: int, budget_s: fl
 class PeakEstimate:
     """A peak FLOP/s and how it was obtained."""
 
-    flops_per_s: float  # FLOP/s: median of the best-of-N probes
-    threads: int  # torch intra-op threads the probe ran with
-    probes: tuple[float, ...] = ()  # FLOP/s of each best-of-N probe (empty: read from the cache)
-    previous: float | None = None  # FLOP/s cached before this probe, when it was re-probed
-    theoretical_flops_per_s: float | None = None  # cores x clock x SIMD (CPU, where derivable)
+    flops_per_s: float  # median of the best-of-N probes
+    threads: int
+    probes: tuple[float, ...] = ()  # each probe's FLOP/s (empty: read from the cache)
+    previous: float | None = None  # the cached value this probe replaced
+    theoretical_flops_per_s: float | None = None
     theoretical_basis: str | None = None
     flags: tuple[str, ...] = field(default=())
 
@@ -215,11 +188,7 @@ class PeakEstimate:
 
 
 def _cpu_flags_and_mhz() -> tuple[set[str], float | None]:
-    """The CPU's flags and its rated maximum clock (MHz) from cpufreq's ``cpuinfo_max_freq``;
-    None without cpufreq: /proc/cpuinfo's MHz is the current clock (on a VM, the TSC rate), which
-    boost exceeds, so no bound can be derived from it."""
-    from hpml.machine import cpu_flags
-
+    """The CPU's flags and its rated maximum clock (MHz, cpufreq's; None without it: docs/measurement.md)."""
     flags = set(cpu_flags())
     try:
         with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
@@ -228,12 +197,8 @@ def _cpu_flags_and_mhz() -> tuple[set[str], float | None]:
         return flags, None
 
 
-#: FLOPs per cycle per core, assuming two FMA pipes of the full vector width (2 FLOPs
-#: per lane per FMA): fp32 on AVX-512 16 lanes, AVX2+FMA 8 lanes; bf16 dot products
-#: (AVX512_BF16 vdpbf16ps) twice the fp32 rate; fp16 only with AVX512_FP16.  AMX's tile
-#: unit: 1024 bf16 (AMX_BF16) or fp16 (AMX_FP16) FLOPs per cycle per core (Intel's figure
-#: for Sapphire Rapids).  The first matching entry wins, so AMX comes first.  An upper
-#: bound: cores that split 512-bit ops in two (AMD Zen 4) reach half of it.
+#: FLOPs per cycle per core, an upper bound (two full-width FMA pipes); the first match wins, so
+#: AMX comes first.  The table's basis: docs/measurement.md.
 _FLOPS_PER_CYCLE: dict[str, list[tuple[frozenset[str], int, str]]] = {
     "float32": [(frozenset({"avx512f"}), 64, "2 FMA pipes"), (frozenset({"avx2", "fma"}), 32, "2 FMA pipes")],
     "bfloat16": [(frozenset({"amx_bf16", "amx_tile"}), 1024, "AMX tiles"),
@@ -245,10 +210,7 @@ _FLOPS_PER_CYCLE: dict[str, list[tuple[frozenset[str], int, str]]] = {
 
 def theoretical_cpu_peak(dtype: torch.dtype | str, threads: int | None = None,
                          cpuinfo: tuple[set[str], float | None] | None = None) -> tuple[float, str] | None:
-    """(FLOP/s, basis) = cores x rated max clock x FLOPs/cycle for ``threads`` cores (default:
-    torch's thread count, capped at the CPU count); the basis names the clock's source.  None
-    (unknown) where it is no bound: no rated maximum clock (:func:`_cpu_flags_and_mhz`), or no
-    native path for the dtype (bf16 without AVX512_BF16/AMX is emulated)."""
+    """(FLOP/s, basis) = cores x rated max clock x FLOPs/cycle for ``threads`` cores, where derivable."""
     name = str(_as_dtype(dtype)).removeprefix("torch.")
     flags, mhz = cpuinfo if cpuinfo is not None else _cpu_flags_and_mhz()
     cores = min(threads or torch.get_num_threads(), os.cpu_count() or 1)
@@ -264,9 +226,7 @@ def theoretical_cpu_peak(dtype: torch.dtype | str, threads: int | None = None,
 
 def peak_flags(peak_fraction: float | None, estimate: PeakEstimate | None = None,
                emulated: bool = False) -> list[str]:
-    """Why a peak-relative figure is suspect: the estimate's own flags, plus a fraction above 1
-    (with its likely cause where the row's dtype is emulated: its matmul probe ran the slow
-    emulation, while the step ran much of its work in fp32)."""
+    """Why a peak-relative figure is suspect: the estimate's own flags, plus a fraction above 1."""
     out = list(estimate.flags) if estimate is not None else []
     if peak_fraction is not None and peak_fraction > 1:
         cause = ("the dtype is emulated on this CPU: its matmul peak is the emulation's and the step ran much "
@@ -284,10 +244,7 @@ def peak_estimate(
     budget_s: float = DEFAULT_BUDGET_S,
     repeats: int = PROBE_REPEATS,
 ) -> PeakEstimate:
-    """Peak matmul FLOP/s of ``device`` in ``dtype`` at the current thread count: the
-    cached value, or (first time, or ``refresh``) the median of ``repeats`` best-of-N
-    probes, which replaces the cached one.  A re-probe more than :data:`DRIFT_LIMIT`
-    off the previous value is flagged; so is a measured CPU peak above the theoretical."""
+    """Peak matmul FLOP/s of ``device`` in ``dtype`` at this thread count: cached, or probed (``refresh``)."""
     dev = as_device(device)
     dt = _as_dtype(dtype)
     size = n if n is not None else DEFAULT_N.get(dev.type, DEFAULT_N["cpu"])
@@ -305,8 +262,7 @@ def peak_estimate(
     if cached is not None and not refresh:
         value, probes = cached, ()
     else:
-        # The first probe sizes n to its share of the budget; the others reuse that n,
-        # so the median compares like with like.
+        # the first probe sizes n; the others reuse it, so the median compares like with like
         results = [_matmul_probe(dev, dt, size, budget_s / repeats)]
         results += [_matmul_probe(dev, dt, results[0][1], budget_s / repeats) for _ in range(repeats - 1)]
         probes = tuple(r[0] for r in results)

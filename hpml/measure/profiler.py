@@ -1,19 +1,4 @@
-"""A few training steps recorded by ``torch.profiler`` into a Chrome trace JSON.
-
-Open the file in ``chrome://tracing`` or https://ui.perfetto.dev.  The schedule skips
-``wait`` steps (the first step pays for lazy init, cuDNN autotune, allocator growth),
-records ``warmup`` steps without keeping them (the profiler's own start-up cost), then
-keeps ``active`` steps.
-
->>> import os, tempfile, torch
->>> path = os.path.join(tempfile.mkdtemp(), "trace.json")
->>> with profile_trace(path, "cpu", steps=1) as prof:
-...     for _ in range(prof.total_steps):
-...         _ = torch.ones(8, 8) @ torch.ones(8, 8)
-...         prof.step()
->>> os.path.exists(path)
-True
-"""
+"""A few training steps recorded by ``torch.profiler`` into a Chrome trace (ui.perfetto.dev)."""
 
 from __future__ import annotations
 
@@ -26,17 +11,11 @@ from torch.profiler import ProfilerActivity, profile, schedule
 from hpml.errors import HpmlError
 from hpml.measure.timers import DeviceLike, as_device
 from hpml.measure.tracking import Tracking
-from hpml.results.atomic import atomic_write
+from hpml.files import atomic_write
 
 
 class profile_trace(Tracking):
-    """Context manager profiling ``steps`` steps after ``wait + warmup`` skipped ones.
-
-    Call :meth:`step` at the end of every training step; run at least
-    :attr:`total_steps` of them.  The trace is written to ``path`` when the active
-    window closes (or at exit, if the loop stops inside it), through a temporary file
-    and ``os.replace`` so a reader never sees half a trace.
-    """
+    """Context manager profiling ``steps`` steps after ``wait + warmup`` skipped ones; call :meth:`step` after each."""
 
     def __init__(
         self,

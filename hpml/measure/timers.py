@@ -1,15 +1,4 @@
-"""Wall-clock timing of a region with the device synchronized at both ends.
-
-CUDA kernels run asynchronously: without a sync, ``time.perf_counter()`` around a
-training step measures how fast Python *queues* kernels, not how fast they run.
-:class:`Timer` therefore synchronizes the device when the region starts (so work
-queued earlier is not billed to it) and when it ends (so work queued inside is).
-
->>> with Timer("cpu") as t:
-...     _ = sum(range(1000))
->>> t.seconds > 0
-True
-"""
+"""Wall-clock timing of a region with the device synchronized at both ends (docs/measurement.md)."""
 
 from __future__ import annotations
 
@@ -26,10 +15,7 @@ DeviceLike = torch.device | str
 
 
 def as_device(device: DeviceLike) -> torch.device:
-    """``torch.device(device)``, refusing a CUDA/MPS device this machine does not have.
-
-    Failing here, with a message, beats a CUDA assertion deep inside the first sync.
-    """
+    """``torch.device(device)``, refusing (with a message) a CUDA/MPS device this machine lacks."""
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -42,11 +28,7 @@ def as_device(device: DeviceLike) -> torch.device:
 
 
 def synchronize(device: DeviceLike) -> None:
-    """Block the host until all work queued on ``device`` has finished; no-op on CPU.
-
-    This forces a host-device sync: call it only at measurement boundaries, never
-    inside a hot loop that is itself being timed.
-    """
+    """Block the host until all work queued on ``device`` has finished: only at measurement boundaries."""
     dev = torch.device(device)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)  # host-device sync
@@ -55,17 +37,11 @@ def synchronize(device: DeviceLike) -> None:
 
 
 class Timer(Tracking):
-    """Context manager timing a region; ``.seconds`` is set when the region ends.
-
-    ``seconds`` (s) is wall-clock time between synchronized endpoints, so it includes
-    host work in the region (data loading, Python) as well as device work: this is the
-    time that a phase's samples/s is computed from.  NaN until the region ends; a Timer
-    can be reused, each ``with`` block overwrites it.
-    """
+    """Context manager timing a region: ``.seconds``, wall clock between synchronized endpoints."""
 
     def __init__(self, device: DeviceLike = "cpu") -> None:
         self.device = as_device(device)
-        self.seconds: float = math.nan  # s, wall clock
+        self.seconds: float = math.nan
         self._t0 = 0.0
 
     def start(self) -> None:

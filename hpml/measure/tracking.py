@@ -1,10 +1,5 @@
-"""The :class:`Tracker` protocol every measurement obeys, and its one ``with`` form.
-
-A tracker measures a region: ``start()`` before it, ``stop()`` after it, which returns
-``{metric name: value}`` with every name declared in :data:`hpml.results.metrics.METRICS`
-(so the JSON, the rank reduction, the report and the gate know the value without
-being told).  ``with tracker:`` is :class:`Tracking`'s, the same for every tracker.
-"""
+"""The :class:`Tracker` protocol: ``start()``, then ``stop()`` returning ``{metric name: value}`` with
+names declared in :data:`hpml.results.metric_registry.METRICS`; and :class:`Tracking`, its ``with``."""
 
 from __future__ import annotations
 
@@ -20,10 +15,8 @@ class Tracker(Protocol):
 
 
 class Tracking:
-    """``with`` for a tracker: ``start()`` on entry, ``stop()`` on exit (also when the block
-    raises: a tracker never leaves a sampling thread or an open region behind).  A tracker
-    whose stop checks the region's result (the profiler's trace) overrides :meth:`abort`,
-    which runs instead of ``stop()`` when the block raised."""
+    """``with`` for a tracker: ``start()`` on entry, ``stop()`` on exit, or :meth:`abort` when the block
+    raised (a tracker never leaves a sampling thread or an open region behind)."""
 
     def start(self) -> None:
         raise NotImplementedError
@@ -34,7 +27,7 @@ class Tracking:
     def abort(self) -> None:
         self.stop()
 
-    def __enter__(self):  # -> Self
+    def __enter__(self):
         self.start()
         return self
 

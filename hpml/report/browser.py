@@ -1,16 +1,5 @@
-"""Open a report page in headless Chromium and look at it (DevTools protocol over a pipe).
-
-Standard library only: Chromium's ``--remote-debugging-pipe`` reads NUL-terminated JSON
-commands on fd 3 and writes replies and events on fd 4, so no websocket client and no
-port are needed.  Used by the browser test (tests/report) and by
-``tools/report_screenshots.py``.
-
-    with Browser() as b:
-        page = b.open(Path("hpml-report/index.html"), width=1280, height=800)
-        page.errors            # console errors, uncaught exceptions, failed loads
-        page.evaluate("document.title")
-        page.screenshot()      # PNG bytes of the viewport
-"""
+"""Open a report page in headless Chromium and look at it, over the DevTools pipe (stdlib only; used
+by the browser test and tools/report_screenshots.py)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
-"""What goes into the report: tables and charts computed from the loaded inputs.
-
-Each ``*_section`` function turns the inputs into one :class:`~hpml.report.render.Section`,
-writing its charts into the report's ``charts/`` folder.  When the data for a chart is
-absent the section says so, and how to produce it, instead of showing an empty plot.
-
-Order: what answers "which optimization, by how much" first (the heatmaps and What to
-use), then the gated trend, the phase breakdown, the per-workload details, time to
-accuracy and the runs read.
-"""
+"""What goes into the report: one :class:`~hpml.report.render.Section` per ``*_section`` function, the
+answer first; a chart without data says how to produce it (docs/report.md)."""
 
 from __future__ import annotations
 
@@ -21,12 +13,13 @@ from typing import Any, Callable, Iterable, Sequence
 from hpml.gate.config import GateConfig
 from hpml.report import charts
 from hpml.report.charts import Bar
-from hpml.report.paired import Speedup, speedups
+from hpml.report.speedups import Speedup, speedups
 from hpml.report.render import Details, Document, HeatCell, Heatmap, Image, Section, Table, heat_colour
-from hpml.results.machine import comparable_machine, machine_line
-from hpml.results.metrics import METRICS
-from hpml.results.phases import PHASE_INFO, phase_names, phase_rank, screen_rank
-from hpml.results.schema import Benchmark, CaseKey, ConvergenceRecord, Inputs, Run
+from hpml.results.machine_facts import comparable_machine, machine_line
+from hpml.results.metric_registry import METRICS
+from hpml.results.phase_names import PHASE_INFO, phase_names, phase_rank, screen_rank
+from hpml.results.runfiles import Inputs
+from hpml.results.schema import Benchmark, CaseKey, ConvergenceRecord, Run
 from hpml.results.steps import find_steps, noise_sigma
 from hpml.results.units import fmt_time
 
@@ -554,7 +547,7 @@ def details_sections(latest: Run, sp: dict[CaseKey, Speedup], folder: Path) -> l
         else:
             blocks.append("No metric varies between these rows: no chart.")
         rows = []
-        # the declared resource metrics (hpml.results.metrics, report=True) some row of the workload has
+        # the declared resource metrics (hpml.results.metric_registry, report=True) some row of the workload has
         resources = [m for m in METRICS.values() if m.report and any(b.metric(m.name) for b in benches)]
         flagged = []
         for key, bench in zip(keys, benches):

@@ -1,13 +1,5 @@
-"""The report's PNG charts (matplotlib, Agg backend: no display needed).
-
-Every chart has a title, axis labels with units, a legend when it shows more than
-one series, and a size that grows with the number of bars, so that labels never
-overlap -- up to :data:`MAX_HEIGHT_PX`: callers split longer data into pages
-(:func:`paginate`), so a chart of 500 rows is several readable images, not one strip.
-Bars are horizontal: long case labels then read left to right instead of being
-rotated.  Colours follow the series name (an optimization keeps its colour across
-charts).  Files are palette PNGs (a few dozen kB) written atomically.
-"""
+"""The report's PNG charts (matplotlib, Agg): titled, labelled with units, paginated past
+:data:`MAX_HEIGHT_PX`, one colour per optimization (docs/report.md)."""
 
 from __future__ import annotations
 
@@ -26,7 +18,7 @@ import matplotlib.colors  # noqa: E402
 import matplotlib.patches  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
-from hpml.results.atomic import atomic_write  # noqa: E402
+from hpml.files import atomic_write  # noqa: E402
 
 #: Inches per bar row and per group heading; chosen so 9-10 pt labels never touch.
 ROW_IN, GROUP_IN, BASE_IN = 0.30, 0.55, 1.3

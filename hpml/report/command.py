@@ -1,14 +1,5 @@
-"""``hpml report``: Markdown + HTML + PNG charts from benchmark runs.
-
-Reads every pytest-benchmark run and convergence record under ``--storage`` (or
-the files/folders given), and writes ``index.md``, ``index.html`` and ``charts/`` to
-``--out``.  Bad input raises HpmlError (the CLI prints it and exits 2).
-
-Two reports into one ``--out`` at the same time neither crash nor mix: each holds an
-exclusive lock on ``--out/.hpml-report.lock`` while it writes, builds its charts in a
-temporary folder next to ``charts/`` and swaps it in whole, and replaces ``index.md``
-and ``index.html`` atomically.  A reader sees the old report or the new one.
-"""
+"""``hpml report``: Markdown + HTML + PNG charts from benchmark runs.  Two reports into one ``--out``
+neither crash nor mix: a lock, and every file swapped in whole (docs/report.md)."""
 
 from __future__ import annotations
 
@@ -21,9 +12,9 @@ from pathlib import Path
 
 from hpml import argtypes
 from hpml.errors import HpmlError, RunFailed
-from hpml.results.atomic import check_writable_dir, os_error, write_text_atomic
+from hpml.files import check_writable_dir, os_error, write_text_atomic
 from hpml.results.markdown import STEP_SUMMARY_ENV, check_markdown_path, write_markdown
-from hpml.results.schema import HOW_TO_RUN, discover
+from hpml.results.runfiles import HOW_TO_RUN, discover
 
 LOCK_FILE = ".hpml-report.lock"
 
@@ -70,7 +61,7 @@ def run_report(args: argparse.Namespace) -> int:
     except OSError as exc:  # a full disk while writing: the files there before are intact (atomic writes)
         raise RunFailed(f"could not write the report into {out}: {os_error(exc)}") from None
     if markdown is not None or os.environ.get(STEP_SUMMARY_ENV):
-        from hpml.report.markdown import glance_markdown
+        from hpml.report.glance_markdown import glance_markdown
 
         write_markdown(markdown, glance_markdown(inputs))
     print(f"hpml report: wrote {out / 'index.md'}, {out / 'index.html'} and {len(charts)} chart(s) "

@@ -1,12 +1,5 @@
-"""The report as a small document model, written as Markdown and as HTML.
-
-One model, two writers.  Both link the charts in ``charts/`` next to them instead of
-inlining them (a default run's report then stays well under 2 MB: inlined base64 PNGs
-would add a third again on top of the files).  The heatmap is a real table in both:
-coloured cells in HTML, a Markdown table (plus its PNG) in Markdown.  Per-workload
-details are collapsed (``<details>``) in HTML.  Paragraphs and cells may hold
-`` `code` `` and ``[links](#anchor)``.
-"""
+"""The report as a small document model, written as Markdown and as HTML; both link the charts
+instead of inlining them (docs/report.md)."""
 
 from __future__ import annotations
 

@@ -1,21 +1,5 @@
-"""Intervals that cover the next run: a row's within-run interval widened by how much its
-kind of row moves between runs on this machine.
-
-A paired interval sees the spread of the pairs within one process over a few seconds.
-Loading rows also move with the machine's state over seconds to minutes, and fresh-process
-rows with each process's layout (``docs/studies/``: loading-drift, process-spread), so two
-runs of one commit differ by more than their intervals allow.  Per group of kinds of row
-(:func:`spread_group` of :func:`kind_of_row`) a between-run spread ``sd`` (log scale) is calibrated
-on the machine from stored runs of it (:func:`derive`, ``hpml calibrate``, by :data:`RULE`), stored
-with the machine's facts (:func:`store`) and reused by later runs there (:func:`apply`): each side
-of a row's interval, and of its A/A or fresh-vs-fresh control's, is widened in log space to
-``sqrt(h^2 + (z * sd)^2)``, ``h`` that side's within-run half-width.
-
-A row whose group has no calibration keeps its within-run interval and says why
-(``interval_kind``, ``interval_note``).  Torch-free: ``compare_runs`` and ``hpml calibrate`` read JSON only.
-Widened intervals covered a held-out pair of runs for 98.7-98.8 % of rows, within-run ones for 74-78 %
-(``docs/studies/between-run-coverage.md``).
-"""
+"""Intervals that cover the next run: a row's within-run interval widened by its group of kinds'
+between-run spread, calibrated per machine by ``hpml calibrate`` (docs/studies/between-run-coverage.md)."""
 
 from __future__ import annotations
 
@@ -26,8 +10,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from hpml.errors import HpmlError
-from hpml.results.atomic import write_text_atomic
-from hpml.results.machine import cache_dir, comparable_machine
+from hpml.files import write_text_atomic
+from hpml.results.machine_facts import cache_dir, comparable_machine
+from hpml.results.runfiles import hpml_rows, load_run
 
 #: z of a two-sided 95 % interval (the paired intervals' level).
 Z95 = 1.959964
@@ -48,10 +33,8 @@ FILE = "between_run.json"
 
 
 def kind_of_row(info: Mapping[str, Any]) -> str:
-    """The kind a row's run-to-run spread is calibrated and reported under: its phase; loading
-    rows split by whether their loader runs worker processes (their speedup moves with the
-    machine's state for seconds to minutes); rows measured in fresh processes apart (each
-    process's layout moves its times)."""
+    """The kind a row's run-to-run spread is calibrated under: its phase, loading rows split by worker
+    processes, fresh-process rows apart (docs/studies/: loading-drift, process-spread)."""
     phase = str(info.get("phase", "?"))
     if info.get("fresh_process"):
         return f"{phase}, fresh processes"
@@ -244,55 +227,13 @@ def describe(rows: Iterable[Mapping[str, Any]]) -> str | None:
     return f"intervals: {BETWEEN} for every row and control ({rule})"
 
 
-def _positive(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value < math.inf
-
-
-def check_speedups(path: Path, name: str, info: dict[str, Any]) -> None:
-    """A row's speedup and its interval are absent or positive finite numbers; else HpmlError
-    (a string or a negative speedup is a broken file, not a row to compare)."""
-    speedup, interval = info.get("speedup_vs_baseline"), info.get("speedup_interval")
-    if speedup is not None and not _positive(speedup):
-        raise HpmlError(f"{path}: row {name}: speedup_vs_baseline {speedup!r} is not a positive number")
-    if interval is not None and not (isinstance(interval, list) and len(interval) == 2
-                                     and all(map(_positive, interval))):
-        raise HpmlError(f"{path}: row {name}: speedup_interval {interval!r} is not two positive numbers")
-
-
-def load_run(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """A stored run's hpml rows (``extra_info`` by name) and its ``machine_info`` ({} when it has none)."""
-    try:
-        data = json.loads(path.read_text())
-    except OSError as err:
-        raise HpmlError(f"{path}: cannot read: {err.strerror or err}") from None
-    except json.JSONDecodeError as err:
-        raise HpmlError(f"{path}: not JSON ({err.msg} at line {err.lineno})") from None
-    benchmarks = data.get("benchmarks") if isinstance(data, dict) else None
-    if not isinstance(benchmarks, list):
-        raise HpmlError(f"{path}: not a pytest-benchmark run (no 'benchmarks' list); "
-                        "pass the files --benchmark-autosave stores under .benchmarks/")
-    rows = {str(b.get("fullname") or b.get("name")): b.get("extra_info") or {} for b in benchmarks if isinstance(b, dict)}
-    rows = {name: info for name, info in rows.items() if "phase" in info}
-    if not rows:
-        raise HpmlError(f"{path}: holds no hpml benchmark rows")
-    for name, info in rows.items():
-        check_speedups(path, name, info)
-    machine = data.get("machine_info")
-    return rows, machine if isinstance(machine, dict) else {}
-
-
 def calibrate(paths: list[Path], path: Path | None = None) -> tuple[Path, dict[str, dict[str, Any]], int]:
-    """``hpml calibrate``: derive this machine's between-run spreads from stored runs (each run
-    paired with the next of the same commit) and store them; (file, spreads, pairs used).
-    Runs of different machines, or no pair of one commit, are an HpmlError."""
+    """``hpml calibrate``: derive and store this machine's between-run spreads from stored runs, each
+    paired with the next of the same commit; (file, spreads, pairs used)."""
     loaded = []
     for p in paths:
-        rows, machine = load_run(p)
-        try:
-            commit = (json.loads(p.read_text()).get("commit_info") or {}).get("id")
-        except (OSError, json.JSONDecodeError, AttributeError):
-            commit = None
-        loaded.append((p, rows, machine, commit))
+        run = load_run(p)
+        loaded.append((p, hpml_rows(run), run.machine_info, run.commit))
     keys = {machine_key(m) for _, _, m, _ in loaded}
     if len(keys) != 1:
         raise HpmlError(f"the runs come from {len(keys)} machines ({'; '.join(sorted(keys))}): calibrate each machine "

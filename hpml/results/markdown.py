@@ -1,9 +1,4 @@
-"""GitHub-flavoured Markdown out of hpml: escaping untrusted text, writing the file and the job summary.
-
-Row names, machine strings and commit subjects come from runs anyone may have written: they
-are escaped for Markdown *and* HTML (GitHub renders both in a PR comment or a job summary),
-so a name like ``a|b<script>`` stays one table cell of plain text.
-"""
+"""GitHub Markdown out of hpml: escaping untrusted text, tables, writing the file and the job summary."""
 
 from __future__ import annotations
 
@@ -13,11 +8,10 @@ import re
 from pathlib import Path
 
 from hpml.errors import HpmlError
-from hpml.results.atomic import check_writable_file, write_text_atomic
+from hpml.files import check_writable_file, write_text_atomic
 
 #: GitHub Actions sets this to a file whose Markdown is shown on the job's summary page.
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
-#: Markdown punctuation that can start emphasis, links, code, tables or strike-through.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#!()])")
 
 
@@ -40,8 +34,7 @@ def details(summary: str, lines: list[str]) -> list[str]:
 
 
 def check_markdown_path(path: Path | None, flag: str = "--markdown") -> None:
-    """Refuse an unwritable Markdown file before any work is done (exit 2, nothing written):
-    the one output-path policy, :func:`hpml.results.atomic.check_writable_file`."""
+    """Refuse an unwritable Markdown file before any work is done (:func:`hpml.files.check_writable_file`)."""
     if path is not None:
         check_writable_file(path, flag, create=False)
 

@@ -1,24 +1,5 @@
-"""Steps in a series of runs: where a row's level moved and stayed (``hpml history``, the report's trend).
-
-asv's answer to "which commit made it slower" is the anchor: fit the series (one value per
-commit, log time) with a piecewise-constant function, a penalty per breakpoint, and call the
-breakpoints steps.  This is the plain version of that fit: least squares with a penalty of
-:data:`PENALTY` x sigma^2 x ln(n) per breakpoint (a BIC-like choice), solved exactly by
-dynamic programming over all segmentations (O(n^2): a history is at most a few hundred
-commits), segments of at least :data:`MIN_SIDE` commits so one odd run is never a level.
-
-A breakpoint is a *step* only when, in addition,
-
-* its size exceeds the run-to-run noise of that kind of row (:func:`spread`: the 90th
-  percentile of ``|a / b - 1|`` between two runs of unchanged code), and
-* the 95 % Welch t interval of the size (the two adjacent segments) excludes half that
-  noise (with a handful of runs, sigma itself is uncertain: this keeps false steps at
-  2-3 in 100 pure-noise histories of 10-20 commits, and finds a 15 % step at train-step noise).
-
-sigma, the noise of one run around its level, is *measured* from the series themselves
-(:func:`noise_sigma`): the median absolute difference of consecutive commits, which a
-few steps barely move, pooled over the rows of one kind.
-"""
+"""Steps in a series of runs, where a row's level moved and stayed (``hpml history``, the report's trend):
+a penalized piecewise-constant fit, kept where the step beats the noise (docs/studies/step-detection.md)."""
 
 from __future__ import annotations
 
@@ -41,15 +22,14 @@ class Step:
     """A level change at ``index`` (the first commit of the new level)."""
 
     index: int
-    ratio: float  # level after / level before (of the series' values, e.g. time)
-    interval: tuple[float, float]  # 95 % Welch t interval of the ratio
-    before: int  # points in the segment before
-    after: int  # points in the segment after
+    ratio: float  # level after / level before, with its 95 % Welch t interval
+    interval: tuple[float, float]
+    before: int  # points in the segments before and after
+    after: int
 
 
 def noise_sigma(series: Sequence[Sequence[float]]) -> float | None:
-    """Robust sd of one point around its level, from consecutive differences of log ``series``
-    pooled (1.4826 x MAD / sqrt 2); None with fewer than 3 differences."""
+    """Robust sd of one point around its level, from consecutive differences (1.4826 x MAD / sqrt 2)."""
     diffs = [abs(b - a) for s in series for a, b in zip(s, s[1:])]
     if len(diffs) < 3:
         return None
@@ -91,7 +71,7 @@ def segment(y: Sequence[float], penalty: float, min_size: int = MIN_SIDE) -> lis
 
 def _welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     """mean(b) - mean(a) and its 95 % Welch t interval."""
-    from scipy.stats import t as student_t  # scipy is heavy: only when steps are computed
+    from scipy.stats import t as student_t  # heavy: only when steps are computed
 
     diff = float(b.mean() - a.mean())
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)

@@ -1,60 +1,5 @@
-"""The run summary: one small JSON per benchmark session with same-run speedups.
-
-The benchmark plugin (:func:`hpml.bench.plugin.write_run_summary`) calls, at session finish::
-
-    from hpml.results.summary import build_summary, summary_path, write_summary
-    summary = build_summary(output_json["benchmarks"], output_json["machine_info"],
-                            output_json["commit_info"], profile, noise_floor=floors)
-    write_summary(summary_path(".benchmarks", summary), summary)
-
-(``output_json`` as handed to the ``pytest_benchmark_update_json`` hook, or
-``[b.as_dict(include_data=True) for b in session.benchmarks]``.)
-
-Why a summary: a speedup measured *within one run* (optimization vs baseline, same
-machine, same minutes) cancels the machine's speed, so summaries from a laptop and
-a CI runner can be gated against each other; raw seconds cannot.
-
-Speedups are ratios of throughputs, ``samples_per_s / baseline_samples_per_s``,
-because grad_accum and friends process more samples per measured call.
-``speedup_spread`` is the central 68 % percentile-bootstrap interval of that ratio
-(the "one sigma" error bar): the rounds of the row and of its baseline are resampled
-independently and the ratio of medians recomputed (:func:`hpml.results.stats.bootstrap_ratio`).
-It says how precisely this run pinned the speedup down.  68 % rather than 95 %: with
-the 5-10 rounds of a smoke run and a few rounds stretched 10x by a busy neighbour,
-the 2.5 % / 97.5 % tails land on resamples made mostly of disturbed rounds and the
-interval balloons (we saw [2.4, 20] around a clean 2.43x).  It is null without raw
-data (``--benchmark-save-data``), with fewer than 3 rounds on either side, and for
-baseline rows (a ratio of a row to itself).
-
-Rows measured paired with their baseline (:mod:`hpml.bench.paired`, every matrix row
-since the paired harness) carry their own estimate in ``extra_info``: then ``speedup``
-is that paired estimate, ``speedup_interval`` its 95 % bootstrap interval over the
-pairs, ``pairs`` and ``halfwidth`` how many pairs and how precise, ``significant``
-whether it is a change at all (interval excludes 1.0, estimate outside the phase's
-noise floor), and ``busy`` / ``busy_reason`` whether something else used the cores.
-Rows without them (older runs) keep the ratio of medians above, with ``significant``
-null.  Top level: ``noise_floor`` (per phase, the A/A control: the baseline paired with
-itself, as the benchmark plugin measured it; empty in a summary made afterwards from a
-run file) and ``busy_rows``.
-
-``world_size`` (processes of a DDP row, 1 for every other row) is part of a row's case:
-the one-process and two-process DDP baselines are two rows, and each DDP row's speedup
-is over the baseline of its own world size.  Summaries written before the field existed
-read as world size 1.
-
-Schema (``hpml_schema`` 1)::
-
-    {"hpml_schema": 1, "created": "2026-01-01T00:00:00+00:00", "commit": "<full id>", "dirty": false,
-     "profile": "smoke", "machine": {"cpu": "...", "cores": 2, "torch": "2.4.1", "gpu": null, "node": "...",
-                                     "cpu_capability", "cpu_bf16", "system", "arch"},
-     "rows": [{"phase", "dataset", "model", "device", "optimizer", "optimization", "world_size", "name",
-               "median_s", "samples_per_round", "samples_per_s", "baseline_samples_per_s",
-               "speedup", "speedup_spread": [lo, hi] | null, "rounds",
-               "speedup_interval": [lo, hi] | null, "pairs", "halfwidth", "significant": bool | null,
-               "busy": bool, "busy_reason": str | null,
-               "metrics": {name: value}}],  # hpml.results.metrics.summary_metrics; absent in older summaries
-     "noise_floor": {phase: {"speedup", "interval": [lo, hi], "halfwidth", "pairs"}}, "busy_rows": int}
-"""
+"""The run summary: one small JSON per benchmark session with same-run speedups, written by the
+benchmark plugin and gated by ``hpml gate``.  Its fields and why: docs/run-summary.md."""
 
 from __future__ import annotations
 
@@ -66,16 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from hpml.errors import HpmlError
-from hpml.results.atomic import write_text_atomic
-from hpml.results.machine import machine_facts
-from hpml.results.schema import (
-    KEY_FIELDS, Benchmark, CaseKey, Run, case_key, kind_of, read_json, run_from_json, unique_keys,
-)
-from hpml.results.stats import bootstrap_ratio
-from hpml.results.metrics import summary_metrics
+from hpml.files import write_text_atomic
+from hpml.results.machine_facts import machine_facts
+from hpml.results.runfiles import kind_of, read_json, run_from_json
+from hpml.results.schema import KEY_FIELDS, Benchmark, CaseKey, Run, case_key, unique_keys
+from hpml.results.bootstrap import bootstrap_ratio
+from hpml.results.metric_registry import summary_metrics
 
 SCHEMA = 1
-#: Where summaries live below the benchmark storage directory.
 SUMMARY_DIR = "summaries"
 HOW_TO_SUMMARIZE = (
     "run the benchmarks (`pytest benchmarks`), which write .benchmarks/summaries/<time>_<commit>.json, "
@@ -92,8 +35,7 @@ INTERVAL_FIELDS = ("speedup_interval", "speedup_spread", "speedup_interval_withi
 
 
 def _machine(machine_info: dict[str, Any]) -> dict[str, Any]:
-    """The machine facts a reader of a summary needs, with the installed torch when the
-    run did not record one."""
+    """The machine facts a summary carries, with the installed torch when the run recorded none."""
     facts = machine_facts(machine_info)
     if facts["torch"] is None:
         try:  # the installed version is what ran; metadata lookup does not import torch
@@ -106,10 +48,7 @@ def _machine(machine_info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rate_scale(row: Benchmark, base: Benchmark) -> float | None:
-    """Factor turning a ratio of call times into a ratio of throughputs (samples per call).
-
-    None when only one side knows its samples per call: the times are then not comparable.
-    """
+    """Factor turning a ratio of call times into one of throughputs; None when one side lacks samples per call."""
     spr, base_spr = row.samples_per_round, base.samples_per_round
     if spr is not None and base_spr is not None:
         return spr / base_spr
@@ -125,7 +64,6 @@ def _speedup(row: Benchmark, base: Benchmark) -> tuple[float | None, list[float]
     speedup = scale * base.median_s / row.median_s
     spread = None
     if row.data and base.data and min(len(row.data), len(base.data)) >= MIN_ROUNDS_FOR_SPREAD:
-        # speedup = scale * median(base times) / median(row times)
         lo, hi = bootstrap_ratio(base.data, row.data, scale=scale, level=SPREAD_LEVEL)
         spread = [round(lo, 4), round(hi, 4)]
     return round(speedup, 4), spread
@@ -148,12 +86,10 @@ def _paired(bench: Benchmark) -> dict[str, Any]:
         "busy": bool(extra.get("busy", False)),
         "busy_reason": extra.get("busy_reason") or None,
         "reference": extra.get("reference") or None,  # what the speedup is over, when not the baseline row
-        # which interval the row carries (hpml.results.between_run): "within-run" or "within + between-run"
         "interval_kind": extra.get("interval_kind") or None,
         "interval_note": extra.get("interval_note") or None,
         "speedup_interval_within": extra.get("speedup_interval_within") or None,
-        # what the row's number also stands for (hpml.bench.matrix): rows measured once for
-        # several datasets, optimizations or kinds of data, and the row holding its A/A control
+        # what the row's number also stands for: rows measured once for several (hpml.bench.matrix)
         "dataset_aliases": list(extra.get("dataset_aliases") or []),
         "aliases": list(extra.get("aliases") or []),
         "stands_for": list(extra.get("stands_for") or []),
@@ -168,7 +104,7 @@ def summarize_rows(benchmarks: dict[CaseKey, Benchmark]) -> list[dict[str, Any]]
     for key, bench in benchmarks.items():
         base = benchmarks.get(key.with_optimization("baseline")) if key.is_hpml else None
         if base is bench:
-            speedup, spread = 1.0, None  # the baseline against itself
+            speedup, spread = 1.0, None
         else:
             speedup, spread = (None, None) if base is None else _speedup(bench, base)
         row: dict[str, Any] = {f: (getattr(key, f) or None) if key.is_hpml else None for f in KEY_FIELDS}
@@ -176,7 +112,7 @@ def summarize_rows(benchmarks: dict[CaseKey, Benchmark]) -> list[dict[str, Any]]
         paired = _paired(bench)
         row.update({
             "name": bench.name,
-            "median_s": bench.median_s,  # s per call
+            "median_s": bench.median_s,
             "samples_per_round": bench.samples_per_round,
             "samples_per_s": bench.samples_per_s,
             "baseline_samples_per_s": base.samples_per_s if base is not None else None,
@@ -184,7 +120,6 @@ def summarize_rows(benchmarks: dict[CaseKey, Benchmark]) -> list[dict[str, Any]]
             "speedup_spread": spread,
             "rounds": bench.rounds,
             **paired,
-            # every declared metric with a direction the row recorded (hpml.results.metrics)
             "metrics": summary_metrics(bench.extra),
         })
         if paired.get("paired_speedup") is not None:
@@ -201,11 +136,7 @@ def build_summary(
     profile: str | None = None,
     noise_floor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Summarize one session from pytest-benchmark's JSON rows (``output_json["benchmarks"]``).
-
-    ``profile`` defaults to the single ``extra_info["profile"]`` of the rows, if they agree.
-    ``noise_floor`` is per phase, as the writer measured it (:func:`hpml.bench.screen.floors`).
-    """
+    """Summarize one session from pytest-benchmark's JSON rows (``output_json["benchmarks"]``)."""
     obj = {"benchmarks": list(benchmarks), "machine_info": machine_info or {}, "commit_info": commit_info or {}}
     if not benchmarks:
         raise HpmlError("build_summary: no benchmarks to summarize (were all of them skipped or deselected?)")
@@ -215,10 +146,7 @@ def build_summary(
 
 def summary_from_run(run: Run, profile: str | None = None,
                      noise_floor: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The summary of an already loaded :class:`~hpml.results.schema.Run`.
-
-    ``noise_floor`` (per phase) comes from the writer, which measured the A/A controls;
-    a run file summarized afterwards (``hpml gate --summary RUN.json``) has none: ``{}``."""
+    """The summary of a loaded :class:`~hpml.results.schema.Run` (``noise_floor``: from the writer, if any)."""
     if profile is None and len(run.profiles) == 1:
         profile = next(iter(run.profiles))
     rows = summarize_rows(run.benchmarks)
@@ -236,10 +164,7 @@ def summary_from_run(run: Run, profile: str | None = None,
 
 
 def summary_path(storage_dir: Path | str, summary: dict[str, Any]) -> Path:
-    """``<storage>/summaries/<UTC time>_p<pid>_<commit short>.json``, not yet taken; names
-    sort in time order.  The process id (and a counter if needed) keeps two sessions
-    finishing in the same second, e.g. concurrent autosaving runs, from overwriting
-    each other's summary."""
+    """``<storage>/summaries/<UTC time>_p<pid>_<commit>.json``, not yet taken (two sessions may end at once)."""
     created = dt.datetime.fromisoformat(summary["created"]).astimezone(dt.timezone.utc)
     commit = str(summary.get("commit") or "unknown")[:8] + ("-dirty" if summary.get("dirty") else "")
     folder = Path(storage_dir) / SUMMARY_DIR
@@ -252,15 +177,13 @@ def summary_path(storage_dir: Path | str, summary: dict[str, Any]) -> Path:
 
 
 def write_summary(path: Path | str, summary: dict[str, Any]) -> Path:
-    """Write atomically, so a reader (``hpml gate`` in another shell, a CI step) never
-    sees half a file."""
+    """Write atomically: a reader in another shell never sees half a file."""
     return write_text_atomic(path, json.dumps(summary, indent=2) + "\n", parents=True)
 
 
 def _validate(obj: Any, path: Path) -> dict[str, Any]:
     kind = kind_of(obj)
     if kind == "run":
-        # A pytest-benchmark file works too: summarize it on the fly.
         check_extra_info(obj, path)
         run = run_from_json(obj, path)
         validate_run(run)
@@ -294,11 +217,7 @@ def _bad(value: Any) -> bool:
 
 
 def validate_row(row: dict[str, Any], where: str) -> None:
-    """Every number the gate reads from a summary row is finite and positive, or absent/null.
-
-    A NaN or zero speedup is not "no data": it means the run measured nothing sensible,
-    and a gate that let it through (NaN compares False with everything) would pass it.
-    """
+    """Every number the gate reads from a summary row is finite and positive, or absent: NaN passes no check."""
     for field in POSITIVE_FIELDS:
         value = row.get(field)
         if value is not None and _bad(value):
@@ -320,8 +239,7 @@ def validate_row(row: dict[str, Any], where: str) -> None:
 
 
 def check_extra_info(obj: dict[str, Any], path: Path) -> None:
-    """pytest-benchmark writes ``extra_info: {}`` for a foreign benchmark; an explicit null means
-    the file was damaged, and every hpml row would silently lose its identity (and its gate)."""
+    """An explicit ``extra_info: null`` (pytest-benchmark writes ``{}``) is a damaged file, not a foreign row."""
     for i, bench in enumerate(obj.get("benchmarks") or []):
         if isinstance(bench, dict) and "extra_info" in bench and bench["extra_info"] is None:
             name = bench.get("name") or f"benchmarks[{i}]"
@@ -363,8 +281,7 @@ def row_key(row: dict[str, Any]) -> CaseKey:
 
 
 def speedup_interval(row: dict[str, Any]) -> tuple[list[float] | None, str]:
-    """The row's speedup interval and its name: the paired 95 % ``speedup_interval`` (newer
-    summaries), else the 68 % ``speedup_spread`` (older ones), else (None, "no interval")."""
+    """The row's speedup interval and its name: the paired 95 % one, else the 68 % spread."""
     if row.get("speedup_interval") is not None:
         return row["speedup_interval"], "95%"
     if row.get("speedup_spread") is not None:
@@ -373,8 +290,7 @@ def speedup_interval(row: dict[str, Any]) -> tuple[list[float] | None, str]:
 
 
 def keyed_rows(summary: dict[str, Any]) -> dict[CaseKey, dict[str, Any]]:
-    """Summary rows by case key; duplicate cases get their benchmark name as variant
-    (:func:`~hpml.results.schema.unique_keys`, the rule runs follow too)."""
+    """Summary rows by case key; duplicate cases get their benchmark name as variant, as in runs."""
     rows = summary["rows"]
     keys = unique_keys([row_key(row) for row in rows], [str(row.get("name")) for row in rows])
     twice = next((key for i, key in enumerate(keys) if key in keys[:i]), None)

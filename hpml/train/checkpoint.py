@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from hpml.errors import HpmlError, refused_global, unpickling_reason, squeezed_message
-from hpml.results.atomic import atomic_write
+from hpml.files import atomic_write
 from hpml.train.state import TrainState
 
 CHECKPOINT_NAME = "last.ckpt"
@@ -41,7 +41,7 @@ STALE_TMP_S = 60.0
 
 
 def sweep_stale_tmp(path: str | Path, older_than_s: float = STALE_TMP_S) -> list[Path]:
-    """Delete the temporary files :func:`~hpml.results.atomic.atomic_write` left next to ``path`` when its writer
+    """Delete the temporary files :func:`~hpml.files.atomic_write` left next to ``path`` when its writer
     was killed (kill -9 skips the cleanup); returns what was removed."""
     path = Path(path)
     removed = []

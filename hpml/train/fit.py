@@ -13,7 +13,7 @@ from tqdm import tqdm
 from hpml.errors import HpmlError, RunFailed, is_out_of_memory
 from hpml.measure.timers import synchronize
 from hpml.train.build import TrainingSetup
-from hpml.results.atomic import atomic_write, os_error
+from hpml.files import atomic_write, os_error
 from hpml.train.checkpoint import (
     CHECKPOINT_NAME,
     load_checkpoint,

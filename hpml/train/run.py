@@ -19,7 +19,7 @@ from hpml.machine import cpu_has_bf16, machine_info
 from hpml.measure import flops_per_sample, measure_phase, peak_estimate, peak_flags
 from hpml.models import count_parameters
 from hpml.train.build import TrainingSetup, build_training
-from hpml.results.atomic import atomic_write, os_error
+from hpml.files import atomic_write, os_error
 from hpml.train.fit import fit
 from hpml.train.optimizations import check_single_process
 from hpml.train.step import evaluate

@@ -94,8 +94,10 @@ def test_the_calibration_is_kept_per_machine(tmp_path: Path):
 
 
 def _write(path: Path, rows: dict, commit="abc", machine=MACHINE) -> Path:
-    path.write_text(json.dumps({"machine_info": machine, "commit_info": {"id": commit},
-                                "benchmarks": [{"name": n, "fullname": n, "extra_info": r} for n, r in rows.items()]}))
+    benchmarks = [{"name": n, "fullname": n, "stats": {"median": 0.1, "rounds": 5}, "extra_info": r}
+                  for n, r in rows.items()]
+    path.write_text(json.dumps({"version": "5.1.0", "machine_info": machine, "commit_info": {"id": commit},
+                                "benchmarks": benchmarks}))
     return path
 
 
@@ -154,7 +156,7 @@ def test_the_screen_says_which_interval_the_rows_carry():
 
 
 def test_the_report_says_which_interval_a_row_carries():
-    from hpml.report.paired import Speedup
+    from hpml.report.speedups import Speedup
 
     assert Speedup(1.5, (1.4, 1.6), True, interval_kind=WITHIN).text == "1.50x [1.40, 1.60] within-run"
     assert Speedup(1.5, (1.4, 1.6), True).text == "1.50x [1.40, 1.60]"  # older runs recorded no kind

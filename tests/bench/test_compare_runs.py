@@ -8,14 +8,21 @@ from pathlib import Path
 from tools.compare_runs import compare, main, percentile
 
 
+def _file(path: Path, benchmarks: list[dict]) -> Path:
+    """A pytest-benchmark run file the one reader accepts, holding ``benchmarks``."""
+    for bench in benchmarks:
+        bench["stats"] = {"median": 0.1, "rounds": 5}
+    path.write_text(json.dumps({"version": "5.1.0", "machine_info": {}, "benchmarks": benchmarks}))
+    return path
+
+
 def _run(path: Path, rows: dict[str, tuple]) -> Path:
     benchmarks = []
     for name, (speedup, significant, busy, aa) in rows.items():
         benchmarks.append({"name": name, "fullname": name, "extra_info": {
             "phase": "train", "speedup_vs_baseline": speedup, "speedup_significant": significant, "busy": busy,
             "aa_control": aa}})
-    path.write_text(json.dumps({"benchmarks": benchmarks}))
-    return path
+    return _file(path, benchmarks)
 
 
 def test_agreement_contradictions_and_a_a_coverage(tmp_path: Path, capsys):
@@ -53,7 +60,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys):
     bad.write_text("{not json")
     assert main([str(bad), str(bad)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "not JSON" in err
+    assert err.count("\n") == 1 and "not valid JSON" in err
     assert main([str(tmp_path / "missing.json"), str(bad)]) == 2
     assert main([str(bad)]) == 2
 
@@ -86,11 +93,10 @@ def test_calibration_says_whether_the_intervals_explain_the_differences():
 def test_agreement_is_broken_down_by_kind_of_row(tmp_path: Path, capsys):
     """Per kind (phase; loading rows by whether worker processes load): which kinds reproduce."""
     def run(path: Path, rows: dict[str, tuple]) -> Path:
-        path.write_text(json.dumps({"benchmarks": [
+        return _file(path, [
             {"name": n, "fullname": n, "extra_info": {"phase": phase, "num_workers": workers, "speedup_vs_baseline": x,
                                                       "speedup_significant": True, "busy": False}}
-            for n, (phase, workers, x) in rows.items()]}))
-        return path
+            for n, (phase, workers, x) in rows.items()])
 
     a = run(tmp_path / "a.json", {"t1": ("train", 0, 2.0), "t2": ("train", 0, 1.5), "w": ("load", 2, 0.30),
                                   "d": ("load", 0, 2.5)})

@@ -116,7 +116,7 @@ def test_rows_are_measured_skipped_with_reasons_and_ordered(suite: pytest.Pytest
     assert fast["profile"] == "smoke" and fast["phase"] == "train" and fast["dataset"] == "cifar10"
     assert rows["baseline"]["group"] == "train:cifar10:cpu"
     from hpml.bench.harness import PAIRED_KEYS
-    from hpml.measure.trackers import tracked_metrics
+    from hpml.measure.tracker_registry import tracked_metrics
 
     assert set(PAIRED_KEYS) <= set(fast) and {"phase", "dataset", "model", "device", "optimizer", "optimization"} <= set(fast)
     assert set(tracked_metrics()) <= set(fast)  # every registered tracker's metrics, registered once

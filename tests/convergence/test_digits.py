@@ -16,7 +16,7 @@ import time
 import pytest
 
 from hpml.convergence import DIGITS_OPTIMIZATIONS, CaseResult, digits_case, within_spread
-from hpml.results.schema import load_convergence
+from hpml.results.runfiles import load_convergence
 
 from .harness import RESULTS, describe, run_case, seeds_from
 

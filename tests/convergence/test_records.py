@@ -10,7 +10,7 @@ import torch
 from hpml.convergence import Summary, digits_case, find_weights, list_cases, time_to_target, within_spread
 from hpml.convergence.records import make_record, read_records, write_record
 from hpml.convergence.run import SeedRun, cumulative, read_epoch_log
-from hpml.results.schema import discover, load_convergence
+from hpml.results.runfiles import discover, load_convergence
 
 from .harness import skip_reasons
 

@@ -28,7 +28,7 @@ import pytest
 
 from hpml.gate.checks import FASTER, OK, SLOWER, compare_ab, compare_paired, merge_runs
 from hpml.gate.revisions import run_interleaved
-from hpml.results.schema import load_run
+from hpml.results.runfiles import load_run
 
 from . import tinybench
 

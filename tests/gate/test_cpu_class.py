@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hpml.gate.config import load_gate_config
-from hpml.results.machine import cpu_class
+from hpml.results.machine_facts import cpu_class
 
 from .conftest import SUMMARIES, read, write
 

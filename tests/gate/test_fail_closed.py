@@ -213,7 +213,7 @@ def test_repository_expectation_is_derived_from_its_reference_run() -> None:
     assert config.references, "CI's expectation should come from a reference run"
     derived = [e for e in config.expectations if e.min_speedup is None]
     assert derived, "CI's expectation should come from the reference run"
-    for cpu_class, path in config.references:  # one per CPU class (hpml.results.machine.cpu_class)
+    for cpu_class, path in config.references:  # one per CPU class (hpml.results.machine_facts.cpu_class)
         assert path.is_file(), (cpu_class, path)
         reference = load_summary(path)
         for exp in derived:

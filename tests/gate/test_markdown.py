@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hpml.gate.checks import OK, SLOWER, Check
-from hpml.gate.markdown import Facts, render
+from hpml.gate.verdict_markdown import Facts, render
 from hpml.results.markdown import escape
 
 from .conftest import RUNS, read, write

@@ -1,6 +1,6 @@
 """Per-metric checks: every declared metric with a direction reaches the summary and can be gated.
 
-Parametrized from :func:`hpml.results.metrics.gated`, so a newly registered metric is
+Parametrized from :func:`hpml.results.metric_registry.gated`, so a newly registered metric is
 covered here without editing this file.
 """
 
@@ -14,8 +14,8 @@ from hpml.errors import HpmlError
 from hpml.gate.config import GateConfig
 from hpml.gate.checks import MISSING, OK, WORSE, check_metrics
 from hpml.results.summary import summarize_rows
-from hpml.results.schema import load_run
-from hpml.results.metrics import METRICS, SUMMARY_EXCLUDE, gated
+from hpml.results.runfiles import load_run
+from hpml.results.metric_registry import METRICS, SUMMARY_EXCLUDE, gated
 
 from .conftest import RUNS, SUMMARIES, read, write
 

@@ -14,7 +14,7 @@ import pytest
 
 from hpml.gate.checks import FASTER, OK, SLOWER, Unpaired, compare_ab, compare_paired, merge_runs, paired_rounds
 from hpml.errors import HpmlError
-from hpml.gate.stats import session_t_test
+from hpml.gate.significance import session_t_test
 from hpml.results.schema import Benchmark, CaseKey, Run
 
 KEYS = [CaseKey(name=f"test_row[{i}]") for i in range(3)]

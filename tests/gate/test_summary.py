@@ -111,7 +111,7 @@ def test_empty_benchmark_list_is_an_error() -> None:
 def test_summary_rows_carry_their_interval_kind_and_what_they_stand_for() -> None:
     """A reader of the summary finds which interval a row carries, and every CIFAR row's number
     through the row measured for it (dataset_aliases, stands_for, aliases, aa_control_in)."""
-    from hpml.results.schema import load_run
+    from hpml.results.runfiles import load_run
     from hpml.results.summary import summarize_rows
 
     run = load_run(RUNS[-1])

@@ -11,8 +11,8 @@ import torch
 
 from hpml.measure import gpu
 from hpml.measure.memory import MemoryTracker
-from hpml.measure.trackers import Trackers
-from hpml.results.metrics import METRICS, per_unit
+from hpml.measure.tracker_registry import Trackers
+from hpml.results.metric_registry import METRICS, per_unit
 
 
 @pytest.fixture(autouse=True)
@@ -258,7 +258,7 @@ def test_allocated_and_reserved_device_peaks_nest_together():
 
 
 def test_the_gpu_metrics_reach_the_run_summary_and_the_report_table():
-    from hpml.results.metrics import summary_metrics
+    from hpml.results.metric_registry import summary_metrics
 
     extra = {"device_energy_j": 0.05, "device_energy_reason": None, "peak_reserved_bytes": 1 << 30,
              "peak_pinned_host_bytes": 1 << 20, "pinned_host_reason": None}

@@ -8,11 +8,11 @@ import time
 import pytest
 
 from hpml.distributed.metrics import combine
-from hpml.results.metrics import METRICS, Metric
-from hpml.measure.phases import PhaseStats, measure_phase
-from hpml.measure.trackers import TRACKERS, tracked_metrics
+from hpml.results.metric_registry import METRICS, Metric
+from hpml.measure.phase_stats import PhaseStats, measure_phase
+from hpml.measure.tracker_registry import TRACKERS, tracked_metrics
 from hpml.measure.tracking import Tracker
-from hpml.results.metrics import per_unit
+from hpml.results.metric_registry import per_unit
 
 #: Keys of fit's per-epoch metrics and of the train phase's additions (hpml/train).
 EPOCH_KEYS = ("epoch", "step", "train_loss", "lr", "seconds", "samples", "samples_per_s",
@@ -23,7 +23,7 @@ TRAIN_PHASE_KEYS = ("warmup_steps", "warmup_seconds", "steady_seconds", "steady_
 @pytest.mark.parametrize("key", [f.name for f in dataclasses.fields(PhaseStats) if f.name != "more"]
                          + list(EPOCH_KEYS + TRAIN_PHASE_KEYS) + tracked_metrics())
 def test_every_recorded_key_declares_its_rule(key):
-    assert key in METRICS, f"{key} has no declared combine rule in hpml.results.metrics"
+    assert key in METRICS, f"{key} has no declared combine rule in hpml.results.metric_registry"
 
 
 def _busy_region() -> bytes:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from hpml.report import build, charts
-from hpml.results.schema import CaseKey, load_run
+from hpml.results.runfiles import load_run
+from hpml.results.schema import CaseKey
 
 from .conftest import run_files
 

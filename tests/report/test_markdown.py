@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hpml.cli import main as cli_main
-from hpml.report.markdown import glance_markdown
-from hpml.results.schema import discover
+from hpml.report.glance_markdown import glance_markdown
+from hpml.results.runfiles import discover
 
 from .conftest import MACHINE_DIR
 

@@ -14,7 +14,7 @@ from PIL import Image
 from hpml.errors import HpmlError
 from hpml.cli import main as cli_main
 from hpml.report import add_report_arguments, run_report
-from hpml.results.metrics import METRICS
+from hpml.results.metric_registry import METRICS
 
 from .conftest import MACHINE_DIR, STORAGE, run_files
 
@@ -344,7 +344,8 @@ def test_two_reports_into_one_folder_neither_crash_nor_mix(tmp_path: Path) -> No
 
 def test_accuracy_cost_comes_from_the_convergence_records() -> None:
     from hpml.report.build import accuracy_cost
-    from hpml.results.schema import CaseKey, load_convergence
+    from hpml.results.runfiles import load_convergence
+    from hpml.results.schema import CaseKey
 
     records = [load_convergence(p) for p in sorted((STORAGE / "convergence").glob("*.json"))]
     by = {r.optimization: r.final_accuracy for r in records}
@@ -359,7 +360,7 @@ def test_accuracy_cost_comes_from_the_convergence_records() -> None:
 def test_every_report_metric_is_a_column_of_the_workload_tables(tmp_path: Path, name: str) -> None:
     """The per-workload tables loop over the declared metrics (report=True): a new one needs no report edit."""
     from hpml.report.build import details_sections
-    from hpml.results.schema import load_run
+    from hpml.results.runfiles import load_run
     from hpml.report.render import Details, Table
 
     metric = METRICS[name]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hpml.results.atomic import atomic_write, write_text_atomic
-from hpml.results.machine import comparable_machine, cpu_class, machine_facts, machine_line
+from hpml.files import atomic_write, write_text_atomic
+from hpml.results.machine_facts import comparable_machine, cpu_class, machine_facts, machine_line
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:

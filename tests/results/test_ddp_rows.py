@@ -16,7 +16,8 @@ import pytest
 
 from hpml.cli import main as cli_main
 from hpml.report import add_report_arguments, run_report
-from hpml.results.schema import CaseKey, load_run
+from hpml.results.runfiles import load_run
+from hpml.results.schema import CaseKey
 from hpml.results.summary import build_summary, keyed_rows, load_summary, row_key
 
 #: (optimization, world size, samples per measured call, median seconds per call), as

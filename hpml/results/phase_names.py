@@ -1,11 +1,5 @@
-"""The phases a benchmark row or an ``hpml train`` run measures, declared once, in pipeline order.
-
-Torch-free (the report and the gate read it).  What builds a phase's workload and which
-optimizations it measures live with the benchmarks (:data:`hpml.bench.phases.PHASE_BUILDS`);
-the names, their order and what each phase is for live here, so ``hpml train``
-(:mod:`hpml.measure.phases`), the matrix, the run summary, the gate's patterns and the
-report's ordering and breakdowns all read the same list.
-"""
+"""The phases a benchmark row or an ``hpml train`` run measures, declared once, in pipeline order, with
+what each is for; torch-free.  How a phase's workload is built lives in :mod:`hpml.bench.phases`."""
 
 from __future__ import annotations
 
@@ -17,7 +11,7 @@ class PhaseInfo:
     name: str
     title: str  # how the report names it
     runs_model: bool = True  # False: rows have no model (loading, decoding)
-    train: bool = False  # measured by ``hpml train`` (measure_phase)
+    train: bool = False  # measured by ``hpml train``
     breakdown: bool = False  # one part of a training pipeline: the report's per-phase breakdown
     advice: bool = False  # the report's "which optimization to pick" advice covers it
     screen: int = 99  # place on the first screen (heatmaps, the session's speedup screen): training first
@@ -30,20 +24,14 @@ PHASE_INFO: dict[str, PhaseInfo] = {p.name: p for p in (
     PhaseInfo("inference", "Inference", train=True, breakdown=True, advice=True, screen=1),
     PhaseInfo("end_to_end", "End to end", screen=2),
     PhaseInfo("ddp", "Distributed training", screen=5),
-    # hpml's train_step against a hand-written step doing the same work, interleaved
-    PhaseInfo("overhead", "hpml's step vs a hand-written one", screen=6),
+    PhaseInfo("overhead", "hpml's step vs a hand-written one", screen=6),  # the same work, interleaved
 )}
 
-#: Every phase, in pipeline order.
 PHASES: tuple[str, ...] = tuple(PHASE_INFO)
 
 
 def phase_names(**flags: bool) -> tuple[str, ...]:
-    """The phases whose flags (``train``, ``breakdown``, ``advice``, ``runs_model``) have the given values.
-
-    >>> phase_names(runs_model=False)
-    ('preprocess', 'load')
-    """
+    """The phases whose flags (``train``, ``breakdown``, ``advice``, ``runs_model``) have the given values."""
     return tuple(p.name for p in PHASE_INFO.values() if all(getattr(p, k) == v for k, v in flags.items()))
 
 

@@ -1,13 +1,5 @@
-"""What a run says about its machine: the one parser of ``machine_info``.
-
-Three shapes reach it, and it reads all three the same way:
-
-* pytest-benchmark's ``machine_info`` (``node``, ``system``, ``machine``, ``processor``,
-  ``cpu: {brand_raw, count, ...}``) with hpml's own facts under ``machine_info["hpml"]``
-  (:func:`hpml.machine.machine_info`: ``torch``, ``gpu``, ``cpu_capability``, ``cpu_bf16``...);
-* hpml's ``machine_info()`` alone (``hpml train`` records);
-* a run summary's ``machine`` (the output of :func:`machine_facts` itself).
-"""
+"""What a run says about its machine: the one parser of ``machine_info``, in each of its three shapes
+(pytest-benchmark's with hpml's facts under ``"hpml"``, :func:`hpml.machine.machine_info` alone, a summary's)."""
 
 from __future__ import annotations
 
@@ -20,8 +12,7 @@ FACTS = ("cpu", "cores", "torch", "gpu", "node", "cpu_capability", "cpu_bf16", "
 
 
 def cache_dir() -> Path:
-    """Where what was measured about this machine is kept for later runs (peak FLOP/s, the
-    between-run spreads): ``$HPML_CACHE_DIR`` or ``~/.cache/hpml``."""
+    """Where measurements of this machine are kept for later runs: ``$HPML_CACHE_DIR`` or ``~/.cache/hpml``."""
     return Path(os.environ.get("HPML_CACHE_DIR") or "~/.cache/hpml").expanduser()
 
 
@@ -50,25 +41,19 @@ def machine_facts(machine_info: dict[str, Any] | None) -> dict[str, Any]:
         "cpu_bf16": pick("cpu_bf16"),
         "system": info.get("system") or None,
         "arch": info.get("machine") or info.get("arch") or None,
-        # whether idle CPUs were kept awake while measuring (hpml.bench.idle): not part of
-        # comparable_machine, which older runs that did not record it must still match
+        # idle CPUs kept awake (hpml.bench.idle): not in comparable_machine, so older runs still match
         "cpu_idle": pick("cpu_idle"),
     }
 
 
 def comparable_machine(machine_info: dict[str, Any] | None) -> tuple[str, ...]:
-    """What must match for the raw timings of two runs to be comparable.
-
-    The host name is left out on purpose: CI containers get a new one every job while
-    the hardware stays the same.  CPU model, core count, architecture and GPU do not.
-    """
+    """What must match for two runs' raw timings to compare; not the host name (CI renames it every job)."""
     facts = machine_facts(machine_info)
     return tuple(str(facts[f] or "") for f in ("system", "arch", "cpu", "cores", "gpu"))
 
 
 def machine_line(machine_info: dict[str, Any] | None) -> str:
-    """``Intel(R) Xeon(R) ..., 4 cores, NVIDIA H100, idle CPUs kept awake``: the machine in
-    one line; the idle CPUs' state only for runs that recorded it (hpml.bench.idle)."""
+    """``Intel(R) Xeon(R) ..., 4 cores, NVIDIA H100, idle CPUs kept awake``: the machine in one line."""
     facts = machine_facts(machine_info)
     parts = [str(facts["cpu"] or facts["arch"] or "?")]
     if facts["cores"]:
@@ -82,10 +67,7 @@ def machine_line(machine_info: dict[str, Any] | None) -> str:
 
 
 def cpu_class(machine_info: dict[str, Any] | None) -> str | None:
-    """``AVX512+bf16``, ``AVX2``...: the CPU class a same-run speedup belongs to (None if unknown).
-
-    The vector ISA torch's CPU kernels use and native bf16 decide whether bf16 autocast
-    pays on a CPU, so speedups are compared only within one class."""
+    """``AVX512+bf16``, ``AVX2``...: the CPU class (vector ISA, native bf16) a same-run speedup belongs to."""
     facts = machine_facts(machine_info)
     cap = facts["cpu_capability"]
     if not cap:

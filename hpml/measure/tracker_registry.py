@@ -1,14 +1,4 @@
-"""The registered trackers: what every measured region records besides its time.
-
-:data:`TRACKERS` maps a name to a factory ``(device, interval_s) -> Tracker``;
-:class:`Trackers` runs all of them around one region, as one tracker.  ``hpml train``'s
-phases (:class:`hpml.measure.phases.measure_phase`), the benchmark harness's rows and
-interleaved reference steps (:mod:`hpml.bench.harness`) and each DDP rank
-(:mod:`hpml.bench.ddp`) all track through it, so a new measured quantity is one
-tracker registered here plus its :class:`~hpml.results.metrics.Metric` declaration:
-it then reaches ``extra_info``, ``hpml train --json``, the rank reduction, the run
-summary, the report and the gate without further edits.
-"""
+"""The registered trackers: what every measured region records besides its time."""
 
 from __future__ import annotations
 
@@ -34,8 +24,7 @@ class Registered:
 
 
 TRACKERS: Registry[Registered] = Registry("tracker")
-# Started in this order, stopped in the reverse one: the memory tracker's sampling
-# thread runs inside the I/O counters' region.
+# started in this order, stopped in reverse: the memory sampler runs inside the I/O region
 TRACKERS.add("io", Registered(("read_bytes", "read_chars", "dataset_bytes"), lambda device, interval_s: IoTracker()))
 TRACKERS.add("memory", Registered(
     ("peak_rss_bytes", "peak_device_bytes", "peak_reserved_bytes", "rss_method", "minor_faults", "major_faults",
@@ -44,11 +33,8 @@ TRACKERS.add("memory", Registered(
 
 
 class CpuTracker(Tracking):
-    """CPU time (user + system, s) of this process and its descendants over a region:
-    ``os.times()`` for this process and the children reaped in the region, ``/proc/<pid>/stat``
-    for the live ones (loader workers, ranks), each from its own count at the start (0 when
-    started inside the region).  A busy neighbour does not inflate it, unlike wall time; a
-    call that waits (I/O, a worker's queue) costs wall time but no CPU."""
+    """CPU time (user + system, s) of this process and its descendants over a region, which a busy
+    neighbour does not inflate (docs/measurement.md)."""
 
     TICK_S = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01  # s per clock tick
 
@@ -76,7 +62,6 @@ class CpuTracker(Tracking):
 
 
 TRACKERS.add("cpu", Registered(("cpu_seconds",), lambda device, interval_s: CpuTracker()))
-# CUDA only, None with the reason elsewhere (hpml.measure.gpu)
 TRACKERS.add("pinned_host", Registered(("peak_pinned_host_bytes", "pinned_host_reason"),
                                        lambda device, interval_s: PinnedHostTracker(device)))
 TRACKERS.add("energy", Registered(("device_energy_j", "device_energy_reason"),
@@ -89,8 +74,7 @@ def tracked_metrics() -> list[str]:
 
 
 class Trackers(Tracking):
-    """Every registered tracker (or those named in ``only``) around one region; ``stop()``
-    merges their ``{metric: value}`` dicts."""
+    """Every registered tracker (or those in ``only``) around one region, their results merged."""
 
     def __init__(self, device: DeviceLike = "cpu", interval_s: float = SAMPLE_INTERVAL_S,
                  only: tuple[str, ...] | None = None) -> None:

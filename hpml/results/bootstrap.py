@@ -1,8 +1,4 @@
-"""The statistics a run summary itself is made of: the bootstrap interval of a ratio.
-
-A summary's ``speedup_spread`` is :func:`bootstrap_ratio` of a row's rounds over its
-baseline's; the gate's A/B checks (:mod:`hpml.gate.stats`) use the same function.
-"""
+"""The bootstrap interval of a ratio: a summary's ``speedup_spread`` and the gate's A/B intervals."""
 
 from __future__ import annotations
 
@@ -26,12 +22,8 @@ def bootstrap_ratio(
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = SEED,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``scale * P_q(numerator) / P_q(denominator)``.
-
-    ``q`` = 50 is the ratio of medians.  Each side is resampled independently (the
-    rounds of two benchmarks are not paired).  ``level`` = 0.95 gives the 2.5 % and
-    97.5 % percentiles of the resampled ratios.
-    """
+    """Percentile bootstrap interval of ``scale * P_q(numerator) / P_q(denominator)``, each side
+    resampled independently (the rounds of two benchmarks are not paired)."""
     num, den = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
     rng = np.random.default_rng(seed)
     p_num = np.percentile(num[rng.integers(0, len(num), size=(resamples, len(num)))], q, axis=1)

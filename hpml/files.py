@@ -1,16 +1,6 @@
-"""Writing a file atomically: the one helper every hpml writer uses.
-
-The content goes to a temporary file in the target's folder (``.<name>.<random>.tmp``),
-which is then renamed onto the target with ``os.replace``.  A reader (``hpml gate`` in
-another shell, a CI step, a resumed run) sees the old file or the new one, never half
-of one, and a writer killed mid-way leaves the old file intact (its temporary file is
-what :func:`hpml.train.checkpoint.sweep_stale_tmp` removes later).
-
-The output-path policy, one for every writer (:func:`output_target`): a symlink is
-followed (its target is written, the link stays); a character device such as /dev/null
-is written in place (a rename would replace the device node); a FIFO, socket or block
-device is refused, as reading or replacing it would hang or destroy it.
-"""
+"""Writing a file atomically (a temporary ``.<name>.<random>.tmp`` renamed onto it), the one helper every
+hpml writer uses, and the one output-path policy: a symlink is followed, a character device such as
+/dev/null written in place, a FIFO, socket or block device refused (it would hang or be destroyed)."""
 
 from __future__ import annotations
 
@@ -28,13 +18,11 @@ MODE = 0o644
 
 
 class NotAnOutputFile(OSError):
-    """The path names something hpml does not write to (a FIFO, socket, block device,
-    directory); its message is one line naming the path."""
+    """The path names something hpml does not write to (a FIFO, socket, block device, directory)."""
 
 
 def output_target(path: str | Path) -> tuple[Path, bool]:
-    """``(the file to write, whether to write it in place)`` for an output path, by the
-    module's policy; :class:`NotAnOutputFile` for a path that must not be written."""
+    """``(the file to write, whether in place)`` for an output path; :class:`NotAnOutputFile` if refused."""
     real = Path(os.path.realpath(path))
     try:
         mode = os.stat(real).st_mode
@@ -55,14 +43,8 @@ def output_target(path: str | Path) -> tuple[Path, bool]:
 
 def atomic_write(path: str | Path, write: Callable[[Path], object], *, parents: bool = False,
                  mode: int = MODE) -> Path:
-    """Call ``write(tmp)`` to fill a temporary file next to ``path``, then rename it onto ``path``.
-
-    ``write`` gets the temporary file's path, so anything that writes to a path works
-    (``Path.write_text``, ``torch.save``, ``Image.save``).  ``parents=True`` creates
-    missing folders (an output store); otherwise a missing folder is an ``OSError`` for
-    the caller to report (a mistyped ``--json`` path).  The path goes through
-    :func:`output_target` first.
-    """
+    """Call ``write(tmp)`` to fill a temporary file next to ``path``, then rename it onto ``path``; a missing
+    folder is created with ``parents=True``, else an ``OSError`` for the caller (a mistyped ``--json``)."""
     path, in_place = output_target(path)
     if in_place:
         write(path)
@@ -92,8 +74,7 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, parents: bool = False) 
 
 
 def check_writable_dir(folder: str | Path, what: str) -> None:
-    """Refuse, before a run starts, an output folder that cannot be created or written
-    (a regular file in the way, no permission, a read-only filesystem)."""
+    """Refuse, before a run starts, an output folder that cannot be created or written."""
     folder = Path(folder)
     existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
@@ -108,9 +89,8 @@ def check_writable_dir(folder: str | Path, what: str) -> None:
 
 
 def check_writable_file(path: str | Path, what: str, *, create: bool = True) -> None:
-    """Refuse, before a run starts, an output file whose folder is not writable or that
-    the output-path policy refuses (:func:`output_target`); ``create=False``: its folder
-    must exist already (a writer that does not create folders)."""
+    """Refuse, before a run starts, an output file the policy refuses or whose folder is not writable
+    (``create=False``: the folder must exist already)."""
     if not str(path):
         raise HpmlError(f"{what} is empty; give a file name")
     try:

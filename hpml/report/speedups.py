@@ -1,13 +1,5 @@
-"""The speedup of each row as the report shows it: the paired estimate and its interval.
-
-Runs written with paired measurement carry, per row, in ``extra_info`` (the shared
-contract): ``speedup_vs_baseline`` (the paired estimate), ``speedup_interval`` [lo, hi]
-(95 % bootstrap), ``speedup_pairs``, ``speedup_significant`` (the interval excludes 1.0
-and the estimate lies outside the phase's noise floor), ``busy`` / ``busy_reason`` and
-``aliases``.  Older runs lack them: their speedup is the same-run ratio of median
-throughputs (:func:`hpml.results.summary.summary_from_run`) and has **no interval**, so its
-significance is unknown and the report says so instead of guessing.
-"""
+"""The speedup of each row as the report shows it: the paired estimate and its interval, or, for older
+runs, the same-run ratio of median throughputs with no interval (docs/report.md)."""
 
 from __future__ import annotations
 

@@ -1,30 +1,5 @@
-"""Every measured quantity, declared once: its unit, how the values of several processes
-(ranks, loader workers) combine into one, whether more is better, how it is printed,
-and what the recorded value is counted per.
-
-The readers and writers loop over :data:`METRICS` instead of spelling keys out again:
-
-* the trackers (:mod:`hpml.measure.trackers`) return ``{metric name: value}``;
-* the benchmark harness records every tracked metric in ``extra_info``
-  (:func:`per_unit` divides the region totals by the calls or samples);
-* :func:`hpml.distributed.metrics.combine` merges the ranks' dicts by :attr:`Metric.reduce`;
-* the run summary carries every metric with a direction (:attr:`Metric.better`), the
-  report's per-workload table shows the :attr:`Metric.report` ones, and ``hpml gate``
-  compares them with a reference summary (:func:`summary_metrics`).
-
-Reduce rules (they combine values as recorded: per call or per sample, see :attr:`Metric.per`):
-
-* ``sum``: each process's share adds up (samples, throughput, bytes read, page faults);
-* ``max``: the worst process decides (durations: the step ends with the slowest rank;
-  peak memory of one process);
-* ``mean``: a plain mean over the processes (``train_loss``: every rank sees as many
-  training samples; per-sample costs of equal shards);
-* ``weighted``: a mean weighted by each process's evaluated samples (accuracy, test
-  loss), which equals the value over the union of the shards;
-* ``same``: identical on every process (epoch, step, learning rate, labels): rank 0's.
-
-Torch-free on purpose: ``hpml gate`` and ``hpml report`` import it.
-"""
+"""Every measured quantity, declared once: unit, how processes combine, direction, printing, and what
+it is counted per.  Torch-free (gate and report import it); the rules: docs/measurement.md."""
 
 from __future__ import annotations
 
@@ -61,28 +36,20 @@ def _si(value: float, unit: str) -> str:
 
 
 def seconds(value: float) -> str:
-    """``12.3 ms``: a duration with an SI prefix."""
     return _si(value, "s")
 
 
 def joules(value: float) -> str:
-    """``4.1 mJ``: an energy with an SI prefix."""
     return _si(value, "J")
 
 
 @dataclass(frozen=True)
 class Metric:
-    """One measured quantity.
-
-    ``per``: trackers measure totals over a region; a benchmark row records a ``call``
-    metric per measured call and a ``sample`` metric per sample (``hpml train`` records
-    a phase's ``call`` metrics as the phase's totals: the phase is one region).
-    ``report``: a column of the report's per-workload table.
-    """
+    """One measured quantity; ``per``: what a benchmark row divides its region total by (docs/measurement.md)."""
 
     name: str
     unit: str
-    reduce: str  # one of REDUCE_RULES
+    reduce: str
     better: str | None = None  # "higher" | "lower" | None: not a figure of merit
     format: Callable[[float], str] = plain
     per: str = ""
@@ -106,8 +73,7 @@ class Metric:
         return self.format(value)
 
     def problem(self, value: Any) -> str | None:
-        """Why ``value`` is no reading of this metric (missing, not a finite number, <= 0 where
-        every real reading is > 0); None for a usable value."""
+        """Why ``value`` is no reading of this metric (missing, not finite, <= 0 where readings are > 0), or None."""
         if value is None:
             return "not recorded"
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -117,8 +83,7 @@ class Metric:
         return None
 
     def worse(self, current: float, reference: float) -> float | None:
-        """How much worse ``current`` is than ``reference`` as a fraction of it (< 0: better);
-        None when the metric has no direction or the reference is 0."""
+        """How much worse ``current`` is than ``reference``, as a fraction of it (< 0: better; None: no direction)."""
         if self.better is None or not reference:
             return None
         change = (current - reference) / abs(reference)
@@ -136,7 +101,6 @@ def register(metric: Metric) -> Metric:
 
 
 for _m in (
-    # counts and rates
     Metric("samples", "samples", "sum"),
     Metric("test_samples", "samples", "sum"),
     Metric("train_samples", "samples", "sum"),
@@ -154,30 +118,26 @@ for _m in (
            positive=True),
     Metric("peak_device_bytes", "bytes", "max", better="lower", format=binary_bytes, report=True,
            title="peak device"),
-    # CUDA only (None elsewhere, hpml.measure.memory / hpml.measure.gpu): what the caching allocator
-    # held at its peak (torch.cuda.max_memory_reserved) and the pinned host memory it held at its peak
+    # CUDA only (None elsewhere): the caching allocator's reserved peak and the pinned host memory peak
     Metric("peak_reserved_bytes", "bytes", "max", better="lower", format=binary_bytes),
     Metric("peak_pinned_host_bytes", "bytes", "max", better="lower", format=binary_bytes),
-    Metric("pinned_host_reason", "text", "same"),  # why peak_pinned_host_bytes is None
+    Metric("pinned_host_reason", "text", "same"),
     # the GPU's energy (NVML's counter: the whole device, hpml.measure.gpu), per sample
     Metric("device_energy_j", "J/sample", "mean", better="lower", format=joules, per="sample", report=True,
            title="GPU energy per sample"),
-    Metric("device_energy_reason", "text", "same"),  # why device_energy_j is None
-    # CPU time of the process tree (hpml.measure.trackers.CpuTracker), per sample
+    Metric("device_energy_reason", "text", "same"),
+    # CPU time of the process tree (hpml.measure.tracker_registry.CpuTracker), per sample
     Metric("cpu_seconds", "s/sample", "mean", better="lower", format=seconds, per="sample", report=True,
            title="CPU per sample", positive=True),
-    # durations
     Metric("seconds", "s", "max", better="lower", format=seconds),
     Metric("train_seconds", "s", "max", format=seconds),
     Metric("warmup_seconds", "s", "max", format=seconds),
     Metric("steady_seconds", "s", "max", format=seconds),
-    # model quality
     Metric("train_loss", "nats", "mean", better="lower"),
     Metric("accuracy", "fraction", "weighted", better="higher"),
     Metric("top5", "fraction", "weighted", better="higher"),
     Metric("loss", "nats", "weighted", better="lower"),
     Metric("test_loss", "nats", "weighted", better="lower"),
-    # the same on every process
     Metric("epoch", "epochs", "same"),
     Metric("step", "steps", "same"),
     Metric("warmup_steps", "steps", "same"),
@@ -190,15 +150,13 @@ for _m in (
 
 
 def reduce_rule(name: str) -> str:
-    """How ``name`` combines across processes; undeclared keys are taken from rank 0
-    (``same``) -- tests/measure check that every key hpml records is declared."""
+    """How ``name`` combines across processes; undeclared keys are rank 0's (tests/measure check there are none)."""
     metric = METRICS.get(name)
     return metric.reduce if metric is not None else "same"
 
 
 def per_unit(totals: Mapping[str, Any], calls: int, samples: int) -> dict[str, Any]:
-    """Region totals from the trackers as a benchmark row records them: ``call`` metrics
-    per call, ``sample`` metrics per sample (None stays None)."""
+    """Region totals from the trackers as a benchmark row records them: per call or per sample."""
     out: dict[str, Any] = {}
     for name, value in totals.items():
         per = METRICS[name].per if name in METRICS else ""

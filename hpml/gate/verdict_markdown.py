@@ -1,10 +1,4 @@
-"""``hpml gate --markdown FILE``: the verdict as GitHub-flavoured Markdown, for a PR or a job summary.
-
-One line of answer, the flagged rows first (row, change with its 95 % interval, p-value,
-verdict), what a change must exceed to count (the noise floor), the machine, the commits
-and the command that reproduces the verdict.  The visible part stays short
-(:data:`MAX_SHOWN` rows); every other row is folded into a ``<details>`` block.
-"""
+"""``hpml gate --markdown FILE``: the verdict as GitHub Markdown, flagged rows first, the rest folded."""
 
 from __future__ import annotations
 
@@ -17,7 +11,6 @@ from hpml.results.markdown import details, escape, table
 
 #: Rows shown outside the folded block; with the header lines the visible part stays under 60 lines.
 MAX_SHOWN = 25
-#: Verdicts listed before the others.
 FLAGGED = (SLOWER, WORSE, MISSING, FASTER)
 
 

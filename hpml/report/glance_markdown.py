@@ -1,19 +1,14 @@
-"""``hpml report --markdown FILE``: the report's at-a-glance part as GitHub Markdown (no charts).
-
-The latest run's primary-phase speedups (optimizations down, workloads across) and the
-best optimization per workload, for a PR comment or a job summary; the full report
-(HTML, charts) is the artifact next to it.  The visible part stays short: the table's
-rows past :data:`MAX_SHOWN` and the other phases fold into ``<details>`` blocks.
-"""
+"""``hpml report --markdown FILE``: the report's at-a-glance part as GitHub Markdown (no charts), the
+visible part short and the rest folded."""
 
 from __future__ import annotations
 
 from hpml.report.build import ADVICE_PHASES, Matrix, best_per_workload, matrices, memory_cost
-from hpml.report.paired import speedups
-from hpml.results.machine import machine_line
+from hpml.report.speedups import speedups
+from hpml.results.machine_facts import machine_line
 from hpml.results.markdown import details, escape, table
-from hpml.results.phases import screen_rank
-from hpml.results.schema import Inputs
+from hpml.results.phase_names import screen_rank
+from hpml.results.runfiles import Inputs
 
 #: Rows of a table shown outside a folded block.
 MAX_SHOWN = 20
