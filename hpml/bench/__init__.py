@@ -7,8 +7,10 @@ imported and unit-tested (``tests/bench``):
 * :mod:`hpml.bench.matrix`: the rows, generated from the optimization and dataset
   registries, with the skip reason of every row that does not apply;
 * :mod:`hpml.bench.workloads`: what one measured call of each phase runs;
-* :mod:`hpml.bench.harness`: how it is timed and recorded (``extra_info``, paired
-  speedups, out-of-memory skips, the planted slowdown for gate tests);
+* :mod:`hpml.bench.session`: how a row is paired and recorded (``extra_info``, skips);
+* :mod:`hpml.bench.sides`: one side of a pair and its timed calls;
+* :mod:`hpml.bench.planted`: planted regressions for testing the gate;
+* :mod:`hpml.bench.baton`: the two sessions of ``hpml gate --base`` take turns call by call;
 * :mod:`hpml.bench.paired`: the paired estimator, its bootstrap interval, the adaptive stop;
 * :mod:`hpml.bench.fresh`: the two sides of a process-wide optimization in fresh processes;
 * :mod:`hpml.bench.busy`: what else used the cores before and during a row;

@@ -82,7 +82,7 @@ def _read_loadavg(proc: Path) -> float | None:
         return None
 
 
-#: Set by ``hpml gate``'s baton (:mod:`hpml.gate.baton`) on both sessions of an A/B pair:
+#: Set by ``hpml gate``'s baton (:mod:`hpml.bench.baton`) on both sessions of an A/B pair:
 #: the gate's pid.  The sessions take turns call by call, so while one waits the other
 #: runs; their CPU is the pair's own work, and "own" is then the gate's whole tree.
 BATON_ROOT_ENV = "HPML_BATON_ROOT"

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from hpml.bench.harness import Measured, NotApplicable
+from hpml.bench.sides import Measured, NotApplicable
 from hpml.bench.matrix import BASELINE, Case
 from hpml.bench.profiles import Profile
 from hpml.data import dataset_info
@@ -40,7 +40,7 @@ from hpml.distributed.env import DistEnv, backend_for
 from hpml.train.optimizations import OPTIMIZATIONS
 
 if TYPE_CHECKING:
-    from hpml.bench.harness import BenchSession
+    from hpml.bench.session import BenchSession
     from hpml.config import RunConfig
     from hpml.distributed.pool import RankPool
 

@@ -8,7 +8,7 @@ allocator, no model, no caches), without paying torch's import (seconds) per sid
 process builds the row's workload exactly as an in-process row would (the phase's
 builder from :data:`hpml.bench.phases.PHASE_BUILDS`), then waits; the harness drives the
 two processes in lock step (``A B B A ...``): each ``call`` runs one timed call in the
-process (timed there, around :func:`hpml.bench.harness.timed_call`) and answers its
+process (timed there, around :func:`hpml.bench.sides.timed_call`) and answers its
 seconds, so the pipe's latency is not measured.  A process waiting for its turn is
 blocked on the pipe and uses no CPU.
 
@@ -21,11 +21,12 @@ from __future__ import annotations
 import multiprocessing
 from typing import TYPE_CHECKING, Any, Callable
 
+from hpml.bench.sides import NotApplicable, Side
 from hpml.errors import HpmlError
 
 if TYPE_CHECKING:
-    from hpml.bench.harness import BenchSession
     from hpml.bench.matrix import Case
+    from hpml.bench.session import BenchSession
 
 #: s a fresh side may take to build its workload (ImageNet JPEGs, a ResNet-50 on 2 cores)
 BUILD_TIMEOUT_S = 600.0
@@ -45,16 +46,16 @@ def _context() -> Any:
     return _CONTEXT
 
 
-def _serve(conn: Any, case: "Case", build: Callable[..., Any], profile: Any, real_data: Any, slowdown: float) -> None:
+def _serve(conn: Any, case: "Case", build: Callable[..., Any], session_type: type, profile: Any, real_data: Any,
+           slowdown: float) -> None:
     """The fresh process: build the side, report what it is, then answer commands."""
     import torch
 
-    from hpml.bench.harness import BenchSession, NotApplicable, Side
     from hpml.errors import one_line_message
     from hpml.train.build import seed_everything
 
     try:
-        session = BenchSession(profile, real_data, slowdown)
+        session = session_type(profile, real_data, slowdown)  # the parent's class: no import cycle
         seed_everything(profile.seed)
         side = Side(build(case, session), case.device, slowdown, case.optimization)
     except NotApplicable as err:
@@ -88,17 +89,15 @@ def _serve(conn: Any, case: "Case", build: Callable[..., Any], profile: Any, rea
 
 
 class FreshSide:
-    """One side of a pair in its own fresh process (same interface as ``harness.Side``)."""
+    """One side of a pair in its own fresh process (same interface as ``sides.Side``)."""
 
     def __init__(self, case: "Case", session: "BenchSession", build: Callable[..., Any]) -> None:
-        from hpml.bench.harness import NotApplicable
-
         self.case = case
         if case.source == "real" or case.phase in ("load", "preprocess", "end_to_end"):
             session.real_data.root(case.dataset)  # write the real-format files here, once, not per process
         ctx = _context()
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, case, build, session.profile, session.real_data, session.slowdown),
+        self._proc = ctx.Process(target=_serve, args=(child, case, build, type(session), session.profile, session.real_data, session.slowdown),
                                  name=f"hpml-fresh-{case.id}")
         self._proc.start()
         child.close()

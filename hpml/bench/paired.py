@@ -34,7 +34,7 @@ down by the same amount, and the median cancels it.
   switches it off (:attr:`Precision.fixed_pairs`, from ``HPML_BENCH_PAIRS``): both
   revisions' sessions must make the same sequence of timed calls to be paired, and there
   each row is timed alone, ``fixed_pairs`` calls, its pairs being the other session's calls
-  (:attr:`hpml.bench.harness.BenchSession.gate_session`).
+  (:attr:`hpml.bench.session.BenchSession.gate_session`).
 
 A speedup is *significant* only when its interval excludes 1.0 and its estimate lies
 outside the phase's noise floor: the interval of an A/A control (the baseline paired

@@ -21,7 +21,7 @@ from typing import Callable
 import pytest
 
 from hpml.bench import matrix, workloads
-from hpml.bench.harness import Measured
+from hpml.bench.sides import Measured
 from hpml.errors import HpmlError
 from hpml.registry import Registry
 from hpml.results.phases import PHASE_INFO, PhaseInfo

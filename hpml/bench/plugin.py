@@ -3,13 +3,13 @@
 * ``--hpml-profile smoke|standard|full`` (default ``$HPML_BENCH_PROFILE``, else
   ``standard`` with CUDA and ``smoke`` without); an unknown name is a usage error.
 * ``HPML_PLANTED_SLOWDOWN`` (testing the regression gate only): see
-  :mod:`hpml.bench.harness`.
+  :mod:`hpml.bench.session`.
 * ``--hpml-target-halfwidth F`` and ``--hpml-row-budget S`` override the profile's
   precision target (relative half-width of a paired speedup's 95 % interval) and the
   per-row time budget (s of measured calls); a value <= 0 is a usage error (exit 2).
 * Rows run grouped by their baseline (phase, data, device, optimizer), the baseline
   row first (its A/A control) and the rows that need fresh processes last, so one
-  built baseline per group serves all its rows (:mod:`hpml.bench.harness`).
+  built baseline per group serves all its rows (:mod:`hpml.bench.session`).
 * At the end: each paired row's interval widened by its kind's between-run spread where
   ``hpml calibrate`` stored one for this machine (:mod:`hpml.results.between_run`), then the
   matrix of paired speedups, the noise floors and the busy-machine warning on one screen
@@ -36,7 +36,8 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from hpml.bench import compat, screen
-from hpml.bench.harness import BenchSession, planted_slowdown
+from hpml.bench.planted import planted_slowdown
+from hpml.bench.session import BenchSession
 from hpml.bench.idle import DEFAULT_POLICY, POLICIES, IdleState, idle_cpus, policy_from
 from hpml.bench.matrix import EMULATED_ENV, Case, check_models, params
 from hpml.bench.paired import Precision

@@ -1,5 +1,5 @@
 """What each benchmark phase runs: builders turning a :class:`~hpml.bench.matrix.Case`
-into a :class:`~hpml.bench.harness.Measured` call.
+into a :class:`~hpml.bench.sides.Measured` call.
 
 Everything expensive and one-off happens here, before measurement: datasets, the
 model, the optimizer state, pre-built batches, a device-resident copy of the data.  The
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from hpml.bench.harness import Measured, NotApplicable, median_breakdown
+from hpml.bench.sides import Measured, median_breakdown, NotApplicable
 from hpml.bench.matrix import Case, registered_optimization
 from hpml.config import RunConfig
 from hpml.data import DatasetInfo, HpmlDataset, create_dataset, dataset_info
@@ -40,7 +40,7 @@ from hpml.train.state import TrainState
 from hpml.train.step import train_step
 
 if TYPE_CHECKING:
-    from hpml.bench.harness import BenchSession
+    from hpml.bench.session import BenchSession
 
 #: Samples in the batch FLOPs are counted on (2: the smallest BatchNorm accepts in training).
 FLOPS_BATCH = 2

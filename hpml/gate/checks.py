@@ -15,7 +15,7 @@ Three kinds of check, each producing :class:`Check` rows:
   permutation test says so at family-wise level ``alpha`` (Holm over all compared
   benchmarks); ``test="mannwhitney"`` uses medians and Mann-Whitney U instead.
   See :mod:`hpml.gate.stats` for why;
-* ``A/B paired`` -- ``--base``'s sessions ran call by call (:mod:`hpml.gate.baton`):
+* ``A/B paired`` -- ``--base``'s sessions ran call by call (:mod:`hpml.bench.baton`):
   round i of a row on one side is paired with round i on the other, the effect is the
   mean over session pairs of their median per-pair time ratio, and a t-test across the
   session pairs gives p (:func:`compare_paired`).

@@ -7,7 +7,7 @@ Modes:
 * ``--ab BASE CURRENT`` -- raw timings of two runs (files or folders of runs, each
   folder's runs pooled), Mann-Whitney U + minimum effect, Holm-corrected;
 * ``--base REV`` -- run ``--bench-args`` at REV (temporary worktree) and at the
-  working tree, two sessions at once taking turns call by call (:mod:`hpml.gate.baton`),
+  working tree, two sessions at once taking turns call by call (:mod:`hpml.bench.baton`),
   then a *paired* A/B comparison of round i against round i, tested across the session
   pairs (a t-test: each session pair is one pair of processes); when the
   rounds cannot be paired (a base revision older than the baton), the unpaired test of

@@ -2,7 +2,7 @@
 
 ``hpml gate --base REV`` checks REV out into a temporary ``git worktree`` and runs the
 same pytest selection there and here.  The two sessions are started *together* and
-hand a baton back and forth (:mod:`hpml.gate.baton`): only one runs at any time, and
+hand a baton back and forth (:mod:`hpml.bench.baton`): only one runs at any time, and
 they take turns after every timed call, A B B A ..., so the k-th round of each row on
 one side ran right next to the k-th round on the other, on the same machine state.
 ``repeats`` such session pairs are run (who starts alternates); the gate then compares
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from hpml.errors import HpmlError
-from hpml.gate import baton
+from hpml.bench import baton
 from hpml.results.schema import Run, load_run
 
 #: Lines of a failed session's output echoed to stderr before the one-line error.

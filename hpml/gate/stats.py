@@ -2,7 +2,7 @@
 
 **Paired test (``hpml gate --base``, the default there): a t-test across session pairs of
 per-pair log ratios.**  The base and the current session run at the same time and hand
-a baton over after every timed call (:mod:`hpml.gate.baton`), so round i of a row on
+a baton over after every timed call (:mod:`hpml.bench.baton`), so round i of a row on
 one side ran right next to round i on the other: both saw the same machine state.  Per
 pair, ``d_i = log(t_current_i / t_base_i)``; whatever slowed the machine at that moment
 (a neighbour, the clock) multiplies both times and cancels in ``d_i``.

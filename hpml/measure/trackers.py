@@ -3,7 +3,7 @@
 :data:`TRACKERS` maps a name to a factory ``(device, interval_s) -> Tracker``;
 :class:`Trackers` runs all of them around one region, as one tracker.  ``hpml train``'s
 phases (:class:`hpml.measure.phases.measure_phase`), the benchmark harness's rows and
-interleaved reference steps (:mod:`hpml.bench.harness`) and each DDP rank
+interleaved reference steps (:mod:`hpml.bench.sides`) and each DDP rank
 (:mod:`hpml.bench.ddp`) all track through it, so a new measured quantity is one
 tracker registered here plus its :class:`~hpml.results.metrics.Metric` declaration:
 it then reaches ``extra_info``, ``hpml train --json``, the rank reduction, the run

@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from hpml.bench import workloads
-from hpml.bench.harness import BenchSession, Measured
+from hpml.bench.session import BenchSession
+from hpml.bench.sides import Measured
 from hpml.bench.matrix import Case
 from hpml.bench.profiles import get_profile
 from hpml.bench.realdata import RealData

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from hpml.bench import workloads
-from hpml.bench.harness import BenchSession
+from hpml.bench.session import BenchSession
 from hpml.bench.matrix import Case
 from hpml.bench.paired import Precision
 from hpml.bench.realdata import RealData

@@ -763,7 +763,7 @@ BENCH_INI = "[pytest]\naddopts = --hpml-row-budget=0.05 -p no:cacheprovider\nmar
 BENCH_ROW = """
 import time
 import pytest
-from hpml.bench.harness import Measured
+from hpml.bench.sides import Measured
 from hpml.bench.matrix import Case
 
 CASE = Case("train", "cifar10", "cpu", "baseline", "sgd")
@@ -946,7 +946,7 @@ def test_tokenizer_cache_is_only_a_cache(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_gate_session_dies_with_a_killed_gate(tmp_path: Path) -> None:
     """33.9: a baton session outlived a SIGKILLed ``hpml gate --base``, re-parented to PID 1."""
-    code = ("import subprocess, sys, time; from pathlib import Path; from hpml.gate import baton; "
+    code = ("import subprocess, sys, time; from pathlib import Path; from hpml.bench import baton; "
             "child = baton.spawn('base', ['sleep', '120'], cwd=Path('.'), env={}, output=subprocess.DEVNULL); "
             "print(child.proc.pid, flush=True); time.sleep(120)")
     gate = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

@@ -1,58 +1,13 @@
-"""Runs one benchmark row honestly and records what it measured.
+"""Runs one benchmark row and records what it measured: pairing, controls, skips, ``extra_info``.
 
-The workload builders (:mod:`hpml.bench.workloads`) say *what* runs: a
-:class:`Measured` with the call to time and how many samples it processes.  This module
-decides *how* it is timed and recorded:
-
-* **paired with its baseline** (:mod:`hpml.bench.paired`): an optimization row builds
-  its group's baseline workload too (one built baseline per group is kept alive and
-  reused by the group's rows), warms both up, then alternates their calls
-  ``A B B A ...`` until the paired speedup's 95 % interval is as narrow as the
-  profile's ``target_halfwidth`` or the row's ``row_budget_s`` is spent.  The first
-  baseline row of each phase, device and model (data phases: dataset) in the session is
-  paired with itself: the A/A control that gives the phase's noise floor
-  (:func:`control_key`); the other baseline rows of that phase and model are timed
-  alone, the profile's ``rounds`` calls, and name the row that holds their control.
-  Rows that change the process for good (``Case.process_wide``: ``host_allocator``,
-  CPU ``optimized``) are paired the same way between two fresh
-  processes (:mod:`hpml.bench.fresh`), so nothing leaks into other rows and no row is
-  skipped for its order.  In a session of ``hpml gate --base`` (:attr:`BenchSession.gate_session`)
-  a row is paired with the other revision's session instead, call by call, and is timed alone;
-* pytest-benchmark's own statistics of a row are the row's own call times
-  (:func:`hpml.bench.compat.record_rounds`), so ``--benchmark-compare`` keeps working;
-  the paired results go into ``extra_info`` (:data:`PAIRED_KEYS`);
-* every measured call goes through :func:`timed_call`: it ends with a device
-  synchronization (:func:`hpml.measure.timers.synchronize`), so queued CUDA work is
-  billed to the call that queued it; warm-up calls are never measured;
-* what else used the cores before and during the row is recorded
-  (:mod:`hpml.bench.busy`) and a crowded row is flagged ``busy``;
-* the seed is fixed before each side is built; the thread count is recorded;
-* per-call costs (CPU seconds, bytes read: :data:`CALL_COST_TRACKERS`) are counted around
-  each of the row's own timed calls; the other trackers (:mod:`hpml.measure.trackers`: peak
-  host/device memory, page faults) run around the row's warm-up calls (absolute values: the
-  group's baseline, kept alive for pairing, is resident too); ``resource_regions`` says which;
-* a row that does not apply is skipped with the reason; one whose baseline cannot run
-  is skipped with that reason; one that runs out of memory is skipped with the batch
-  size, and the session goes on.
-
-``HPML_PLANTED_SLOWDOWN`` (a fraction, e.g. ``0.2``) is for testing the regression gate
-only: each measured call then sleeps that fraction of its own duration, inside the
-timed region, so every benchmark looks that much slower.  It lives here, in the
-harness, and never touches hpml's training code.  ``HPML_PLANTED_COMPUTE`` (e.g. ``0.1``)
-plants *real work* instead, a fixed number of matmuls worth that fraction of an
-undisturbed call on the same device and cores (:class:`PlantedCompute`): a slowdown
-that behaves like a code change, which is what the gate's power is measured with.
+The workload builders (:mod:`hpml.bench.workloads`) say what runs; the session decides how it is
+paired and recorded.  The rules are in ``benchmarks/README.md`` ("Paired rows").
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gc
-import math
-import os
 import statistics
-import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pytest
@@ -60,24 +15,21 @@ import torch
 
 from hpml.bench.busy import RowMonitor, Verdict
 from hpml.bench.compat import mark_unmeasured, record_rounds
+from hpml.bench.fresh import FreshSide
 from hpml.bench.matrix import (BASELINE, Case, Selection, aliases_of, dataset_aliases_of, end_to_end_stands_for,
                                skip_reason)
 from hpml.bench.paired import PairedRun, Precision, measure_pairs
 from hpml.bench.profiles import Profile
-from hpml.environment import VARS
+from hpml.bench.sides import Measured, NotApplicable, Side, release_memory
 from hpml.errors import HpmlError
 from hpml.errors import one_line_message as _first_line  # the one first-line helper (hpml.errors)
 from hpml.machine import cpu_has_bf16
-from hpml.gate import baton
-from hpml.measure import PeakEstimate, machine_fingerprint, peak_estimate, peak_flags, synchronize
-from hpml.measure.trackers import Trackers, tracked_metrics
-from hpml.results.metrics import per_unit
+from hpml.measure import PeakEstimate, machine_fingerprint, peak_estimate, peak_flags
+from hpml.measure.trackers import tracked_metrics
 from hpml.train.build import seed_everything
-from hpml.train.optimizations import OPTIMIZATIONS, Settings, expand
-from hpml.train.state import apply_backend_flags
+from hpml.train.optimizations import OPTIMIZATIONS, expand
 
 SCHEMA = 1
-PLANTED_SLOWDOWN_ENV = "HPML_PLANTED_SLOWDOWN"
 
 #: The paired-measurement keys (the shared contract of the gate and the report).
 PAIRED_KEYS = (
@@ -85,129 +37,6 @@ PAIRED_KEYS = (
     "speedup_significant", "busy", "busy_reason", "busy_evidence", "aliases",
 )
 
-
-class NotApplicable(Exception):
-    """Raised by a workload builder when the row cannot run here; the message is the skip reason."""
-
-
-def planted_slowdown(environ: dict[str, str] | None = None) -> float:
-    """The ``HPML_PLANTED_SLOWDOWN`` fraction (0.0 when unset); testing only."""
-    return VARS[PLANTED_SLOWDOWN_ENV].get(environ, default=0.0)
-
-
-@dataclass
-class Measured:
-    """What a workload builder hands to the harness."""
-
-    target: Callable[[], Any]  # one measured call
-    samples_per_round: int  # samples processed by one call (accum_steps x batch for grad_accum)
-    batch_size: int  # samples per (micro-)batch
-    setup: Callable[[], None] | None = None  # before every call, untimed
-    flops_per_sample: int | None = None  # None: no model compute in the call
-    compute_dtype: torch.dtype | None = None  # dtype of the peak FLOP/s to compare with
-    extra: dict[str, Any] = field(default_factory=dict)  # more extra_info (source, sizes, ...)
-    phases: Callable[[int], dict[str, Any]] | None = None  # (measured calls) -> per-phase breakdown
-    # (all calls) -> more extra_info measured elsewhere during the calls (e.g. in each rank)
-    after: Callable[[int], dict[str, Any]] | None = None
-    # the side's process-wide backend flags, re-applied before each of its calls (untimed)
-    settings: Settings = Settings()
-
-
-PLANTED_COMPUTE_ENV = "HPML_PLANTED_COMPUTE"
-#: Plant the work in this optimization's rows only (the power study's "one optimization slower").
-PLANTED_ONLY_ENV = "HPML_PLANTED_COMPUTE_ONLY"
-
-
-def planted_compute(environ: dict[str, str] | None = None, optimization: str | None = None) -> float:
-    """The ``HPML_PLANTED_COMPUTE`` fraction (0.0 when unset, or when ``HPML_PLANTED_COMPUTE_ONLY``
-    names another optimization than the row's); testing the gate only."""
-    environ = environ if environ is not None else os.environ
-    only = environ.get(PLANTED_ONLY_ENV, "").strip()
-    if only and optimization != only:
-        return 0.0
-    return VARS[PLANTED_COMPUTE_ENV].get(environ, default=0.0)
-
-
-class PlantedCompute:
-    """Real work appended to every measured call: a regression to test the gate with (never a sleep).
-
-    The work is a chain of small fp32 matmuls on the call's device, on the same cores
-    and thread pool as the step, so a busy neighbour slows it like real code.  Its size
-    is fixed, like a code change: ``fraction`` x the fastest of the first
-    :attr:`CALIBRATION_CALLS` calls (warm-up included; the fastest is the undisturbed
-    one), in matmuls at the fastest rate read so far: when the row starts, and again
-    on the planted work of every calibration call (one reading of ~1 ms, slowed by a
-    neighbour or a slow spell of the CPU, would shrink the work).  64 x 64 on CPU (~20 us
-    each, fine-grained enough for calls of a millisecond); 1024 x 1024 on CUDA so the
-    work is device compute, not launch overhead.
-    """
-
-    CALIBRATION_CALLS = 3
-
-    def __init__(self, fraction: float, device: str) -> None:
-        side = 1024 if device == "cuda" else 64
-        g = torch.Generator().manual_seed(0)
-        self.a = (torch.rand(side, side, generator=g) / side).to(device)  # rows sum < 1: no overflow
-        self.out = torch.empty_like(self.a)
-        self.fraction, self.device = fraction, device
-        self.fastest_call, self.calls, self.matmuls = math.inf, 0, 0
-        self._matmul(3)  # warm the kernel before timing it
-        self.seconds_per_matmul = math.inf  # s per matmul: the fastest reading, the undisturbed rate
-        for _ in range(3):
-            self._timed_matmul(20)
-
-    def _matmul(self, n: int) -> None:
-        for _ in range(n):
-            torch.mm(self.a, self.a, out=self.out)
-        synchronize(self.device)  # host-device sync: the planted work is billed to this call
-
-    def _timed_matmul(self, n: int) -> None:
-        """``n`` matmuls, and the rate they ran at if it is the fastest yet."""
-        start = time.perf_counter()
-        self._matmul(n)
-        self.seconds_per_matmul = min(self.seconds_per_matmul, max((time.perf_counter() - start) / n, 1e-9))
-
-    def after_call(self, call_seconds: float) -> None:
-        """Run the planted work after a call that took ``call_seconds`` (inside the timed region)."""
-        if self.calls >= self.CALIBRATION_CALLS:
-            self._matmul(self.matmuls)  # calibrated: a fixed amount of work
-            return
-        self.calls += 1
-        self.fastest_call = min(self.fastest_call, call_seconds)
-        self._timed_matmul(self._count())  # calibrating: the planted work is one more rate reading
-        self.matmuls = self._count()  # fixed from the last calibration call on
-
-    def _count(self) -> int:
-        return max(1, round(self.fraction * self.fastest_call / self.seconds_per_matmul))
-
-
-def timed_call(target: Callable[[], Any], device: str, slowdown: float = 0.0,
-               compute: float | None = None) -> Callable[[], Any]:
-    """``target`` followed by a device sync.  Testing the gate only: ``slowdown`` > 0 adds a
-    sleep of that fraction of the call's own duration; ``compute`` > 0 (default: the
-    ``HPML_PLANTED_COMPUTE`` fraction) adds that fraction of real work (:class:`PlantedCompute`).
-    Both inside the timed region; every measured call of every row goes through here."""
-    compute = planted_compute() if compute is None else compute
-    planted = PlantedCompute(compute, device) if compute > 0 else None
-    if slowdown <= 0 and planted is None:
-        def call() -> Any:
-            out = target()
-            synchronize(device)  # host-device sync: the call's queued work is billed to it
-            return out
-        return call
-
-    def slowed() -> Any:
-        start = time.perf_counter()
-        out = target()
-        synchronize(device)  # host-device sync
-        elapsed = time.perf_counter() - start
-        if planted is not None:
-            planted.after_call(elapsed)  # planted regression: real work (testing only)
-        if slowdown > 0:
-            time.sleep(slowdown * elapsed)  # planted slowdown: a sleep (testing only)
-        return out
-    slowed.planted = planted  # type: ignore[attr-defined]  # for the gate's tests
-    return slowed
 
 
 class BaselineBook:
@@ -231,92 +60,6 @@ class BaselineBook:
 class BaselineUnavailable(Exception):
     """The row's baseline cannot be built or run here; the message says why."""
 
-
-def release_memory(device: str) -> None:
-    gc.collect()
-    if device == "cuda" and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def dtype_name(dtype: torch.dtype | None) -> str | None:
-    return str(dtype).removeprefix("torch.") if dtype is not None else None
-
-
-#: Trackers counted around every timed call (counters without a sampling thread): the row's
-#: per-call costs over its timed calls.  Peaks and faults come from the warm-up region.
-CALL_COST_TRACKERS = ("io", "cpu")
-
-
-class Side:
-    """One side of a pair, built in this process: each call is timed here, around
-    :func:`timed_call` (device sync included), after the workload's untimed setup."""
-
-    def __init__(self, spec: Measured, device: str, slowdown: float = 0.0, optimization: str | None = None) -> None:
-        self.spec = spec
-        self.device = device
-        # the measured call (setup not included)
-        self.timed = timed_call(spec.target, device, slowdown, planted_compute(optimization=optimization))
-        self.reset_costs()
-
-    @property
-    def samples_per_round(self) -> int:
-        return self.spec.samples_per_round
-
-    def __call__(self) -> float:
-        # A side owns its process-wide flags: the other side of the pair set its own before its call.
-        apply_backend_flags(self.spec.settings)
-        if self.spec.setup is not None:
-            self.spec.setup()
-        # Per-call costs are counted around the timed region, not in it: counters only, no
-        # sampling thread (peaks are left to the warm-up region, :meth:`warm`).
-        costs = Trackers(self.device, only=CALL_COST_TRACKERS)
-        costs.start()
-        start = time.perf_counter()
-        self.timed()
-        elapsed = time.perf_counter() - start
-        for name, value in costs.stop().items():
-            if isinstance(value, (int, float)):
-                self._costs[name] = self._costs.get(name, 0) + value
-        self._calls += 1
-        baton.handover()  # `hpml gate --base`: the other session's turn, outside the timed region
-        return elapsed
-
-    def reset_costs(self) -> None:
-        self._costs: dict[str, float] = {}
-        self._calls = 0
-
-    def call_costs(self) -> dict[str, Any]:
-        """CPU seconds, bytes read... of the calls since :meth:`reset_costs`, per call or per
-        sample as each metric is recorded; {} before any call."""
-        if not self._calls:
-            return {}
-        return per_unit(self._costs, calls=self._calls, samples=self._calls * self.samples_per_round)
-
-    def warm(self, calls: int) -> dict[str, Any]:
-        """``calls`` unmeasured calls under the registered trackers; their readings, ``call``
-        metrics per call and ``sample`` ones per sample (None where not measurable)."""
-        trackers = Trackers(self.device)
-        trackers.start()
-        try:
-            for _ in range(calls):
-                self()
-        finally:
-            totals = trackers.stop()
-            self.reset_costs()  # warm-up calls are no timed calls
-        return per_unit(totals, calls=max(1, calls), samples=max(1, calls) * self.samples_per_round)
-
-    def describe(self) -> dict[str, Any]:
-        s = self.spec
-        return {"samples_per_round": s.samples_per_round, "batch_size": s.batch_size,
-                "flops_per_sample": s.flops_per_sample, "compute_dtype": dtype_name(s.compute_dtype),
-                "extra": dict(s.extra)}
-
-    def phases(self, measured: int) -> dict[str, Any] | None:
-        return self.spec.phases(measured) if self.spec.phases is not None else None
-
-    def close(self) -> None:
-        self.spec = None  # type: ignore[assignment]  # drop the workload (model, data) now
-        self.timed = None  # type: ignore[assignment]
 
 
 def baseline_case(case: Case) -> Case:
@@ -464,8 +207,6 @@ class BenchSession:
 
     def _measure_fresh(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
                        monitor: RowMonitor) -> None:
-        from hpml.bench.fresh import FreshSide
-
         def fresh(c: Case) -> FreshSide:
             return FreshSide(c, self, build)
 
@@ -485,8 +226,6 @@ class BenchSession:
         """The fresh-vs-fresh control of ``case``'s phase and device: the group's baseline process
         paired with a second fresh baseline process, the first time a fresh row of them runs
         (process-to-process spread, which an in-process A/A cannot see); the later rows name it."""
-        from hpml.bench.fresh import FreshSide
-
         key = ("fresh", case.phase, case.device)
         holder = self._controls.get(key)
         if holder is not None:
@@ -693,15 +432,3 @@ class BenchSession:
         })
         return out
 
-
-def median_breakdown(calls: list[dict[str, float]], measured: int) -> dict[str, Any]:
-    """Per-phase seconds (median over the last ``measured`` calls) and their share of the total."""
-    recent = calls[-measured:] if measured else calls
-    if not recent:
-        return {}
-    medians = {name: statistics.median(c[name] for c in recent) for name in recent[0]}
-    total = sum(medians.values())
-    return {
-        name: {"seconds": seconds, "fraction": seconds / total if total > 0 else None}
-        for name, seconds in medians.items()
-    }

@@ -107,7 +107,7 @@ _CLIENT: Client | None = None
 
 def client() -> Client:
     """This process's client.  In a baton child the wrapper registered this file as
-    :data:`CHILD_MODULE` before anything else ran; ``hpml.gate.baton`` imported later (by
+    :data:`CHILD_MODULE` before anything else ran; ``hpml.bench.baton`` imported later (by
     the harness) then delegates to that one, so there is one client per process."""
     global _CLIENT
     registered = sys.modules.get(CHILD_MODULE)
