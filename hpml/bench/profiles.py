@@ -72,8 +72,8 @@ class Profile:
     row_budget_s: float = 2.0  # s of measured calls (both sides) per row before it stops anyway
     min_pairs: int = 6  # (baseline, optimization) pairs of the pilot that sizes the row (hpml.bench.paired)
     # datasets whose end-to-end rows stand for every dataset of their kind of data (modality and
-    # declared storage, hpml.bench.matrix.data_kind); a kind with none of them is not measured
-    # end to end (hpml.bench.matrix.end_to_end_unmeasured); None: every dataset is measured
+    # declared storage, hpml.bench.skips.data_kind); a kind with none of them is not measured
+    # end to end (hpml.bench.skips.end_to_end_unmeasured); None: every dataset is measured
     end_to_end_datasets: tuple[str, ...] | None = None
     seed: int = 0
 

@@ -8,8 +8,8 @@ speedup over the group's baseline with both ends of its 95 % interval, e.g. ``1.
 inside the phase's noise floor), ``·`` where the row did not run (skipped, deselected),
 ``!`` appended when the row was measured on a busy machine.  Below: the datasets measured
 once because another dataset's rows time the same work
-(:func:`hpml.bench.matrix.workload_twin`), the datasets a profile measures through another
-of their kind of data (:func:`hpml.bench.matrix.end_to_end_stand_in`), each phase's noise floor (its A/A control: the
+(:func:`hpml.bench.skips.workload_twin`), the datasets a profile measures through another
+of their kind of data (:func:`hpml.bench.skips.end_to_end_stand_in`), each phase's noise floor (its A/A control: the
 baseline paired with itself), whether idle CPUs were kept awake (:mod:`hpml.bench.idle`)
 and the busy-machine warning.
 
