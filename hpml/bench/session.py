@@ -26,10 +26,9 @@ from hpml.errors import one_line_message as _first_line  # the one first-line he
 from hpml.machine import cpu_has_bf16
 from hpml.measure import PeakEstimate, machine_fingerprint, peak_estimate, peak_flags
 from hpml.measure.trackers import tracked_metrics
+from hpml.results.record import SCHEMA, flops_fields
 from hpml.train.build import seed_everything
 from hpml.train.optimizations import OPTIMIZATIONS, expand
-
-SCHEMA = 1
 
 #: The paired-measurement keys (the shared contract of the gate and the report).
 PAIRED_KEYS = (
@@ -327,11 +326,11 @@ class BenchSession:
         samples_per_s = spec["samples_per_round"] / median_s if median_s else None
         dtype = getattr(torch, spec["compute_dtype"]) if spec["compute_dtype"] else None
         estimate = self.peak_flops(case.device, dtype) if samples_per_s and dtype is not None else None
-        peak = estimate.flops_per_s if estimate else None
-        flops = spec["flops_per_sample"]
-        achieved = flops * samples_per_s if flops and samples_per_s else None
+        flops = flops_fields(spec["flops_per_sample"], samples_per_s, estimate.flops_per_s if estimate else None,
+                             spec["compute_dtype"])
+        achieved = flops["achieved_flops"]
         measured = (run.result.pairs if run is not None else self.alone_calls) if median_s else 1
-        info: dict[str, Any] = {
+        info: dict[str, Any] = {  # the keys of hpml.results.record.BenchRow
             "hpml_schema": SCHEMA,
             "phase": case.phase,
             "optimization": case.optimization,
@@ -346,12 +345,8 @@ class BenchSession:
             "batch_size": spec["batch_size"],
             "samples_per_round": spec["samples_per_round"],
             "samples_per_s": samples_per_s,
-            "flops_per_sample": flops,
-            "achieved_flops": achieved,  # FLOP/s
-            "peak_flops": peak,  # FLOP/s: matmul peak of compute_dtype (see peak_flops)
-            "peak_dtype": spec["compute_dtype"],
-            "peak_fraction": achieved / peak if achieved and peak else None,
-            "peak_fraction_of": "measured matmul peak of peak_dtype (probe, this machine)",
+            "flops_per_sample": spec["flops_per_sample"],
+            **flops,
             # over the cores x rated clock x FLOP/cycle bound where one is known (theoretical_peak_basis)
             "theoretical_peak_fraction": (achieved / estimate.theoretical_flops_per_s
                                           if achieved and estimate and estimate.theoretical_flops_per_s else None),
