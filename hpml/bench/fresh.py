@@ -1,20 +1,6 @@
-"""Sides of a pair that live in a fresh process, for optimizations that change the
-process for good (``Case.process_wide``: ``host_allocator`` tunes glibc's malloc, which
-cannot be undone).
-
-Each side is a process forked from a *forkserver* that has imported torch and hpml but
-never built or ran anything: a fresh process in the sense that matters (default
-allocator, no model, no caches), without paying torch's import (seconds) per side.  The
-process builds the row's workload exactly as an in-process row would (the phase's
-builder from :data:`hpml.bench.phases.PHASE_BUILDS`), then waits; the harness drives the
-two processes in lock step (``A B B A ...``): each ``call`` runs one timed call in the
-process (timed there, around :func:`hpml.bench.sides.timed_call`) and answers its
-seconds, so the pipe's latency is not measured.  A process waiting for its turn is
-blocked on the pipe and uses no CPU.
-
-The baseline's process never changes process state, so the rows of one group share it;
-every optimization row gets a process of its own, closed when the row ends.
-"""
+"""Sides of a pair in a fresh process, for optimizations that change the process for good
+(``host_allocator``): forked from a forkserver that imported torch and hpml but built nothing; each
+"call" answers one timed call's seconds.  The baseline's process is shared by its group."""
 
 from __future__ import annotations
 
@@ -64,14 +50,14 @@ def _serve(conn: Any, case: "Case", build: Callable[..., Any], session_type: typ
     except torch.OutOfMemoryError as err:
         conn.send(("oom", one_line_message(err)))
         return
-    except Exception as err:  # reported by the parent as one line naming the row
+    except Exception as err:
         conn.send(("error", f"{type(err).__name__}: {one_line_message(err)}"))
         return
     conn.send(("ok", side.describe()))
     while True:
         try:
             command, arg = conn.recv()
-        except EOFError:  # the parent went away
+        except EOFError:
             return
         if command == "call":
             conn.send(("ok", side()))
@@ -84,7 +70,7 @@ def _serve(conn: Any, case: "Case", build: Callable[..., Any], session_type: typ
         elif command == "reset_costs":
             side.reset_costs()
             conn.send(("ok", None))
-        else:  # "close"
+        else:
             return
 
 
@@ -97,7 +83,8 @@ class FreshSide:
             session.real_data.root(case.dataset)  # write the real-format files here, once, not per process
         ctx = _context()
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, case, build, type(session), session.profile, session.real_data, session.slowdown),
+        args = (child, case, build, type(session), session.profile, session.real_data, session.slowdown)
+        self._proc = ctx.Process(target=_serve, args=args,
                                  name=f"hpml-fresh-{case.id}")
         self._proc.start()
         child.close()

@@ -1,28 +1,5 @@
-"""The benchmark matrix, generated from the registries.
-
-Every row is a :class:`Case`: a phase, a dataset, a device and an optimization (plus the
-optimizer for phases that train, and the data source for phases that read data).  The
-rows come from :data:`hpml.train.optimizations.OPTIMIZATIONS` and
-:func:`hpml.data.list_datasets`, so registering an optimization or a dataset adds rows
-without editing the benchmarks.  Which optimizations a phase measures follows from what
-each declares it affects (:attr:`~hpml.train.optimizations.Optimization.affects`: the step,
-an eval forward, the loader, the process):
-
-* ``train`` (one optimizer step): every optimization that is not ``distributed_only``.
-  Loader-only ones (they change nothing but loader settings) are skipped with
-  :data:`LOADER_ONLY_REASON`: a pure step on pre-built batches cannot see them.
-* ``inference`` (an eval forward): ``baseline`` + those changing the forward pass
-  (``forward``).
-* ``load`` (batches from a loader, no compute): ``baseline`` + those changing loader
-  settings (``loader``) + the loader knobs of :data:`LOADER_KNOBS`, which
-  isolate what the ``workers`` optimization bundles (persistence, prefetch depth).
-* ``end_to_end`` (loader + step): ``baseline`` + loader optimizations + composites
-  (``optimized``), so loader effects show up in training throughput.
-* ``preprocess`` (decode + augment per sample): ``baseline`` only; nothing in the
-  catalogue changes per-sample decoding.
-
-Why a row is skipped lives in :mod:`hpml.bench.skips`.
-"""
+"""The benchmark matrix, generated from the registries: a :class:`Case` per phase, dataset, device and
+optimization; a phase measures what each optimization declares it affects (skips: :mod:`hpml.bench.skips`)."""
 
 from __future__ import annotations
 
@@ -57,9 +34,6 @@ BASELINE = "baseline"
 MODEL_FREE_PHASES = phase_names(runs_model=False)
 
 
-# --- what an optimization changes ----------------------------------------------------
-
-
 def settings_of(name: str, device: str, profile: Profile) -> Settings:
     """The settings ``name`` folds to on ``device``, without availability checks."""
     ctx = OptContext(device, profile.accum_steps, profile.num_workers)
@@ -85,9 +59,6 @@ def _affects_anywhere(name: str) -> frozenset[str]:
 
 def is_loader_only(name: str, device: str, profile: Profile) -> bool:
     return affects_on(name, device) == {"loader"}
-
-
-# --- loader knobs (measurement-only variants of the `workers` optimization) ----------
 
 
 @dataclass(frozen=True)
@@ -120,9 +91,6 @@ def registered_optimization(name: str) -> str:
     return LOADER_KNOBS.get(name).base if name in LOADER_KNOBS else name
 
 
-# --- which optimizations each phase measures -------------------------------------------
-
-
 def _catalogue() -> list[str]:
     return [name for name in OPTIMIZATIONS if not OPTIMIZATIONS.get(name).distributed_only]
 
@@ -152,16 +120,13 @@ def optimizers_for(name: str) -> tuple[str, ...]:
     return OPTIMIZERS if name == BASELINE or OPTIMIZATIONS.get(name).composite else OPTIMIZERS[:1]
 
 
-# --- cases ---------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Case:
     """One benchmark row."""
 
     phase: str  # train | load | preprocess | inference | end_to_end
-    dataset: str  # registered dataset name
-    device: str  # cpu | cuda
+    dataset: str
+    device: str
     optimization: str  # a registered optimization, or a loader knob (load phase)
     optimizer: str | None = None  # phases that train: sgd | adam
     source: str = "synthetic"  # real (on-disk format) | synthetic (twin)
@@ -171,7 +136,7 @@ class Case:
     def __post_init__(self) -> None:
         runs_model = self.phase not in MODEL_FREE_PHASES
         model = (self.model or dataset_info(self.dataset).model) if runs_model else None
-        object.__setattr__(self, "model", model)  # frozen: resolved once, here
+        object.__setattr__(self, "model", model)
 
     @property
     def default_model(self) -> bool:
@@ -180,9 +145,7 @@ class Case:
 
     @property
     def label(self) -> str:
-        """The dataset as recorded: load/preprocess rows on the twin say so (``cifar10-synthetic``),
-        so the real-format and twin rows of one dataset keep distinct case keys; so do
-        cold-cache rows (``imagenet-coldcache``)."""
+        """The dataset as recorded, with ``-synthetic`` or ``-coldcache`` so case keys stay distinct."""
         if self.phase in MODEL_FREE_PHASES and self.source == "synthetic":
             return f"{self.dataset}-synthetic"
         if self.cold_cache:
@@ -205,8 +168,7 @@ class Case:
 
     @property
     def process_wide(self) -> bool:
-        """Whether this row changes process state for good (``host_allocator``): such rows
-        run after all others, so no default row is measured in a changed process."""
+        """Whether this row changes process state for good (``host_allocator``): fresh processes."""
         name = self.optimization
         return name in OPTIMIZATIONS and is_process_wide((name,), self.device)
 
@@ -228,8 +190,6 @@ PHASE_VARIANTS: dict[str, Callable[[Profile], list[str]]] = {
 }
 
 
-
-
 def marks(case: Case, profile: Profile) -> list[pytest.MarkDecorator]:
     out = []
     if case.device == "cuda":
@@ -245,8 +205,7 @@ def params(cases: Iterable[Case], profile: Profile) -> list:
 
 
 def models_for(dataset: str, models: Sequence[str] | None) -> list[str]:
-    """The models a dataset's rows run: its own by default, else those of ``models`` whose
-    input fits it (image models on image datasets, text models on text datasets)."""
+    """The models a dataset's rows run: its own by default, else those of ``models`` that fit its modality."""
     if not models:
         return [dataset_info(dataset).model]
     modality = dataset_info(dataset).modality
@@ -281,7 +240,7 @@ def inference_cases(profile: Profile, datasets: Iterable[str] | None = None,
 
 
 def loading_cases(profile: Profile, datasets: Iterable[str] | None = None,
-                  models: Sequence[str] | None = None) -> list[Case]:  # loading runs no model
+                  models: Sequence[str] | None = None) -> list[Case]:
     datasets = list(datasets or list_datasets())
     return [
         Case("load", d, dev, opt, source=src)
@@ -291,7 +250,7 @@ def loading_cases(profile: Profile, datasets: Iterable[str] | None = None,
 
 
 def preprocess_cases(profile: Profile, datasets: Iterable[str] | None = None,
-                     models: Sequence[str] | None = None) -> list[Case]:  # no model either
+                     models: Sequence[str] | None = None) -> list[Case]:
     # Per-sample decoding runs on the host whatever the training device: CPU rows only.
     return [Case("preprocess", d, "cpu", BASELINE, source=src) for d in (datasets or list_datasets()) for src in SOURCES]
 
@@ -305,8 +264,7 @@ def end_to_end_cases(profile: Profile, datasets: Iterable[str] | None = None,
     ]
 
 
-#: The interleaved comparison rows (``overhead``): hpml's step against a hand-written one with
-#: the same optimization, which the hand-written loop knows (bf16 autocast, channels_last).
+#: The ``overhead`` rows: hpml's step against a hand-written one, with optimizations both know.
 OVERHEAD_OPTIMIZATIONS = ("baseline", "amp_bf16", "channels_last")
 OVERHEAD_DATASET = "cifar10"  # the CIFAR ResNet-50 step: hpml's performance floor
 

@@ -1,8 +1,5 @@
-"""Runs one benchmark row and records what it measured: pairing, controls, skips, ``extra_info``.
-
-The workload builders (:mod:`hpml.bench.workloads`) say what runs; the session decides how it is
-paired and recorded.  The rules are in ``benchmarks/README.md`` ("Paired rows").
-"""
+"""Runs one benchmark row and records what it measured: pairing, controls, skips, ``extra_info``
+(the rules: ``benchmarks/README.md``, "Paired rows")."""
 
 from __future__ import annotations
 
@@ -22,7 +19,7 @@ from hpml.bench.paired import PairedRun, Precision, measure_pairs
 from hpml.bench.profiles import Profile
 from hpml.bench.sides import Measured, NotApplicable, Side, release_memory
 from hpml.errors import HpmlError
-from hpml.errors import one_line_message as _first_line  # the one first-line helper (hpml.errors)
+from hpml.errors import one_line_message as _first_line
 from hpml.machine import cpu_has_bf16
 from hpml.measure import PeakEstimate, machine_fingerprint, peak_estimate, peak_flags
 from hpml.measure.trackers import tracked_metrics
@@ -37,10 +34,8 @@ PAIRED_KEYS = (
 )
 
 
-
 class BaselineBook:
-    """Baseline throughputs measured so far in this session, for rows that are not paired
-    (DDP: a rank pool holds one workload at a time) and DDP's scaling efficiency."""
+    """Baseline throughputs measured so far, for rows that are not paired (DDP) and DDP's scaling."""
 
     def __init__(self) -> None:
         self._rates: dict[tuple, float] = {}
@@ -60,31 +55,25 @@ class BaselineUnavailable(Exception):
     """The row's baseline cannot be built or run here; the message says why."""
 
 
-
 def baseline_case(case: Case) -> Case:
     """The row ``case`` is compared with: same phase, data, device, optimizer; ``baseline``."""
     return dataclasses.replace(case, optimization=BASELINE)
 
 
 def control_key(case: Case) -> tuple:
-    """Baseline rows that share an A/A control: same phase, device and model; in the data
-    phases, which run no model, same dataset (each reader and loader has its own noise).
-
-    A control in every group cost ResNet-50's baseline rows 90.5 s of an 11.5 min default run
-    (docs/studies/default-runs.md); one per phase and model still gives every phase its noise
-    floor and every model's noise its control."""
+    """Baseline rows that share an A/A control: same phase, device and model (data phases: dataset).
+    One per group cost 90.5 s of an 11.5 min default run (docs/studies/default-runs.md)."""
     return (case.phase, case.device, case.model or case.label)
 
 
 class BenchSession:
-    """Per-pytest-session state of the benchmarks: profile, precision, the group's built
-    baseline, real-format data, caches."""
+    """Per-pytest-session state: profile, precision, the group's built baseline, real-format data, caches."""
 
     def __init__(self, profile: Profile, real_data: Any, slowdown: float = 0.0,
                  precision: Precision | None = None, selected: Selection | None = None) -> None:
         self.profile = profile
         self.selected = selected  # the session's rows (dataset twins resolve against them); None: all
-        self.real_data = real_data  # hpml.bench.realdata.RealData
+        self.real_data = real_data
         self.slowdown = slowdown
         self.precision = precision or profile.precision()
         self.book = BaselineBook()
@@ -95,11 +84,8 @@ class BenchSession:
 
     @property
     def gate_session(self) -> bool:
-        """A session of ``hpml gate --base`` (``HPML_BENCH_PAIRS``: :attr:`Precision.fixed_pairs`):
-        its rows are paired call by call with the other revision's session, so each row is timed
-        alone, exactly that many calls.  Pairing it with its baseline too would double the
-        measured calls and give the gate nothing: it compares a row's own times across revisions.
-        Rows that change the process for good stay in their fresh processes, paired."""
+        """A session of ``hpml gate --base`` (``HPML_BENCH_PAIRS``): its rows pair with the other
+        revision's calls, so each is timed alone (fresh-process rows stay paired)."""
         return self.precision.fixed_pairs is not None
 
     @property
@@ -108,11 +94,8 @@ class BenchSession:
         return self.precision.fixed_pairs or self.profile.rounds
 
     def peak_flops(self, device: str, dtype: torch.dtype) -> PeakEstimate:
-        """Peak matmul FLOP/s of ``device`` in ``dtype``, re-probed once per session and
-        again whenever the key changes (the fingerprint holds the thread count, so a row
-        at another thread count gets a probe at its own count): the median of repeated
-        best-of-N probes (see :mod:`hpml.measure.peak`), flagged when it drifted.
-        """
+        """Peak matmul FLOP/s of ``device`` in ``dtype``, probed once per session and machine
+        fingerprint (which holds the thread count)."""
         key = (device, str(dtype), tuple(sorted(machine_fingerprint(device).items())))
         if key not in self._peaks:
             self._peaks[key] = peak_estimate(device, dtype, refresh=True)
@@ -120,10 +103,8 @@ class BenchSession:
 
     def run(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
             paired: bool = True, reference: Callable[[Case, "BenchSession"], Measured] | None = None) -> None:
-        """Build ``case`` with ``build``, measure it (paired with its baseline unless
-        ``paired`` is False; with ``reference``, interleaved with the same case built by
-        ``reference`` instead: see :meth:`_measure_against`), record extra_info, or skip
-        with the reason."""
+        """Build ``case``, measure it (paired with its baseline, or ``reference``, unless ``paired`` is
+        False), record ``extra_info``, or skip with the reason."""
         reason = skip_reason(case, self.profile, self.selected)
         if reason:
             pytest.skip(reason)
@@ -150,12 +131,9 @@ class BenchSession:
         else:
             release_memory(case.device)
             return
-        # Skipped outside the except block: the exception's traceback (and the workload
-        # it references) is gone by now, so the memory really is released.
+        # outside the except block: the traceback, and the workload it holds, are released
         release_memory(case.device)
         pytest.skip(reason)
-
-    # --- the group's baseline, built once -------------------------------------------------
 
     def drop_baseline(self) -> None:
         if self._baseline is not None:
@@ -180,8 +158,6 @@ class BenchSession:
         self._baseline = (key, side)
         return side
 
-    # --- the three ways a row is measured ---------------------------------------------------
-
     def _measure_paired(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
                         monitor: RowMonitor) -> None:
         def in_process(c: Case) -> Side:
@@ -191,11 +167,10 @@ class BenchSession:
         in_process.__name__ = f"in_process:{getattr(build, '__name__', id(build))}"
         base = self._baseline_side(case, in_process)
         holder = self._controls.get(control_key(case)) if case.is_baseline else None
-        if holder is not None:  # this phase and model already have their A/A control
+        if holder is not None:
             self._time_baseline(benchmark, case, base, monitor, holder)
             return
-        # The A/A control's other side is a second, separately built baseline: one object paired
-        # with itself makes A B and B A interchangeable by construction and shares its caches.
+        # A second, separately built baseline: one object paired with itself shares its caches.
         opt = in_process(case)
         try:
             self._pair(benchmark, case, base, opt, monitor)
@@ -210,10 +185,9 @@ class BenchSession:
             return FreshSide(c, self, build)
 
         fresh.__name__ = f"fresh:{getattr(build, '__name__', id(build))}"
-        # The baseline's fresh process never changes process state (it is the baseline),
-        # so the group's rows share it; each optimization gets a fresh process of its own.
+        # the baseline's process changes nothing, so the group shares it; each row gets its own
         base = self._baseline_side(case, fresh)
-        # Not in a gate session: both revisions' sessions must make the same calls, call by call.
+        # not in a gate session: both revisions must make the same calls
         control = self._fresh_control(case, base, build) if benchmark.enabled and not self.gate_session else None
         opt = FreshSide(case, self, build)
         try:
@@ -222,9 +196,8 @@ class BenchSession:
             opt.close()
 
     def _fresh_control(self, case: Case, base: Any, build: Callable[[Case, "BenchSession"], Measured]) -> dict[str, Any]:
-        """The fresh-vs-fresh control of ``case``'s phase and device: the group's baseline process
-        paired with a second fresh baseline process, the first time a fresh row of them runs
-        (process-to-process spread, which an in-process A/A cannot see); the later rows name it."""
+        """The first fresh row of a phase and device pairs the baseline process with a second one
+        (process-to-process spread); later rows name it."""
         key = ("fresh", case.phase, case.device)
         holder = self._controls.get(key)
         if holder is not None:
@@ -240,10 +213,8 @@ class BenchSession:
 
     def _measure_against(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
                          reference: Callable[[Case, "BenchSession"], Measured], monitor: RowMonitor) -> None:
-        """Interleaved reference steps: the row (``build``) and the same case built by
-        ``reference`` (hpml's step and a hand-written one) alternate ``A B B A ...`` like
-        any pair, so the machine's drift hits both alike; the row's speedup is over the
-        reference (``reference`` in extra_info names it), a baseline row's too."""
+        """The row paired with the same case built by ``reference`` (a hand-written step); its
+        speedup is over that side."""
         def side(make: Callable[[Case, "BenchSession"], Measured]) -> Side:
             seed_everything(self.profile.seed)  # same seed: the same initial weights on both sides
             return Side(make(case, self), case.device, self.slowdown)
@@ -279,9 +250,7 @@ class BenchSession:
             benchmark.extra_info.update(control)
 
     def _time_baseline(self, benchmark: Any, case: Case, base: Any, monitor: RowMonitor, control_in: str) -> None:
-        """A baseline row whose A/A control another row holds (:func:`control_key`): the
-        group's (kept) baseline timed alone, the profile's ``rounds`` calls (:attr:`alone_calls`:
-        gate sessions never pair, so they never get here)."""
+        """A baseline row whose A/A control another row holds: the kept baseline timed alone."""
         benchmark.group = case.group
         readings = base.warm(max(1, self.profile.warmup_rounds))
         median_s = self._time_alone(benchmark, base, monitor)
@@ -289,9 +258,7 @@ class BenchSession:
                      control_in=control_in)
 
     def _time_alone(self, benchmark: Any, side: Any, monitor: RowMonitor) -> float | None:
-        """:attr:`alone_calls` timed calls of ``side`` (each hands the baton over in a gate
-        session) as the row's rounds; their median, or None under ``--benchmark-disable``
-        (the warm-up ran the body, nothing is measured)."""
+        """:attr:`alone_calls` timed calls of ``side`` as the row's rounds; their median (None when disabled)."""
         if not benchmark.enabled:
             mark_unmeasured(benchmark)
             return None
@@ -302,9 +269,7 @@ class BenchSession:
 
     def _measure_alone(self, benchmark: Any, case: Case, build: Callable[[Case, "BenchSession"], Measured],
                        monitor: RowMonitor) -> None:
-        """Calls of this row alone: the profile's ``rounds`` (DDP), or exactly ``fixed_pairs``
-        in a gate session (:attr:`gate_session`); its speedup divides by the baseline row
-        measured earlier in the session, so it carries no interval."""
+        """This row alone (DDP, gate sessions): its speedup is over the session's baseline row, no interval."""
         p = self.profile
         seed_everything(p.seed)
         side = Side(build(case, self), case.device, self.slowdown, case.optimization)
@@ -317,8 +282,6 @@ class BenchSession:
         finally:
             side.close()
 
-    # --- extra_info ---------------------------------------------------------------------------
-
     def _record(self, benchmark: Any, case: Case, spec: dict[str, Any], readings: dict[str, Any],
                 median_s: float | None, run: PairedRun | None, verdict: Verdict, side: Any,
                 reference: str | None = None, control_in: str | None = None) -> None:
@@ -330,11 +293,10 @@ class BenchSession:
                              spec["compute_dtype"])
         achieved = flops["achieved_flops"]
         measured = (run.result.pairs if run is not None else self.alone_calls) if median_s else 1
-        info: dict[str, Any] = {  # the keys of hpml.results.record.BenchRow
+        info: dict[str, Any] = {  # hpml.results.record.BenchRow
             "hpml_schema": SCHEMA,
             "phase": case.phase,
             "optimization": case.optimization,
-            # what ran: composites (``optimized``) as their members on this device
             "expanded_optimizations": (list(expand((case.optimization,), case.device))
                                        if case.optimization in OPTIMIZATIONS else [case.optimization]),
             "dataset": case.label,
@@ -347,26 +309,23 @@ class BenchSession:
             "samples_per_s": samples_per_s,
             "flops_per_sample": spec["flops_per_sample"],
             **flops,
-            # over the cores x rated clock x FLOP/cycle bound where one is known (theoretical_peak_basis)
             "theoretical_peak_fraction": (achieved / estimate.theoretical_flops_per_s
                                           if achieved and estimate and estimate.theoretical_flops_per_s else None),
             "theoretical_peak_basis": (estimate.theoretical_basis if estimate and estimate.theoretical_basis
                                        else "unknown: no rated max clock or no native path for this dtype"),
-            "peak_threads": estimate.threads if estimate else None,  # == threads: probed at the row's count
-            "theoretical_peak_flops": estimate.theoretical_flops_per_s if estimate else None,  # FLOP/s
+            "peak_threads": estimate.threads if estimate else None,
+            "theoretical_peak_flops": estimate.theoretical_flops_per_s if estimate else None,
             "threads": torch.get_num_threads(),
             "seed": p.seed,
             "source": case.source,
             "rounds": measured if median_s else 0,
             "warmup_rounds": max(1, p.warmup_rounds),
             "planted_slowdown": self.slowdown,
-            "fresh_process": bool(case.process_wide),  # measured in fresh processes (hpml.bench.fresh)
+            "fresh_process": bool(case.process_wide),
         }
-        # every registered tracker's metrics over the warm-up calls (per call or per sample:
-        # hpml.results.metrics.Metric.per); None where not measured
+        # every tracker's metrics over the warm-up calls; None where not measured
         info.update({name: readings.get(name) for name in tracked_metrics()})
-        # per-call costs over the row's own timed calls replace the warm-up's; what stays from
-        # the warm-up (peaks, faults) is labelled so
+        # per-call costs of the timed calls replace the warm-up's; resource_regions labels which
         costs = side.call_costs() if median_s else {}
         info.update({name: value for name, value in costs.items() if name in info})
         warm = (f"warm-up calls ({max(1, p.warmup_rounds)}) of this row's side, the group's baseline "
@@ -377,11 +336,11 @@ class BenchSession:
                    else warm) for name in tracked_metrics() if readings.get(name) is not None or name in costs}
         info.update(self._speedup_info(case, samples_per_s, run, reference))
         if control_in is not None:
-            info["aa_control_in"] = control_in  # the row holding this phase and model's A/A control
+            info["aa_control_in"] = control_in
         info.update(verdict.as_extra())
         info["aliases"] = aliases_of(case, p)
         info["dataset_aliases"] = dataset_aliases_of(case, p, self.selected)
-        info["stands_for"] = end_to_end_stands_for(case, p, self.selected)  # same kind of data, not measured
+        info["stands_for"] = end_to_end_stands_for(case, p, self.selected)
         emulated = dtype is torch.bfloat16 and case.device == "cpu" and not cpu_has_bf16()
         info["peak_flags"] = peak_flags(info["peak_fraction"], estimate, emulated=emulated)
         after = getattr(getattr(side, "spec", None), "after", None)
@@ -402,8 +361,8 @@ class BenchSession:
             "speedup_significant": False,
         }
         if reference is not None:
-            out["reference"] = reference  # the speedup is over this (interleaved), not over the baseline row
-        if run is None:  # not paired (DDP) or not measured
+            out["reference"] = reference
+        if run is None:
             if reference is not None:
                 return out
             if samples_per_s is not None and case.is_baseline:
@@ -413,7 +372,6 @@ class BenchSession:
         result = run.result
         if case.is_baseline and reference is None:
             out["speedup_vs_baseline"] = 1.0
-            # the baseline paired with a second, separately built baseline: the noise floor
             out["aa_control"] = dict(result.as_dict(), sides="two separately built baselines")
             out["speedup_stop"] = run.stop
             return out
@@ -422,7 +380,7 @@ class BenchSession:
             "speedup_interval": list(result.interval) if result.interval is not None else None,
             "speedup_pairs": result.pairs,
             "speedup_halfwidth": result.halfwidth,
-            "speedup_stop": run.stop,  # target | budget | max_pairs
+            "speedup_stop": run.stop,
             "baseline_interleaved_s": run.base_s,
         })
         return out

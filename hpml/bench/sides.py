@@ -23,54 +23,48 @@ class NotApplicable(Exception):
     """Raised by a workload builder when the row cannot run here; the message is the skip reason."""
 
 
-
 @dataclass
 class Measured:
     """What a workload builder hands to the harness."""
 
-    target: Callable[[], Any]  # one measured call
+    target: Callable[[], Any]
     samples_per_round: int  # samples processed by one call (accum_steps x batch for grad_accum)
-    batch_size: int  # samples per (micro-)batch
+    batch_size: int
     setup: Callable[[], None] | None = None  # before every call, untimed
     flops_per_sample: int | None = None  # None: no model compute in the call
     compute_dtype: torch.dtype | None = None  # dtype of the peak FLOP/s to compare with
-    extra: dict[str, Any] = field(default_factory=dict)  # more extra_info (source, sizes, ...)
+    extra: dict[str, Any] = field(default_factory=dict)
     phases: Callable[[int], dict[str, Any]] | None = None  # (measured calls) -> per-phase breakdown
-    # (all calls) -> more extra_info measured elsewhere during the calls (e.g. in each rank)
+    # (all calls) -> extra_info measured elsewhere (each DDP rank)
     after: Callable[[int], dict[str, Any]] | None = None
-    # the side's process-wide backend flags, re-applied before each of its calls (untimed)
     settings: Settings = Settings()
-
 
 
 def timed_call(target: Callable[[], Any], device: str, slowdown: float = 0.0,
                compute: float | None = None) -> Callable[[], Any]:
-    """``target`` followed by a device sync.  Testing the gate only: ``slowdown`` > 0 adds a
-    sleep of that fraction of the call's own duration; ``compute`` > 0 (default: the
-    ``HPML_PLANTED_COMPUTE`` fraction) adds that fraction of real work (:class:`PlantedCompute`).
-    Both inside the timed region; every measured call of every row goes through here."""
+    """``target`` followed by a device sync, plus any planted regression (:mod:`hpml.bench.planted`)
+    inside the timed region; every measured call of every row goes through here."""
     compute = planted_compute() if compute is None else compute
     planted = PlantedCompute(compute, device) if compute > 0 else None
     if slowdown <= 0 and planted is None:
         def call() -> Any:
             out = target()
-            synchronize(device)  # host-device sync: the call's queued work is billed to it
+            synchronize(device)  # host-device sync: queued work is billed to the call
             return out
         return call
 
     def slowed() -> Any:
         start = time.perf_counter()
         out = target()
-        synchronize(device)  # host-device sync
+        synchronize(device)
         elapsed = time.perf_counter() - start
         if planted is not None:
-            planted.after_call(elapsed)  # planted regression: real work (testing only)
+            planted.after_call(elapsed)
         if slowdown > 0:
-            time.sleep(slowdown * elapsed)  # planted slowdown: a sleep (testing only)
+            time.sleep(slowdown * elapsed)
         return out
     slowed.planted = planted  # type: ignore[attr-defined]  # for the gate's tests
     return slowed
-
 
 
 def release_memory(device: str) -> None:
@@ -83,19 +77,16 @@ def dtype_name(dtype: torch.dtype | None) -> str | None:
     return str(dtype).removeprefix("torch.") if dtype is not None else None
 
 
-#: Trackers counted around every timed call (counters without a sampling thread): the row's
-#: per-call costs over its timed calls.  Peaks and faults come from the warm-up region.
+#: Trackers counted around every timed call (counters, no sampling thread); peaks come from the warm-up.
 CALL_COST_TRACKERS = ("io", "cpu")
 
 
 class Side:
-    """One side of a pair, built in this process: each call is timed here, around
-    :func:`timed_call` (device sync included), after the workload's untimed setup."""
+    """One side of a pair, built in this process: untimed setup, then :func:`timed_call`."""
 
     def __init__(self, spec: Measured, device: str, slowdown: float = 0.0, optimization: str | None = None) -> None:
         self.spec = spec
         self.device = device
-        # the measured call (setup not included)
         self.timed = timed_call(spec.target, device, slowdown, planted_compute(optimization=optimization))
         self.reset_costs()
 
@@ -104,12 +95,10 @@ class Side:
         return self.spec.samples_per_round
 
     def __call__(self) -> float:
-        # A side owns its process-wide flags: the other side of the pair set its own before its call.
+        # a side owns its process-wide flags: the other side set its own
         apply_backend_flags(self.spec.settings)
         if self.spec.setup is not None:
             self.spec.setup()
-        # Per-call costs are counted around the timed region, not in it: counters only, no
-        # sampling thread (peaks are left to the warm-up region, :meth:`warm`).
         costs = Trackers(self.device, only=CALL_COST_TRACKERS)
         costs.start()
         start = time.perf_counter()
@@ -127,15 +116,13 @@ class Side:
         self._calls = 0
 
     def call_costs(self) -> dict[str, Any]:
-        """CPU seconds, bytes read... of the calls since :meth:`reset_costs`, per call or per
-        sample as each metric is recorded; {} before any call."""
+        """Costs of the calls since :meth:`reset_costs`, per call or per sample; {} before any call."""
         if not self._calls:
             return {}
         return per_unit(self._costs, calls=self._calls, samples=self._calls * self.samples_per_round)
 
     def warm(self, calls: int) -> dict[str, Any]:
-        """``calls`` unmeasured calls under the registered trackers; their readings, ``call``
-        metrics per call and ``sample`` ones per sample (None where not measurable)."""
+        """``calls`` unmeasured calls under every tracker; their readings per call or per sample."""
         trackers = Trackers(self.device)
         trackers.start()
         try:
@@ -143,7 +130,7 @@ class Side:
                 self()
         finally:
             totals = trackers.stop()
-            self.reset_costs()  # warm-up calls are no timed calls
+            self.reset_costs()
         return per_unit(totals, calls=max(1, calls), samples=max(1, calls) * self.samples_per_round)
 
     def describe(self) -> dict[str, Any]:
@@ -156,7 +143,7 @@ class Side:
         return self.spec.phases(measured) if self.spec.phases is not None else None
 
     def close(self) -> None:
-        self.spec = None  # type: ignore[assignment]  # drop the workload (model, data) now
+        self.spec = None  # type: ignore[assignment]
         self.timed = None  # type: ignore[assignment]
 
 

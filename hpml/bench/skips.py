@@ -1,11 +1,5 @@
-"""Why a row of the matrix is not measured: the skip policy.
-
-A row that does not apply is kept and skipped with the optimization's own reason.  A row that
-would time the same work as another is skipped naming that row: an alias (same settings on
-this device, :func:`alias_target`), a dataset twin (:func:`workload_twin`), an end-to-end
-stand-in of the same kind of data, or an emulated bf16 row measured once.  Twins resolve
-against the session's selection: a row whose twin is deselected is measured.
-"""
+"""Why a row is not measured: it is skipped with the optimization's reason, or naming the row that times
+the same work (``benchmarks/README.md``, "Paired rows")."""
 
 from __future__ import annotations
 
@@ -25,10 +19,7 @@ LOADER_ONLY_REASON = "loader optimization: measured in loading/end-to-end rows"
 
 
 def skip_reason(case: Case, profile: Profile, selected: "Selection | None" = None) -> str | None:
-    """Why ``case`` is not measured (None when it is): the optimization's own reason first,
-    then an alias (same settings as an earlier row of its group: measured once), then a
-    dataset whose rows time the same work (:func:`workload_twin`, when that row is in
-    ``selected``: the session's rows)."""
+    """Why ``case`` is not measured (None when it is); ``selected``: the session's rows."""
     reason = _not_applicable(case, profile)
     if reason:
         return reason
@@ -70,12 +61,8 @@ def _or_every_dataset() -> str:
     return f", or use a profile that measures every dataset ({', '.join(every)})" if every else ""
 
 
-# --- end to end: one dataset per kind of data (Profile.end_to_end_datasets) --------------
-
-
 def data_kind(dataset: str) -> tuple[str, str | None]:
-    """What a loader reads for ``dataset``: its modality and declared storage
-    (:attr:`hpml.data.DatasetEntry.storage`; None: read from its own files)."""
+    """What a loader reads for ``dataset``: its modality and declared storage (None: its own files)."""
     return dataset_info(dataset).modality, DATASETS.get(dataset).storage
 
 
@@ -85,11 +72,8 @@ def describe_kind(dataset: str) -> str:
 
 
 def end_to_end_stand_in(case: Case, profile: Profile, selected: Selection | None = None) -> str | None:
-    """The dataset of :attr:`Profile.end_to_end_datasets` whose end-to-end row stands for
-    ``case``'s (same kind of data, :func:`data_kind`; the same model, device, optimization
-    and optimizer), when that row is in ``selected`` (None: every row); None when ``case``
-    is measured.  Unlike :func:`workload_twin` this claims no equal work (digits never
-    flips, CIFAR does): the profile scopes the run, and the skip reason says so."""
+    """The chosen end-to-end dataset of ``case``'s kind of data that stands for it, if selected
+    (no equal work is claimed: the profile scopes the run)."""
     chosen = profile.end_to_end_datasets
     if type(case) is not Case or case.phase != "end_to_end" or chosen is None or case.dataset in chosen:
         return None
@@ -102,11 +86,8 @@ def end_to_end_stand_in(case: Case, profile: Profile, selected: Selection | None
 
 
 def end_to_end_unmeasured(case: Case, profile: Profile, selected: Selection | None = None) -> list[str]:
-    """The datasets of :attr:`Profile.end_to_end_datasets` measured end to end in ``case``'s
-    stead when no dataset of ``case``'s kind of data is among them (e.g. smoke's in-memory
-    arrays, where the loader is a fraction of a percent of a CPU call); empty when ``case``
-    is measured: its kind is chosen, or no chosen row with its model, device, optimization and
-    optimizer is in ``selected`` (a user who selects only this row gets it measured)."""
+    """The chosen end-to-end datasets measured instead of ``case``, whose kind of data none of them
+    has; empty when ``case`` is measured (a row selected alone is measured)."""
     chosen = profile.end_to_end_datasets
     if type(case) is not Case or case.phase != "end_to_end" or chosen is None or case.dataset in chosen:
         return []
@@ -129,18 +110,12 @@ def end_to_end_stands_for(case: Case, profile: Profile, selected: Selection | No
     return out
 
 
-# --- datasets whose rows time the same work -----------------------------------------------
-
-#: Phases that time a model on pre-built batches: what they compute depends on the data only
-#: through its shape, so two datasets with the same input shape, model and batch time the same work.
+#: Phases that time a model on pre-built batches: the data matters only through its shape.
 SHAPE_ONLY_PHASES = ("train", "inference")
-#: Phases that read the data (loader, per-sample transform; end to end: then the step): two
-#: datasets time the same work there when, besides the above, their registrations declare the
-#: same storage (:attr:`hpml.data.DatasetEntry.storage`: how a read split is held), the same
-#: transform recipe and the same flip rule (CIFAR-10 and CIFAR-100; digits never flips).
+#: Phases that read the data: twins there also share storage, transform and flip rule.
 DATA_PHASES = ("load", "preprocess", "end_to_end")
 
-#: The session's rows after -k/-m deselection (a frozenset of :class:`Case`; the plugin collects it).
+#: The session's rows after -k/-m deselection (the plugin collects them).
 Selection = frozenset
 
 
@@ -153,8 +128,7 @@ def _input_shape(case: Case, profile: Profile) -> str:
 
 
 def _workload(case: Case, profile: Profile) -> tuple | None:
-    """What a row computes, all but the data's values and the head's width; None where that
-    is not known from the registries (another phase, a dataset that declares no storage)."""
+    """What a row computes, all but the data's values and the head's width; None where unknown."""
     info = dataset_info(case.dataset)
     shape = (case.phase, case.device, case.optimization, case.optimizer, case.model, info.modality,
              profile.image_size(info), profile.sequence_length(info), profile.model_preset(info),
@@ -168,20 +142,14 @@ def _workload(case: Case, profile: Profile) -> tuple | None:
 
 
 def workload_twin(case: Case, profile: Profile, selected: Selection | None = None) -> str | None:
-    """The dataset whose row of ``case``'s phase times the same work as ``case`` (same model,
-    optimization, input shape and batch at this profile; the number of classes may differ: it
-    only widens the classifier head; in the data phases also the same storage, transform and
-    flip rule, see :data:`DATA_PHASES`), when that row comes first and is in ``selected``
-    (None: every row of the matrix).  Measuring both would only measure noise.
-
-    First means: the bundled real dataset (digits, on every machine), then registration order.
-    """
+    """The earlier selected dataset whose row times the same work as ``case`` (:func:`_workload`);
+    the bundled dataset comes first, then registration order."""
     if type(case) is not Case:
         return None
     mine = _workload(case, profile)
     if mine is None:
         return None
-    order = sorted(list_datasets(), key=lambda name: not DATASETS.get(name).bundled)  # stable
+    order = sorted(list_datasets(), key=lambda name: not DATASETS.get(name).bundled)
     for name in order:
         if name == case.dataset:
             return None
@@ -195,22 +163,13 @@ def workload_twin(case: Case, profile: Profile, selected: Selection | None = Non
 
 #: ``--hpml-emulated`` (or this variable set to 1): measure every row of an emulated dtype.
 EMULATED_ENV = "HPML_BENCH_EMULATED"
-#: Where an emulated dtype is measured when not every row is: the cheapest real workload,
-#: XLNet's forward pass on Amazon reviews (see :func:`emulated_reason`).
+#: Where an emulated dtype is measured when not every row is: the cheapest real workload.
 EMULATED_PHASE, EMULATED_DATASET = "inference", "amazon_polarity"
 
 
 def emulated_reason(case: Case, profile: Profile) -> str | None:
-    """Why a row whose settings run bf16 autocast on a CPU without native bf16 is not
-    measured (None when it is).
-
-    There torch emulates bf16 and a step runs many times slower than fp32 (the paired
-    ``inference:amazon_polarity:cpu:amp`` row says by how much on this machine).  Every
-    such row would give the same answer, "a slowdown", at ~10x its baseline's cost, and
-    together they were most of the default run on an AVX2 CPU.  So one row measures it, on
-    the cheapest real workload: XLNet-tiny's forward pass on Amazon reviews (ResNet-50's took
-    58.6 s of a default run: docs/studies/default-runs.md).  The others are skipped naming that
-    row.  ``--hpml-emulated`` measures them all."""
+    """Why a bf16-autocast row on a CPU without native bf16 is not measured (None when it is): each
+    would say "a slowdown" at ~10x its baseline's cost, so one row measures it (benchmarks/README.md)."""
     if case.device != "cpu" or case.is_baseline or os.environ.get(EMULATED_ENV) == "1":
         return None
     if case.phase == EMULATED_PHASE and case.dataset == EMULATED_DATASET:
@@ -240,7 +199,6 @@ def _not_applicable(case: Case, profile: Profile) -> str | None:
     return None
 
 
-
 def _group_rows(case: Case, profile: Profile) -> list[Case]:
     """The rows of ``case``'s comparison group (same phase, data, device, optimizer) that apply."""
     rows = []
@@ -254,8 +212,7 @@ def _group_rows(case: Case, profile: Profile) -> list[Case]:
 
 
 def alias_target(case: Case, profile: Profile) -> str | None:
-    """The earlier row of ``case``'s group whose optimization composes to the same
-    Settings on this device (CPU: ``amp_bf16`` is ``amp``), or None."""
+    """The earlier row of ``case``'s group with the same settings on this device (CPU: ``amp_bf16`` is ``amp``)."""
     if case.is_baseline or type(case) is not Case or case.phase not in PHASE_VARIANTS:
         return None
     mine = case.settings(profile)

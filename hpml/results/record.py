@@ -97,7 +97,6 @@ class BenchRow(BenchRowOptional):
     peak_flags: list[str]
 
 
-
 class TrainRecord(FlopsFields):
     """``hpml train --json``'s record (:func:`hpml.train.run.build_record`)."""
 
