@@ -10,7 +10,7 @@ interleaved reference steps (``A B B A ...``, :meth:`hpml.bench.session.BenchSes
 with its interval (> 1: hpml was faster), and ``reference`` names the hand-written side.
 Phase ``overhead``: the gate can hold it (``"overhead:cifar10:cpu:baseline" = 0.9``)."""
 
-from hpml.bench.phases import PHASE_BUILDS
+from hpml.bench.phase_builds import PHASE_BUILDS
 
 PHASE = PHASE_BUILDS.get("overhead")
 pytest_generate_tests = PHASE.parametrize

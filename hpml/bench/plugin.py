@@ -16,7 +16,7 @@ from hpml.bench.session import BenchSession
 from hpml.bench.idle import DEFAULT_POLICY, POLICIES, IdleState, idle_cpus, policy_from
 from hpml.bench.matrix import Case, check_models, params
 from hpml.bench.skips import EMULATED_ENV
-from hpml.bench.paired import Precision
+from hpml.bench.pairing import Precision
 from hpml.bench.profiles import Profile, default_profile_name, get_profile, list_profiles
 from hpml.bench.realdata import RealData
 from hpml.bench.storage import Unsaved, check_storage

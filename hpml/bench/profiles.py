@@ -53,7 +53,7 @@ class Profile:
     jpeg_size: tuple[int, int]  # (width, height) px of the JPEGs written for ImageNet rows
     target_halfwidth: float = 0.05  # relative half-width of a paired speedup's 95 % interval to stop at
     row_budget_s: float = 2.0  # s of measured calls (both sides) per row before it stops anyway
-    min_pairs: int = 6  # pairs of the pilot (hpml.bench.paired)
+    min_pairs: int = 6  # pairs of the pilot (hpml.bench.pairing)
     # end-to-end rows that stand for their kind of data (hpml.bench.skips); None: every dataset
     end_to_end_datasets: tuple[str, ...] | None = None
     seed: int = 0
@@ -104,8 +104,8 @@ class Profile:
         return self.text_preset if info.modality == "text" else None
 
     def precision(self, target_halfwidth: float | None = None, row_budget_s: float | None = None):
-        """When a paired row stops (:class:`hpml.bench.paired.Precision`), with optional overrides."""
-        from hpml.bench.paired import Precision
+        """When a paired row stops (:class:`hpml.bench.pairing.Precision`), with optional overrides."""
+        from hpml.bench.pairing import Precision
 
         return Precision(self.target_halfwidth if target_halfwidth is None else target_halfwidth,
                          self.row_budget_s if row_budget_s is None else row_budget_s, self.min_pairs,

@@ -8,7 +8,7 @@ import textwrap
 from typing import Any, Callable, Iterable
 
 from hpml.bench.idle import describe as describe_idle
-from hpml.bench.paired import PairedResult, is_significant, noise_floor
+from hpml.bench.pairing import PairedResult, is_significant, noise_floor
 from hpml.results.between_run import describe as describe_intervals
 from hpml.results.phases import screen_rank
 

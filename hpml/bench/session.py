@@ -15,7 +15,7 @@ from hpml.bench.compat import mark_unmeasured, record_rounds
 from hpml.bench.fresh import FreshSide
 from hpml.bench.matrix import BASELINE, Case
 from hpml.bench.skips import Selection, aliases_of, dataset_aliases_of, end_to_end_stands_for, skip_reason
-from hpml.bench.paired import PairedRun, Precision, measure_pairs
+from hpml.bench.pairing import PairedRun, Precision, measure_pairs
 from hpml.bench.profiles import Profile
 from hpml.bench.sides import Measured, NotApplicable, Side, release_memory
 from hpml.errors import HpmlError

@@ -48,7 +48,7 @@ DEFAULT_TOLERANCE = 0.15  # relative drop allowed below an expected / reference 
 DEFAULT_ALPHA = 0.05  # family-wise false-alarm probability of one A/B gate run
 DEFAULT_MIN_EFFECT = 0.05  # relative change of the median time below which A/B never flags
 DEFAULT_REPEATS = 6  # --base: pairs of pytest sessions (base and current, run call by call); the test runs across them
-DEFAULT_PAIRS = 3  # --base: fixed pairs per hpml row and session (no adaptive stop; see hpml.bench.paired)
+DEFAULT_PAIRS = 3  # --base: fixed pairs per hpml row and session (no adaptive stop; see hpml.bench.pairing)
 TESTS = ("quantile", "mannwhitney")  # A/B tests, see hpml.gate.stats
 #: A small selection that needs no dataset download: the baseline rows on the bundled
 #: digits set, without the end-to-end row (the slowest: ~30 s a call on a 2-core CPU).

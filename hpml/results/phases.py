@@ -1,7 +1,7 @@
 """The phases a benchmark row or an ``hpml train`` run measures, declared once, in pipeline order.
 
 Torch-free (the report and the gate read it).  What builds a phase's workload and which
-optimizations it measures live with the benchmarks (:data:`hpml.bench.phases.PHASE_BUILDS`);
+optimizations it measures live with the benchmarks (:data:`hpml.bench.phase_builds.PHASE_BUILDS`);
 the names, their order and what each phase is for live here, so ``hpml train``
 (:mod:`hpml.measure.phases`), the matrix, the run summary, the gate's patterns and the
 report's ordering and breakdowns all read the same list.

@@ -26,7 +26,7 @@ interval balloons (we saw [2.4, 20] around a clean 2.43x).  It is null without r
 data (``--benchmark-save-data``), with fewer than 3 rounds on either side, and for
 baseline rows (a ratio of a row to itself).
 
-Rows measured paired with their baseline (:mod:`hpml.bench.paired`, every matrix row
+Rows measured paired with their baseline (:mod:`hpml.bench.pairing`, every matrix row
 since the paired harness) carry their own estimate in ``extra_info``: then ``speedup``
 is that paired estimate, ``speedup_interval`` its 95 % bootstrap interval over the
 pairs, ``pairs`` and ``halfwidth`` how many pairs and how precise, ``significant``

@@ -268,7 +268,7 @@ def test_unknown_or_unusable_models_are_refused():
 
 def test_every_phase_is_declared_once_and_every_matrix_phase_has_a_build():
     from hpml.bench.matrix import PHASE_VARIANTS
-    from hpml.bench.phases import PHASE_BUILDS
+    from hpml.bench.phase_builds import PHASE_BUILDS
     from hpml.results.phases import PHASES, phase_names
 
     assert set(PHASE_BUILDS) <= set(PHASES) and set(PHASE_VARIANTS) <= set(PHASE_BUILDS)
