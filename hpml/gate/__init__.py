@@ -5,7 +5,7 @@
   tests, Holm correction;
 * :mod:`hpml.gate.checks` -- the checks and the printed table;
 * :mod:`hpml.gate.revisions` -- ``--base REV``: session pairs of REV (a temporary worktree) and the working tree;
-* :mod:`hpml.bench.baton` -- the two sessions of a pair take turns call by call (stdlib only);
+* the two sessions of a pair take turns call by call through :mod:`hpml.bench.baton`;
 * :mod:`hpml.gate.command` -- argparse wiring: :func:`add_gate_arguments`, :func:`run_gate`;
 * :mod:`hpml.gate.markdown` -- ``--markdown FILE``: the verdict as GitHub Markdown;
 * :mod:`hpml.gate.bisect` -- ``hpml bisect GOOD BAD``: the first slower commit, by paired probes;
