@@ -2,7 +2,7 @@
 loader optimizations show their effect on training throughput; ``extra_info["phases"]``
 splits each call into loading and training time."""
 
-from hpml.bench.phases import PHASE_BUILDS
+from hpml.bench.phase_builds import PHASE_BUILDS
 
 PHASE = PHASE_BUILDS.get("end_to_end")
 pytest_generate_tests = PHASE.parametrize

@@ -2,7 +2,7 @@
 synthetic twin.  A measured call is one pass over ``load_batches`` batches, copied to
 the device, with no compute."""
 
-from hpml.bench.phases import PHASE_BUILDS
+from hpml.bench.phase_builds import PHASE_BUILDS
 
 PHASE = PHASE_BUILDS.get("load")
 pytest_generate_tests = PHASE.parametrize

@@ -1,7 +1,7 @@
 """Pre-processing per sample: CIFAR from uint8, ImageNet JPEG decode + RandomResizedCrop,
 text tokenization, from real-format files and from the synthetic twin."""
 
-from hpml.bench.phases import PHASE_BUILDS
+from hpml.bench.phase_builds import PHASE_BUILDS
 
 PHASE = PHASE_BUILDS.get("preprocess")
 pytest_generate_tests = PHASE.parametrize

@@ -2,7 +2,7 @@
 composites also with Adam).  A measured call is one ``train_step`` over pre-built
 batches (``accum_steps`` micro-batches for grad_accum, counted in samples_per_round)."""
 
-from hpml.bench.phases import PHASE_BUILDS
+from hpml.bench.phase_builds import PHASE_BUILDS
 
 PHASE = PHASE_BUILDS.get("train")
 pytest_generate_tests = PHASE.parametrize

@@ -92,7 +92,7 @@ def _defined(tree: ast.Module | ast.ClassDef, name: str) -> ast.AST | None:
 
 
 def name_exists(root: Path, dotted: str) -> bool:
-    """A module of the tree (``hpml.bench.paired``), or a name its source defines (``...paired.measure_pairs``)."""
+    """A module of the tree (``hpml.bench.pairing``), or a name its source defines (``...pairing.measure_pairs``)."""
     if dotted in NOT_MODULES:
         return True
     parts = dotted.split(".")

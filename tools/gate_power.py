@@ -3,14 +3,14 @@
 ``python tools/gate_power.py --trials 20`` measures it the way CI's stage runs: every case of
 a trial is one ``hpml gate --base`` comparison -- ``[tool.hpml.gate] repeats`` session pairs
 of ``bench_args``, the two sessions of a pair started together and taking turns call by
-call (:mod:`hpml.gate.baton`, fixed ``pairs`` per row), then the gate's own test
+call (:mod:`hpml.bench.baton`, fixed ``pairs`` per row), then the gate's own test
 (:func:`hpml.gate.command.ab_checks`: paired, or its unpaired fallback) with the configured
 alpha and minimum effect.  Both sides run the working tree; only the current side's
 environment differs:
 
 * **identical**: nothing planted; any SLOWER/FASTER verdict is a false alarm;
 * **uniform**: ``HPML_PLANTED_COMPUTE`` = ``--slowdown`` (10 %) of real planted compute in
-  every row (:class:`hpml.bench.harness.PlantedCompute`: matmuls on the same cores, a
+  every row (:class:`hpml.bench.planted.PlantedCompute`: matmuls on the same cores, a
   fixed amount per call like a code change, never a sleep); caught = the gate fails;
 * **one_optimization**: the same work in the last row of the selection only
   (``HPML_PLANTED_COMPUTE_ONLY``; CI's: channels_last), as when one optimization is
@@ -46,7 +46,7 @@ from hpml.gate.significance import MIN_SESSION_PAIRS
 from hpml.files import write_text_atomic
 
 CASES = ("identical", "uniform", "one_optimization")
-#: The harness's knobs (hpml.bench.harness PLANTED_COMPUTE_ENV / PLANTED_ONLY_ENV; not imported: torch).
+#: The harness's knobs (hpml.bench.planted PLANTED_COMPUTE_ENV / PLANTED_ONLY_ENV; not imported: torch).
 PLANTED_ENV, PLANTED_ONLY_ENV = "HPML_PLANTED_COMPUTE", "HPML_PLANTED_COMPUTE_ONLY"
 
 

@@ -1,26 +1,6 @@
-"""Was anything else using the cores while a row was measured?
-
-A benchmark number taken while another process competes for the cores says more about
-that process than about the optimization (a ResNet-50 step ran 25x slower next to a
-process burning both cores of a 2-core machine, and nothing said so).  This module
-measures, over a window (before a row: while it is built; during: while it is
-measured):
-
-* ``others_cores``: CPU time used by every process that is *not* this one or its
-  descendants (DataLoader workers, DDP ranks, the fresh processes of
-  :mod:`hpml.bench.fresh`), in cores, i.e. CPU seconds per wall second.  It is the
-  machine's busy time from ``/proc/stat`` minus steal and this process tree's own CPU time, so
-  short-lived processes that came and went inside the window count too;
-* ``steal``: the share of CPU time the hypervisor gave to other guests (``/proc/stat``);
-* ``loadavg``: the 1-minute load average from ``/proc/loadavg`` (evidence only: it
-  counts this process too and lags by a minute).
-
-A window is *busy* when others used at least :data:`BUSY_OTHERS_SHARE` of the cores
-(and at least :data:`BUSY_OTHERS_MIN_CORES`), or steal reached :data:`BUSY_STEAL`; its
-reason names which.
-Without ``/proc/stat`` (not Linux) nothing is measured and nothing is flagged; the
-evidence says so.
-"""
+"""Was anything else using the cores while a row was measured?  ``others_cores`` (CPU s per wall s outside
+this process tree, from ``/proc/stat``), ``steal`` and ``loadavg`` over the row's build and measurement;
+a row next to a process burning both cores of a 2-core machine ran 25x slower and nothing said so."""
 
 from __future__ import annotations
 
@@ -34,8 +14,7 @@ import psutil
 
 from hpml.measure.proctree import child_pids
 
-#: Others using this share of all cores make a window busy: on 2 cores, 0.2 cores, far
-#: above what idle daemons use (a few hundredths) and enough to shift a ratio by percents.
+#: Others' share of all cores that makes a window busy: far above idle daemons', enough to shift a ratio.
 BUSY_OTHERS_SHARE = 0.10
 BUSY_OTHERS_MIN_CORES = 0.10
 #: Steal at or above this share of CPU time (a contended VM host) makes a window busy.
@@ -65,8 +44,7 @@ def _read_stat(proc: Path) -> tuple[float, float, float, int] | None:
     cpu = next((ln.split() for ln in lines if ln.startswith("cpu ")), None)
     if cpu is None:
         return None
-    # user nice system idle iowait irq softirq steal [guest guest_nice]: guest time is
-    # already inside user/nice, so it is not added again.
+    # guest time is already inside user/nice: not added again
     fields = [float(v) for v in cpu[1:9]] + [0.0] * max(0, 9 - len(cpu))
     user, nice, system, idle, iowait, irq, softirq, steal = fields[:8]
     busy = user + nice + system + irq + softirq + steal
@@ -82,9 +60,7 @@ def _read_loadavg(proc: Path) -> float | None:
         return None
 
 
-#: Set by ``hpml gate``'s baton (:mod:`hpml.gate.baton`) on both sessions of an A/B pair:
-#: the gate's pid.  The sessions take turns call by call, so while one waits the other
-#: runs; their CPU is the pair's own work, and "own" is then the gate's whole tree.
+#: The gate's pid, set by the baton on both sessions of a pair: "own" is then the gate's whole tree.
 BATON_ROOT_ENV = "HPML_BATON_ROOT"
 
 
@@ -97,9 +73,7 @@ def _tree_root() -> int | None:
 
 
 def own_cpu_seconds() -> float:
-    """CPU seconds of this process, its reaped children, and its live descendants
-    (with the children they reaped); under ``hpml gate``'s baton, of the gate's whole
-    process tree (both sessions of the pair)."""
+    """CPU seconds of this process tree, reaped children included (under the baton: the gate's tree)."""
     root = _tree_root()
     if root is not None:
         try:

@@ -1,12 +1,5 @@
-"""The one place hpml uses pytest-benchmark's private API (tested in tests/bench/test_compat.py).
-
-The harness times each row's calls itself (interleaved with its baseline's, see
-:mod:`hpml.bench.paired`) and then hands the row's own call times to pytest-benchmark,
-so its native statistics, tables, ``--benchmark-save`` JSON and ``--benchmark-compare``
-keep working on them.  pytest-benchmark has no public way to record times measured
-elsewhere; ``BenchmarkFixture._make_stats`` (creates and registers the row's stats)
-and ``Metadata.update(seconds)`` (adds one round) are what ``pedantic`` itself uses.
-"""
+"""The one place hpml uses pytest-benchmark's private API (tests/bench/test_compat.py): rows are timed
+here, then their call times are handed over with what ``pedantic`` uses (``_make_stats``, ``update``)."""
 
 from __future__ import annotations
 
@@ -19,7 +12,7 @@ def record_rounds(benchmark: Any, seconds: Sequence[float]) -> None:
         raise ValueError("no rounds to record")
     if getattr(benchmark, "_mode", None):
         raise RuntimeError(f"benchmark fixture already used ({benchmark._mode})")
-    benchmark._mode = "hpml.bench.compat.record_rounds(...)"  # as pedantic marks its use
+    benchmark._mode = "hpml.bench.compat.record_rounds(...)"
     stats = benchmark._make_stats(1)
     for s in seconds:
         stats.update(s)
@@ -33,12 +26,9 @@ def mark_unmeasured(benchmark: Any) -> None:
 
 
 def safe_saving(config: Any, unsaved: Any) -> Any | None:
-    """The config's pytest-benchmark session (None without one), its file storage numbering
-    runs exclusively (:class:`hpml.bench.storage.ExclusiveFileStorage`) and both of its
-    end-of-session saves (the run file, ``--benchmark-json``) kept by ``unsaved``
-    (:class:`hpml.bench.storage.Unsaved`) when they fail, instead of an INTERNALERROR.
-
-    Private API: ``config._benchmarksession``, its ``storage``, ``save_json`` and ``json``."""
+    """The config's pytest-benchmark session, its storage numbering runs exclusively and failed saves
+    kept by ``unsaved`` (:mod:`hpml.bench.storage`).  Private: ``config._benchmarksession``, ``storage``,
+    ``save_json``, ``json``."""
     from pytest_benchmark.storage.file import FileStorage
 
     from hpml.bench.storage import ExclusiveFileStorage, dumps
@@ -48,7 +38,7 @@ def safe_saving(config: Any, unsaved: Any) -> Any | None:
         return bs
     storage = bs.storage
     if type(storage) is FileStorage:
-        storage.__class__ = ExclusiveFileStorage  # the same object, its save() replaced
+        storage.__class__ = ExclusiveFileStorage
     save_run, save_json = storage.save, bs.save_json
     storage.save = lambda output_json, save: unsaved.guard(
         f"the run into {storage}", dumps(output_json), lambda: save_run(output_json, save))

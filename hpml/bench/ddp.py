@@ -1,28 +1,6 @@
-"""Benchmark rows for distributed training (``benchmarks/test_ddp.py``), with the other
-benchmark phases in :mod:`hpml.bench` (the launcher and wrapping stay in :mod:`hpml.distributed`).
-
-A row is one optimizer step on every rank of a :class:`~hpml.distributed.pool.RankPool`
-(ranks started once per device and world size, not per round).  The measured call
-sends "step" to every rank and returns when all of them have finished it and synced
-their device, so the time is that of the slowest rank plus ~1 ms of queue hops.
-``samples_per_round`` counts every rank's samples: samples/s is the whole run's.
-
-Rows, generated from the optimization registry (phase ``ddp``):
-
-* world size 1, ``baseline``: one process, no DDP -- the reference for scaling;
-* world size 2: ``baseline`` (DDP with torch's defaults), ``grad_accum`` (one
-  all-reduce per ``accum_steps`` micro-batches), and every ``distributed_only``
-  optimization (bucket size, gradient_as_bucket_view, static graph, SyncBatchNorm,
-  FSDP); one that does not apply on the device is skipped with its reason.
-
-``extra_info`` adds what each rank's own trackers measured (:mod:`hpml.measure.tracker_registry`),
-combined by the metrics' declared rules, as ``rank_<metric>`` (``rank_peak_rss_bytes``, ``rank_peak_device_bytes``: the
-largest rank's; ``rank_minor_faults``: summed over ranks, per call), ``world_size``,
-``backend``, ``strategy``, the DDP knobs, the bucket
-count after the measured steps (``ddp_buckets``: all-reduces per synchronized step) and,
-for world sizes above 1,
-``scaling_efficiency``: samples/s over (world size x the world-size-1 baseline's).
-"""
+"""DDP benchmark rows (``benchmarks/test_ddp.py``): one optimizer step on every rank of a
+:class:`~hpml.distributed.pool.RankPool`, timed to the slowest rank; world size 1 ``baseline`` is the
+scaling reference.  ``extra_info`` adds each rank's trackers (``rank_<metric>``) and ``scaling_efficiency``."""
 
 from __future__ import annotations
 
@@ -32,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from hpml.bench.harness import Measured, NotApplicable
+from hpml.bench.sides import Measured, NotApplicable
 from hpml.bench.matrix import BASELINE, Case
 from hpml.bench.profiles import Profile
 from hpml.data import dataset_info
@@ -40,18 +18,16 @@ from hpml.distributed.env import DistEnv, backend_for
 from hpml.train.optimizations import OPTIMIZATIONS
 
 if TYPE_CHECKING:
-    from hpml.bench.harness import BenchSession
+    from hpml.bench.session import BenchSession
     from hpml.config import RunConfig
     from hpml.distributed.pool import RankPool
 
 PHASE = "ddp"
 WORLD_SIZES = (1, 2)
-#: The datasets of the DDP rows, each with its registered model (synthetic twins): the
-#: suite's headline ResNet-50 on CIFAR-10 and XLNet on Amazon reviews.
+#: The datasets of the DDP rows, each with its registered model (synthetic twins).
 DATASETS = ("cifar10", "amazon_polarity")
 DEVICES = ("cpu", "cuda")
-#: Threads per CPU rank: equal per-rank compute at every world size, so the scaling
-#: efficiency shows DDP's cost, not a change in intra-op parallelism.
+#: Threads per CPU rank, equal at every world size: scaling shows DDP's cost, not parallelism.
 CPU_THREADS = 1
 
 
@@ -96,11 +72,8 @@ def unavailable(case: DdpCase) -> str | None:
     return None
 
 
-# --- what the ranks run -----------------------------------------------------------------
-
 def _setup(env: DistEnv, store: dict, cfg: "RunConfig") -> dict[str, Any]:
-    """Build this rank's state and its pre-built micro-batches (the harness's warm-up
-    rounds then let DDP build its buckets)."""
+    """Build this rank's state and its pre-built micro-batches."""
     from hpml.bench.workloads import FLOPS_BATCH, on_device, stack
     from hpml.data import create_dataset, dataset_info
     from hpml.distributed.wrap import make_wrapper
@@ -116,7 +89,7 @@ def _setup(env: DistEnv, store: dict, cfg: "RunConfig") -> dict[str, Any]:
     ds = create_dataset(cfg.dataset, "train", synthetic=True, size=env.world_size * micro * batch,
                         seed=cfg.seed, image_size=cfg.image_size, seq_len=cfg.seq_len)
     module = create_model(cfg.model, num_classes=info.num_classes, **model_kwargs(cfg, info, ds))
-    state = state_for(cfg, module, info, settings)  # as `hpml train` and the train rows build it
+    state = state_for(cfg, module, info, settings)
     flops = flops_per_sample(state.module, state.move_input(stack(ds, 0, FLOPS_BATCH)[0]), train=True)
     if env.world_size > 1:  # world size 1: the plain single-process step, the scaling reference
         state.model, state.no_sync = make_wrapper(settings.strategy)(state)
@@ -127,14 +100,12 @@ def _setup(env: DistEnv, store: dict, cfg: "RunConfig") -> dict[str, Any]:
 
 
 def _buckets(env: DistEnv, store: dict) -> int | None:
-    """DDP's gradient buckets (all-reduces per synchronized step) as it runs now: one
-    bucket of everything in the first step, ``bucket_cap_mb`` ones from the second."""
+    """DDP's gradient buckets now (one in the first step, ``bucket_cap_mb`` ones from the second)."""
     model = store["state"].model
     reducer = getattr(getattr(model, "_orig_mod", model), "reducer", None)  # None: no DDP (1 rank, FSDP)
     if reducer is None:
         return None
-    # DDP's logging data keeps the first step's sizes; the reducer has the rebuilt buckets
-    # (the call allocates one zero tensor per bucket, freed at once).
+    # the reducer, not DDP's logging data, has the rebuilt buckets
     return len(reducer._get_zeros_like_grad_buckets())
 
 
@@ -165,10 +136,7 @@ def _track_stop(env: DistEnv, store: dict) -> dict[str, Any]:
 
 
 def rank_memory(pool: "RankPool", calls: int, samples_per_rank: int = 1) -> dict[str, Any]:
-    """What the ranks' own trackers measured over the row's calls, as ``rank_<metric>``:
-    each rank's readings per call (or per sample: ``samples_per_rank`` per call), then
-    combined by each metric's declared rule (faults summed over the ranks, peaks: the
-    largest rank's, per-sample costs: the mean)."""
+    """The ranks' trackers over the row's calls as ``rank_<metric>``, combined by each metric's rule."""
     from hpml.distributed.metrics import combine
     from hpml.results.metric_registry import per_unit
 
@@ -176,8 +144,6 @@ def rank_memory(pool: "RankPool", calls: int, samples_per_rank: int = 1) -> dict
     per_rank = [per_unit(totals, calls=calls, samples=calls * samples_per_rank) for totals in pool.call(_track_stop)]
     return {f"rank_{name}": value for name, value in combine(per_rank).items()}
 
-
-# --- the row ----------------------------------------------------------------------------
 
 def ddp_workload(case: DdpCase, session: "BenchSession", pool: "RankPool") -> Measured:
     """Build ``case`` on every rank of ``pool``; the measured call is one step on all."""
@@ -198,7 +164,7 @@ def ddp_workload(case: DdpCase, session: "BenchSession", pool: "RankPool") -> Me
         "ddp_gradient_as_bucket_view": settings.ddp_gradient_as_bucket_view,
         "ddp_static_graph": settings.ddp_static_graph,
         "sync_bn": settings.sync_bn,
-        "threads": info["threads"],  # per rank
+        "threads": info["threads"],
         "image_size": cfg.image_size,
         "seq_len": cfg.seq_len,
         "model_preset": cfg.model_preset,

@@ -1,20 +1,6 @@
-"""Sides of a pair that live in a fresh process, for optimizations that change the
-process for good (``Case.process_wide``: ``host_allocator`` tunes glibc's malloc, which
-cannot be undone).
-
-Each side is a process forked from a *forkserver* that has imported torch and hpml but
-never built or ran anything: a fresh process in the sense that matters (default
-allocator, no model, no caches), without paying torch's import (seconds) per side.  The
-process builds the row's workload exactly as an in-process row would (the phase's
-builder from :data:`hpml.bench.phases.PHASE_BUILDS`), then waits; the harness drives the
-two processes in lock step (``A B B A ...``): each ``call`` runs one timed call in the
-process (timed there, around :func:`hpml.bench.harness.timed_call`) and answers its
-seconds, so the pipe's latency is not measured.  A process waiting for its turn is
-blocked on the pipe and uses no CPU.
-
-The baseline's process never changes process state, so the rows of one group share it;
-every optimization row gets a process of its own, closed when the row ends.
-"""
+"""Sides of a pair in a fresh process, for optimizations that change the process for good
+(``host_allocator``): forked from a forkserver that imported torch and hpml but built nothing; each
+"call" answers one timed call's seconds.  The baseline's process is shared by its group."""
 
 from __future__ import annotations
 
@@ -23,11 +9,12 @@ import multiprocessing.util
 import shutil
 from typing import TYPE_CHECKING, Any, Callable
 
+from hpml.bench.sides import NotApplicable, Side
 from hpml.errors import HpmlError
 
 if TYPE_CHECKING:
-    from hpml.bench.harness import BenchSession
     from hpml.bench.matrix import Case
+    from hpml.bench.session import BenchSession
 
 #: s a fresh side may take to build its workload (ImageNet JPEGs, a ResNet-50 on 2 cores)
 BUILD_TIMEOUT_S = 600.0
@@ -47,19 +34,18 @@ def _context() -> Any:
     return _CONTEXT
 
 
-def _serve(conn: Any, case: "Case", build: Callable[..., Any], profile: Any, real_data: Any, slowdown: float,
-           session_temp: str) -> None:
+def _serve(conn: Any, case: "Case", build: Callable[..., Any], session_type: type, profile: Any, real_data: Any,
+           slowdown: float, session_temp: str) -> None:
     """The fresh process: build the side, report what it is, then answer commands.
 
     ``session_temp``: the session's pymp-* folder, which holds the forkserver's socket."""
     import torch
 
-    from hpml.bench.harness import BenchSession, NotApplicable, Side
     from hpml.errors import one_line_message
     from hpml.train.build import seed_everything
 
     try:
-        session = BenchSession(profile, real_data, slowdown)
+        session = session_type(profile, real_data, slowdown)  # the parent's class: no import cycle
         seed_everything(profile.seed)
         side = Side(build(case, session), case.device, slowdown, case.optimization)
     except NotApplicable as err:
@@ -68,7 +54,7 @@ def _serve(conn: Any, case: "Case", build: Callable[..., Any], profile: Any, rea
     except torch.OutOfMemoryError as err:
         conn.send(("oom", one_line_message(err)))
         return
-    except Exception as err:  # reported by the parent as one line naming the row
+    except Exception as err:
         conn.send(("error", f"{type(err).__name__}: {one_line_message(err)}"))
         return
     conn.send(("ok", side.describe()))
@@ -91,23 +77,21 @@ def _serve(conn: Any, case: "Case", build: Callable[..., Any], profile: Any, rea
         elif command == "reset_costs":
             side.reset_costs()
             conn.send(("ok", None))
-        else:  # "close"
+        else:
             return
 
 
 class FreshSide:
-    """One side of a pair in its own fresh process (same interface as ``harness.Side``)."""
+    """One side of a pair in its own fresh process (same interface as ``sides.Side``)."""
 
     def __init__(self, case: "Case", session: "BenchSession", build: Callable[..., Any]) -> None:
-        from hpml.bench.harness import NotApplicable
-
         self.case = case
         if case.source == "real" or case.phase in ("load", "preprocess", "end_to_end"):
             session.real_data.root(case.dataset)  # write the real-format files here, once, not per process
         ctx = _context()
         self._conn, child = ctx.Pipe()
         session_temp = multiprocessing.util.get_temp_dir()  # made now if not yet; the forkserver's socket goes there
-        args = (child, case, build, session.profile, session.real_data, session.slowdown, session_temp)
+        args = (child, case, build, type(session), session.profile, session.real_data, session.slowdown, session_temp)
         self._proc = ctx.Process(target=_serve, args=args, name=f"hpml-fresh-{case.id}")
         self._proc.start()
         child.close()

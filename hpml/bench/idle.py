@@ -1,23 +1,6 @@
-"""Idle CPUs kept awake while benchmarks measure: a PM QoS CPU latency request of 0 µs.
-
-A sleeping CPU takes time to wake, and work handed to a process on another CPU waits for
-it (every batch a DataLoader worker hands over), so a loading row's speedup depended on
-where the scheduler put its processes (docs/studies/cpu-wakeup.md: 79 µs across CPUs).
-
-Linux lets a process ask that no CPU sleep deeper than a given exit latency, for as long
-as it holds ``/dev/cpu_dma_latency`` open with the limit written in it (PM QoS; tuned's
-throughput-performance profile holds such a request too).  A limit of 0 leaves idle CPUs polling
-(4.7 µs for the same round trip).  It does not stop the machine's own slower changes in speed.
-
-* ``awake`` (the default, ``--hpml-idle`` / ``$HPML_BENCH_IDLE``): hold that request while
-  the session measures, where this user may (root, or a device made writable).  Where it
-  may not, the run says why and measures as the OS leaves the CPUs.
-* ``os``: hold nothing.
-
-Either way the run records what held and the cross-CPU wake-up round trip measured under
-it (``machine_info["hpml"]["cpu_idle"]``, the summary's machine, the screen's last lines),
-so a reader can tell which state a run's numbers come from.
-"""
+"""Idle CPUs kept awake while rows are measured: a PM QoS latency request of 0 µs (``/dev/cpu_dma_latency``),
+where permitted; a cross-CPU wake-up took 79 µs without it, 4.7 µs with it (docs/studies/cpu-wakeup.md).
+The run records what held (``machine_info["hpml"]["cpu_idle"]``)."""
 
 from __future__ import annotations
 
@@ -85,8 +68,7 @@ def describe(info: dict[str, Any] | None) -> str | None:
 
 @contextmanager
 def idle_cpus(policy: str, path: str = QOS_PATH, probe: bool = True) -> Iterator[IdleState]:
-    """Hold the PM QoS request for the ``with`` block when ``policy`` is ``awake``;
-    yield what held, with the cross-CPU wake-up round trip measured under it (``probe``)."""
+    """Hold the PM QoS request for the ``with`` block when ``policy`` is ``awake``; yield what held."""
     fd = None
     if policy == "os":
         detail = "not asked (--hpml-idle os)"
@@ -109,12 +91,10 @@ def idle_cpus(policy: str, path: str = QOS_PATH, probe: bool = True) -> Iterator
 
 
 def cross_cpu_roundtrip_us(seconds: float = 0.1) -> float | None:
-    """Median round trip (µs) of a byte sent to a child process pinned to another CPU and
-    echoed back: two wake-ups across CPUs.  None with fewer than two usable CPUs or when
-    the child cannot run."""
+    """Median round trip (µs) of a byte echoed by a child pinned to another CPU; None without two CPUs."""
     if not hasattr(os, "sched_getaffinity"):
         return None
-    mine = os.sched_getaffinity(0)  # this thread's
+    mine = os.sched_getaffinity(0)
     cpus = sorted(mine)
     if len(cpus) < 2:
         return None
@@ -140,7 +120,7 @@ def cross_cpu_roundtrip_us(seconds: float = 0.1) -> float | None:
         return None
     finally:
         os.sched_setaffinity(0, mine)
-        child.stdin.close()  # EOF ends the child's loop
+        child.stdin.close()
         try:
             child.wait(timeout=5)
         except subprocess.TimeoutExpired:

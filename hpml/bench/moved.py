@@ -1,13 +1,5 @@
-"""The screen's "moved since <run>" block, under ``pytest benchmarks --benchmark-compare``.
-
-pytest-benchmark's comparison puts two runs' raw numbers side by side; this says which rows
-*moved*: their median time changed by more than the run-to-run noise of that kind of row
-(:func:`hpml.results.between_run.kind_of_row`), measured from the stored runs of this
-machine and profile (:func:`hpml.history.find_all`: consecutive commits' differences).  It
-is an unpaired comparison of two runs minutes or days apart, and says so; ``hpml gate
---base REV`` gives the paired verdict.  Kept apart from :mod:`hpml.bench.screen`, which
-renders the run's own speedups.
-"""
+"""The screen's "moved since <run>" block under ``--benchmark-compare``: rows whose median changed by more
+than their kind's run-to-run noise on this machine (unpaired; ``hpml gate --base`` gives the paired verdict)."""
 
 from __future__ import annotations
 

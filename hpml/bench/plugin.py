@@ -1,30 +1,5 @@
-"""pytest hooks and fixtures of the benchmark suite (re-exported by ``benchmarks/conftest.py``).
-
-* ``--hpml-profile smoke|standard|full`` (default ``$HPML_BENCH_PROFILE``, else
-  ``standard`` with CUDA and ``smoke`` without); an unknown name is a usage error.
-* ``HPML_PLANTED_SLOWDOWN`` (testing the regression gate only): see
-  :mod:`hpml.bench.harness`.
-* ``--hpml-target-halfwidth F`` and ``--hpml-row-budget S`` override the profile's
-  precision target (relative half-width of a paired speedup's 95 % interval) and the
-  per-row time budget (s of measured calls); a value <= 0 is a usage error (exit 2).
-* Rows run grouped by their baseline (phase, data, device, optimizer), the baseline
-  row first (its A/A control) and the rows that need fresh processes last, so one
-  built baseline per group serves all its rows (:mod:`hpml.bench.harness`).
-* At the end: each paired row's interval widened by its kind's between-run spread where
-  ``hpml calibrate`` stored one for this machine (:mod:`hpml.results.between_run`), then the
-  matrix of paired speedups, the noise floors and the busy-machine warning on one screen
-  (:mod:`hpml.bench.screen`).  pytest-benchmark's long tables
-  are one option away (``--hpml-tables``; shown anyway with ``--benchmark-compare``,
-  ``--benchmark-histogram`` or ``--benchmark-verbose``).
-* ``--hpml-idle awake|os`` (default ``$HPML_BENCH_IDLE``, else ``awake``): while rows are
-  measured, idle CPUs are kept awake by a PM QoS request where permitted (:mod:`hpml.bench.idle`:
-  why, and what a run records); an unknown name is a usage error (exit 2).
-* ``machine_info["hpml"]``: torch/torchvision/transformers/CUDA/cuDNN versions, GPU,
-  CPU model, cores and threads, the profile, the idle CPUs' state (``cpu_idle``).
-* At session end, unless benchmarks were disabled or nothing was measured, a run
-  summary of the paired speedups, noise floors and busy rows goes to
-  ``<benchmark storage>/summaries/`` (:mod:`hpml.results.summary`).
-"""
+"""pytest hooks and fixtures of the benchmark suite (``benchmarks/conftest.py``; options: ``benchmarks/README.md``).
+Rows run grouped by baseline; at the end significance is decided, the screen printed and a summary saved."""
 
 from __future__ import annotations
 
@@ -36,10 +11,12 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from hpml.bench import compat, screen
-from hpml.bench.harness import BenchSession, planted_slowdown
+from hpml.bench.planted import planted_slowdown
+from hpml.bench.session import BenchSession
 from hpml.bench.idle import DEFAULT_POLICY, POLICIES, IdleState, idle_cpus, policy_from
-from hpml.bench.matrix import EMULATED_ENV, Case, check_models, params
-from hpml.bench.paired import Precision
+from hpml.bench.matrix import Case, check_models, params
+from hpml.bench.skips import EMULATED_ENV
+from hpml.bench.pairing import Precision
 from hpml.bench.profiles import Profile, default_profile_name, get_profile, list_profiles
 from hpml.bench.realdata import RealData
 from hpml.bench.storage import Unsaved, check_storage
@@ -55,8 +32,8 @@ PRECISION_KEY = pytest.StashKey[Precision]()
 SCREEN_KEY = pytest.StashKey[list]()
 FLOORS_KEY = pytest.StashKey[dict]()
 SELECTED_KEY = pytest.StashKey[frozenset]()  # the session's rows after -k/-m (dataset twins resolve against them)
-IDLE_POLICY_KEY = pytest.StashKey[str]()  # --hpml-idle
-IDLE_KEY = pytest.StashKey[IdleState]()  # what held while the rows were measured
+IDLE_POLICY_KEY = pytest.StashKey[str]()
+IDLE_KEY = pytest.StashKey[IdleState]()
 UNSAVED_KEY = pytest.StashKey[Unsaved]()  # end-of-session saves that failed, and where their JSON is kept
 #: Exit status of a bad option value, as for the hpml CLI (pytest's own UsageError exits 4).
 USAGE_EXIT = 2
@@ -103,8 +80,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def precision_from_options(profile: Profile, target: float | None, budget: float | None) -> Precision:
-    """The profile's stop rule with ``--hpml-target-halfwidth`` / ``--hpml-row-budget``; a
-    bad value is an HpmlError naming its option."""
+    """The profile's stop rule with ``--hpml-target-halfwidth`` / ``--hpml-row-budget`` applied."""
     try:
         return profile.precision(target, budget)
     except HpmlError as err:
@@ -146,8 +122,7 @@ def pytest_configure(config: pytest.Config) -> None:
     wants_tables = any(config.getoption(o, None) for o in (
         "--hpml-tables", "benchmark_compare", "benchmark_histogram", "benchmark_verbose"))
     if not wants_tables and hasattr(config.option, "benchmark_quiet"):
-        # pytest-benchmark reads this when it configures, after this hook: its long tables
-        # (a line per row, ~200 rows) stay off; the matrix below says what they would.
+        # read by pytest-benchmark after this hook: its long tables stay off
         config.option.benchmark_quiet = True
 
 
@@ -170,13 +145,8 @@ def _case(item: pytest.Item) -> Case | None:
 
 
 def run_order(items: list[pytest.Item]) -> list[pytest.Item]:
-    """``items`` in the order they run: the rows sharing a baseline (``Case.baseline_key``)
-    together, at the place of the first of them, so one built baseline serves them all,
-    the baseline row first (its A/A control is the noise floor); the rows measured in
-    fresh processes (``Case.process_wide``) after all the others, grouped the same way,
-    so the fresh processes' server (a child holding torch) is not yet resident while
-    the in-process rows' memory is measured.  Everything else keeps its order (a
-    stable sort)."""
+    """``items`` in run order: rows sharing a baseline together, the baseline row first, fresh-process
+    rows last (their server, holding torch, is then not resident while in-process memory is measured)."""
     first: dict[tuple, int] = {}
     for i, item in enumerate(items):
         case = _case(item)
@@ -211,7 +181,7 @@ def hpml_bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     from hpml.data import dataset_info, list_datasets
 
     profile = profile_of(request.config)
-    value = request.config.getoption("--data-dir", None)  # declared by the root conftest
+    value = request.config.getoption("--data-dir", None)
     data_dir = Path(value).expanduser() if value else None
     batch = max(profile.batch_size(dataset_info(name)) for name in list_datasets())
     # enough train samples for one measured call of any phase that reads real files
@@ -224,7 +194,7 @@ def hpml_bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     with idle_cpus(request.config.stash.get(IDLE_POLICY_KEY, DEFAULT_POLICY)) as idle:
         request.config.stash[IDLE_KEY] = idle
         yield session
-        session.drop_baseline()  # a fresh baseline process ends here
+        session.drop_baseline()
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
@@ -248,8 +218,7 @@ def _measured_rows(config: pytest.Config) -> list[Any]:
 
 def write_run_summary(config: pytest.Config, floors: dict[str, Any] | None = None,
                       unsaved: Unsaved | None = None) -> Path | None:
-    """The session's run summary (paired speedups, noise floors), or None when nothing was
-    measured (or, with ``unsaved``, when it could not be written: ``unsaved`` keeps it)."""
+    """The session's run summary, or None when nothing was measured or it could not be written."""
     from hpml.results.summary import build_summary, summary_path, write_summary
 
     bs = getattr(config, "_benchmarksession", None)
@@ -281,10 +250,8 @@ def _between_run_calibration(config: pytest.Config) -> dict[str, Any] | None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
-    """When every row has run, before pytest-benchmark saves its JSON (at session finish):
-    decide significance against the noise floors, so the saved rows, the run summary
-    and the screen agree.  Before the first row: the storage is checked, and its saves
-    made safe (:mod:`hpml.bench.storage`)."""
+    """Before the first row, check the storage; after the last, decide significance before
+    pytest-benchmark saves, so saved rows, summary and screen agree."""
     config = session.config
     bs = compat.safe_saving(config, config.stash.setdefault(UNSAVED_KEY, Unsaved()))
     if bs is not None and not bs.disabled:

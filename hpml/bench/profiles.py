@@ -1,23 +1,7 @@
 """Benchmark profiles: how big each benchmark is, by name (``--hpml-profile``).
 
-A profile fixes everything that decides how long a benchmark runs and what it
-measures: batch sizes, image sides, the XLNet preset and sequence length, rounds and
-warm-up rounds, and how many batches a loading or end-to-end round covers.  The
-profile's name is recorded in every result, so numbers from different profiles are
-never mistaken for one another.
-
-* ``smoke``: the CPU default.  Small batches, ImageNet at 96 px (still above the
-  64 px limit where hpml's ResNet switches to the CIFAR stem, so it keeps the ImageNet
-  stem), XLNet ``tiny``, end-to-end slices on one dataset per kind of data: the whole
-  ``pytest benchmarks`` run is aimed at ~10 minutes on a 2-core CPU (measured: benchmarks/README.md).  Its numbers show relative effects,
-  not production throughput.
-* ``cpu``: the CPU reference point.  CIFAR at batch 32 (the batch of the 2-core
-  reference runs: docs/studies/reference-run.md), more rounds than ``smoke``.  Meant for picked rows (``-k``), e.g. the step and overhead rows that show
-  hpml's performance floor; a CIFAR ResNet-50 fp32 row takes ~20 s on 2 cores.
-* ``standard``: the default when CUDA is present.  Real resolutions, moderate batches,
-  XLNet ``base`` at 256 tokens.
-* ``full``: the real training configurations (CIFAR batch 256, ImageNet 224 px
-  batch 256, XLNet base 512 tokens batch 32) for GPU nodes.
+A profile fixes batch sizes, image sides, the XLNet preset, rounds and batches per call; its name
+is recorded in every result.  What each profile is for: ``benchmarks/README.md``.
 
 >>> get_profile("smoke").batch_size(dataset_info("cifar10"))
 8
@@ -37,8 +21,7 @@ from hpml.environment import VARS
 from hpml.errors import HpmlError
 from hpml.registry import Registry
 
-#: Inputs at most this many pixels wide count as "small images" (CIFAR-like), matching
-#: the side below which hpml's ResNet uses the CIFAR stem.
+#: Inputs at most this many px wide are "small images", as for hpml's ResNet stem.
 SMALL_IMAGE_MAX_SIDE = 64
 
 #: Environment variable that picks the profile when ``--hpml-profile`` is not given.
@@ -70,10 +53,8 @@ class Profile:
     jpeg_size: tuple[int, int]  # (width, height) px of the JPEGs written for ImageNet rows
     target_halfwidth: float = 0.05  # relative half-width of a paired speedup's 95 % interval to stop at
     row_budget_s: float = 2.0  # s of measured calls (both sides) per row before it stops anyway
-    min_pairs: int = 6  # (baseline, optimization) pairs of the pilot that sizes the row (hpml.bench.paired)
-    # datasets whose end-to-end rows stand for every dataset of their kind of data (modality and
-    # declared storage, hpml.bench.matrix.data_kind); a kind with none of them is not measured
-    # end to end (hpml.bench.matrix.end_to_end_unmeasured); None: every dataset is measured
+    min_pairs: int = 6  # pairs of the pilot (hpml.bench.pairing)
+    # end-to-end rows that stand for their kind of data (hpml.bench.skips); None: every dataset
     end_to_end_datasets: tuple[str, ...] | None = None
     seed: int = 0
 
@@ -123,8 +104,8 @@ class Profile:
         return self.text_preset if info.modality == "text" else None
 
     def precision(self, target_halfwidth: float | None = None, row_budget_s: float | None = None):
-        """When a paired row stops (:class:`hpml.bench.paired.Precision`), with optional overrides."""
-        from hpml.bench.paired import Precision
+        """When a paired row stops (:class:`hpml.bench.pairing.Precision`), with optional overrides."""
+        from hpml.bench.pairing import Precision
 
         return Precision(self.target_halfwidth if target_halfwidth is None else target_halfwidth,
                          self.row_budget_s if row_budget_s is None else row_budget_s, self.min_pairs,
@@ -163,15 +144,10 @@ register_profile(Profile(
     preprocess_samples=32,
     jpeg_size=(160, 120),
     target_halfwidth=0.05,
-    # s of measured calls per row: most smoke rows stop at min_pairs (6 pairs x 2 calls of
-    # 0.1-1.3 s), fast ones (loading: 5-20 ms per pair) at this budget, after 75-300 pairs;
-    # aimed at a ~10 min default run
+    # most rows stop at min_pairs, fast loading rows here after 75-300 pairs (docs/studies/default-runs.md)
     row_budget_s=1.5,
-    min_pairs=6,  # from 6 pairs the median's rank interval reaches 95 % (hpml.bench.paired)
-    # End to end, a call is two training steps and the loading before them; one dataset per kind
-    # of data: ImageNet's JPEG files and the Amazon reviews, each standing for the others of its
-    # kind (skip reasons say so).  Not CIFAR's in-memory arrays (digits' too): there the loader
-    # was 0.3 % of the call, so those rows timed what train:digits times (docs/studies/default-runs.md).
+    min_pairs=6,
+    # in-memory arrays left out: the loader was 0.3 % of the call (docs/studies/default-runs.md)
     end_to_end_datasets=("imagenet", "amazon_polarity"),
 ))
 register_profile(Profile(

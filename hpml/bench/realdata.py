@@ -1,10 +1,5 @@
-"""Where the benchmark rows that read real files find them: the user's ``--data-dir``,
-or small files in the real formats written once per pytest session into a temporary
-directory (:mod:`hpml.data.formats`).  Sizes follow the profile: just enough samples
-for one measured call.  The written Amazon CSVs come with ``spiece.model``, a tokenizer
-trained on the written text; passing it explicitly keeps hpml's tokenizer cache (keyed
-by file path) free of one entry per session.
-"""
+"""Where rows that read real files find them: ``--data-dir``, or small files in the real formats written
+once per session (the Amazon CSVs with their own ``spiece.model``, so the tokenizer cache gets no entry per session)."""
 
 from __future__ import annotations
 

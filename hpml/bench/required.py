@@ -1,20 +1,12 @@
 """The rows a CUDA run must measure (``.ci/gpu``), and the check of a stored run against them.
 
-Every CUDA path of hpml shows in one of these rows, on CIFAR-10 (the ResNet-50 step at 32 px,
-the cheapest image workload with real-format files) and the device ``cuda``: each optimization
-of :data:`REQUIRED_OPTIMIZATIONS` in each phase of :data:`REQUIRED_PHASES` where it applies
-(what it changes, :func:`hpml.bench.matrix.affects_on`: a loader setting shows only in a load
-row, a forward-pass change in train and inference rows, the optimizer only in train rows).
-``amp`` is fp16 autocast + GradScaler on CUDA; ``amp_fp16`` composes to the same settings there and
-is not required (it would be skipped as ``amp``).
+Every CUDA path of hpml shows in one: CIFAR-10 on ``cuda``, each of :data:`REQUIRED_OPTIMIZATIONS` in
+each phase of :data:`REQUIRED_PHASES` where it changes something (``amp_fp16`` is ``amp`` there).
 
     python -m hpml.bench.required list      # the rows, as pytest node ids
     python -m hpml.bench.required check RUN.json [RUN.json ...] [--junit RUN.xml ...]
 
-``check`` reads pytest-benchmark's ``--benchmark-json`` files and, where given, pytest's
-``--junitxml`` reports (which hold the skip reasons: a skipped row is not in the JSON), prints
-each required row as measured, skipped (with the reason), failed or missing, and exits 1
-naming every one that was not measured; an unreadable file is exit 2.
+``check`` exits 1 naming every required row not measured (junit reports hold skip reasons); 2 on bad input.
 """
 
 from __future__ import annotations
@@ -45,8 +37,7 @@ PROFILE = "standard"
 
 
 def applies(phase: str, name: str, device: str, profile: Profile) -> bool:
-    """Whether optimization ``name`` changes what a ``phase`` row measures on ``device``, from the
-    registries alone (not this machine: ``--plan`` runs where there is no GPU)."""
+    """Whether ``name`` changes what a ``phase`` row measures on ``device``, from the registries alone."""
     if device not in OPTIMIZATIONS.get(registered_optimization(name)).devices:
         return False
     if name == BASELINE:
@@ -86,9 +77,6 @@ def required_rows(profile: Profile | None = None, dataset: str = REQUIRED_DATASE
                 source = "real" if phase == "load" else "synthetic"
                 rows.append(Required(Case(phase, dataset, device, name, optimizer, source=source)))
     return rows
-
-
-# --- what a run stored ------------------------------------------------------------------------
 
 
 def _read(path: Path, parse) -> Any:
@@ -134,9 +122,6 @@ def check(rows: Sequence[Required], jsons: Sequence[Path], junits: Sequence[Path
     outcomes = junit_outcomes(junits)
     return [(row, "measured" if row.name in measured else outcomes.get(row.name, "missing: not in the stored run"))
             for row in rows]
-
-
-# --- command line -----------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,25 +1,6 @@
-"""The answer on one screen, printed at the end of ``pytest benchmarks``.
-
-One block per phase: optimizations down, workloads across (a phase with one workload,
-such as ``ddp``, on one line: ``ddp (c10): grad_accum 1.05x?, fsdp 0.76x?``), each cell the paired
-speedup over the group's baseline with both ends of its 95 % interval, e.g. ``1.53x[1.46,2.34]``
-(intervals are lopsided: a ± would misplace one end), or
-``~`` where the change is not significant (the interval holds 1.0, or the estimate lies
-inside the phase's noise floor), ``·`` where the row did not run (skipped, deselected),
-``!`` appended when the row was measured on a busy machine.  Below: the datasets measured
-once because another dataset's rows time the same work
-(:func:`hpml.bench.matrix.workload_twin`), the datasets a profile measures through another
-of their kind of data (:func:`hpml.bench.matrix.end_to_end_stand_in`), each phase's noise floor (its A/A control: the
-baseline paired with itself), whether idle CPUs were kept awake (:mod:`hpml.bench.idle`)
-and the busy-machine warning.
-
-It works on the rows' ``extra_info`` dicts only (no torch), and also decides each row's
-``speedup_significant`` against its phase's noise floor (:func:`finalize`), so that the
-saved JSON, the run summary and this table agree.
-
-``python -m hpml.bench.screen RUN.json`` prints the screen of a stored run (a pytest-benchmark
-JSON file, e.g. one ``--benchmark-autosave`` stored); bad input is one line on stderr, exit 2.
-"""
+"""The answer on one screen at the end of ``pytest benchmarks``: per phase, paired speedups with their
+interval (``~`` not significant, ``·`` not run, ``!`` busy; ``benchmarks/README.md``).  No torch; it also
+decides ``speedup_significant`` (:func:`finalize`).  ``python -m hpml.bench.screen RUN.json`` for a stored run."""
 
 from __future__ import annotations
 
@@ -27,7 +8,7 @@ import textwrap
 from typing import Any, Callable, Iterable
 
 from hpml.bench.idle import describe as describe_idle
-from hpml.bench.paired import PairedResult, is_significant, noise_floor
+from hpml.bench.pairing import PairedResult, is_significant, noise_floor
 from hpml.results.between_run import describe as describe_intervals
 from hpml.results.phase_names import screen_rank
 
@@ -37,8 +18,7 @@ SHORT = {"cifar10": "c10", "cifar100": "c100", "imagenet": "inet", "amazon_polar
 CELL = 18  # characters per cell: " 18.44x[16.9,20.0]" plus a busy mark
 
 
-#: A row's control: (extra_info key, the floor's key suffix, what it paired when the run did not say:
-#: runs before separately built sides paired one baseline object with itself).
+#: A row's control: (extra_info key, the floor's key suffix, what older runs paired).
 CONTROLS = (("aa_control", "", "A/A: one baseline paired with itself"),
             ("fresh_control", " (fresh)", "two fresh baseline processes"))
 
@@ -57,9 +37,7 @@ def _result(info: dict[str, Any], key: str = "speedup") -> PairedResult | None:
 
 
 def floors(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each phase's noise floor from its rows' controls (``noise_floor`` of the summary): the
-    in-process A/A controls under the phase's name, the fresh-vs-fresh ones under
-    ``"<phase> (fresh)"``."""
+    """Each phase's noise floor from its rows' controls; fresh-vs-fresh ones under ``"<phase> (fresh)"``."""
     controls: dict[str, list[PairedResult]] = {}
     kinds: dict[str, str] = {}
     for info in rows:
@@ -74,7 +52,7 @@ def floors(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         floor = noise_floor(results)
         if floor is not None:
             entry = floor.as_dict()
-            entry["controls"] = len(results)  # controls of this kind in this phase (one per model or dataset)
+            entry["controls"] = len(results)
             entry["controls_holding_1"] = sum(r.contains(1.0) for r in results)
             entry["control"] = kinds[phase]
             out[phase] = entry
@@ -82,14 +60,12 @@ def floors(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _self_compared(info: dict[str, Any]) -> bool:
-    """A baseline row paired with itself (its A/A control); one paired with a ``reference``
-    (interleaved reference steps) has a real speedup."""
+    """A baseline row paired with a second baseline (not with a ``reference``)."""
     return info.get("optimization") == "baseline" and not info.get("reference")
 
 
 def held_to(info: dict[str, Any], floors_by_phase: dict[str, dict[str, Any]]) -> str | None:
-    """The floor a row is held to: a fresh-process row to its phase's fresh-vs-fresh control
-    where one ran, else (and every other row) to the phase's in-process A/A."""
+    """The floor a row is held to: its phase's fresh-vs-fresh control for fresh rows where one ran, else the A/A."""
     phase = str(info.get("phase"))
     if info.get("fresh_process") and f"{phase} (fresh)" in floors_by_phase:
         return f"{phase} (fresh)"
@@ -97,8 +73,7 @@ def held_to(info: dict[str, Any], floors_by_phase: dict[str, dict[str, Any]]) ->
 
 
 def finalize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Set every paired row's ``speedup_significant`` against the noise floor it is held to
-    (:func:`held_to`, named in ``noise_floor_control``); return the floors."""
+    """Set every paired row's ``speedup_significant`` against its floor (:func:`held_to`); return the floors."""
     result = floors(rows)
     for info in rows:
         paired = _result(info)
@@ -112,11 +87,9 @@ def finalize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return result
 
 
-#: Prose lines wrap a little past the widest table (five dataset columns, 122), so a phase's line of
-#: five busy-marked ddp cells stays one line and a busy run's screen fits 40 lines.
+#: Past the widest table (122): five busy-marked ddp cells stay on one line, a busy screen fits 40 lines.
 WRAP = 132
-#: Phases whose workloads each read on a line of their own, not as table columns: few
-#: optimizations, unpaired or against a reference (the 40-line screen holds them that way).
+#: Phases whose workloads each read on a line of their own (few optimizations, unpaired or against a reference).
 PER_WORKLOAD_PHASES = frozenset({"ddp", "overhead"})
 
 
@@ -132,7 +105,7 @@ def cell(info: dict[str, Any] | None) -> str:
     paired = _result(info)
     if paired is None:
         speedup = info.get("speedup_vs_baseline")
-        text = "-" if not isinstance(speedup, (int, float)) else f"{speedup:.2f}x?"  # unpaired: no interval
+        text = "-" if not isinstance(speedup, (int, float)) else f"{speedup:.2f}x?"
     elif not info.get("speedup_significant"):
         text = "~"
     else:
@@ -148,9 +121,7 @@ def _column(info: dict[str, Any]) -> str:
 
 
 def _row_label(info: dict[str, Any], with_model: bool = False) -> str:
-    """The optimization, with its optimizer when not SGD, "(twin)" for rows reading the
-    synthetic twin instead of the real file format, and the model (``--hpml-models``) when
-    the phase ran several."""
+    """The optimization, its optimizer when not SGD, "(twin)" on synthetic data, the model when several ran."""
     name = str(info.get("optimization"))
     if with_model and info.get("model"):
         name = f"{info['model']} {name}"
@@ -184,8 +155,7 @@ def _footer(title: str, groups: dict[str, set[str]]) -> list[str]:
 
 
 def _wrap_items(prefix: str, items: list[str]) -> list[str]:
-    """``prefix`` and ``items`` comma-separated, wrapped at 100 columns between items only
-    (a placeholder holds the spaces inside an item: a label never parts from its cell)."""
+    """``prefix`` and ``items`` comma-separated, wrapped between items only."""
     text = prefix + ", ".join(item.replace(" ", "\0") for item in items)
     return [line.replace("\0", " ") for line in textwrap.wrap(
         text, width=WRAP, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)]
@@ -198,8 +168,7 @@ def busy_rows(rows: Iterable[dict[str, Any]]) -> int:
 
 def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]], busy_rows: int,
            idle: dict[str, Any] | None = None) -> list[str]:
-    """The compact matrix, the noise floors, the idle CPUs' state (a run's recorded
-    ``cpu_idle``, :mod:`hpml.bench.idle`) and the busy warning, as lines."""
+    """The compact matrix, the noise floors, the idle CPUs' state and the busy warning, as lines."""
     lines = ["hpml: paired speedup over each group's baseline (x[lo,hi]: its 95% interval; ~ not significant, "
              "x? unpaired, · not run, ! busy machine)"]
     by_phase: dict[str, list[dict[str, Any]]] = {}
@@ -207,9 +176,7 @@ def render(rows: list[dict[str, Any]], floors_by_phase: dict[str, dict[str, Any]
         if _self_compared(info) or info.get("phase") is None:
             continue
         by_phase.setdefault(str(info["phase"]), []).append(info)
-    # Several models on one dataset of a phase (--hpml-models): each row names its model, or
-    # their cells would overwrite each other.  One model per dataset (ResNet-50 on images,
-    # XLNet on text) shares the rows: the column says which model ran.
+    # several models on one dataset (--hpml-models): each row names its model, or cells would collide
     several = {phase: len({(_column(i), i.get("model")) for i in infos}) > len({_column(i) for i in infos})
                for phase, infos in by_phase.items()}
     width = max([len(_row_label(i, several[p])) + 2 for p, infos in by_phase.items() for i in infos]

@@ -1,15 +1,6 @@
-"""Where a benchmark session's results go, made safe (pytest-benchmark's own saving is not).
-
-* :class:`ExclusiveFileStorage`: pytest-benchmark's ``FileStorage`` numbers a run
-  ``max(existing) + 1`` and opens that name without ``O_EXCL``, so two sessions saving in
-  the same second can write one file and lose a run; it also leaves a 0-byte file when
-  the write fails.  Here the JSON is written to a temporary file first and linked to its
-  number, which fails if another session took it (then the next number is tried).
-* :func:`check_storage`: the storage and ``--benchmark-json`` checked before any row is
-  measured (a read-only or full folder, a file where a folder belongs).
-* :class:`Unsaved`: a save that fails at session end anyway (disk full, Ctrl-C) keeps the
-  measured JSON in a named file, so the screen and summary still appear and no run is lost.
-"""
+"""Where a session's results go, made safe: pytest-benchmark numbers run files without ``O_EXCL`` and
+leaves 0-byte files (:class:`ExclusiveFileStorage`); storage is checked before measuring; failed saves
+are kept (:class:`Unsaved`)."""
 
 from __future__ import annotations
 
@@ -36,7 +27,7 @@ class ExclusiveFileStorage(FileStorage):
     """``FileStorage`` whose run numbers are taken atomically and exclusively."""
 
     def save(self, output_json: dict[str, Any], save: str) -> None:
-        folder = self.get("")  # the machine's folder (created)
+        folder = self.get("")
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".hpml-run.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -56,14 +47,12 @@ class ExclusiveFileStorage(FileStorage):
         self.logger.info(f"Saved benchmark data in: {target}")
 
 
-#: Less free space than this (bytes) where results go is refused before measuring: a run file
-#: with --benchmark-save-data is a few MB.
+#: Less free space than this (bytes) is refused before measuring: a run file with saved data is a few MB.
 MIN_FREE = 16 * 2**20
 
 
 def _check_folder(folder: Path, what: str) -> None:
-    """``folder`` can be created and written, and its filesystem has room; nothing is
-    created (a session that measures nothing leaves no folder behind)."""
+    """``folder`` can be created and written and has room; nothing is created."""
     existing = next(p for p in (folder, *folder.parents) if os.path.lexists(p))
     if not existing.is_dir():
         raise HpmlError(f"{what} {folder} cannot be created: {existing} is not a folder")
@@ -74,8 +63,7 @@ def _check_folder(folder: Path, what: str) -> None:
 
 
 def check_storage(storage: Any, machine_id: str | None, saving: bool, json_path: Path | None) -> None:
-    """HpmlError naming what cannot be written: the run files' and summaries' folders of a
-    file storage, and ``--benchmark-json``."""
+    """HpmlError naming what of the storage and ``--benchmark-json`` cannot be written."""
     if isinstance(storage, FileStorage):
         root = Path(storage.path)
         _check_folder(root / SUMMARIES, "--benchmark-storage")

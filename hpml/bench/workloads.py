@@ -1,20 +1,6 @@
-"""What each benchmark phase runs: builders turning a :class:`~hpml.bench.matrix.Case`
-into a :class:`~hpml.bench.harness.Measured` call.
-
-Everything expensive and one-off happens here, before measurement: datasets, the
-model, the optimizer state, pre-built batches, a device-resident copy of the data.  The
-pieces are hpml's own (``create_dataset``, ``create_model``, ``make_state``,
-``train_step``, ``build_loader``), configured as ``hpml train`` would configure them for
-the same :class:`~hpml.config.RunConfig`, so a benchmark measures the product's code
-path, not a re-implementation.
-
-Data sources: ``train`` and ``inference`` rows draw their batches from the synthetic
-twin (a step's cost does not depend on pixel values or on which words a review holds);
-``load``, ``preprocess`` and ``end_to_end`` rows read the real on-disk formats
-(:mod:`hpml.bench.realdata`), and ``load``/``preprocess`` also the twin, materialized
-before measurement (:func:`hpml.data.synthetic.materialize`) so those rows time the
-loader and the transform, not the twin's generator.
-"""
+"""What each phase runs: builders turning a :class:`~hpml.bench.matrix.Case` into a
+:class:`~hpml.bench.sides.Measured` call, built before measurement from hpml's own pieces as ``hpml train``
+builds them.  Step rows use the synthetic twin; data rows the real formats or a pre-materialized twin."""
 
 from __future__ import annotations
 
@@ -25,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from hpml.bench.harness import Measured, NotApplicable, median_breakdown
+from hpml.bench.sides import Measured, median_breakdown, NotApplicable
 from hpml.bench.matrix import Case, registered_optimization
 from hpml.config import RunConfig
 from hpml.data import DatasetInfo, HpmlDataset, create_dataset, dataset_info
@@ -40,13 +26,10 @@ from hpml.train.state import TrainState
 from hpml.train.step import train_step
 
 if TYPE_CHECKING:
-    from hpml.bench.harness import BenchSession
+    from hpml.bench.session import BenchSession
 
 #: Samples in the batch FLOPs are counted on (2: the smallest BatchNorm accepts in training).
 FLOPS_BATCH = 2
-
-
-# --- shared pieces -----------------------------------------------------------------
 
 
 def run_config(case: Case, session: BenchSession) -> RunConfig:
@@ -54,7 +37,7 @@ def run_config(case: Case, session: BenchSession) -> RunConfig:
     p = session.profile
     info = dataset_info(case.dataset)
     return RunConfig(
-        model=case.model or info.model,  # load/preprocess rows run no model; their config names the default
+        model=case.model or info.model,
         dataset=case.dataset,
         device=case.device,
         batch_size=p.batch_size(info),
@@ -127,12 +110,8 @@ def _compute_dtype(settings: Settings) -> torch.dtype:
 
 
 def on_device(state: TrainState, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    # Step rows time the step: the batch is copied to the device (in the model's memory
-    # format) before the timed calls, so the step's own move is a no-op; load rows time copies.
+    # on the device before the timed calls: step rows time the step, load rows the copies
     return state.move_input(batch[0]), state.move_target(batch[1])
-
-
-# --- train: one optimizer step ---------------------------------------------------------
 
 
 def train_step_workload(case: Case, session: BenchSession) -> Measured:
@@ -157,14 +136,12 @@ def train_step_workload(case: Case, session: BenchSession) -> Measured:
 
 
 def handwritten_step_workload(case: Case, session: BenchSession) -> Measured:
-    """The step every PyTorch user writes, doing :func:`train_step_workload`'s work (same
-    model, batch, optimizer hyper-parameters, loss): forward under (or without) autocast,
-    loss, backward, optimizer step, zero_grad.  The reference of the ``overhead`` rows."""
+    """The hand-written step doing :func:`train_step_workload`'s work: the ``overhead`` rows' reference."""
     cfg = run_config(case, session)
     info = dataset_info(case.dataset)
     settings = case.settings(session.profile)
     ds = dataset(case, session, cfg.batch_size)
-    state = build_state(case, session, cfg, settings, ds)  # for the model and the hyper-parameters only
+    state = build_state(case, session, cfg, settings, ds)
     model, x_y = state.module, stack(ds, 0, cfg.batch_size)
     x, y = x_y[0].to(case.device), x_y[1].to(case.device)
     if settings.channels_last:
@@ -184,9 +161,6 @@ def handwritten_step_workload(case: Case, session: BenchSession) -> Measured:
 
     return Measured(target=step, samples_per_round=cfg.batch_size, batch_size=cfg.batch_size,
                     compute_dtype=_compute_dtype(settings), extra=input_extra(cfg, info, settings), settings=settings)
-
-
-# --- inference: one eval forward ---------------------------------------------------------
 
 
 def inference_workload(case: Case, session: BenchSession) -> Measured:
@@ -216,12 +190,8 @@ def inference_workload(case: Case, session: BenchSession) -> Measured:
     )
 
 
-# --- load: batches from the loader, no compute ---------------------------------------
-
-
 def _loader(case: Case, session: BenchSession, cfg: RunConfig, settings: Settings, ds: HpmlDataset):
-    """The loader ``hpml train`` builds for these settings; the device-resident one copies
-    the whole split to the device here (its one-off cost is recorded, not timed)."""
+    """The loader ``hpml train`` builds for these settings (a device-resident copy is made here, untimed)."""
     start = time.perf_counter()
     try:
         loader = build_loader(ds, cfg, settings, train=True)
@@ -233,9 +203,7 @@ def _loader(case: Case, session: BenchSession, cfg: RunConfig, settings: Setting
 
 
 def loading_workload(case: Case, session: BenchSession) -> Measured:
-    """One pass over ``load_batches`` batches (one epoch of a dataset that size), each
-    copied to the device; a fresh iterator per call, so worker start-up is part of a
-    pass unless the workers persist."""
+    """One pass over ``load_batches`` batches copied to the device; worker start-up is in it unless they persist."""
     p = session.profile
     cfg = run_config(case, session)
     info = dataset_info(case.dataset)
@@ -246,7 +214,7 @@ def loading_workload(case: Case, session: BenchSession) -> Measured:
     device = torch.device(case.device)
     setup = None
     if case.cold_cache:
-        files = [os.fsdecode(p) for p in getattr(ds, "paths", ())]  # files read per sample
+        files = [os.fsdecode(p) for p in getattr(ds, "paths", ())]
         if not files:
             raise NotApplicable(f"{case.dataset} is read into memory when built: a pass reads no files, "
                                 "so a cold page cache changes nothing")
@@ -270,7 +238,7 @@ def loading_workload(case: Case, session: BenchSession) -> Measured:
         "device_loader": settings.device_loader,
         "loader_setup_s": setup_s,  # s, one-off (device_loader: the copy of the split)
         "batches_per_round": len(loader),
-        "twin_materialized": case.source == "synthetic",  # samples generated before timing
+        "twin_materialized": case.source == "synthetic",
         "cold_cache": case.cold_cache,
         **{k: v for k, v in input_extra(cfg, info, settings).items() if k != "accum_steps"},
     }
@@ -278,12 +246,8 @@ def loading_workload(case: Case, session: BenchSession) -> Measured:
                     settings=settings)
 
 
-# --- preprocess: decode + augment per sample -------------------------------------------
-
-
 def preprocess_workload(case: Case, session: BenchSession) -> Measured:
-    """``ds[i]`` for ``preprocess_samples`` samples in this process: CIFAR from uint8,
-    ImageNet JPEG decode + RandomResizedCrop, text SentencePiece tokenization."""
+    """``ds[i]`` for ``preprocess_samples`` samples in this process (decode, augment, tokenize)."""
     p = session.profile
     info = dataset_info(case.dataset)
     n = p.preprocess_samples
@@ -298,18 +262,9 @@ def preprocess_workload(case: Case, session: BenchSession) -> Measured:
     return Measured(target=decode_all, samples_per_round=n, batch_size=1, extra=extra)
 
 
-# --- end to end: loader + step ---------------------------------------------------------
-
-
 def end_to_end_workload(case: Case, session: BenchSession) -> Measured:
-    """``e2e_batches`` batches from the loader, each trained on: a slice of an epoch.
-
-    The breakdown in ``extra_info["phases"]`` splits each call into ``load`` (host time
-    waiting for the next batch, worker start-up included) and ``train`` (the steps and
-    the final device sync), median over the measured calls.  No sync is added between
-    steps, so on CUDA a step's kernels may still run while the next batch loads: the
-    ``load`` share is then the stall the loader causes, not its total work.
-    """
+    """``e2e_batches`` batches from the loader, each trained on; ``phases`` splits a call into host time
+    waiting for batches (``load``: on CUDA the stall, not the loader's work) and ``train``."""
     p = session.profile
     cfg = run_config(case, session)
     info = dataset_info(case.dataset)

@@ -51,7 +51,7 @@ class DatasetEntry:
     # How a read split is held, for datasets whose per-sample work does not depend on the
     # values (e.g. "uint8 3x32x32 in memory").  Two datasets with the same storage, transform
     # recipe and flip rule serve their samples with the same work, so the benchmarks' data
-    # phases measure them once (hpml.bench.matrix.workload_twin).  None: never assumed.
+    # phases measure them once (hpml.bench.skips.workload_twin).  None: never assumed.
     storage: str | None = None
 
     def __call__(self, split: str = "train", **kwargs: object) -> HpmlDataset:

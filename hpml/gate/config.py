@@ -21,7 +21,7 @@ DEFAULT_TOLERANCE = 0.15  # relative drop allowed below an expected / reference 
 DEFAULT_ALPHA = 0.05  # family-wise false-alarm probability of one A/B gate run
 DEFAULT_MIN_EFFECT = 0.05  # relative change of the median time below which A/B never flags
 DEFAULT_REPEATS = 6  # --base: session pairs, the unit the paired test replicates over
-DEFAULT_PAIRS = 3  # --base: fixed pairs per hpml row and session (no adaptive stop; see hpml.bench.paired)
+DEFAULT_PAIRS = 3  # --base: fixed pairs per hpml row and session (no adaptive stop; see hpml.bench.pairing)
 TESTS = ("quantile", "mannwhitney")
 #: The bundled digits set's baseline rows, without end-to-end (~30 s a call on a 2-core CPU): no download.
 DEFAULT_BENCH_ARGS: tuple[str, ...] = ("benchmarks", "-k", "digits and baseline and not end_to_end")

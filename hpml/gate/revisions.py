@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from hpml.errors import HpmlError
-from hpml.gate import baton
+from hpml.bench import baton
 from hpml.results.runfiles import load_run
 from hpml.results.schema import Run
 

@@ -1,5 +1,5 @@
 """The phases a benchmark row or an ``hpml train`` run measures, declared once, in pipeline order, with
-what each is for; torch-free.  How a phase's workload is built lives in :mod:`hpml.bench.phases`."""
+what each is for; torch-free.  How a phase's workload is built lives in :mod:`hpml.bench.phase_builds`."""
 
 from __future__ import annotations
 

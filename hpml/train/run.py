@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ import torch
 from hpml.config import RunConfig
 from hpml.errors import HpmlError, is_out_of_memory, one_line_message
 from hpml.machine import cpu_has_bf16, machine_info
-from hpml.measure import flops_per_sample, measure_phase, peak_estimate, peak_flags
+from hpml.measure import PeakEstimate, flops_per_sample, measure_phase, peak_estimate, peak_flags
 from hpml.models import count_parameters
 from hpml.train.build import TrainingSetup, build_training
 from hpml.files import atomic_write, os_error
+from hpml.results.record import SCHEMA, TrainRecord, flops_fields
 from hpml.train.fit import fit
 from hpml.train.optimizations import check_single_process
 from hpml.train.step import evaluate
@@ -74,23 +76,22 @@ def checked_flops(work: TrainingSetup) -> int:
                         + ("; try another --image-size" if cfg.image_size else "")) from None
 
 
-def run(
-    cfg: RunConfig,
-    *,
-    json_path: str | Path | None = None,
-    log_path: str | Path | None = None,
-    checkpoint_dir: str | Path | None = None,
-    resume: bool = False,
-    progress: bool = True,
-    work: TrainingSetup | None = None,
-    reduce=lambda m: m,
-) -> dict[str, Any]:
-    """Build, measure each phase, train, evaluate; return (and optionally write) the record.
+@dataclass
+class TrainMeasurement:
+    """What a training run measured, before it is written down (:func:`build_record`)."""
 
-    Without ``work`` this is a single-process run (a distributed rank passes its own)."""
-    if work is None:
-        check_single_process(cfg.optimizations, cfg.device)
-        work = build_training(cfg)
+    phases: dict[str, Any]  # per phase, combined over ranks
+    fit: dict[str, Any]  # fit()'s result
+    flops_per_sample: int
+    accuracy: float | None
+    estimate: PeakEstimate  # the peak FLOP/s of the run's compute dtype, at its thread count
+    dtype: torch.dtype
+
+
+def measure(cfg: RunConfig, work: TrainingSetup, *, log_path: str | Path | None = None,
+            checkpoint_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
+            reduce=lambda m: m) -> TrainMeasurement:
+    """Measure each phase, train and evaluate; ``reduce`` combines the ranks' readings."""
     state = work.state
     phases: dict[str, Any] = {}
     phases["preprocess"] = measure_preprocess(work, n=4 * cfg.batch_size)
@@ -127,41 +128,63 @@ def run(
     # Distributed: each rank measured its shard; combine them (samples/s add up, seconds
     # and peak memory take the worst rank).  Identity in a single process.
     phases = {name: reduce(p) for name, p in phases.items()}
-    train = phases["train"]
     dtype = state.settings.autocast_dtype or torch.float32
     estimate = peak_estimate(state.device.type, dtype)  # at this run's thread count
-    peak = estimate.flops_per_s
-    achieved = flops * train["samples_per_s"] if train["samples_per_s"] else None
+    return TrainMeasurement(phases, result, flops, accuracy, estimate, dtype)
+
+
+def build_record(cfg: RunConfig, work: TrainingSetup, measured: TrainMeasurement) -> TrainRecord:
+    """The JSON record of a measured run."""
+    train, estimate = measured.phases["train"], measured.estimate
     # Distributed: the ranks' summed FLOP/s compare with the sum of their peaks (each rank
     # probes its own GPU, or on CPU its own share of the cores: the probe uses its threads).
-    devices = work.world_size
-    record: dict[str, Any] = {
-        "hpml_schema": 1,
-        "kind": "train",
-        "config": cfg.as_dict(),
-        "params": count_parameters(state.module),
-        "flops_per_sample": flops,
-        "phases": phases,
-        "train_samples_per_s": train["samples_per_s"],
-        "achieved_flops": achieved,
-        "peak_flops": peak,
-        "peak_dtype": str(dtype).removeprefix("torch."),
-        "peak_fraction": achieved / (peak * devices) if peak and achieved else None,
-        "peak_fraction_of": "measured matmul peak of peak_dtype (probe, this machine)",
-        **{k: v for k, v in estimate.as_dict().items() if k != "peak_flops"},
-        "steps": result["steps"],
-        # training samples each epoch left out (all ranks): its short last batch (hpml.train.build.build_loader)
-        "dropped_per_epoch": work.dropped_per_epoch * work.world_size,
-        "epochs": result["epochs"],
-        "accuracy": accuracy,
-        "world_size": work.world_size,
-        "machine": machine_info(),
-        # Outputs that could not be written (one line each: path and errno); the CLI
-        # prints the summary, then these, and exits 1.
-        "output_errors": list(result["output_errors"]),
-    }
-    emulated = dtype is torch.bfloat16 and state.device.type == "cpu" and not cpu_has_bf16()
-    record["peak_flags"] = peak_flags(record["peak_fraction"], estimate, emulated=emulated)
+    flops = flops_fields(measured.flops_per_sample, train["samples_per_s"], estimate.flops_per_s,
+                         str(measured.dtype).removeprefix("torch."), devices=work.world_size)
+    emulated = measured.dtype is torch.bfloat16 and work.state.device.type == "cpu" and not cpu_has_bf16()
+    peak = {k: v for k, v in estimate.as_dict().items() if k != "peak_flops"}
+    peak["peak_flags"] = peak_flags(flops["peak_fraction"], estimate, emulated=emulated)
+    return TrainRecord(
+        hpml_schema=SCHEMA,
+        kind="train",
+        config=cfg.as_dict(),
+        params=count_parameters(work.state.module),
+        flops_per_sample=measured.flops_per_sample,
+        phases=measured.phases,
+        train_samples_per_s=train["samples_per_s"],
+        **flops,
+        **peak,  # type: ignore[typeddict-item]
+        steps=measured.fit["steps"],
+        # its short last batch (hpml.train.build.build_loader)
+        dropped_per_epoch=work.dropped_per_epoch * work.world_size,
+        epochs=measured.fit["epochs"],
+        accuracy=measured.accuracy,
+        world_size=work.world_size,
+        machine=machine_info(),
+        # the CLI prints the summary, then these, and exits 1
+        output_errors=list(measured.fit["output_errors"]),
+    )
+
+
+def run(
+    cfg: RunConfig,
+    *,
+    json_path: str | Path | None = None,
+    log_path: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    work: TrainingSetup | None = None,
+    reduce=lambda m: m,
+) -> dict[str, Any]:
+    """Build, measure, return (and optionally write) the record.
+
+    Without ``work`` this is a single-process run (a distributed rank passes its own)."""
+    if work is None:
+        check_single_process(cfg.optimizations, cfg.device)
+        work = build_training(cfg)
+    measured = measure(cfg, work, log_path=log_path, checkpoint_dir=checkpoint_dir, resume=resume,
+                       progress=progress, reduce=reduce)
+    record: dict[str, Any] = dict(build_record(cfg, work, measured))
     if json_path and work.is_main:
         try:
             atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, default=str)),

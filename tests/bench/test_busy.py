@@ -134,7 +134,7 @@ def test_under_the_gates_baton_the_other_session_is_own_work_not_load():
     import sys
 
     from hpml.bench.busy import BATON_ROOT_ENV
-    from hpml.gate.baton import ROOT_ENV
+    from hpml.bench.baton import ROOT_ENV
 
     assert ROOT_ENV == BATON_ROOT_ENV  # the gate sets what busy.py reads
     # a "sibling session" of this process (the stand-in gate): 0.3 s of CPU, then reaped

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hpml.bench.fresh import FreshSide
-from hpml.bench.harness import BenchSession
+from hpml.bench.session import BenchSession
 from hpml.bench.matrix import Case
 from hpml.bench.profiles import get_profile
 from hpml.bench.workloads import inference_workload

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hpml.bench import matrix
-from hpml.bench.matrix import LOADER_ONLY_REASON, Case, skip_reason
+from hpml.bench import matrix, skips
+from hpml.bench.matrix import Case
+from hpml.bench.skips import LOADER_ONLY_REASON, skip_reason
 from hpml.bench.profiles import get_profile
 from hpml.data import dataset_info, list_datasets
 from hpml.errors import HpmlError
@@ -85,7 +86,7 @@ def test_rows_that_do_not_apply_say_why(case, reason):
     ids=lambda c: c.id,
 )
 def test_rows_that_apply_have_no_reason(case, monkeypatch):
-    monkeypatch.setattr(matrix, "cpu_has_bf16", lambda: True)  # else bf16 rows are measured once (emulated)
+    monkeypatch.setattr(skips, "cpu_has_bf16", lambda: True)  # else bf16 rows are measured once (emulated)
     assert skip_reason(case, SMOKE, frozenset({case})) is None  # selected alone (no dataset twin runs)
 
 
@@ -119,7 +120,7 @@ def test_knob_settings_vary_the_workers_optimization():
 
 
 def test_optimizations_composing_to_the_same_settings_are_measured_once():
-    from hpml.bench.matrix import alias_target, aliases_of, skip_reason
+    from hpml.bench.skips import alias_target, aliases_of, skip_reason
     from hpml.bench.profiles import get_profile
 
     p = get_profile("smoke")
@@ -138,7 +139,7 @@ def test_datasets_with_the_same_step_are_measured_once():
     """CIFAR-10/100 at 32 px run the digits step (ResNet-50, 3x32x32, batch 8; the head has 10 or
     100 outputs), amazon_full the amazon_polarity one: measured once, in shape-only phases; in the
     phases that read the data, CIFAR-100 is CIFAR-10 (same storage, transform and flip rule)."""
-    from hpml.bench.matrix import dataset_aliases_of, workload_twin
+    from hpml.bench.skips import dataset_aliases_of, workload_twin
 
     p = get_profile("smoke")
     twins = {d: workload_twin(Case("train", d, "cpu", "channels_last", "sgd"), p) for d in list_datasets()}
@@ -180,7 +181,7 @@ def test_the_smoke_profile_measures_end_to_end_once_per_kind_of_data():
     each kind are skipped naming their stand-in, unless it is deselected.  In-memory arrays
     (CIFAR's, digits') are left out, naming the rows measured instead, unless those are
     deselected.  Profiles without the field measure every dataset."""
-    from hpml.bench.matrix import end_to_end_stand_in, end_to_end_stands_for, end_to_end_unmeasured
+    from hpml.bench.skips import end_to_end_stand_in, end_to_end_stands_for, end_to_end_unmeasured
 
     p = get_profile("smoke")
     assert all(name in list_datasets() for name in p.end_to_end_datasets)
@@ -267,7 +268,7 @@ def test_unknown_or_unusable_models_are_refused():
 
 def test_every_phase_is_declared_once_and_every_matrix_phase_has_a_build():
     from hpml.bench.matrix import PHASE_VARIANTS
-    from hpml.bench.phases import PHASE_BUILDS
+    from hpml.bench.phase_builds import PHASE_BUILDS
     from hpml.results.phase_names import PHASES, phase_names
 
     assert set(PHASE_BUILDS) <= set(PHASES) and set(PHASE_VARIANTS) <= set(PHASE_BUILDS)
@@ -298,9 +299,9 @@ def test_what_an_optimization_affects_decides_the_phases_that_measure_it():
 def test_emulated_bf16_is_measured_once_on_a_cpu_without_it(native, monkeypatch):
     """Without native bf16 only the Amazon-review inference row measures bf16 autocast; the
     others are skipped naming it; with native bf16, or --hpml-emulated, every row runs."""
-    from hpml.bench.matrix import EMULATED_ENV, emulated_reason
+    from hpml.bench.skips import EMULATED_ENV, emulated_reason
 
-    monkeypatch.setattr(matrix, "cpu_has_bf16", lambda: native)
+    monkeypatch.setattr(skips, "cpu_has_bf16", lambda: native)
     monkeypatch.delenv(EMULATED_ENV, raising=False)
     p = get_profile("smoke")
     kept = Case("inference", "amazon_polarity", "cpu", "amp")
@@ -352,7 +353,7 @@ def test_text_twins_measured_once_are_the_same_work_up_to_the_head():
 
     profile = get_profile("smoke")
     full = matrix.Case("train", "amazon_full", "cpu", "baseline", "sgd")
-    assert matrix.workload_twin(full, profile) == "amazon_polarity"
+    assert skips.workload_twin(full, profile) == "amazon_polarity"
     two, five = synthetic_tokenizer(dataset_info("amazon_polarity")), synthetic_tokenizer(dataset_info("amazon_full"))
     assert two.vocab_size == five.vocab_size
     text = SyntheticReviews(5, "train", 3, seed=1).text(2)

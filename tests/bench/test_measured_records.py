@@ -8,13 +8,17 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from hpml.bench import workloads
-from hpml.bench.harness import BenchSession, Measured
+from hpml.bench.session import BenchSession
+from hpml.bench.sides import Measured
 from hpml.bench.matrix import Case
 from hpml.bench.profiles import get_profile
 from hpml.bench.realdata import RealData
 from hpml.data.synthetic import SyntheticImages
+from hpml.measure.tracker_registry import tracked_metrics
+from hpml.results.record import BenchRow, declared_keys
 from hpml.train.optimizations import expand
 
 TINY = dataclasses.replace(
@@ -118,3 +122,21 @@ def test_the_loading_matrix_has_a_cold_cache_row_per_dataset():
     cold = [c for c in loading_cases(TINY) if c.cold_cache]
     assert sorted(c.dataset for c in cold) == sorted(list_datasets())
     assert all(c.source == "real" and c.is_baseline for c in cold)
+
+
+def test_rows_record_the_declared_keys(session: BenchSession):
+    """A paired row and its A/A baseline record :class:`BenchRow`'s keys; anything else is a
+    tracked metric or the workload's own ``extra``."""
+    extra = {"image_size": 8}
+    build = lambda c, s: Measured(target=lambda: None, samples_per_round=2, batch_size=2, flops_per_sample=10,
+                                  compute_dtype=torch.float32, extra=extra)  # noqa: E731
+    optional = declared_keys(BenchRow) - BenchRow.__required_keys__
+    for optimization, present in (("baseline", {"aa_control", "speedup_stop"}),
+                                  ("channels_last", {"speedup_stop", "baseline_interleaved_s"})):
+        bench = FakeBenchmark()
+        session.run(bench, Case("train", "digits", "cpu", optimization, "sgd"), build)
+        keys = set(bench.extra_info)
+        assert BenchRow.__required_keys__ <= keys
+        assert keys & optional == present
+        assert keys - declared_keys(BenchRow) == set(tracked_metrics()) | set(extra)
+    assert bench.extra_info["achieved_flops"] == 10 * bench.extra_info["samples_per_s"]

@@ -42,7 +42,7 @@ import time
 import pytest
 import torch
 
-from hpml.bench.harness import Measured, NotApplicable
+from hpml.bench.sides import Measured, NotApplicable
 from hpml.bench.matrix import Case
 
 SECONDS = {"baseline": 0.02, "channels_last": 0.01, "grad_accum": 0.02}
@@ -115,7 +115,7 @@ def test_rows_are_measured_skipped_with_reasons_and_ordered(suite: pytest.Pytest
     assert fast["samples_per_s"] == pytest.approx(8 / rows["channels_last"]["stats"]["median"])
     assert fast["profile"] == "smoke" and fast["phase"] == "train" and fast["dataset"] == "cifar10"
     assert rows["baseline"]["group"] == "train:cifar10:cpu"
-    from hpml.bench.harness import PAIRED_KEYS
+    from hpml.bench.session import PAIRED_KEYS
     from hpml.measure.tracker_registry import tracked_metrics
 
     assert set(PAIRED_KEYS) <= set(fast) and {"phase", "dataset", "model", "device", "optimizer", "optimization"} <= set(fast)
@@ -296,7 +296,7 @@ import time
 
 import pytest
 
-from hpml.bench.harness import Measured
+from hpml.bench.sides import Measured
 from hpml.bench.matrix import Case
 
 CASES = [Case("train", d, "cpu", o, "sgd") for d in ("cifar10", "digits") for o in ("baseline", "channels_last")]
@@ -343,7 +343,7 @@ def test_real(benchmark, hpml_bench, case):
 def test_real_rows_hold_every_contract_key(suite: pytest.Pytester):
     """A tiny real workload (ResNet-18 inference on digits) through plugin, harness, fresh
     processes and pytest-benchmark: the JSON every reader relies on."""
-    from hpml.bench.harness import PAIRED_KEYS
+    from hpml.bench.session import PAIRED_KEYS
     from hpml.train.malloc import host_allocator_tuned, unavailable_reason
 
     suite.makepyfile(test_real=REAL)
@@ -370,7 +370,7 @@ import time
 
 import pytest
 
-from hpml.bench.harness import Measured
+from hpml.bench.sides import Measured
 from hpml.bench.matrix import Case
 
 CASES = [Case("overhead", "cifar10", "cpu", "baseline", "sgd"), Case("overhead", "cifar10", "cpu", "channels_last", "sgd")]

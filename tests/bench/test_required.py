@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from hpml.bench import matrix
+from hpml.bench import matrix, skips
 from hpml.bench.profiles import get_profile
 from hpml.bench.required import REQUIRED_PHASES, main, required_rows
 
@@ -40,7 +40,7 @@ def test_every_required_row_is_a_matrix_row_that_the_selection_measures(monkeypa
     makers = {"train": matrix.train_cases, "inference": matrix.inference_cases, "load": matrix.loading_cases}
     for row in rows:
         assert row.case in makers[row.case.phase](PROFILE), row.name
-        assert matrix.skip_reason(row.case, PROFILE, selected) is None, row.name
+        assert skips.skip_reason(row.case, PROFILE, selected) is None, row.name
     amp = next(r.case for r in rows if r.case.phase == "train" and r.case.optimization == "amp")
     settings = amp.settings(PROFILE)
     assert settings.autocast_dtype is torch.float16 and settings.grad_scaler

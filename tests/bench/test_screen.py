@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hpml.bench import matrix, screen
+from hpml.bench import matrix, screen, skips
 from hpml.bench.profiles import get_profile
 
 
@@ -53,18 +53,18 @@ def _default_cpu_rows() -> list[dict]:
              + matrix.end_to_end_cases(profile) + matrix.preprocess_cases(profile) + matrix.overhead_cases(profile))
     rows = []
     for case in cases:
-        if case.device != "cpu" or matrix.skip_reason(case, profile) or case.settings(profile).compile:
+        if case.device != "cpu" or skips.skip_reason(case, profile) or case.settings(profile).compile:
             continue
         aa = {"speedup": 1.0, "interval": [0.98, 1.02], "pairs": 8} if case.is_baseline else None
         r = row(case.phase, case.label, case.optimization, 1.5, [1.45, 1.55], optimizer=case.optimizer, aa=aa)
         r["model"] = case.model
         if case.phase == "overhead":
             r.update(reference="handwritten", aa_control=None)
-        r["dataset_aliases"] = matrix.dataset_aliases_of(case, profile)
-        r["stands_for"] = matrix.end_to_end_stands_for(case, profile)
+        r["dataset_aliases"] = skips.dataset_aliases_of(case, profile)
+        r["stands_for"] = skips.end_to_end_stands_for(case, profile)
         rows.append(r)
     for case in ddp_cases(profile):
-        if case.device == "cpu" and not matrix.skip_reason(case, profile):
+        if case.device == "cpu" and not skips.skip_reason(case, profile):
             # busy-marked, the widest a ddp cell gets ("1.05x?!"): a busy run must fit too
             rows.append(dict(row("ddp", case.label, case.optimization, 1.05, busy=True), model=case.model))
     return rows

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from hpml.bench import workloads
-from hpml.bench.harness import BenchSession
+from hpml.bench.session import BenchSession
 from hpml.bench.matrix import Case
-from hpml.bench.paired import Precision
+from hpml.bench.pairing import Precision
 from hpml.bench.realdata import RealData
 from hpml.train.optimizations import OPTIMIZATIONS, Settings
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from hpml.bench import workloads
-from hpml.bench.harness import BenchSession, NotApplicable
+from hpml.bench.session import BenchSession
+from hpml.bench.sides import NotApplicable
 from hpml.bench.matrix import Case
 from hpml.bench.profiles import get_profile
 from hpml.bench.realdata import RealData

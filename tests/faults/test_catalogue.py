@@ -904,7 +904,7 @@ def test_a_receiver_stopped_mid_batch_is_no_traceback_in_the_worker() -> None:
 
 FRESH_SESSION = """
 from hpml.bench.fresh import FreshSide
-from hpml.bench.harness import BenchSession
+from hpml.bench.session import BenchSession
 from hpml.bench.matrix import Case
 from hpml.bench.profiles import get_profile
 from hpml.bench.workloads import inference_workload
@@ -938,7 +938,7 @@ BENCH_INI = "[pytest]\naddopts = --hpml-row-budget=0.05 -p no:cacheprovider\nmar
 BENCH_ROW = """
 import time
 import pytest
-from hpml.bench.harness import Measured
+from hpml.bench.sides import Measured
 from hpml.bench.matrix import Case
 
 CASE = Case("train", "cifar10", "cpu", "baseline", "sgd")
@@ -1121,7 +1121,7 @@ def test_tokenizer_cache_is_only_a_cache(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_gate_session_dies_with_a_killed_gate(tmp_path: Path) -> None:
     """33.9: a baton session outlived a SIGKILLed ``hpml gate --base``, re-parented to PID 1."""
-    code = ("import subprocess, sys, time; from pathlib import Path; from hpml.gate import baton; "
+    code = ("import subprocess, sys, time; from pathlib import Path; from hpml.bench import baton; "
             "child = baton.spawn('base', ['sleep', '120'], cwd=Path('.'), env={}, output=subprocess.DEVNULL); "
             "print(child.proc.pid, flush=True); time.sleep(120)")
     gate = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

@@ -10,7 +10,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 git clone -q "$repo" "$work/clone" && cd "$work/clone" || exit 2
 export PYTHONPATH="$PWD"
-gate() { python -m hpml.gate --base auto; }
+gate() { python -m hpml gate --base auto; }
 commit() { git -c user.name=ci -c user.email=ci@example.com commit -qam "$1"; }
 
 echo "== comment-only commit (expect exit 0)"

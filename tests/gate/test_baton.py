@@ -1,4 +1,4 @@
-"""The baton between two sessions (:mod:`hpml.gate.baton`): turns, ABBA order, and no hang ever.
+"""The baton between two sessions (:mod:`hpml.bench.baton`): turns, ABBA order, and no hang ever.
 
 Tiny child processes stand in for pytest sessions: each "timed call" appends the child's
 name to a shared log (O_APPEND, so the log is the order the children really ran in) and
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hpml.gate import baton
+from hpml.bench import baton
 from hpml.gate.revisions import PAIRS_ENV, session_args
 
 TIMEOUT = 60.0  # s; generous for a loaded 2-core machine, still bounds a hang

@@ -2,7 +2,7 @@
 
 ``HPML_PLANTED_COMPUTE`` must (a) add real compute, not a sleep, (b) of a fixed size once
 calibrated, like a code change, and (c) reach every measured row: every
-``benchmark.pedantic`` in the benchmarks goes through :func:`hpml.bench.harness.timed_call`.
+``benchmark.pedantic`` in the benchmarks goes through :func:`hpml.bench.sides.timed_call`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hpml.bench.harness import PLANTED_COMPUTE_ENV, PLANTED_ONLY_ENV, PlantedCompute, planted_compute, timed_call
+from hpml.bench.planted import planted_compute, PLANTED_COMPUTE_ENV, PLANTED_ONLY_ENV, PlantedCompute
+from hpml.bench.sides import timed_call
 from hpml.errors import HpmlError
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
@@ -141,7 +142,7 @@ def _pedantic_targets(path: Path) -> list[tuple[int, str]]:
 def test_the_harness_times_each_side_through_timed_call(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every row, paired or alone, in process or fresh, is timed by a harness ``Side``:
     with the knob set, each of its calls carries the planted work."""
-    from hpml.bench.harness import Measured, Side
+    from hpml.bench.sides import Measured, Side
 
     monkeypatch.setenv(PLANTED_COMPUTE_ENV, "0.3")
     side = Side(Measured(target=_work, samples_per_round=1, batch_size=1), "cpu")

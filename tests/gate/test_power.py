@@ -47,7 +47,7 @@ def test_each_case_plants_the_work_on_the_current_side_only() -> None:
 
 
 def test_the_knobs_are_the_harness_ones() -> None:
-    from hpml.bench.harness import PLANTED_COMPUTE_ENV, PLANTED_ONLY_ENV
+    from hpml.bench.planted import PLANTED_COMPUTE_ENV, PLANTED_ONLY_ENV
     from tools import gate_power as power
 
     assert (power.PLANTED_ENV, power.PLANTED_ONLY_ENV) == (PLANTED_COMPUTE_ENV, PLANTED_ONLY_ENV)

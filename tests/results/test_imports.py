@@ -37,8 +37,8 @@ def test_json_only_commands_start_without_torch(command: str) -> None:
     assert f"hpml.{command}.command" in modules  # the command really was set up
 
 
-def test_python_m_hpml_gate_runs_the_same_command_without_torch() -> None:
-    modules = imported_modules("-m", "hpml.gate", "--help")
+def test_python_m_hpml_gate_runs_without_torch() -> None:
+    modules = imported_modules("-m", "hpml", "gate", "--help")
     assert "torch" not in modules and "hpml.gate.command" in modules
 
 

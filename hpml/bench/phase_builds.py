@@ -1,17 +1,5 @@
-"""The benchmark side of each phase: which rows it has and what one measured call runs.
-
-The names, their order and what each phase is for are declared once in
-:mod:`hpml.results.phase_names` (torch-free, read by the report and the gate); this registry
-adds what only the benchmarks need: the row generator (:mod:`hpml.bench.matrix`) and the
-workload builder (:mod:`hpml.bench.workloads`).  A benchmark file is then two lines::
-
-    PHASE = PHASE_BUILDS.get("train")
-    pytest_generate_tests = PHASE.parametrize
-    def test_train_step(benchmark, hpml_bench, case):
-        PHASE.run(benchmark, hpml_bench, case)
-
-DDP rows keep their own file (``benchmarks/test_ddp.py``: a pool of ranks per world size).
-"""
+"""The benchmark side of each phase (names declared in :mod:`hpml.results.phase_names`): its row generator and
+workload builder, so a benchmark file is two lines (``benchmarks/test_train_step.py``)."""
 
 from __future__ import annotations
 
@@ -21,7 +9,7 @@ from typing import Callable
 import pytest
 
 from hpml.bench import matrix, workloads
-from hpml.bench.harness import Measured
+from hpml.bench.sides import Measured
 from hpml.errors import HpmlError
 from hpml.registry import Registry
 from hpml.results.phase_names import PHASE_INFO, PhaseInfo
@@ -29,11 +17,10 @@ from hpml.results.phase_names import PHASE_INFO, PhaseInfo
 
 @dataclass(frozen=True)
 class Phase:
-    name: str  # declared in hpml.results.phase_names
+    name: str
     cases: Callable[..., list[matrix.Case]]  # (profile, datasets=None, models=None) -> rows
     build: Callable[[matrix.Case, "workloads.BenchSession"], Measured]  # (case, session) -> one measured call
     # rows paired with the same case built by this instead of with their baseline row
-    # (interleaved reference steps: BenchSession.run's ``reference``)
     reference: Callable[[matrix.Case, "workloads.BenchSession"], Measured] | None = None
 
     def run(self, benchmark: object, session: "workloads.BenchSession", case: matrix.Case) -> None:

@@ -1,36 +1,6 @@
-"""The baton: two benchmark sessions run at once, but only one of them at any time.
-
-``hpml gate --base`` starts the base and the current pytest session *concurrently*
-and lets exactly one of them run at a time, handing over after every timed call in
-ABBA order of turns (A B B A A B B A ...).  The k-th timed call of the base and the
-k-th of the current session therefore run next to each other in time, on the same
-machine state, and the gate can compare them pair by pair (:func:`hpml.gate.checks.
-compare_paired`) instead of pooling rounds of sessions minutes apart.
-
-Protocol (two ``os.pipe`` pairs per child, their ends passed with ``pass_fds`` and named
-in ``HPML_BATON="rfd,wfd"``):
-
-* the child blocks on a "go" byte *before* importing anything heavy (the wrapper of
-  :func:`child_command` loads this file, stdlib only, under :data:`CHILD_MODULE` and
-  waits before it imports pytest), so the imports, collection, model building and
-  warm-up all belong to the child's first turn;
-* after each timed call the child writes a "done" byte and blocks on "go" again
-  (:func:`handover`: hpml's harness calls it after each measured call, outside the
-  timed region; :func:`timer` does it for plain pytest-benchmark rounds);
-* EOF on "go" means "run free": the conductor closes a child's "go" pipe when the other
-  child has exited, so the survivor keeps the baton for good (it still writes "done"
-  after each call, without waiting, so that its calls are counted).  A child whose parent died
-  sees EOF too and runs free: a child never hangs on the baton.
-
-:func:`conduct` is the parent's side.  It never hangs either: a child that dies, or
-exits without ever handing back (a base revision whose code predates the baton), ends
-its turn by EOF; a run that goes past ``timeout`` seconds is killed.  The report says
-whether the alternation held (both children handed over equally often, at least once);
-when it did not, the gate falls back to the unpaired session test and says so.
-
-This module imports nothing but the standard library: it is loaded into sessions of
-*any* revision, before pytest, without importing the ``hpml`` package of that revision.
-"""
+"""The baton: the two sessions of ``hpml gate --base`` run at once, one at a time, handing over after
+each timed call in ABBA order over two pipes (``HPML_BATON``); EOF on "go" means run free, so a child
+never hangs.  Standard library only: it is loaded into any revision's session before its ``hpml``."""
 
 from __future__ import annotations
 
@@ -51,8 +21,6 @@ ROOT_ENV = "HPML_BATON_ROOT"
 CHILD_MODULE = "hpml_gate_baton"
 GO, DONE = b"g", b"d"
 
-# --- the child's side ---------------------------------------------------------------------------
-
 
 class Client:
     """A session's end of the baton (a no-op when the session runs without one)."""
@@ -64,8 +32,7 @@ class Client:
 
     @classmethod
     def from_env(cls) -> "Client":
-        # Consumed here: a process this session starts (a fresh-process row, a DataLoader
-        # worker) must not take the variable for its own, its fd numbers mean other files there.
+        # consumed: in a process this session starts, those fd numbers are other files
         raw = os.environ.pop(ENV, "")
         try:
             rfd, wfd = (int(part) for part in raw.split(","))
@@ -87,15 +54,13 @@ class Client:
             self.free = True
 
     def handover(self) -> None:
-        """One timed call is over: let the other session run, and wait for the baton back.
-
-        A released child still reports its calls (without waiting), so the conductor can
-        tell whether both sessions made the same number of them."""
+        """One timed call is over: let the other session run, and wait for the baton back
+        (a released child still reports its calls, so the conductor can count them)."""
         if self.wfd is None:
             return
         try:
             os.write(self.wfd, DONE)
-        except OSError:  # the conductor is gone
+        except OSError:
             self.wfd, self.free = None, True
             return
         self.handovers += 1
@@ -106,9 +71,7 @@ _CLIENT: Client | None = None
 
 
 def client() -> Client:
-    """This process's client.  In a baton child the wrapper registered this file as
-    :data:`CHILD_MODULE` before anything else ran; ``hpml.gate.baton`` imported later (by
-    the harness) then delegates to that one, so there is one client per process."""
+    """This process's client: the one the child wrapper registered as :data:`CHILD_MODULE`, if any."""
     global _CLIENT
     registered = sys.modules.get(CHILD_MODULE)
     if registered is not None and registered is not sys.modules.get(__name__):
@@ -125,17 +88,8 @@ def handover() -> None:
 
 
 def timer() -> float:
-    """``--benchmark-timer`` for plain pytest-benchmark sessions: ``time.perf_counter``,
-    handing the baton over right after each round's *end* timestamp.
-
-    pytest-benchmark's runner (``BenchmarkFixture._make_runner``, 5.x) reads the timer
-    twice per round, ``start = timer()`` and ``end = timer()``; the end reading is the one
-    whose caller already holds ``start``.  Readings from anywhere else (the timer's
-    precision probe) never hand over.  Pinned by tests/gate/test_baton.py against the
-    installed version.  ``benchmark.pedantic`` makes the same runs on both sides; plain
-    ``benchmark(f)`` calibrates by time, so the two sides may make different numbers of
-    runs, and the gate then falls back to its unpaired test.
-    """
+    """``--benchmark-timer`` for plain pytest-benchmark rounds: ``time.perf_counter``, handing over
+    after each round's end reading (the one whose caller holds ``start``; tests/gate/test_baton.py)."""
     now = time.perf_counter()
     caller = sys._getframe(1)
     if caller.f_code.co_name == "runner" and "start" in caller.f_locals:
@@ -143,8 +97,7 @@ def timer() -> float:
     return now
 
 
-#: The wrapper run as ``python -c WRAPPER BATON_FILE MODULE ARGS...``: loads the baton (stdlib
-#: only), waits for the first turn, then runs MODULE as ``python -m MODULE ARGS...`` would.
+#: ``python -c WRAPPER BATON_FILE MODULE ARGS...``: load the baton, wait for the first turn, run MODULE.
 WRAPPER = (
     "import importlib.util, runpy, sys\n"
     "spec = importlib.util.spec_from_file_location(%r, sys.argv[1])\n"
@@ -162,9 +115,6 @@ def child_command(module: str, args: Sequence[str], python: str = sys.executable
     return [python, "-c", WRAPPER, str(Path(__file__).resolve()), module, *args]
 
 
-# --- the parent's side ---------------------------------------------------------------------------
-
-
 class BatonTimeout(Exception):
     """The children ran past the conductor's timeout; both were killed."""
 
@@ -175,8 +125,8 @@ class Child:
 
     name: str
     proc: subprocess.Popen
-    go: int | None  # parent writes "go" here
-    done: int | None  # parent reads "done" here
+    go: int | None
+    done: int | None
     handovers: int = 0
 
 
@@ -204,8 +154,7 @@ class Report:
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: Linux sends it SIGKILL when the gate dies, so a gate
-    killed with SIGKILL (no ``finally`` runs) leaves no session re-parented to PID 1."""
+    """In the child, before exec: SIGKILL when the gate dies, so no session outlives a killed gate."""
     import ctypes
 
     pr_set_pdeathsig = 1
@@ -220,8 +169,7 @@ def spawn(name: str, cmd: Sequence[str], *, cwd: Path, env: dict[str, str], outp
     go_r, go_w = os.pipe()  # os.pipe ends are not inheritable: only pass_fds reach the child
     done_r, done_w = os.pipe()
     try:
-        # ROOT_ENV: the two sessions take turns, so each one's CPU is the pair's own work;
-        # hpml.bench.busy counts this process's whole tree as "own", not as another's load.
+        # the pair's CPU is its own work: hpml.bench.busy counts the gate's whole tree as "own"
         proc = subprocess.Popen(list(cmd), cwd=cwd, env={**env, ENV: f"{go_r},{done_w}", ROOT_ENV: str(os.getpid())},
                                 pass_fds=(go_r, done_w),
                                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
@@ -255,11 +203,8 @@ def stop(children: Sequence[Child]) -> None:
 
 
 def conduct(a: Child, b: Child, *, first: int = 0, timeout: float | None = None) -> Report:
-    """Give ``a`` and ``b`` the baton in turns, ABBA from ``first`` (0: ``a``), until both exit.
-
-    Returns when both processes have ended; their exit codes are in the report.  Raises
-    :class:`BatonTimeout` (both killed) when that takes longer than ``timeout`` seconds.
-    """
+    """Give ``a`` and ``b`` the baton in turns, ABBA from ``first``, until both exit; past ``timeout``
+    s both are killed and :class:`BatonTimeout` is raised."""
     children = (a, b)
     report = Report((a.name, b.name))
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -268,7 +213,7 @@ def conduct(a: Child, b: Child, *, first: int = 0, timeout: float | None = None)
         while any(c.done is not None for c in children):
             alive = [i for i, c in enumerate(children) if c.done is not None]
             if holder is None and len(alive) == 2 and all(c.go is not None for c in children):
-                holder = first if turn % 4 in (0, 3) else 1 - first  # A B B A ...
+                holder = first if turn % 4 in (0, 3) else 1 - first
                 try:
                     os.write(children[holder].go, GO)
                     report.turns.append(children[holder].name)

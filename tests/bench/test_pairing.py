@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from hpml.bench.paired import (
+from hpml.bench.pairing import (
     MIN_PAIRS_FOR_INTERVAL,
     PairedResult,
     Precision,
@@ -184,7 +184,7 @@ def test_noise_floor_is_the_widest_a_a_control():
 
 
 def test_rank_interval_ranks_match_the_binomial_table():
-    from hpml.bench.paired import median_rank_interval
+    from hpml.bench.pairing import median_rank_interval
 
     # 0-based ranks of the classic 95 % median interval (e.g. n=20: 6th and 15th values)
     assert median_rank_interval(6) == (0, 5)
@@ -213,7 +213,7 @@ def test_an_a_a_control_holds_1_in_its_interval_at_least_95_percent_of_the_time(
 def test_the_pilot_sizes_the_row_once():
     """Two stages: the first ``min_pairs`` pairs plan the row's size; the row then measures
     exactly that many pairs (no budget or max_pairs in the way), whatever its interval reads."""
-    from hpml.bench.paired import CHECK_RESAMPLES, PAST_PILOT, planned_pairs
+    from hpml.bench.pairing import CHECK_RESAMPLES, PAST_PILOT, planned_pairs
 
     machine = DriftingMachine(drift=0.0, horizon=1.0, noise=0.06, seed=3)
     precision = Precision(0.05, budget_s=1e6, min_pairs=6)

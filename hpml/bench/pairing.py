@@ -1,45 +1,5 @@
-"""Paired measurement: an optimization's speedup from rounds interleaved with its baseline's.
-
-Rows measured one after another let the machine's drift (a neighbour starting, the
-CPU clocking down, caches filling) go straight into the ratio of two rows.  Here the
-two sides of a comparison run alternately, ``A B B A A B B A ...``, in the same
-process (or in two fresh processes driven in lock step, see :mod:`hpml.bench.fresh`),
-after both are warmed up.  A *pair* is one call of each side taken back to back, so
-both see the same machine; the ABBA order puts the baseline first in half of the pairs
-and second in the other half, so a steady drift biases half the pairs up and half
-down by the same amount, and the median cancels it.
-
-* estimate: the median of the per-pair ratios ``scale * base_s / opt_s`` (``scale`` =
-  samples per optimization call over samples per baseline call, so the ratio is one of
-  throughputs), over whole ``A B | B A`` blocks: where the two orders disagree, a trailing
-  pair of one order would move the median by the gap between them;
-* interval: 95 % percentile bootstrap over the pairs (pairs are resampled whole, so
-  what they share, the machine's state at that moment, stays paired), widened where
-  needed to the distribution-free interval of a median (order statistics, binomial
-  ranks: :func:`median_rank_interval`).  With the 6-10 pairs of a smoke row, a
-  percentile bootstrap of a median is too narrow (for 3 pairs its interval lies inside
-  [min, max], which holds the median only 75 % of the time); the rank interval holds
-  the true median ratio with >= 95 % probability from 6 pairs on, whatever the noise's
-  distribution.  That is what lets an A/A control read 1.00 within its interval in
-  >= 95 % of runs;
-* half-width: ``(hi - lo) / 2 / estimate``, relative;
-* adaptive stop (:func:`measure_pairs`), in two stages: the first
-  :attr:`Precision.min_pairs` pairs (the pilot) size the row, the pairs the target
-  half-width needs at the pilot's spread, and the row measures that many, or stops
-  earlier when its time budget (seconds of measured calls, both sides) is spent or
-  :attr:`Precision.max_pairs` is reached.  It does not stop the first time the interval
-  looks narrow enough: that picks the samples whose spread reads low by chance, and those
-  miss the true ratio more often (docs/studies/stop-rule.md).
-  ``hpml gate --base``
-  switches it off (:attr:`Precision.fixed_pairs`, from ``HPML_BENCH_PAIRS``): both
-  revisions' sessions must make the same sequence of timed calls to be paired, and there
-  each row is timed alone, ``fixed_pairs`` calls, its pairs being the other session's calls
-  (:attr:`hpml.bench.harness.BenchSession.gate_session`).
-
-A speedup is *significant* only when its interval excludes 1.0 and its estimate lies
-outside the phase's noise floor: the interval of an A/A control (the baseline paired
-with itself), see :func:`is_significant`.
-"""
+"""Paired measurement: a speedup from calls interleaved with the baseline's (``A B B A ...``; rules for
+users in ``benchmarks/README.md``, "Paired rows"); the stop rule is :func:`measure_pairs`."""
 
 from __future__ import annotations
 
@@ -67,7 +27,7 @@ class Precision:
 
     target_halfwidth: float  # relative half-width of the 95 % interval, e.g. 0.05 = +-5 %
     budget_s: float  # s of measured calls (both sides) per row; the row stops when spent
-    min_pairs: int = 6  # the pilot that sizes the row; from 6 pairs the median's rank interval reaches 95 %
+    min_pairs: int = 6  # the pilot; from 6 pairs the median's rank interval reaches 95 %
     max_pairs: int = 200  # bounds a fast row (microsecond calls) that never reaches the target
     fixed_pairs: int | None = None  # exactly this many pairs, no adaptive stop (gate sessions: same calls per side)
 
@@ -121,10 +81,8 @@ def pair_ratios(base_s: Sequence[float], opt_s: Sequence[float], scale: float = 
 
 
 def median_rank_interval(n: int, level: float = LEVEL) -> tuple[int, int]:
-    """0-based ranks ``(lo, hi)`` of the sorted values bounding a distribution-free
-    ``level`` interval of the median of ``n`` values: the widest ranks ``k`` with
-    ``P(Binomial(n, 1/2) < k) <= (1 - level) / 2``.  Below 6 values no interval reaches
-    95 %; then (min, max), which covers ``1 - 2 ** (1 - n)``."""
+    """0-based ranks ``(lo, hi)`` bounding a distribution-free ``level`` interval of the median of
+    ``n`` sorted values (binomial ranks); below 6 values none reaches 95 %, then (min, max)."""
     tail = (1 - level) / 2
     k, cumulative = 0, 0.0
     while True:
@@ -137,19 +95,15 @@ def median_rank_interval(n: int, level: float = LEVEL) -> tuple[int, int]:
 
 
 def balanced(ratios: np.ndarray) -> np.ndarray:
-    """The ratios of whole ``A B | B A`` blocks: a trailing pair taken in one order only is
-    left out, since where the orders disagree it would tip the median to its order's side."""
+    """The ratios of whole ``A B | B A`` blocks (a trailing one-order pair would tip the median)."""
     return ratios[: len(ratios) - len(ratios) % 2] if len(ratios) > 1 else ratios
 
 
 def paired_speedup(base_s: Sequence[float], opt_s: Sequence[float], scale: float = 1.0,
                    resamples: int = FINAL_RESAMPLES, seed: int = 0) -> PairedResult:
-    """Median of the per-pair ratios with its percentile-bootstrap interval over pairs,
-    over whole ``A B | B A`` blocks (:func:`balanced`): ``pairs`` counts the pairs used.
-
-    The bootstrap works on log ratios (a speedup of 2x and one of 0.5x are equally far
-    from 1), and its seed is fixed, so the same pairs always give the same interval.
-    """
+    """Median of the per-pair ratios over whole blocks, with a fixed-seed bootstrap interval of the
+    log ratios widened to :func:`median_rank_interval` (a percentile bootstrap alone is too narrow
+    at a smoke row's 6-10 pairs)."""
     ratios = balanced(pair_ratios(base_s, opt_s, scale))
     n = len(ratios)
     if n == 0:
@@ -165,8 +119,7 @@ def paired_speedup(base_s: Sequence[float], opt_s: Sequence[float], scale: float
     ordered = np.sort(ratios)
     rank_lo, rank_hi = median_rank_interval(n)
     lo, hi = min(float(lo), float(ordered[rank_lo])), max(float(hi), float(ordered[rank_hi]))
-    # The interval always holds the estimate (a percentile bootstrap of a median can
-    # otherwise miss it by a hair when the resampled medians are lumpy).
+    # lumpy resampled medians can miss the estimate by a hair
     return PairedResult(estimate, (min(lo, estimate), max(hi, estimate)), n)
 
 
@@ -180,15 +133,12 @@ class PairedRun:
     stop: str  # "target" (the pairs the pilot planned) | "budget" | "max_pairs" | "fixed"
 
 
-#: Pairs a row measures beyond its pilot at least: a pilot that already meets the target is
-#: still not the whole sample its interval comes from.
+#: Pairs a row measures beyond its pilot at least, even when the pilot meets the target.
 PAST_PILOT = 2
 
 
 def planned_pairs(pilot: PairedResult, target_halfwidth: float) -> int | None:
-    """Pairs for a half-width of ``target_halfwidth`` at the pilot's spread (a half-width
-    shrinks as 1/sqrt(pairs)), at least :data:`PAST_PILOT` more than the pilot; None
-    when the pilot has no interval."""
+    """Pairs for ``target_halfwidth`` at the pilot's spread (half-widths shrink as 1/sqrt(pairs))."""
     if pilot.halfwidth is None:
         return None
     wanted = max(pilot.pairs + PAST_PILOT, math.ceil(pilot.pairs * (pilot.halfwidth / target_halfwidth) ** 2))
@@ -197,14 +147,12 @@ def planned_pairs(pilot: PairedResult, target_halfwidth: float) -> int | None:
 
 def measure_pairs(base: Callable[[], float], opt: Callable[[], float], precision: Precision,
                   scale: float = 1.0) -> PairedRun:
-    """Alternate ``base`` and ``opt`` (ABBA), each call returning its own seconds, until
-    ``precision`` says stop.  Both callables must be warmed up already.
+    """Alternate the warmed-up ``base`` and ``opt`` (ABBA; each returns its seconds) until ``precision`` stops it.
 
-    Two stages: after :attr:`Precision.min_pairs` pairs (the pilot; rounded up to whole
-    ``A B | B A`` blocks, as every adaptive stop is) the row is sized once
-    (:func:`planned_pairs`) and stops there (``"target"``), unless the budget or
-    ``max_pairs`` stops it first.  The interval is never checked again before the end:
-    stopping when it first looks narrow enough would bias it (module docstring).
+    The stop rule: the first ``min_pairs`` pairs (the pilot) size the row once (:func:`planned_pairs`)
+    and it stops there, or earlier at its budget or ``max_pairs``, always after whole blocks.  It never
+    stops when the interval first looks narrow: that picks low spreads by chance and such intervals
+    miss (docs/studies/stop-rule.md).  ``fixed_pairs`` (``hpml gate --base``) turns it off.
     """
     base_s: list[float] = []
     opt_s: list[float] = []
@@ -213,7 +161,7 @@ def measure_pairs(base: Callable[[], float], opt: Callable[[], float], precision
     piloted = False
     while True:
         k = len(base_s)
-        if k % 2 == 0:  # A B
+        if k % 2 == 0:
             b, o = base(), opt()
         else:  # B A: the other order, so a steady drift biases half the pairs each way
             o, b = opt(), base()
@@ -228,7 +176,7 @@ def measure_pairs(base: Callable[[], float], opt: Callable[[], float], precision
             continue
         if n % 2 or n < precision.min_pairs:  # adaptive rules stop after whole A B | B A blocks only
             continue
-        if not piloted:  # the pilot: size the row once
+        if not piloted:
             piloted = True
             pilot = paired_speedup(base_s, opt_s, scale, resamples=CHECK_RESAMPLES)
             planned = planned_pairs(pilot, precision.target_halfwidth)
@@ -248,8 +196,7 @@ def sequential_speedup(base_s: Sequence[float], opt_s: Sequence[float], scale: f
 
 
 def noise_floor(controls: Sequence[PairedResult]) -> PairedResult | None:
-    """A phase's noise floor: of its A/A controls, the one whose interval reaches farthest
-    from 1.0.  Conservative on purpose: a speedup inside it is never called a win."""
+    """Of a phase's A/A controls, the one whose interval reaches farthest from 1.0 (conservative)."""
     with_interval = [c for c in controls if c.interval is not None]
     if not with_interval:
         return None
@@ -257,8 +204,7 @@ def noise_floor(controls: Sequence[PairedResult]) -> PairedResult | None:
 
 
 def is_significant(result: PairedResult, floor: tuple[float, float] | None) -> bool:
-    """Interval excludes 1.0 and the estimate lies outside the noise floor ``[lo, hi]``
-    (no floor measured: the interval alone decides)."""
+    """Interval excludes 1.0 and the estimate lies outside the noise floor (if one was measured)."""
     if result.interval is None or result.contains(1.0):
         return False
     if floor is not None and floor[0] <= result.estimate <= floor[1]:

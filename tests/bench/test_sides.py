@@ -1,4 +1,4 @@
-"""Harness pieces: the planted slowdown, same-run speedups, phase breakdowns."""
+"""Side pieces: the planted slowdown, same-run speedups, phase breakdowns."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from hpml.bench.harness import PLANTED_SLOWDOWN_ENV, BaselineBook, median_breakdown, planted_slowdown, timed_call
+from hpml.bench.planted import planted_slowdown, PLANTED_SLOWDOWN_ENV
+from hpml.bench.session import BaselineBook
+from hpml.bench.sides import median_breakdown, timed_call
 from hpml.bench.matrix import Case
 from hpml.errors import HpmlError
 
@@ -39,10 +41,10 @@ class FakeClock:
 
 
 def test_planted_slowdown_sleeps_its_fraction_of_the_call_inside_it(monkeypatch):
-    import hpml.bench.harness as harness
+    import hpml.bench.sides as sides
 
     clock = FakeClock()
-    monkeypatch.setattr(harness, "time", clock)
+    monkeypatch.setattr(sides, "time", clock)
 
     def work() -> None:
         clock.now += 2.0
@@ -93,13 +95,13 @@ def test_median_breakdown_uses_the_measured_calls_only():
 
 def test_each_measured_call_hands_the_baton_over_outside_its_timed_region(monkeypatch):
     """``hpml gate --base``: after every timed call the other session runs; never inside the call's timing."""
-    from hpml.bench import harness
+    from hpml.bench import sides
 
     events = []
     clock = iter(range(100))
-    monkeypatch.setattr(harness.time, "perf_counter", lambda: events.append("clock") or float(next(clock)))
-    monkeypatch.setattr(harness.baton, "handover", lambda: events.append("handover"))
-    side = harness.Side(harness.Measured(target=lambda: events.append("call"), samples_per_round=1, batch_size=1,
+    monkeypatch.setattr(sides.time, "perf_counter", lambda: events.append("clock") or float(next(clock)))
+    monkeypatch.setattr(sides.baton, "handover", lambda: events.append("handover"))
+    side = sides.Side(sides.Measured(target=lambda: events.append("call"), samples_per_round=1, batch_size=1,
                                          setup=lambda: events.append("setup")), "cpu")
     assert side() == 1.0
     side.warm(1)  # warm-up calls hand over too: both sessions take the same turns
@@ -111,7 +113,7 @@ def test_per_call_costs_come_from_the_timed_calls_not_the_warm_up():
     """CPU per sample used to be read over the warm-up calls only: here they idle, the timed calls burn CPU."""
     import time
 
-    from hpml.bench.harness import Measured, Side
+    from hpml.bench.sides import Measured, Side
 
     calls = []
 
