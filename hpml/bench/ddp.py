@@ -41,7 +41,7 @@ from hpml.train.optimizations import OPTIMIZATIONS
 
 if TYPE_CHECKING:
     from hpml.bench.harness import BenchSession
-    from hpml.config import RunConfig
+    from hpml.train.run_config import RunConfig
     from hpml.distributed.pool import RankPool
 
 PHASE = "ddp"

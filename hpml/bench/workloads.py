@@ -5,7 +5,7 @@ Everything expensive and one-off happens here, before measurement: datasets, the
 model, the optimizer state, pre-built batches, a device-resident copy of the data.  The
 pieces are hpml's own (``create_dataset``, ``create_model``, ``make_state``,
 ``train_step``, ``build_loader``), configured as ``hpml train`` would configure them for
-the same :class:`~hpml.config.RunConfig`, so a benchmark measures the product's code
+the same :class:`~hpml.train.run_config.RunConfig`, so a benchmark measures the product's code
 path, not a re-implementation.
 
 Data sources: ``train`` and ``inference`` rows draw their batches from the synthetic
@@ -27,7 +27,6 @@ import torch
 
 from hpml.bench.harness import Measured, NotApplicable, median_breakdown
 from hpml.bench.matrix import Case, registered_optimization
-from hpml.config import RunConfig
 from hpml.data import DatasetInfo, HpmlDataset, create_dataset, dataset_info
 from hpml.data.synthetic import materialize
 from hpml.errors import HpmlError
@@ -36,6 +35,7 @@ from hpml.measure.io import drop_page_cache
 from hpml.models import create_model
 from hpml.train.build import build_loader, model_kwargs, state_for
 from hpml.train.optimizations import Settings
+from hpml.train.run_config import RunConfig
 from hpml.train.state import TrainState
 from hpml.train.step import train_step
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpml.config import RunConfig
 from hpml.convergence.targets import Target, target_for
 from hpml.errors import HpmlError
+from hpml.train.run_config import RunConfig
 
 CIFAR_AUG = "random crop (4 px zero padding) + horizontal flip (hpml.data.transforms.PadCropFlip)"
 DIGITS_AUG = "random crop (side/8 zero padding: 1 px at 8 px), no flip: a mirrored digit changes class (hpml.data.digits)"
@@ -102,7 +102,6 @@ class ConvergenceCase:
         samples and the learning rate and step count are those of the baseline."""
         r = self.recipe
         accum = "grad_accum" in self.optimization.split("+")
-        extra = {"tokenizer": str(tokenizer)} if tokenizer is not None else {}
         return RunConfig(
             model=self.model,
             dataset=self.dataset,
@@ -126,7 +125,7 @@ class ConvergenceCase:
             data_dir=None if data_dir is None else str(data_dir),
             synthetic=False,  # convergence is about real data; never a synthetic twin
             weights=None if weights is None else str(weights),
-            extra=extra,
+            tokenizer=None if tokenizer is None else str(tokenizer),
         )
 
 

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from hpml.config import RunConfig
 from hpml.convergence.recipes import ConvergenceCase
 from hpml.convergence.records import group_id, make_record, write_record
 from hpml.convergence.weights import Weights
 from hpml.errors import RunFailed
 from hpml.train.build import TrainingSetup, build_training
 from hpml.train.fit import fit
+from hpml.train.run_config import RunConfig
 
 #: Percentage points under which two accuracy means always count as the same: with a few
 #: seeds the baseline's std can come out near zero by chance, and bf16 rounding alone flips

@@ -1,4 +1,4 @@
-"""Turn a :class:`~hpml.config.RunConfig` into a ready :class:`TrainingSetup`: data, loaders, state."""
+"""Turn a :class:`~hpml.train.run_config.RunConfig` into a ready :class:`TrainingSetup`: data, loaders, state."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hpml.config import RunConfig
 from hpml.data import DatasetInfo, create_dataset, dataset_info
 from hpml.data.loader import DeviceLoader, LoaderOptions, make_loader
 from hpml.errors import HpmlError
 from hpml.models import create_model
 from hpml.train.optimizations import OptContext, Settings, compose
+from hpml.train.run_config import RunConfig
 from hpml.train.state import TrainState, make_state
 
 
@@ -77,9 +77,8 @@ def build_datasets(cfg: RunConfig) -> tuple[Dataset, Dataset]:
         data_dir=cfg.data_dir, synthetic=cfg.synthetic, seed=cfg.seed,
         image_size=cfg.image_size, seq_len=cfg.seq_len,
     )
-    # cfg.extra["tokenizer"]: a SentencePiece file (e.g. pretrained XLNet's spiece.model)
-    # used instead of one trained on the reviews; pretrained embeddings need their own vocabulary.
-    train_set = create_dataset(cfg.dataset, "train", size=cfg.train_size, tokenizer=cfg.extra.get("tokenizer"), **common)
+    # pretrained embeddings need their own vocabulary, so cfg.tokenizer replaces one fitted on the reviews
+    train_set = create_dataset(cfg.dataset, "train", size=cfg.train_size, tokenizer=cfg.tokenizer, **common)
     # text: the test split must use the tokenizer fitted on the training text
     tokenizer = getattr(train_set, "tokenizer", None)
     test_set = create_dataset(cfg.dataset, "test", size=cfg.test_size, tokenizer=tokenizer, **common)

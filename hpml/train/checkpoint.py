@@ -165,7 +165,7 @@ def check_resume_config(path: str | Path, saved: dict[str, Any] | None, cfg: Any
 def load_checkpoint(path: str | Path, state: TrainState, cfg: Any = None) -> dict[str, Any]:
     """Restore ``state`` from ``path``; returns the checkpoint's extra metadata.
 
-    With ``cfg`` (a :class:`~hpml.config.RunConfig`) a checkpoint of another model,
+    With ``cfg`` (a :class:`~hpml.train.run_config.RunConfig`) a checkpoint of another model,
     dataset, optimizer or seed is refused before anything is restored."""
     path = Path(path)
     payload = read_checkpoint(path)

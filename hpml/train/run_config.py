@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -77,7 +77,7 @@ class RunConfig:
     synthetic: bool | None = None  # None -> synthetic twin unless data_dir is given
     weights: str | None = None  # local pretrained weights (file or directory)
     evaluate: bool = True
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    tokenizer: str | None = None  # a SentencePiece file (pretrained XLNet's spiece.model) instead of one fitted on the reviews
 
     def __post_init__(self) -> None:
         from hpml.data import dataset_info, list_datasets
