@@ -37,6 +37,7 @@ from hpml.bench.matrix import BASELINE, Case
 from hpml.bench.profiles import Profile
 from hpml.data import dataset_info
 from hpml.distributed.env import DistEnv, backend_for
+from hpml.torch_compat import grad_bucket_count, uncompiled
 from hpml.train.optimizations import OPTIMIZATIONS
 
 if TYPE_CHECKING:
@@ -130,12 +131,11 @@ def _buckets(env: DistEnv, store: dict) -> int | None:
     """DDP's gradient buckets (all-reduces per synchronized step) as it runs now: one
     bucket of everything in the first step, ``bucket_cap_mb`` ones from the second."""
     model = store["state"].model
-    reducer = getattr(getattr(model, "_orig_mod", model), "reducer", None)  # None: no DDP (1 rank, FSDP)
+    reducer = getattr(uncompiled(model), "reducer", None)  # None: no DDP (1 rank, FSDP)
     if reducer is None:
         return None
     # DDP's logging data keeps the first step's sizes; the reducer has the rebuilt buckets
-    # (the call allocates one zero tensor per bucket, freed at once).
-    return len(reducer._get_zeros_like_grad_buckets())
+    return grad_bucket_count(reducer)
 
 
 def bucket_count(pool: "RankPool") -> int | None:

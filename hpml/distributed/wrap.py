@@ -1,17 +1,7 @@
-"""Wrapping a built :class:`~hpml.train.state.TrainState` for data-parallel training.
+"""DDP and FSDP wrappers of a built TrainState: ``make_state(..., wrap=)`` calls one, then compiles its model.
 
-``build_training(cfg, wrap_model=make_wrapper(settings))`` calls the wrapper once, after
-the module is on its device and before the first step; it returns ``(model, no_sync)``
-for ``state.model`` and ``state.no_sync``.  ``state.module`` stays the raw module, so
-DDP checkpoints hold plain ``state_dict()`` keys (no ``module.`` prefix) and load at any
-world size, including 1.
-
-* DDP: SyncBatchNorm first (optional), then DDP with the Settings' bucket knobs, then
-  ``torch.compile`` of the DDP module -- the supported order: compiling first would hide
-  the parameters' gradient hooks from DDP's reducer.
-* FSDP (``--opt fsdp``): ``fully_shard`` on every repeated block, then on the root
-  (PyTorch's FSDP2; runs on CPU/gloo as well as CUDA/nccl).  Minimal: checkpoints are
-  refused, since its parameters are sharded DTensors.
+``state.module`` stays the raw module, so checkpoints hold plain ``state_dict()`` keys and load at any
+world size. FSDP is FSDP2's ``fully_shard`` per repeated block; its sharded checkpoints are refused.
 """
 
 from __future__ import annotations
@@ -25,6 +15,7 @@ import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
+from hpml.torch_compat import static_graph_recorded
 from hpml.train.state import TrainState
 
 Wrapped = tuple[nn.Module, Callable[[], ContextManager]]
@@ -52,17 +43,13 @@ def ddp_wrap(state: TrainState) -> Wrapped:
         gradient_as_bucket_view=s.ddp_gradient_as_bucket_view,
         static_graph=s.ddp_static_graph,
     )
-    model = torch.compile(ddp) if s.compile else ddp
-    return model, partial(_static_graph_no_sync, ddp) if s.ddp_static_graph else ddp.no_sync
+    return ddp, partial(_static_graph_no_sync, ddp) if s.ddp_static_graph else ddp.no_sync
 
 
 def _static_graph_no_sync(ddp: DistributedDataParallel) -> ContextManager:
-    # A static graph is recorded during the first backward, which must all-reduce: DDP
-    # asserts inside its reducer when that backward runs under no_sync.  So the first
-    # optimizer step of a gradient-accumulation run syncs on every micro-step, and later
-    # steps skip the all-reduce as usual.  (The flag is DDP's own; absent in some future
-    # torch, plain no_sync is used.)
-    if getattr(ddp, "_static_graph_delay_allreduce_enqueued", True):
+    # DDP asserts when the backward that records a static graph runs under no_sync, so the
+    # first optimizer step of a gradient-accumulation run all-reduces every micro-step.
+    if static_graph_recorded(ddp):
         return ddp.no_sync()
     return contextlib.nullcontext()
 
@@ -81,8 +68,7 @@ def fsdp_wrap(state: TrainState) -> Wrapped:
     accepted = inspect.signature(type(old).__init__).parameters
     state.optimizer = type(old)(module.parameters(), **{k: v for k, v in old.defaults.items() if k in accepted})
     state.scheduler = torch.optim.lr_scheduler.LambdaLR(state.optimizer, state.scheduler.lr_lambdas)
-    model = torch.compile(module) if state.settings.compile else module
-    return model, lambda: _fsdp_no_sync(module)
+    return module, lambda: _fsdp_no_sync(module)
 
 
 #: The first torch whose GradScaler unscales FSDP2's sharded (DTensor) gradients

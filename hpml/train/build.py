@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import numpy as np
@@ -35,7 +35,6 @@ class TrainingSetup:
     state: TrainState
     rank: int = 0
     world_size: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_main(self) -> bool:
@@ -44,8 +43,7 @@ class TrainingSetup:
 
     @property
     def steps_per_epoch(self) -> int:
-        # a short last group of micro-batches is still one optimizer step
-        return math.ceil(len(self.train_loader) / self.settings.accum_steps)
+        return steps_per_epoch(self.train_loader, self.settings)
 
     @property
     def dropped_per_epoch(self) -> int:
@@ -55,11 +53,20 @@ class TrainingSetup:
 
     @property
     def total_steps(self) -> int:
-        return self.cfg.steps if self.cfg.steps is not None else self.cfg.epochs * self.steps_per_epoch
+        return total_steps(self.cfg, self.steps_per_epoch)
 
     @property
     def num_epochs(self) -> int:
         return math.ceil(self.total_steps / self.steps_per_epoch)
+
+
+def steps_per_epoch(train_loader: Iterable, settings: Settings) -> int:
+    # a short last group of micro-batches is still one optimizer step
+    return math.ceil(len(train_loader) / settings.accum_steps)
+
+
+def total_steps(cfg: RunConfig, per_epoch: int) -> int:
+    return cfg.steps if cfg.steps is not None else cfg.epochs * per_epoch
 
 
 def seed_everything(seed: int) -> None:
@@ -118,7 +125,8 @@ def model_kwargs(cfg: RunConfig, info: DatasetInfo, train_set: Dataset) -> dict[
 
 
 def state_for(
-    cfg: RunConfig, module, info: DatasetInfo, settings: Settings, *, total_steps: int = 1, warmup_steps: int = 0
+    cfg: RunConfig, module, info: DatasetInfo, settings: Settings, *, total_steps: int = 1, warmup_steps: int = 0,
+    wrap=None,
 ) -> TrainState:
     """The training state ``cfg`` asks for around ``module`` (optimizer, schedule, loss, settings)."""
     return make_state(
@@ -134,6 +142,7 @@ def state_for(
         total_steps=total_steps,
         warmup_steps=warmup_steps,
         image_inputs=info.modality == "image",
+        wrap=wrap,
     )
 
 
@@ -160,13 +169,7 @@ def build_training(cfg: RunConfig, *, rank: int = 0, world_size: int = 1, wrap_m
                         f"use --batch-size {per_rank} or less")
     test_loader = build_loader(test_set, cfg, settings, train=False)
     module = create_model(cfg.model, num_classes=info.num_classes, **model_kwargs(cfg, info, train_set))
-    work = TrainingSetup(cfg, info, settings, train_set, test_set, train_loader, test_loader,
-                         None, rank, world_size)  # type: ignore[arg-type]
-    work.state = state_for(
-        cfg, module, info, settings,
-        total_steps=work.total_steps,
-        warmup_steps=round(cfg.warmup_epochs * work.steps_per_epoch),
-    )
-    if wrap_model is not None:
-        work.state.model, work.state.no_sync = wrap_model(work.state)
-    return work
+    per_epoch = steps_per_epoch(train_loader, settings)
+    state = state_for(cfg, module, info, settings, total_steps=total_steps(cfg, per_epoch),
+                      warmup_steps=round(cfg.warmup_epochs * per_epoch), wrap=wrap_model)
+    return TrainingSetup(cfg, info, settings, train_set, test_set, train_loader, test_loader, state, rank, world_size)

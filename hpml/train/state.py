@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Callable, ContextManager
 
@@ -44,7 +44,6 @@ class TrainState:
     no_sync: Callable[[], ContextManager] = contextlib.nullcontext
     step: int = 0  # optimizer steps taken
     epoch: int = 0  # epochs completed
-    extra: dict = field(default_factory=dict)
 
 
 def apply_backend_flags(settings: Settings) -> None:
@@ -115,15 +114,15 @@ def make_state(
     total_steps: int = 1,
     warmup_steps: int = 0,
     image_inputs: bool = True,
+    wrap: Callable[[TrainState], tuple[nn.Module, Callable[[], ContextManager]]] | None = None,
 ) -> TrainState:
-    """Build the state for ``module`` under ``settings`` (the composed optimizations)."""
+    """Build the state for ``module`` under ``settings``; ``wrap`` (DDP/FSDP) gives ``(model, no_sync)``."""
     device = torch.device(device)
     apply_backend_flags(settings)
     if settings.host_allocator:
         tune_host_allocator()  # one-way, so not a backend flag: its rows run in fresh processes
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     module = module.to(device=device, memory_format=memory_format)
-    model = torch.compile(module) if settings.compile else module
     opt = make_optimizer(
         module.parameters(), optimizer, lr,
         momentum=momentum, weight_decay=weight_decay, fused=settings.fused_optimizer,
@@ -135,9 +134,9 @@ def make_state(
         autocast = partial(torch.autocast, device_type=device.type, dtype=settings.autocast_dtype)
     # Token ids are 2-D: a memory format only applies to 4-D image batches.
     input_format = memory_format if image_inputs else torch.preserve_format
-    return TrainState(
+    state = TrainState(
         module=module,
-        model=model,
+        model=module,
         optimizer=opt,
         scaler=torch.amp.GradScaler(device.type, enabled=settings.grad_scaler),
         scheduler=torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(schedule, total_steps, warmup_steps)),
@@ -148,6 +147,11 @@ def make_state(
         move_input=partial(_move, device=device, non_blocking=settings.pin_memory, memory_format=input_format),
         move_target=partial(_move, device=device, non_blocking=settings.pin_memory, memory_format=torch.preserve_format),
     )
+    if wrap is not None:
+        state.model, state.no_sync = wrap(state)
+    if settings.compile:  # after the wrap: compiling first would hide the gradient hooks from DDP's reducer
+        state.model = torch.compile(state.model)
+    return state
 
 
 def _move(t: torch.Tensor, *, device: torch.device, non_blocking: bool, memory_format: torch.memory_format) -> torch.Tensor:
