@@ -22,8 +22,7 @@ from hpml.train.state import TrainState, make_state
 
 @dataclass
 class TrainingSetup:
-    """Everything a training run needs, built once from its config.  (The benchmark rows'
-    measured calls are :mod:`hpml.bench.workloads`' ``Measured`` workloads.)"""
+    """Everything a training run needs, built once from its config."""
 
     cfg: RunConfig
     info: DatasetInfo
@@ -93,10 +92,8 @@ def build_datasets(cfg: RunConfig) -> tuple[Dataset, Dataset]:
 
 
 def build_loader(dataset: Dataset, cfg: RunConfig, settings: Settings, *, train: bool, sampler=None):
-    """The loader the settings ask for: device-resident, or a DataLoader with its knobs.
-
-    Training drops an epoch's short last batch: its new shape would recompile a compiled
-    model and re-tune cuDNN inside the measured steps, and one sample cannot train BatchNorm."""
+    """The loader the settings ask for. Training drops an epoch's short last batch: its shape would recompile
+    and re-tune inside the measured steps, and one sample cannot train BatchNorm."""
     if settings.device_loader:
         return DeviceLoader(dataset, cfg.batch_size, cfg.device, shuffle=train, drop_last=train, seed=cfg.seed)
     options = LoaderOptions(
@@ -147,11 +144,7 @@ def state_for(
 
 
 def build_training(cfg: RunConfig, *, rank: int = 0, world_size: int = 1, wrap_model=None) -> TrainingSetup:
-    """Build data, loaders, model and state for ``cfg``.
-
-    ``wrap_model(module) -> model`` lets a launcher wrap the module (DDP) after it is on
-    its device; ``rank``/``world_size`` shard the training data.
-    """
+    """Data, loaders, model and state for ``cfg``; ``wrap_model`` (DDP/FSDP) and ``rank``/``world_size`` for distributed runs."""
     seed_everything(cfg.seed)
     info = dataset_info(cfg.dataset)
     settings = settings_for(cfg)

@@ -16,11 +16,8 @@ from hpml.train.build import TrainingSetup
 from hpml.train.outputs import RunOutputs
 from hpml.train.step import Batch, evaluate, train_step
 
-#: Optimizer steps at the start of a run (or a resumed run) that count as warm-up, not
-#: steady state: the first step pays torch.compile, cuDNN autotuning and allocator
-#: growth, and the second still recompiles or re-tunes where the first changed state.
-#: A run keeps at least one steady step when it has two or more (a 1-step run is all
-#: warm-up and reports no steady-state throughput).
+#: Warm-up steps at the start of a (resumed) run: the first pays compile, autotuning and allocator growth,
+#: the second re-tunes what the first changed. A run of two or more steps keeps one steady step.
 WARMUP_STEPS = 2
 
 
@@ -37,8 +34,7 @@ def micro_groups(batches: Iterable[Batch], accum_steps: int) -> Iterator[list[Ba
 
 
 def set_epoch(loader: Any, epoch: int, seed: int) -> None:
-    """Make epoch ``epoch``'s order and augmentation depend only on (seed, epoch), so a
-    resumed run sees the same data as an uninterrupted one."""
+    """Make epoch ``epoch``'s order and augmentation depend only on (seed, epoch), as in an uninterrupted run."""
     if hasattr(loader, "set_epoch"):  # DeviceLoader
         loader.set_epoch(epoch)
     sampler = getattr(loader, "sampler", None)
@@ -174,10 +170,8 @@ def fit(
     reduce: Callable[[dict], dict] = lambda m: m,
     keep_going_on_write_error: bool = False,
 ) -> dict[str, Any]:
-    """Train ``work`` for its configured epochs/steps, evaluating, logging and checkpointing each epoch.
-
-    ``resume`` continues from ``checkpoint_dir`` (on CPU with the same seed: the weights of an
-    uninterrupted run); ``reduce`` combines per-rank metrics."""
+    """Train ``work`` for its epochs/steps, evaluating, logging and checkpointing each epoch; ``resume`` continues
+    from ``checkpoint_dir`` (bit-exact on CPU), ``reduce`` combines per-rank metrics."""
     state = work.state
     outputs = RunOutputs(work, log_path, checkpoint_dir, resume=resume, keep_going=keep_going_on_write_error)
     clock = WarmupClock(work.total_steps - state.step)

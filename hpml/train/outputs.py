@@ -12,19 +12,15 @@ from hpml.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpo
 
 
 def append_jsonl(path: Path, record: dict) -> None:
-    """Append one JSON line by rewriting the file atomically, so a full disk or a kill never
-    leaves a truncated log (one line per epoch keeps the rewrite cheap)."""
+    """Append one JSON line by rewriting the file atomically: a full disk or a kill never truncates the log."""
     old = path.read_bytes() if path.exists() else b""
     line = (json.dumps(record) + "\n").encode()
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(old + line), parents=True)
 
 
 class RunOutputs:
-    """Writes each epoch's log line and checkpoint (main rank only).
-
-    A failed write is one line naming the path and errno: raised as :class:`RunFailed`, or
-    with ``keep_going`` kept (later writes to that path skipped) so a finished run still
-    reports its summary (``hpml train``)."""
+    """Writes each epoch's log line and checkpoint (main rank). A failed write raises one line naming path and
+    errno, or with ``keep_going`` is kept and that path skipped, so a finished run still reports."""
 
     def __init__(self, work: TrainingSetup, log_path: str | Path | None, checkpoint_dir: str | Path | None,
                  *, resume: bool, keep_going: bool) -> None:

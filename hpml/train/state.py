@@ -1,9 +1,5 @@
-"""Explicit training state and how a run's settings turn into it.
-
-Everything the step needs is decided here, once: the autocast context, the gradient
-scaler, the input mover (device, memory format, non_blocking), the DDP ``no_sync``.
-Features that are off become objects that do nothing, so the step has no branches.
-"""
+"""Explicit training state, decided once from a run's settings: autocast, scaler, input mover, DDP ``no_sync``.
+Features that are off become objects that do nothing, so the step has no branches."""
 
 from __future__ import annotations
 
@@ -47,11 +43,8 @@ class TrainState:
 
 
 def apply_backend_flags(settings: Settings) -> None:
-    """Set the process-wide backend flags ``settings`` want, explicitly both ways.  The
-    benchmark harness re-applies them before each of a side's calls (untimed), so a
-    baseline alternating with an optimized side never runs under its flags.  (PyTorch
-    enables cuDNN TF32 by default; hpml's fp32 baseline turns it off so `tf32` is a
-    measurable optimization; matmul precision "high" is TF32 matmuls, on CUDA and CPU.)"""
+    """Set the process-wide backend flags ``settings`` want, both ways (the harness re-applies them before each
+    side's calls). torch enables cuDNN TF32 by default; the fp32 baseline turns it off so ``tf32`` is measurable."""
     torch.backends.cudnn.benchmark = settings.cudnn_benchmark
     torch.backends.cudnn.deterministic = False  # torch's default, whatever ran before
     torch.backends.cudnn.allow_tf32 = settings.tf32
@@ -59,11 +52,7 @@ def apply_backend_flags(settings: Settings) -> None:
 
 
 def lr_lambda(schedule: str, total_steps: int, warmup_steps: int) -> Callable[[int], float]:
-    """Multiplier of the base LR at optimizer step ``step`` (linear warm-up first).
-
-    ``cosine`` decays to 0 at ``total_steps``; ``onecycle`` is the triangular one-cycle
-    (linear up during warm-up, linear down to 0), as the fastest CIFAR trainers use.
-    """
+    """Multiplier of the base LR at step ``step``: linear warm-up, then constant, cosine to 0, or linear to 0 (``onecycle``)."""
     total = max(total_steps, 1)
     warm = min(max(warmup_steps, 0), total)
 
@@ -88,9 +77,6 @@ def make_optimizer(
     kwargs: dict = dict(lr=lr, weight_decay=weight_decay)
     if name == "sgd":
         kwargs.update(momentum=momentum, nesterov=momentum > 0)
-    # fused=True: one kernel for the whole parameter list (CUDA and, since torch 2.4, CPU);
-    # foreach=True: multi-tensor ops.  Neither keeps torch's default, which is the
-    # single-tensor for-loop on CPU and foreach when all parameters are on CUDA.
     if fused and foreach:
         raise ValueError("fused and foreach optimizers are exclusive")
     if fused:
