@@ -1,8 +1,5 @@
-"""DDP and FSDP wrappers of a built TrainState: ``make_state(..., wrap=)`` calls one, then compiles its model.
-
-``state.module`` stays the raw module, so checkpoints hold plain ``state_dict()`` keys and load at any
-world size. FSDP is FSDP2's ``fully_shard`` per repeated block; its sharded checkpoints are refused.
-"""
+"""DDP and FSDP2 wrappers of a built TrainState; ``make_state(..., wrap=)`` calls one, then compiles.
+``state.module`` stays raw, so checkpoints hold plain keys and load at any world size."""
 
 from __future__ import annotations
 
@@ -28,14 +25,12 @@ def ddp_wrap(state: TrainState) -> Wrapped:
     """DDP over ``state.module`` with the knobs in ``state.settings``."""
     s = state.settings
     if s.sync_bn:
-        # Converts in place and keeps the same Parameter objects, so the optimizer built
-        # over them stays valid; the state_dict keys are those of BatchNorm.
+        # in place, same Parameter objects: the optimizer built over them stays valid
         state.module = nn.SyncBatchNorm.convert_sync_batchnorm(state.module)
     device_ids = None
     if state.device.type == "cuda":
         device_ids = [state.device.index if state.device.index is not None else torch.cuda.current_device()]
-    # No find_unused_parameters (a graph walk every step): every trainable parameter gets a
-    # gradient, create_model freezing those a classifier never uses (XLNet's pre-training ones).
+    # No find_unused_parameters (a graph walk per step): create_model freezes what a classifier never uses.
     ddp = DistributedDataParallel(
         state.module,
         device_ids=device_ids,
@@ -62,8 +57,7 @@ def fsdp_wrap(state: TrainState) -> Wrapped:
     for block in repeated_blocks(module):
         fully_shard(block)
     fully_shard(module)
-    # fully_shard replaced every parameter by a sharded DTensor parameter: the optimizer
-    # (and the scheduler driving it) must be rebuilt over the new ones.
+    # fully_shard replaced every parameter by a DTensor: rebuild the optimizer and scheduler over them
     old = state.optimizer
     accepted = inspect.signature(type(old).__init__).parameters
     state.optimizer = type(old)(module.parameters(), **{k: v for k, v in old.defaults.items() if k in accepted})
@@ -71,8 +65,7 @@ def fsdp_wrap(state: TrainState) -> Wrapped:
     return module, lambda: _fsdp_no_sync(module)
 
 
-#: The first torch whose GradScaler unscales FSDP2's sharded (DTensor) gradients
-#: (pytorch/pytorch#132816); hpml's pyproject allows torch 2.4.
+#: The first torch whose GradScaler unscales FSDP2's sharded gradients (pytorch/pytorch#132816).
 FSDP_GRAD_SCALER_TORCH = "2.5"
 
 
@@ -87,10 +80,8 @@ def fsdp_unsupported_reason(settings, version: str = torch.__version__) -> str |
 
 
 def repeated_blocks(module: nn.Module) -> list[nn.Module]:
-    """The outermost members of ``ModuleList``/``Sequential`` containers that hold
-    parameters: ResNet's residual blocks, XLNet's transformer layers.  Each becomes one
-    all-gather unit, so only one block's full parameters are resident at a time.  The
-    blocks are disjoint subtrees, so the order they are sharded in does not matter."""
+    """The outermost parameter-holding members of ``ModuleList``/``Sequential`` containers (ResNet's blocks,
+    XLNet's layers): each one all-gather unit, so one block's full parameters are resident at a time."""
     blocks: list[nn.Module] = []
 
     def visit(parent: nn.Module) -> None:
