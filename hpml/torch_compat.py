@@ -7,7 +7,7 @@ import torch.nn as nn
 
 
 def reset_compiled() -> None:
-    """Forget every compiled graph, so the next compile starts fresh (no cache-limit fallback to eager)."""
+    """Forget every compiled graph, so the next compile starts fresh."""
     torch._dynamo.reset()
 
 
@@ -17,7 +17,7 @@ def uncompiled(model: nn.Module) -> nn.Module:
 
 
 def grad_bucket_count(reducer) -> int:
-    """DDP's gradient buckets as rebuilt after the first step (allocates one zero tensor per bucket, freed at once)."""
+    """DDP's gradient buckets as rebuilt after the first step."""
     return len(reducer._get_zeros_like_grad_buckets())
 
 
