@@ -125,7 +125,6 @@ def activation_floor_bytes(name: str, *, image_size: int = 0, seq_len: int = 0, 
     return 4 * (3 * image_size**2 + 2 * 64 * stem**2 + 6 * 64 * stage**2)
 
 
-# Importing the family modules registers their models.
 from hpml.models import resnet, xlnet  # noqa: E402,F401
 
 __all__ = [
