@@ -1,14 +1,5 @@
 """hpml: a performance test suite for ML training optimizations.
-
->>> import hpml
->>> "resnet50" in hpml.list_models() and "cifar10" in hpml.list_datasets()
-True
->>> "amp" in hpml.list_optimizations()
-True
-
-The names below load their module (and torch) on first use, so the JSON-only commands
-(``hpml gate``, ``hpml report``) start without importing torch.
-"""
+Public names load their module (and torch) on first use, so ``hpml gate`` and ``hpml report`` start without torch."""
 
 from typing import Any
 

@@ -1,6 +1,4 @@
-"""argparse types of hpml's commands: an empty value is a usage error (exit 2), never a
-default in disguise (``--model ''`` is not the default model, ``--json ''`` not "no record",
-``Path('')`` not the current folder)."""
+"""argparse types: an empty value is a usage error (exit 2), never a default in disguise (``--json ''``)."""
 
 from __future__ import annotations
 

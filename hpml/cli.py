@@ -108,7 +108,7 @@ def training_defaults(dataset: str, model: str) -> tuple[dict, str | None]:
 
 
 def config_from_args(args: argparse.Namespace):
-    from hpml.config import RunConfig
+    from hpml.train.run_config import RunConfig
     from hpml.data import dataset_info, list_datasets
 
     preset = PRESETS.get(args.preset or "", {})

@@ -1,10 +1,5 @@
-"""Every environment variable hpml reads: declared once, each with its parser and what a
-good value looks like.
-
-Readers call ``VARS[name].get()``; :func:`check_environment` validates every set one up
-front (``hpml`` and the benchmark plugin call it before any work), so a bad value is one
-line and exit 2, never a skipped row or a traceback minutes later.  Torch-free.
-"""
+"""Every environment variable hpml reads, declared once with its parser; :func:`check_environment`
+validates them up front, so a bad value is one line and exit 2. Torch-free."""
 
 from __future__ import annotations
 

@@ -1,19 +1,5 @@
-"""Models and datasets from other installed packages, found through entry points.
-
-A package registers with hpml by naming a module in one of two entry-point groups::
-
-    # its pyproject.toml
-    [project.entry-points."hpml.models"]
-    mynet = "my_package.hpml_models"
-    [project.entry-points."hpml.datasets"]
-    mydata = "my_package.hpml_data"
-
-Importing that module registers what it holds with hpml's own decorators
-(``@hpml.models.register_model(name, modality=...)``, ``@hpml.data.register_dataset(info, ...)``),
-exactly as hpml's built-in families do.  hpml loads every such module once, the first
-time the model or dataset registry is read.  A plugin that raises while it registers is
-named in a warning and left out; the rest of hpml works.
-"""
+"""Models and datasets from other installed packages, through the ``hpml.models`` and ``hpml.datasets``
+entry-point groups (README, Plugins); a plugin that raises is named in a warning and left out."""
 
 from __future__ import annotations
 
@@ -30,11 +16,7 @@ class PluginWarning(UserWarning):
 
 
 def load_plugins(groups: tuple[str, ...] = GROUPS) -> list[str]:
-    """Import every plugin module of ``groups`` (once per process); returns what it loaded.
-
-    Re-entrant: a plugin that reads the registries while it registers does not start a
-    second round of loading.
-    """
+    """Import every plugin module of ``groups`` once per process (re-entrant); returns what it loaded."""
     global _loaded
     if _loaded:
         return []

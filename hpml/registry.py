@@ -1,8 +1,4 @@
-"""A small name -> factory registry, shared by models, datasets and optimizations.
-
-The registries feed both the public ``create_*`` / ``list_*`` functions and the
-benchmark and test parametrization, so adding an entry adds rows everywhere.
-"""
+"""A name -> factory registry for models, datasets and optimizations; it feeds ``create_*``/``list_*`` and the test matrices."""
 
 from __future__ import annotations
 
@@ -14,14 +10,7 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Ordered mapping of unique names to entries (factories or objects).
-
-    >>> r = Registry("colour")
-    >>> @r.register("red")
-    ... def make_red(): return "#f00"
-    >>> r.get("red")()
-    '#f00'
-    """
+    """Ordered mapping of unique names to entries (factories or objects)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind

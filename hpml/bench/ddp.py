@@ -15,11 +15,12 @@ from hpml.bench.matrix import BASELINE, Case
 from hpml.bench.profiles import Profile
 from hpml.data import dataset_info
 from hpml.distributed.env import DistEnv, backend_for
+from hpml.torch_compat import grad_bucket_count, uncompiled
 from hpml.train.optimizations import OPTIMIZATIONS
 
 if TYPE_CHECKING:
     from hpml.bench.session import BenchSession
-    from hpml.config import RunConfig
+    from hpml.train.run_config import RunConfig
     from hpml.distributed.pool import RankPool
 
 PHASE = "ddp"
@@ -102,11 +103,11 @@ def _setup(env: DistEnv, store: dict, cfg: "RunConfig") -> dict[str, Any]:
 def _buckets(env: DistEnv, store: dict) -> int | None:
     """DDP's gradient buckets now (one in the first step, ``bucket_cap_mb`` ones from the second)."""
     model = store["state"].model
-    reducer = getattr(getattr(model, "_orig_mod", model), "reducer", None)  # None: no DDP (1 rank, FSDP)
+    reducer = getattr(uncompiled(model), "reducer", None)  # None: no DDP (1 rank, FSDP)
     if reducer is None:
         return None
-    # the reducer, not DDP's logging data, has the rebuilt buckets
-    return len(reducer._get_zeros_like_grad_buckets())
+    # DDP's logging data keeps the first step's sizes; the reducer has the rebuilt buckets
+    return grad_bucket_count(reducer)
 
 
 def bucket_count(pool: "RankPool") -> int | None:

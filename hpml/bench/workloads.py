@@ -13,15 +13,16 @@ import torch
 
 from hpml.bench.sides import Measured, median_breakdown, NotApplicable
 from hpml.bench.matrix import Case, registered_optimization
-from hpml.config import RunConfig
 from hpml.data import DatasetInfo, HpmlDataset, create_dataset, dataset_info
 from hpml.data.synthetic import materialize
 from hpml.errors import HpmlError
 from hpml.measure import flops_per_sample, synchronize
 from hpml.measure.io import drop_page_cache
 from hpml.models import create_model
+from hpml.torch_compat import reset_compiled
 from hpml.train.build import build_loader, model_kwargs, state_for
 from hpml.train.optimizations import Settings
+from hpml.train.run_config import RunConfig
 from hpml.train.state import TrainState
 from hpml.train.step import train_step
 
@@ -82,7 +83,7 @@ def build_state(case: Case, session: BenchSession, cfg: RunConfig, settings: Set
     """Model + optimizer state exactly as ``build_workload`` makes them, for ``settings``."""
     info = dataset_info(case.dataset)
     if settings.compile:
-        torch._dynamo.reset()  # a fresh compile per row: no cache-limit fallback to eager
+        reset_compiled()  # a fresh compile per row
     module = create_model(cfg.model, num_classes=info.num_classes, **model_kwargs(cfg, info, ds))
     return state_for(cfg, module, info, settings)
 

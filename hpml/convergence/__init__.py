@@ -1,14 +1,5 @@
-"""Convergence: does a run still reach its accuracy target, and how fast?
-
-* :mod:`hpml.convergence.targets` -- the accuracy targets, each with its source;
-* :mod:`hpml.convergence.recipes` -- the training recipe per case, and the case matrix;
-* :mod:`hpml.convergence.weights` -- where pretrained cases find the user's weights;
-* :mod:`hpml.convergence.run` -- time-to-accuracy runs over seeds, the spread check;
-* :mod:`hpml.convergence.records` -- the JSON records under ``.benchmarks/convergence/``.
-
-The tests live in ``tests/convergence`` (``pytest -m convergence tests/convergence``); see README.md's
-"Convergence" section.
-"""
+"""Convergence: does a run still reach its accuracy target, and how fast (README, Convergence)?
+The tests live in tests/convergence (``pytest -m convergence tests/convergence``)."""
 
 from hpml.convergence.recipes import (
     DIGITS,

@@ -1,24 +1,5 @@
-"""Training recipes for convergence runs, and the case matrix generated from them.
-
-A :class:`Recipe` is the hyper-parameters of one time-to-accuracy run; a :class:`ConvergenceCase` is
-a recipe bound to a dataset, model, optimizer, optimization set and its accuracy
-:class:`~hpml.convergence.targets.Target`.  The recipe does not depend on the
-optimization set: ``baseline`` and ``optimized`` train with the same hyper-parameters,
-so an accuracy difference between them is the optimization's doing.
-
-Recipes aim at the target quickly (time-to-accuracy, DAWNBench / airbench style): short
-one-cycle or cosine schedules with warm-up, large batches with the learning rate scaled
-linearly, label smoothing.  Only the ``digits`` recipes have been run by hpml (on CPU);
-every other recipe is a starting point derived from the cited sources, to be confirmed
-on a GPU node (its record then says whether it reached the target and when).
-
-Augmentation is the dataset's own pipeline (``hpml.data``), named in ``augmentation``
-for the record: hpml has no per-recipe augmentation switch.
-
->>> case = next(c for c in list_cases() if c.name == "resnet50-cifar10-sgd-baseline")
->>> case.recipe.epochs, case.recipe.batch_size, case.target.value
-(40, 512, 0.935)
-"""
+"""Training recipes for convergence runs and the case matrix. A recipe ignores the optimization set,
+so an accuracy difference between ``baseline`` and ``optimized`` is the optimization's doing."""
 
 from __future__ import annotations
 
@@ -27,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpml.config import RunConfig
 from hpml.convergence.targets import Target, target_for
 from hpml.errors import HpmlError
+from hpml.train.run_config import RunConfig
 
 CIFAR_AUG = "random crop (4 px zero padding) + horizontal flip (hpml.data.transforms.PadCropFlip)"
 DIGITS_AUG = "random crop (side/8 zero padding: 1 px at 8 px), no flip: a mirrored digit changes class (hpml.data.digits)"
@@ -40,17 +21,16 @@ TEXT_AUG = "none (reviews truncated to seq_len tokens, XLNet-style left padding)
 
 @dataclass(frozen=True)
 class Recipe:
-    """How one convergence run trains.  Learning rates are the peak of the schedule for
-    ``batch_size`` samples per optimizer step."""
+    """How one convergence run trains; lr is the schedule's peak for ``batch_size`` samples per optimizer step."""
 
     epochs: int
-    batch_size: int  # samples per optimizer step (grad_accum splits it into micro-batches)
-    lr: float  # peak lr
+    batch_size: int
+    lr: float
     schedule: str  # "onecycle" (linear up, linear down) or "cosine"
     warmup_epochs: float
     label_smoothing: float
     weight_decay: float  # L2, coupled (torch SGD/Adam weight_decay)
-    basis: str  # what the numbers are based on
+    basis: str
     augmentation: str
     momentum: float = 0.9  # SGD: Nesterov momentum (hpml.train.state.make_optimizer)
     image_size: int | None = None  # None: the dataset's native size
@@ -75,7 +55,7 @@ class ConvergenceCase:
     dataset: str
     model: str
     optimizer: str
-    optimization: str  # "baseline", "optimized" or one registered optimization
+    optimization: str  # "baseline", "optimized" or a registered one
     pretrained: bool
     recipe: Recipe
     target: Target
@@ -97,12 +77,10 @@ class ConvergenceCase:
         weights: str | Path | None = None,
         tokenizer: str | Path | None = None,
     ) -> RunConfig:
-        """The :class:`RunConfig` of one seed.  With ``grad_accum`` the micro-batch is
-        ``batch_size / accum_steps``, so every optimizer step still sees ``batch_size``
-        samples and the learning rate and step count are those of the baseline."""
+        """The :class:`RunConfig` of one seed. ``grad_accum`` splits ``batch_size`` into micro-batches, so each
+        optimizer step, the lr and the step count stay the baseline's."""
         r = self.recipe
         accum = "grad_accum" in self.optimization.split("+")
-        extra = {"tokenizer": str(tokenizer)} if tokenizer is not None else {}
         return RunConfig(
             model=self.model,
             dataset=self.dataset,
@@ -126,7 +104,7 @@ class ConvergenceCase:
             data_dir=None if data_dir is None else str(data_dir),
             synthetic=False,  # convergence is about real data; never a synthetic twin
             weights=None if weights is None else str(weights),
-            extra=extra,
+            tokenizer=None if tokenizer is None else str(tokenizer),
         )
 
 
@@ -209,9 +187,8 @@ RECIPES: dict[tuple[str, str, bool, str], Recipe] = {
     ),
 }
 
-# XLNet: fine-tuning follows BERT/XLNet practice (Adam ~2e-5, linear warm-up over the first
-# 10% then linear decay -- which is hpml's `onecycle` -- ~10k steps); SGD is not what
-# transformers are fine-tuned with, its rate is a guess to be measured.
+# XLNet fine-tuning follows BERT/XLNet practice (Adam ~2e-5, 10% linear warm-up then decay: hpml's
+# `onecycle`, ~10k steps); SGD's rate is a guess to be measured.
 _XLNET_FT = (
     "BERT/XLNet fine-tuning practice (Devlin et al. 2019; Yang et al. 2019): lr 2e-5, linear warm-up "
     "over 10% then linear decay (= hpml onecycle), 12.5k steps of 32 reviews on a 400k-review subset"
@@ -240,10 +217,8 @@ for _dataset in ("amazon_polarity", "amazon_full"):
         basis=_XLNET_SCRATCH + "; SGD (Nesterov 0.9) at 0.05: unmeasured",
     )
 
-#: digits, measured by hpml on a 2-core CPU: ResNet-18, one-cycle, label smoothing, at 8 px:
-#: sklearn's digits are 8x8 images (the 32 px copy is a bilinear upsample), so 8 px loses
-#: nothing and costs 1/16 of the 32 px FLOPs.  One seed of it is the default test run; the
-#: optimizations x seeds sweep is ``-m convergence -k digits``.
+#: digits, measured by hpml on a 2-core CPU, at 8 px: the digits are 8x8 images, so 8 px loses
+#: nothing and costs 1/16 of the 32 px FLOPs.
 DIGITS = Recipe(
     epochs=3, batch_size=64, lr=0.02, schedule="onecycle", warmup_epochs=0.5, label_smoothing=0.1,
     weight_decay=5e-4, image_size=8, augmentation=DIGITS_AUG, measured=True,
@@ -275,8 +250,7 @@ def make_case(
 
 
 def list_cases() -> list[ConvergenceCase]:
-    """The GPU convergence matrix: every (dataset, model, pretrained, optimizer) recipe x
-    :data:`OPTIMIZATION_SETS`, in table order."""
+    """The GPU convergence matrix: every recipe x :data:`OPTIMIZATION_SETS`, in table order."""
     return [
         make_case(dataset, model, optimizer, optimization, pretrained=pretrained)
         for (dataset, model, pretrained, optimizer) in RECIPES
@@ -284,10 +258,8 @@ def list_cases() -> list[ConvergenceCase]:
     ]
 
 
-#: The DIGITS recipe for models that are not hpml's CIFAR-stem ResNet-18 (``timm:resnet18``,
-#: a plugin's model): at 32 px, since an ImageNet stem (stride-2 conv + max-pool) would shrink
-#: 8 px inputs to 2 px before the first block, and at a higher peak lr: DIGITS' 0.02 left
-#: timm:resnet18 at 82 % after 3 epochs.
+#: DIGITS for other image models: 32 px, as an ImageNet stem shrinks 8 px to 2 px, and a higher
+#: peak lr (DIGITS' 0.02 left timm:resnet18 at 82 % after 3 epochs).
 DIGITS_32 = dataclasses.replace(
     DIGITS, image_size=32, lr=0.05, measured=True,
     basis="DIGITS at 32 px; lr measured on CPU with timm:resnet18 (3 epochs, seed 0, `hpml train --model "
@@ -299,22 +271,16 @@ DIGITS_32 = dataclasses.replace(
 
 
 def training_defaults(dataset: str, model: str) -> Recipe | None:
-    """The recipe ``hpml train`` takes its defaults from (lr, schedule, batch, image size...)
-    when the user does not set them: the measured CPU recipe for ``digits`` (:data:`DIGITS`
-    for hpml's ResNet-18, :data:`DIGITS_32` for any other image model); None elsewhere,
-    where the generic defaults of :mod:`hpml.cli` apply."""
+    """The recipe ``hpml train`` takes unset settings from: :data:`DIGITS` (ResNet-18) or :data:`DIGITS_32`
+    (other image models) on digits; None elsewhere."""
     if dataset != "digits":
         return None
     return DIGITS if model == "resnet18" else DIGITS_32
 
 
 def digits_case(optimization: str = "optimized", model: str = "resnet18") -> ConvergenceCase:
-    """The CPU-sized real-data case on the bundled digits, SGD: ResNet-18 with :data:`DIGITS`,
-    or any image model by name (``timm:resnet18``, a plugin's) with :data:`DIGITS_32`.
-
-    The target is the digits task's (:mod:`hpml.convergence.targets`, set from ResNet-18 runs):
-    another model must reach the same accuracy to pass.
-    """
+    """The CPU-sized real-data case on digits with SGD: ResNet-18 with :data:`DIGITS`, or any image model
+    with :data:`DIGITS_32`, held to the same target."""
     if model == "resnet18":
         return make_case("digits", "resnet18", "sgd", optimization, recipe=DIGITS)
     case = make_case("digits", "resnet18", "sgd", optimization, recipe=DIGITS_32)

@@ -1,26 +1,7 @@
-"""Convergence records: one JSON file per seed, next to the benchmark runs.
+"""Convergence records: one JSON file per seed under ``<benchmark storage>/convergence/`` (README, Records).
 
-Records live in ``<benchmark storage>/convergence/`` (``.benchmarks/convergence/`` by
-default), where ``hpml report`` reads them (:func:`hpml.results.runfiles.load_convergence`).
-A case run with several seeds is a *group*, ``<case>_<UTC timestamp>``; each seed writes
-``<group>_seed<k>.json``, a complete record on its own (the report draws one curve per
-file).  Every record of a group carries the group's summary (``seeds``,
-``accuracy_mean``, ``accuracy_std``, ``accuracy_min``/``max``) once all seeds are done;
-until then it carries its own seed only.  Files are written atomically (temp file +
-``os.replace``): a reader never sees half a record.
-
-Schema (``hpml_schema`` 1, ``kind`` "convergence")::
-
-    case, group, seed, dataset, model, optimizer, optimization, expanded_optimizations,
-    device, pretrained, weights, target, metric, target_source, target_measured_by_hpml,
-    reached, time_to_target_s, final_accuracy, final_top5, seeds, accuracy_mean,
-    accuracy_std (sample std, null for one seed), accuracy_min, accuracy_max,
-    epochs: [{epoch, seconds (cumulative training wall time), epoch_seconds, train_loss,
-              test_loss, accuracy, top5?, lr, samples_per_s}],
-    recipe, config, machine, commit, created (UTC ISO-8601), error (null, or why it failed)
-
-Accuracies are fractions in [0, 1].
-"""
+A case run over seeds is a group ``<case>_<UTC timestamp>``; each seed writes ``<group>_seed<k>.json``
+atomically, and once all seeds are done every record carries the group's summary."""
 
 from __future__ import annotations
 
@@ -39,7 +20,6 @@ if TYPE_CHECKING:
     from hpml.convergence.weights import Weights
 
 SCHEMA = 1
-#: Sub-folder of the benchmark storage holding convergence records.
 FOLDER = "convergence"
 
 

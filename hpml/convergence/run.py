@@ -1,16 +1,7 @@
 """Time-to-accuracy runs: one case, one or several seeds, records written as they finish.
 
-:func:`converge` trains one seed of a case with :func:`hpml.train.fit.fit` (checkpoint
-every epoch, resumable), and turns its per-epoch metrics into a time-to-accuracy curve:
-``seconds`` is the *cumulative training wall time* (fit's per-epoch training time, device
-synchronized; evaluation, data set-up and checkpoint writes are not counted), and
-``time_to_target_s`` is that time at the end of the first epoch whose top-1 test accuracy
-reaches the target (MLPerf/DAWNBench-style; accuracy is checked once per epoch).
-
-:func:`converge_case` runs every seed, writes one record per seed (see
-:mod:`hpml.convergence.records`), and raises :class:`~hpml.errors.RunFailed` naming the
-case, seed, step, epoch and last good metrics when a seed diverges.
-"""
+``seconds`` is cumulative training wall time (evaluation, set-up and checkpoints excluded);
+``time_to_target_s`` is it at the end of the first epoch whose top-1 accuracy reaches the target."""
 
 from __future__ import annotations
 
@@ -21,17 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from hpml.config import RunConfig
 from hpml.convergence.recipes import ConvergenceCase
 from hpml.convergence.records import group_id, make_record, write_record
 from hpml.convergence.weights import Weights
 from hpml.errors import RunFailed
 from hpml.train.build import TrainingSetup, build_training
 from hpml.train.fit import fit
+from hpml.train.run_config import RunConfig
 
-#: Percentage points under which two accuracy means always count as the same: with a few
-#: seeds the baseline's std can come out near zero by chance, and bf16 rounding alone flips
-#: a handful of predictions (digits: 1 pp = 3.6 of 360 test images).
+#: Accuracy difference (1 pp) that always counts as the same: a 3-seed std can come out near zero,
+#: and bf16 rounding alone flips a handful of predictions (digits: 1 pp = 3.6 of 360 test images).
 SPREAD_FLOOR = 0.01
 #: Baseline standard deviations a mean may move and still be "within the spread".
 SPREAD_STDS = 2.0
@@ -105,8 +95,7 @@ def time_to_target(epochs: Sequence[dict], target: float) -> float | None:
 
 
 def cumulative(history: Sequence[dict]) -> list[dict[str, Any]]:
-    """fit's per-epoch metrics -> the record's epochs: ``seconds`` summed over epochs,
-    the epoch's own training time kept as ``epoch_seconds``."""
+    """fit's per-epoch metrics -> the record's epochs: ``seconds`` cumulative, the epoch's own kept as ``epoch_seconds``."""
     out, total = [], 0.0
     for m in history:
         total += m["seconds"]
@@ -120,8 +109,7 @@ def cumulative(history: Sequence[dict]) -> list[dict[str, Any]]:
 
 
 def read_epoch_log(path: Path) -> list[dict]:
-    """Per-epoch metrics from fit's JSON-lines log.  An epoch logged twice (killed after the
-    log line, before its checkpoint, then re-run on resume) keeps its last line."""
+    """Per-epoch metrics from fit's log; an epoch logged twice (killed before its checkpoint) keeps its last line."""
     if not path.is_file():
         return []
     by_epoch: dict[int, dict] = {}
@@ -144,13 +132,8 @@ def converge(
     on_epoch: EpochHook | None = None,
     progress: bool = False,
 ) -> SeedRun:
-    """Train one seed of ``case`` to the end of its recipe.
-
-    With ``run_dir`` every epoch is logged to ``run_dir/epochs.jsonl`` and checkpointed to
-    ``run_dir/last.ckpt``; ``resume=True`` continues a killed run from that checkpoint and
-    the returned curve holds the epochs from before the kill as well.  A divergence raises
-    :class:`RunFailed` from fit (step, epoch, last good metrics).
-    """
+    """Train one seed of ``case``; with ``run_dir`` each epoch is logged and checkpointed there, and
+    ``resume`` continues a killed run, its curve keeping the epochs before the kill."""
     cfg = case.run_config(
         seed=seed, device=device, data_dir=data_dir,
         weights=weights.path if weights else None, tokenizer=weights.tokenizer if weights else None,
@@ -177,13 +160,8 @@ def converge_case(
     on_epoch: EpochHook | None = None,
     progress: bool = False,
 ) -> CaseResult:
-    """Run every seed of ``case`` and write its records into ``store``.
-
-    Each seed's record is written as soon as the seed finishes (a crash later loses no
-    finished seed); when all are done every record of the group is rewritten with the
-    group summary.  A diverging seed writes a record with ``error`` set, then raises
-    :class:`RunFailed` naming the case and seed.
-    """
+    """Run every seed of ``case``, writing each record as its seed finishes and the group summary at the end;
+    a diverging seed's record holds ``error``, then :class:`RunFailed` names the case and seed."""
     group = group_id(case.name)
     runs: list[SeedRun] = []
     paths: list[Path] = []
@@ -216,16 +194,8 @@ def converge_case(
 
 
 def within_spread(candidate: Summary, baseline: Summary) -> tuple[bool, float, float]:
-    """Whether ``candidate``'s mean accuracy stays within the baseline's seed spread:
-    ``|mean_c - mean_b| <= max(SPREAD_STDS * std_b, SPREAD_FLOOR)``.
-
-    Returns ``(ok, difference, allowed)``.  Why two baseline standard deviations: if an
-    optimization leaves accuracy unchanged, the difference of two n-seed means has a
-    standard deviation of ``std * sqrt(2/n)`` (0.82 std for 3 seeds), so 2 std is ~2.4 of
-    those and an unchanged optimization passes ~98% of the time, while a regression larger
-    than the seed-to-seed noise fails.  Why the 1 pp floor: a 3-seed std is itself a rough
-    estimate and can come out near zero by chance.
-    """
+    """``(ok, difference, allowed)``: is ``candidate``'s mean within ``max(SPREAD_STDS * std_b, SPREAD_FLOOR)``
+    of the baseline's? An unchanged optimization's difference has sd ``std * sqrt(2/n)``, so it passes ~98%."""
     allowed = max(SPREAD_STDS * (baseline.std or 0.0), SPREAD_FLOOR)
     diff = candidate.mean - baseline.mean
     return (math.isfinite(diff) and abs(diff) <= allowed), diff, allowed

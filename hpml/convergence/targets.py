@@ -1,17 +1,5 @@
-"""Accuracy targets for convergence runs: one table, every value with its source.
-
-A target is the top-1 test accuracy (a fraction) a full training run must reach.  It
-is looked up by ``(dataset, model, pretrained, optimizer)``; ``optimizer=None`` means
-the target holds for every optimizer.  ``measured_by_hpml`` says whether hpml itself
-has produced the figure on this recipe (``True`` only for ``digits``, measured on CPU);
-the others are published figures or, where there is none for this exact setting, a
-reasoned choice whose reasoning is in ``source``.
-
->>> target_for("cifar10", "resnet50", pretrained=False, optimizer="sgd").value
-0.935
->>> all(t.source for t in TARGETS)
-True
-"""
+"""Accuracy targets for convergence runs: top-1 test accuracy (a fraction) by (dataset, model, pretrained,
+optimizer), each with its source; ``measured_by_hpml`` is True only for digits."""
 
 from __future__ import annotations
 
@@ -28,7 +16,7 @@ class Target:
     model: str
     pretrained: bool  # fine-tuned from user-supplied weights (see hpml.convergence.weights)
     optimizer: str | None  # None: any optimizer
-    value: float  # fraction in [0, 1]
+    value: float
     source: str  # citation (paper, repository, report) or the reasoning behind a chosen value
     metric: str = "top1"
     measured_by_hpml: bool = False
@@ -72,22 +60,16 @@ TARGETS: tuple[Target, ...] = (
     Target("cifar10", "resnet50", True, "sgd", 0.9746, SEED_REPORT + ": CIFAR-10 97.46% (SGD)"),
     Target("cifar100", "resnet50", True, "adam", 0.8607, SEED_REPORT + ": CIFAR-100 86.07% (Adam)"),
     Target("cifar100", "resnet50", True, "sgd", 0.8517, SEED_REPORT + ": CIFAR-100 85.17% (SGD)"),
-    # --- XLNet fine-tuned from user-supplied xlnet-base-cased weights --------------------
-    # The paper's figures are for XLNet-Large at 512 tokens; hpml fine-tunes xlnet-base at
-    # 256 tokens.  The base target is set at the level of the pre-XLNet state of the art in
-    # the same table (BERT-Large 2.63% / 34.17% error, DPCNN 3.32% / 34.81%), i.e. ~0.9 pp
-    # (Amazon-2) and ~3.3 pp (Amazon-5) under XLNet-Large: a correctly fine-tuned base
-    # model beats DPCNN, a broken one (wrong tokenizer, head never trained) falls far short.
+    # --- XLNet fine-tuned from xlnet-base-cased: the paper's figures are XLNet-Large at 512 tokens, so
+    # base at 256 is held to BERT-Large/DPCNN's level, which a broken fine-tune falls far short of.
     Target("amazon_polarity", "xlnet", True, None, 0.97,
            XLNET_PAPER + "; base-model target 97.0% chosen below XLNet-Large's 97.89% and near "
            "BERT-Large's 97.37% / DPCNN's 96.68% in the same table (smaller model, 256 tokens)"),
     Target("amazon_full", "xlnet", True, None, 0.65,
            XLNET_PAPER + "; base-model target 65.0% chosen below XLNet-Large's 68.33% and "
            "BERT-Large's 65.83% / DPCNN's 65.19% in the same table (smaller model, 256 tokens)"),
-    # --- XLNet from scratch (no pretraining): NOT yet measured by hpml --------------------
-    # No real Amazon data on the machine where this table was written, so the values are
-    # conservative bag-of-n-grams figures: a transformer trained from scratch on 3-3.6M
-    # reviews should at least match a linear bigram model.
+    # --- XLNet from scratch, not yet measured by hpml: conservative bag-of-n-grams figures that a
+    # transformer trained on 3-3.6M reviews should at least match.
     Target("amazon_polarity", "xlnet", False, None, 0.94,
            FASTTEXT + "; target 94.0% = just under fastText bigrams; not yet measured by hpml"),
     Target("amazon_full", "xlnet", False, None, 0.59,

@@ -1,18 +1,5 @@
-"""Where pretrained cases find the user's weights: one directory, fixed names per model.
-
-hpml never downloads weights.  Point ``--hpml-weights DIR`` (or ``$HPML_WEIGHTS_DIR``) at
-a directory holding:
-
-* ``resnet50.pth`` (or ``resnet50.pt`` / ``resnet50.safetensors``): a torchvision-format
-  ImageNet ResNet-50 state dict, e.g. torchvision's ``resnet50-11ad3fa6.pth`` renamed
-  (``torchvision.models.resnet50(weights="IMAGENET1K_V2").state_dict()`` saved with
-  ``torch.save``).  The classifier head is replaced for CIFAR (shape mismatch -> skipped).
-* ``xlnet-base-cased/``: a Hugging Face ``save_pretrained`` directory (``config.json`` +
-  ``model.safetensors`` or ``pytorch_model.bin``) **and** its SentencePiece
-  ``spiece.model`` (``XLNetTokenizer.save_pretrained`` writes it there).  The reviews are
-  tokenized with that ``spiece.model``: pretrained embeddings are meaningless under any
-  other vocabulary.
-"""
+"""Where pretrained cases find the user's weights: fixed names per model in one directory (README, Convergence).
+XLNet's reviews use its own ``spiece.model``: pretrained embeddings mean nothing under another vocabulary."""
 
 from __future__ import annotations
 
@@ -33,8 +20,7 @@ _HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 @dataclass(frozen=True)
 class Weights:
-    """Resolved weights for a model: the path for ``RunConfig.weights`` and, for text
-    models, the tokenizer that goes with them."""
+    """Resolved weights for a model: the path for ``RunConfig.weights`` and, for text, its tokenizer."""
 
     path: Path
     tokenizer: Path | None = None
@@ -54,8 +40,7 @@ def expected(model: str) -> str:
 
 
 def find_weights(model: str, directory: Path | None) -> tuple[Weights | None, str | None]:
-    """``(weights, None)`` when usable files are there, else ``(None, reason)``; the reason
-    names the expected files and how to pass the directory."""
+    """``(weights, None)`` when usable files are there, else ``(None, reason)`` naming the expected files."""
     how = f"pass --hpml-weights DIR or set ${WEIGHTS_ENV}"
     if model not in WEIGHT_FILES:
         return None, f"no pretrained weights are defined for model {model!r} (known: {', '.join(WEIGHT_FILES)})"

@@ -1,16 +1,6 @@
-"""Dataset registry: ``create_dataset(name, split, ...)``, ``dataset_info(name)``, ``list_datasets()``.
+"""Dataset registry: ``create_dataset``, ``dataset_info``, ``list_datasets``.
 
-Every dataset has a real on-disk form (read from ``data_dir`` in the layout its
-distributor ships) and a synthetic twin with the same shapes, classes and split sizes.
-Without ``data_dir`` the twin is used, so every benchmark runs anywhere; ``digits`` is
-bundled with scikit-learn and is real by default.
-
->>> from hpml.data import create_dataset
->>> ds = create_dataset("cifar10", "test", size=8)        # synthetic twin, 8 samples
->>> x, y = ds[0]
->>> tuple(x.shape), x.dtype, type(y).__name__
-((3, 32, 32), torch.float32, 'int')
-"""
+Every dataset has a real on-disk form (README, Data) and a synthetic twin of the same shapes."""
 
 from __future__ import annotations
 
@@ -38,20 +28,14 @@ TransformFactory = Callable[[DatasetInfo, bool, int], ImageTransform]
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """A registered dataset: its info, its real-data reader and (images) its transform recipe.
-
-    Calling the entry is ``create_dataset(info.name, ...)``, so the registry still maps
-    names to factories.
-    """
+    """A registered dataset: its info, real-data reader and (images) transform recipe."""
 
     info: DatasetInfo
     load: RealLoader
     transform: TransformFactory | None = None  # None for text
     bundled: bool = False  # real data ships with a package (digits): no data_dir needed
-    # How a read split is held, for datasets whose per-sample work does not depend on the
-    # values (e.g. "uint8 3x32x32 in memory").  Two datasets with the same storage, transform
-    # recipe and flip rule serve their samples with the same work, so the benchmarks' data
-    # phases measure them once (hpml.bench.skips.workload_twin).  None: never assumed.
+    # e.g. "uint8 3x32x32 in memory": equal storage, recipe and flip rule mean equal per-sample
+    # work, so the data phases measure such datasets once (hpml.bench.skips.workload_twin)
     storage: str | None = None
 
     def __call__(self, split: str = "train", **kwargs: object) -> HpmlDataset:
@@ -105,16 +89,9 @@ def create_dataset(
     seq_len: int | None = None,
     tokenizer: Tokenizer | str | Path | None = None,
 ) -> HpmlDataset:
-    """One split of dataset ``name``, real or synthetic.
+    """One split of dataset ``name``: the twin when ``synthetic`` or (``None``) without ``data_dir``, else the real files.
 
-    Source: ``synthetic=True`` -> twin; ``None`` -> real files if ``data_dir`` is given
-    (or the dataset is bundled), else the twin; ``False`` -> real files, required.
-    ``size``: twin length (default: the real split size) or, for real data, a leading
-    subset (ImageNet: evenly spaced, as its files are sorted by class).
-    ``augment`` defaults to ``split == "train"``.  ``tokenizer`` (text) may be a
-    :class:`Tokenizer` or a SentencePiece model path; by default one is trained on the
-    training text and cached.  ``seed`` drives only the twins' content.
-    """
+    ``size`` is the twin's length or a leading real subset (ImageNet: evenly spaced); ``tokenizer`` defaults to one fitted on the training text."""
     entry = DATASETS.get(name)
     info = entry.info
     check_split(split)

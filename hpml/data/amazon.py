@@ -1,21 +1,7 @@
-"""Amazon review polarity (2 classes) and full (5 classes), from local files only.
+"""Amazon review polarity (2 classes) and full (5), from the original CSVs or the Hub copy's files.
 
-Two on-disk forms, looked up under ``data_dir`` (or in ``data_dir`` itself):
-
-* the original CSVs (Zhang et al. 2015, "Character-level ConvNets")::
-
-      amazon_review_polarity_csv/{train,test}.csv     amazon_review_full_csv/{train,test}.csv
-
-  no header, every field quoted, columns ``class`` (1..N), ``title``, ``text``;
-* the Hugging Face Hub copy's files (parquet, JSON or JSONL with columns ``label``
-  (0..N-1), ``title``, ``content``), e.g. ``amazon_polarity/*train*.parquet``, read with
-  ``datasets.load_dataset("parquet" | "json", data_files=...)``; nothing is fetched.
-
-A sample's text is ``title + " " + text``; labels become 0..N-1.  Strings stay in arrow
-buffers (memory-mapped for the HF form), see :class:`hpml.data.base.StringColumn`.
-The full CSV is parsed with pyarrow (multi-threaded); a file it rejects, and any run with
-``size=``, goes through Python's ``csv`` module, which reports the exact bad line.
-"""
+A sample is ``title + " " + text``. The CSV is parsed with pyarrow; a file it rejects, and any ``size=``,
+goes through Python's ``csv``, which names the bad line."""
 
 from __future__ import annotations
 

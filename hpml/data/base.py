@@ -1,13 +1,7 @@
-"""The dataset object every hpml loader consumes, plus small helpers shared by the families.
+"""The dataset object every loader consumes, and helpers shared by the families.
 
-An :class:`HpmlDataset` is a plain ``torch.utils.data.Dataset`` that also carries its
-:class:`DatasetInfo`, its split, whether it is a synthetic twin, and (when the whole set
-fits in memory) an :meth:`~HpmlDataset.arrays` view for the device-resident loader.
-
-Augmentation randomness comes from a generator owned by the dataset, never from torch's
-global RNG: the loaders reseed it (per worker, from the loader seed), so a run is
-reproducible by seed without the data pipeline disturbing model initialisation.
-"""
+Augmentation draws from a generator the dataset owns (reseeded by the loaders), never torch's global RNG,
+so the data pipeline cannot disturb model initialisation."""
 
 from __future__ import annotations
 
@@ -69,11 +63,7 @@ def cache_dir() -> Path:
 
 
 def find_root(data_dir: Path, folder: str, is_root: Callable[[Path], bool], info: DatasetInfo) -> Path:
-    """``data_dir/folder`` if ``is_root`` accepts it, else ``data_dir`` itself if accepted.
-
-    Accepting both lets users point ``--data-dir`` at either the parent folder
-    (where several datasets live side by side) or the dataset's own folder.
-    """
+    """``data_dir/folder`` if ``is_root`` accepts it, else ``data_dir`` itself: --data-dir may name either."""
     if not data_dir.is_dir():
         raise missing_data(info, data_dir, "no such directory")
     for root in (data_dir / folder, data_dir):
@@ -108,10 +98,7 @@ def check_arrays_fit(shape: Sequence[int], itemsize: int, name: str) -> None:
 
 
 class HpmlDataset(Dataset):  # type: ignore[type-arg]
-    """Base class: ``ds[i] -> (x, y)`` with ``y`` a python int.
-
-    Attributes: ``info``, ``split``, ``synthetic``, ``augment``.
-    """
+    """Base class: ``ds[i] -> (x, y)`` with ``y`` a python int; knows its info, split and whether it is a twin."""
 
     def __init__(self, info: DatasetInfo, split: str, *, synthetic: bool, augment: bool) -> None:
         self.info = info
@@ -125,11 +112,8 @@ class HpmlDataset(Dataset):  # type: ignore[type-arg]
         """Reseed the per-dataset augmentation generator (the loaders call this per worker)."""
         self._rng.manual_seed(seed)
 
-    # A torch.Generator cannot be sent to a *spawned* or *forkserver* DataLoader worker
-    # (its state travels as shared memory and the worker dies in rebuild_storage_fd), and
-    # those are the default start methods on macOS, in DDP ranks and on Linux from
-    # Python 3.14.  The generator is left out of the pickle and rebuilt, seeded 0, on
-    # the other side; the loader's worker_init_fn reseeds it from the worker seed.
+    # A torch.Generator kills a spawned/forkserver worker (rebuild_storage_fd): it is left out
+    # of the pickle and rebuilt there, then reseeded by the loader's worker_init_fn.
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
         state.pop("_rng", None)
@@ -227,10 +211,7 @@ class TextSource(Protocol):
 
 
 class TextDataset(HpmlDataset):
-    """Reviews tokenised per sample in ``__getitem__`` (that is the text pre-processing cost).
-
-    ``x`` is ``int64[seq_len]`` token ids, left-padded with ``pad_id`` (see :mod:`hpml.data.tokenizer`).
-    """
+    """Reviews tokenised per sample in ``__getitem__`` (the text pre-processing cost), left-padded ids."""
 
     def __init__(
         self,
@@ -267,12 +248,8 @@ class TextDataset(HpmlDataset):
 
 
 class StringColumn:
-    """O(log chunks) random access into a (possibly memory-mapped) chunked arrow string column.
-
-    Arrow buffers instead of a list of Python ``str`` keep millions of reviews compact and,
-    unlike Python objects, do not get copied page by page into forked DataLoader workers
-    by reference counting.
-    """
+    """Random access into a chunked arrow string column: compact, and not copied page by page into
+    forked workers by reference counting as Python strings would be."""
 
     def __init__(self, column: pa.ChunkedArray) -> None:
         self.chunks = [c for c in column.chunks if len(c)]

@@ -1,19 +1,7 @@
-"""CIFAR-10 and CIFAR-100 from the python-pickle batches, exactly as distributed.
+"""CIFAR-10 and CIFAR-100 from the python-pickle batches, held as one uint8 ``[N, 3, 32, 32]`` tensor.
 
-Layout (the extracted ``cifar-10-python.tar.gz`` / ``cifar-100-python.tar.gz``), under
-``data_dir`` or with ``data_dir`` pointing at the folder itself::
-
-    cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}
-    cifar-100-python/{train, test, meta}
-
-Each batch is a protocol-2 pickle of a dict with bytes keys: ``b"data"`` uint8 ``[N, 3072]``
-(channel-major 32x32) and ``b"labels"`` (CIFAR-10) or ``b"fine_labels"`` (CIFAR-100).
-The whole split is held in memory as one uint8 ``[N, 3, 32, 32]`` tensor (150 MB for
-50k images).  torchvision's reader is not used: it re-checks MD5s on every load.
-
-Pickles can run code, so batches are read with an unpickler that only rebuilds numpy
-arrays and plain containers (the same idea as ``torch.load(weights_only=True)``).
-"""
+Pickles can run code, so an unpickler that rebuilds only numpy arrays reads them (torchvision's
+reader would also re-check MD5s on every load)."""
 
 from __future__ import annotations
 

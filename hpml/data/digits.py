@@ -1,13 +1,6 @@
-"""scikit-learn's bundled 8x8 digits, shaped like CIFAR so ResNet runs on real data offline.
+"""scikit-learn's bundled 8x8 digits as uint8 ``[N, 3, 32, 32]``, so ResNet trains on real data offline.
 
-1797 grayscale images (values 0..16) are scaled to 0..255, resized to 32x32 (bilinear)
-and replicated to 3 channels: uint8 ``[N, 3, 32, 32]``, 10 classes.  The train/test split
-is a stratified 80/20 split with a fixed seed, independent of the ``seed`` argument, so
-the test set never changes between runs (1437 train / 360 test).
-
-Augmentation is the CIFAR random crop without the horizontal flip: a mirrored 2, 3, 5
-or 7 is no longer that digit, so flipping would teach the model wrong labels.
-"""
+The 80/20 split is stratified with a fixed seed; augmentation never flips (a mirrored 2 is no 2)."""
 
 from __future__ import annotations
 

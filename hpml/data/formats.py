@@ -1,22 +1,7 @@
-"""Writers of small datasets in the real on-disk formats: the files :mod:`hpml.data` reads.
+"""Writers of small datasets in the real on-disk formats, so benchmarks without ``--data-dir`` and the
+data tests still go through the real readers (README, Data, lists the layouts).
 
-The benchmarks write them when no ``--data-dir`` is given (:mod:`hpml.bench.realdata`),
-so the loading, pre-processing and end-to-end rows still go through the real readers
-(pickle unpickling, JPEG decoding, CSV parsing, SentencePiece tokenization); the data
-tests write their tiny fixtures with the same functions.
-
-Layouts are exactly those :mod:`hpml.data` reads (see each family's docstring):
-
-* ``cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}`` and
-  ``cifar-100-python/{train,test,meta}``: protocol-2 pickles, uint8 ``[N, 3072]``;
-* ``imagenet/{train,val}/<wnid>/*.JPEG`` + ``imagenet/meta.bin``;
-* ``amazon_review_{polarity,full}_csv/{train,test}.csv``: no header, every field quoted,
-  plus ``spiece.model``, a tokenizer trained on the written text.
-
-Benchmark images are smooth colour fields with mild noise (:func:`smooth_images`), not
-white noise: JPEG decode time depends on content, and noise compresses (and decodes)
-far worse than photos.
-"""
+Images are smooth colour fields, not white noise: JPEG decode time depends on content."""
 
 from __future__ import annotations
 

@@ -1,22 +1,7 @@
-"""ImageNet-1k (ILSVRC 2012) in torchvision's extracted layout, decoded per sample.
+"""ImageNet-1k in torchvision's extracted layout (``imagenet/{train,val}/<wnid>/*.JPEG``), decoded per sample.
 
-Layout, as ``torchvision.datasets.ImageNet`` leaves it after parsing the archives::
-
-    imagenet/meta.bin                 # torch.save((wnid_to_classes, val_wnids)); optional
-    imagenet/train/<wnid>/*.JPEG
-    imagenet/val/<wnid>/*.JPEG         # the "test" split
-
-``data_dir`` may be the parent of ``imagenet/`` or the ``imagenet/`` folder itself.
-
-Labels index the sorted wnids: those listed in ``meta.bin`` when it is present (so a
-subset tree keeps the real ImageNet class indices), else the wnid folders found under
-``train/`` and ``val/`` together (so both splits agree).  ``meta.bin`` is read with
-``torch.load(weights_only=True)``: it is a tuple of a dict and a list of strings, which
-needs no arbitrary unpickling.
-
-File paths are kept in one numpy bytes array, not a list of ``Path`` objects: 1.28M
-paths stay compact and are not copied into forked workers by reference counting.
-"""
+Labels index the sorted wnids of ``meta.bin`` when present (a subset keeps the real indices), else of the
+folders found. Paths live in one numpy bytes array: compact, and not copied into forked workers."""
 
 from __future__ import annotations
 
@@ -122,8 +107,7 @@ class ImageFolderDataset(ImageDataset):
 
 
 def scan(root: Path, split: str, info: DatasetInfo) -> tuple[list[str], list[int]]:
-    """Files of ``split`` and their labels, in sorted (wnid, file name) order; a folder that
-    cannot be read (no permission, a symlink loop) is an HpmlError naming it."""
+    """Files of ``split`` and their labels in sorted order; an unreadable folder is an HpmlError naming it."""
     try:
         return _scan(root, split, info)
     except OSError as err:

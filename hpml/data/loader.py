@@ -1,15 +1,5 @@
-"""Two ways to feed a training step: a seeded ``DataLoader`` and a device-resident loader.
-
-* :func:`make_loader` wraps ``torch.utils.data.DataLoader``: per-sample decoding and
-  augmentation on CPU, optionally in worker processes; batches arrive on the CPU.
-* :class:`DeviceLoader` copies the whole split to the device once (uint8 images / int64
-  ids) and augments each batch there with one vectorised gather, with no workers; the
-  airbench recipe, and why it is fast: nothing crosses the host-device link per step.
-
-Both are deterministic by seed: the order from a seeded generator, the augmentation
-from the dataset's own generator (reseeded per worker by :func:`make_loader`) or from a
-per-epoch generator (:class:`DeviceLoader`).
-"""
+"""Two ways to feed a step: a seeded ``DataLoader`` and a device-resident loader (airbench's recipe:
+nothing crosses the host-device link per step). Both are deterministic by seed."""
 
 from __future__ import annotations
 
@@ -76,12 +66,8 @@ def _quiet_when_the_receiver_left(hook):
 
 
 def _seed_worker(worker_id: int) -> None:
-    """Reseed the worker's copy of the dataset from the worker seed, and end the worker
-    quietly on SIGTERM.
-
-    DataLoader derives each worker's seed from its generator (``base_seed + worker_id``,
-    a fresh base per epoch), so augmentation follows the loader seed.
-    """
+    """Reseed the worker's dataset copy from its worker seed (augmentation follows the loader seed), and end
+    the worker quietly on SIGTERM."""
     # A SIGTERM to the whole process group (a scheduler, a shell) reaches the workers too.
     # torch's worker loop ends quietly on KeyboardInterrupt and leaves the report to the
     # main process; killed by the signal instead, a worker kept its pymp-* temp folder and
@@ -99,13 +85,9 @@ def make_loader(
     *,
     sampler: Sampler | None = None,  # type: ignore[type-arg]
 ) -> DataLoader:  # type: ignore[type-arg]
-    """A ``DataLoader`` whose shuffling and augmentation are fixed by ``options.seed``.
+    """A ``DataLoader`` whose order and augmentation are fixed by ``options.seed``.
 
-    ``sampler`` (e.g. a ``DistributedSampler`` sharding the set over ranks) decides the
-    order itself, so it needs ``options.shuffle=False``.  Without workers the dataset's
-    augmentation generator is reseeded here, so the dataset object should not be shared
-    by two loaders that must not interfere.
-    """
+    A ``sampler`` decides the order itself (``options.shuffle=False``); without workers the dataset's generator is reseeded here."""
     if sampler is not None and options.shuffle:
         raise HpmlError("shuffle=True conflicts with a sampler (it sets the order); pass shuffle=False")
     generator = torch.Generator()
@@ -128,17 +110,9 @@ def make_loader(
 
 
 class DeviceLoader:
-    """Batches from a split held on ``device``, augmented there; yields ``(x, y)`` on device.
+    """Batches of a split held on ``device`` and augmented there with the dataset's recipe, vectorised.
 
-    Images: the dataset's own recipe, vectorised over the batch: CIFAR-style random crop
-    (4 px zero padding) + horizontal flip (when the dataset's ``info.hflip``), or
-    ImageNet-style random resized crop + flip; then float conversion and normalisation
-    with ``info.mean``/``info.std``; resized on device when the dataset's output side
-    differs from its stored side.  Text: the token ids, unchanged.
-
-    Each ``iter()`` is one epoch shuffled by ``seed + epoch``; the epoch advances after
-    every ``iter()``, and :meth:`set_epoch` sets it (as ``DistributedSampler`` does).
-    """
+    Each ``iter()`` is one epoch shuffled by ``seed + epoch``; :meth:`set_epoch` sets it, as ``DistributedSampler`` does."""
 
     padding = 4  # px of zero padding for the random crop
 

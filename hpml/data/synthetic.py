@@ -1,18 +1,7 @@
-"""Synthetic twins: same shapes, dtypes, classes and split sizes as the real data, no files.
+"""Synthetic twins: the real data's shapes, dtypes, classes and split sizes, no files.
 
-Sample ``i`` is generated on access from ``(seed, split, i)``, so a 1.28M-sample ImageNet
-twin costs nothing until indexed, the same seed gives identical samples, and another seed
-different ones.  Twins are learnable, so a short run shows accuracy above chance:
-
-* images: every class has a fixed 4x4 colour layout (the same for every seed and split),
-  upsampled to the image side, dimmed by a random contrast and buried in Gaussian noise;
-* text: review-like strings whose share of sentiment words depends on the class, fed to
-  the same tokenizer as the real data, so text pre-processing is measured honestly.
-
-Generating a sample costs more than reading a decoded real one, so rows that time the
-loader read a twin passed through :func:`materialize`: samples generated before the
-timed region.
-"""
+Sample ``i`` is generated on access from ``(seed, split, i)``. Twins are learnable: each image class has
+a fixed 4x4 colour layout under noise, each text class its share of sentiment words."""
 
 from __future__ import annotations
 
@@ -44,11 +33,7 @@ _NOISE = 48.0  # std of the per-pixel noise, in 0..255 units
 
 
 def sample_key(seed: int, split: str, index: int) -> tuple[int, int, int]:
-    """Entropy for sample ``index``: numpy's SeedSequence mixes all of it into the state.
-
-    (torch's CPU generator keeps only the low 32 bits of a seed, so 1.28M per-sample
-    seeds would collide; numpy's ``default_rng`` does not have that problem.)
-    """
+    """Entropy for sample ``index`` (numpy's SeedSequence: torch keeps 32 bits of a seed, and 1.28M seeds would collide)."""
     return seed % 2**64, SPLITS.index(split), index
 
 
@@ -174,10 +159,8 @@ _TOKENIZER_CLASSES = len(_SENTIMENT) - _CLASS_SPREAD + 1
 
 
 def synthetic_tokenizer(info: DatasetInfo) -> Tokenizer:
-    """The default tokenizer of every text twin, whatever its classes: trained once on reviews
-    over the whole vocabulary, then cached.  One tokenizer for all makes two twins that differ
-    in their classes the same work up to the head (a tokenizer per twin's own text ended at
-    315 pieces for 2 classes and 374 for 5: embeddings of different sizes)."""
+    """The one tokenizer of every text twin, fitted on reviews over the whole vocabulary and cached:
+    twins that differ in classes then do the same work up to the head."""
     train = SyntheticReviews(_TOKENIZER_CLASSES, "train", _TOKENIZER_SAMPLE, seed=0)
     return trained_tokenizer(
         f"reviews|synthetic-v{VERSION}", lambda: (train.text(i) for i in range(len(train)))
@@ -210,13 +193,8 @@ class MaterializedReviews:
 
 
 def materialize(dataset: HpmlDataset) -> HpmlDataset:
-    """The twin with every native sample generated now and held in memory, so that
-    reading it costs what reading a decoded real split costs (CIFAR's arrays, a CSV's
-    strings) and a timed loader pass times the loader, not the generator.  The
-    transform (augmentation) and the tokenization still run per access, as for real
-    data.  Real datasets are returned unchanged.  Memory: the native samples (uint8
-    images, strings), refused above the arrays limit like :meth:`arrays`.
-    """
+    """The twin with every native sample generated now and held in memory, so a timed loader pass
+    times the loader, not the generator (transforms still run per access). Real datasets come back unchanged."""
     if isinstance(dataset, SyntheticImages):
         images, labels = dataset.arrays()
         return TensorImageDataset(

@@ -1,18 +1,6 @@
-"""SentencePiece tokenisation into fixed-length, XLNet-style id rows.
+"""SentencePiece tokenisation into fixed-length XLNet-style rows: pieces, ``<sep> <cls>``, left-padded.
 
-Rows follow XLNet's convention: the text's pieces, then ``<sep> <cls>``, **left**-padded
-with ``pad_id``.  XLNet's sequence-classification head reads the *last* position, so
-left padding keeps the ``<cls>`` summary token there; long texts are truncated from the
-end (a review's opening says most about its rating).
-
-Where the model comes from:
-
-* a local SentencePiece file, e.g. XLNet's ``spiece.model``: :meth:`Tokenizer.from_file`.
-  SentencePiece is used directly (``XLNetTokenizer`` wraps the same model and adds only
-  light text normalisation), which keeps per-sample encoding cheap and picklable;
-* otherwise :func:`trained_tokenizer` trains a small unigram model on a sample of the
-  training text (seconds) and caches it under ``$HPML_CACHE_DIR`` (``~/.cache/hpml``).
-"""
+XLNet's head reads the last position, so left padding keeps ``<cls>`` there; long texts lose their end."""
 
 from __future__ import annotations
 
@@ -91,11 +79,7 @@ class Tokenizer:
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE) -> bytes:
-    """Fit a unigram SentencePiece model; returns the serialized model.
-
-    Pad is id 0, unknown id 1, then ``<sep>`` and ``<cls>``; no BOS/EOS (XLNet style).
-    ``hard_vocab_limit=False`` lets a small corpus end up with fewer pieces than asked.
-    """
+    """Fit a unigram SentencePiece model (pad 0, unk 1, ``<sep>``, ``<cls>``; no BOS/EOS); returns it serialized."""
     sample = [t[:_MAX_TRAIN_CHARS] for t in texts if t.strip()]
     if not sample:
         raise HpmlError("cannot train a tokenizer: the training text is empty")
@@ -121,11 +105,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE) 
 def trained_tokenizer(
     key: str, texts: Callable[[], Iterable[str]], vocab_size: int = DEFAULT_VOCAB_SIZE
 ) -> Tokenizer:
-    """The cached tokenizer for ``key`` (dataset name + text source), training it on first use.
-
-    ``texts`` is only called on a cache miss.  The file is written to a temporary name
-    and renamed, so concurrent runs never read a half-written model.
-    """
+    """The cached tokenizer for ``key``, trained from ``texts()`` on a miss and written atomically."""
     digest = hashlib.sha256(f"{key}|vocab={vocab_size}".encode()).hexdigest()[:16]
     path = cache_dir() / "tokenizers" / f"{digest}.model"
     if path.is_file():

@@ -1,21 +1,7 @@
 """Image transforms, per sample (CPU loaders) and per batch (device-resident loader).
 
-Per-sample transforms take uint8 ``[3, H, W]`` and an explicit ``torch.Generator`` and
-return normalised float32 ``[3, S, S]``.  Passing the generator (instead of relying on
-torch's global RNG as torchvision's random transforms do) makes augmentation a function
-of the loader seed alone.
-
-Two recipes:
-
-* CIFAR-style (CIFAR, digits, and their twins): random crop with ``S // 8`` px zero
-  padding (4 px at 32 px) + horizontal flip; eval is normalisation only.
-* ImageNet-style: ``RandomResizedCrop(S, scale=(0.08, 1), ratio=(3/4, 4/3))`` + flip;
-  eval resizes the short side to ``S * 256 / 224`` and centre-crops ``S``.
-
-:func:`pad_crop_flip_batch` is the CIFAR recipe vectorised over a batch, for any device;
-:func:`resized_crop_boxes` + :func:`resized_crop_flip_batch` the ImageNet one (bilinear,
-without the per-sample path's antialiasing: the crops are drawn from the stored side).
-"""
+Per-sample transforms take an explicit ``torch.Generator``, so augmentation depends on the loader seed alone.
+Recipes: CIFAR-style pad-crop + flip; ImageNet-style random resized crop + flip (eval: resize and centre crop)."""
 
 from __future__ import annotations
 
@@ -147,12 +133,7 @@ def imagenet_transform(info: DatasetInfo, augment: bool, image_size: int) -> Ima
 
 
 def pad_crop_flip_batch(images: Tensor, dy: Tensor, dx: Tensor, flip: Tensor, pad: int) -> Tensor:
-    """Per-sample random crop (``pad`` px zero padding) + optional flip, as one gather.
-
-    ``images`` uint8 ``[B, C, S, S]`` on any device; ``dy``/``dx`` int64 ``[B]`` in
-    ``0..2*pad``; ``flip`` bool ``[B]``.  Returns uint8 ``[B, C, S, S]``.  Flipping is folded
-    into the column index (read the window right to left), so no extra pass is needed.
-    """
+    """Per-sample random crop (``pad`` px zero padding) and optional flip as one gather; uint8 ``[B, C, S, S]`` in and out."""
     b, _, s, _ = images.shape
     padded = F.pad(images, (pad, pad, pad, pad))
     offs = torch.arange(s, device=images.device)
@@ -167,9 +148,7 @@ def pad_crop_flip_batch(images: Tensor, dy: Tensor, dx: Tensor, flip: Tensor, pa
 def resized_crop_boxes(n: int, height: int, width: int, rng: torch.Generator,
                        scale: tuple[float, float] = RandomResizedCropFlip.scale,
                        ratio: tuple[float, float] = RandomResizedCropFlip.ratio) -> Tensor:
-    """``n`` boxes ``(top, left, h, w)`` (float32 ``[n, 4]``, px) drawn as
-    :meth:`RandomResizedCropFlip.crop_box` draws one: ten tries each, then the largest
-    centred crop within ``ratio``."""
+    """``n`` boxes ``(top, left, h, w)`` drawn as :meth:`RandomResizedCropFlip.crop_box` draws one."""
     u = torch.rand(n, 10, 4, generator=rng)
     area = height * width * (scale[0] + u[..., 0] * (scale[1] - scale[0]))
     aspect = torch.exp(math.log(ratio[0]) + u[..., 1] * (math.log(ratio[1]) - math.log(ratio[0])))
@@ -189,8 +168,7 @@ def resized_crop_boxes(n: int, height: int, width: int, rng: torch.Generator,
 
 
 def resized_crop_flip_batch(images: Tensor, boxes: Tensor, flip: Tensor, size: int) -> Tensor:
-    """Each image's box ``(top, left, h, w)`` resized to ``size`` px (bilinear), flipped where
-    ``flip``: one ``grid_sample`` over the batch.  ``images`` float ``[B, C, H, W]`` on any device."""
+    """Each box resized to ``size`` px (bilinear) and flipped where ``flip``: one ``grid_sample`` per batch."""
     b, c, height, width = images.shape
     top, left, h, w = boxes.to(images.device, torch.float32).unbind(1)
     sx = torch.where(flip, -1.0, 1.0) * w / width  # normalised [-1, 1] coordinates, pixel edges

@@ -1,15 +1,5 @@
-"""Who this process is in a distributed run, and joining (and leaving) its process group.
-
-torchrun describes every process it starts with ``RANK``, ``WORLD_SIZE``,
-``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``; hpml reads
-exactly those (nanoGPT's rule: DDP is detected from the environment), so
-``torchrun ... -m hpml train ...`` needs no hpml-specific flag.  ``hpml train --nproc K``
-sets the same variables in the ranks it spawns (see :mod:`hpml.distributed.ranks`).
-
->>> env_from_environ({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2",
-...                   "MASTER_ADDR": "node0", "MASTER_PORT": "29500"})
-DistEnv(rank=3, world_size=4, local_rank=1, local_world_size=2)
-"""
+"""Who this process is in a distributed run, read from torchrun's variables (``RANK``, ``WORLD_SIZE``,
+``LOCAL_*``, ``MASTER_*``; ``--nproc`` sets the same), and joining and leaving its process group."""
 
 from __future__ import annotations
 
@@ -26,9 +16,7 @@ import torch.distributed as dist
 from hpml.environment import VARS
 from hpml.errors import HpmlError
 
-#: s; a collective that waits longer than this for another rank fails instead of
-#: hanging.  Generous enough for rank 0 writing a checkpoint while the others wait in
-#: the next all-reduce; override with $HPML_DIST_TIMEOUT (tests use a few seconds).
+#: s a collective waits for another rank before failing; room for rank 0's checkpoint ($HPML_DIST_TIMEOUT).
 DEFAULT_TIMEOUT_S = 120.0
 
 
@@ -120,9 +108,7 @@ def usable_cores() -> int:
 
 
 def check_cpu_ranks(nproc: int, device: str) -> None:
-    """``hpml train --nproc K`` on CPU: at most one rank per core.  Each CPU rank is a
-    whole training process (model, optimizer, loader); more ranks than cores only add
-    memory and contention (``--nproc 100`` on 2 cores took 3 GB in 5 s)."""
+    """``--nproc K`` on CPU: at most one rank per core (``--nproc 100`` on 2 cores took 3 GB in 5 s)."""
     if torch.device(device).type == "cpu" and nproc > usable_cores():
         raise HpmlError(f"--nproc {nproc} exceeds the {usable_cores()} CPU cores this process may use; "
                         f"use --nproc {usable_cores()} or fewer")
@@ -142,8 +128,7 @@ def check_nproc(nproc: int, device: str) -> None:
 
 
 def rank_device(device: str, local_rank: int) -> torch.device:
-    """Map the config's device to this rank's: ``cuda`` -> ``cuda:LOCAL_RANK`` (made current,
-    so every ``.to("cuda")`` in the workload lands there); ``cpu`` stays ``cpu``."""
+    """This rank's device: ``cuda`` -> ``cuda:LOCAL_RANK``, made current; ``cpu`` stays ``cpu``."""
     if torch.device(device).type != "cuda":
         return torch.device("cpu")
     available = torch.cuda.device_count()
@@ -164,8 +149,7 @@ def process_group(
     init_method: str = "env://",
     timeout: timedelta | float | None = None,
 ) -> Iterator[None]:
-    """Join the run's process group for the duration of the block; always leave it, on
-    success and on error, so no rank exits with the group (and its sockets) open."""
+    """Join the run's process group for the block and always leave it, so no rank exits with its sockets open."""
     if not isinstance(timeout, timedelta):
         timeout = timeout_from(timeout)
     device = torch.device(device)

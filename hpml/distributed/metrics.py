@@ -1,23 +1,8 @@
-"""Combining per-rank metrics into the run's metrics.
-
-Each rank measures its own shard: its samples, its seconds, its loss and accuracy over
-its part of the data.  :func:`reduce_metrics` gathers the dicts (once per epoch or
-phase: negligible next to a training epoch) and combines them key by key, by the rule
-each metric declares in :data:`hpml.results.metric_registry.METRICS` (sum, max, mean,
-sample-weighted mean, or the same on every rank):
-
-* counts, rates, bytes read and page faults add up (each rank's own process);
-* durations and peak memory of one process take the worst rank;
-* accuracy and losses are sample-weighted means (weights: each rank's evaluated
-  samples), so they equal the single-process value over the union of the shards;
-* ``train_loss`` is a plain mean: DistributedSampler gives every rank the same number
-  of training samples;
-* ``epoch``, ``step``, ``lr``, ``phase`` are the same on every rank: rank 0's.
+"""Combining per-rank metrics into the run's, by the rule each declares in :data:`hpml.results.metric_registry.METRICS`.
 
 >>> combine([{"accuracy": 0.5, "samples": 30, "samples_per_s": 100.0, "seconds": 2.0},
 ...          {"accuracy": 1.0, "samples": 10, "samples_per_s": 120.0, "seconds": 3.0}])
-{'accuracy': 0.625, 'samples': 40, 'samples_per_s': 220.0, 'seconds': 3.0}
-"""
+{'accuracy': 0.625, 'samples': 40, 'samples_per_s': 220.0, 'seconds': 3.0}"""
 
 from __future__ import annotations
 
@@ -29,8 +14,7 @@ from hpml.results.metric_registry import reduce_rule
 
 Metrics = Mapping[str, Any]
 
-#: sample-weighted means are weighted by each rank's evaluated samples: ``test_samples``
-#: in fit's epoch metrics (where ``samples`` counts training samples), else ``samples``
+#: weights of sample-weighted means: ``test_samples`` in fit's epochs (``samples`` counts training there)
 WEIGHT_KEYS = ("test_samples", "samples")
 
 
@@ -58,8 +42,7 @@ def _weighted(values: list, weights: list) -> Any:
 
 
 def combine(per_rank: Sequence[Metrics]) -> dict[str, Any]:
-    """Combine the ranks' (or workers') metric dicts, in rank order, by each metric's
-    declared rule; pure."""
+    """Combine the ranks' (or workers') metric dicts, in rank order, by each metric's declared rule; pure."""
     if not per_rank:
         return {}
     first = per_rank[0]
@@ -83,9 +66,7 @@ def combine(per_rank: Sequence[Metrics]) -> dict[str, Any]:
 
 
 def reduce_metrics(metrics: Metrics, group: dist.ProcessGroup | None = None) -> dict[str, Any]:
-    """All ranks call this with their own metrics and all get the combined ones back
-    (a collective: every rank must call it, in the same order).  Outside a process
-    group it returns a copy unchanged."""
+    """The ranks' combined metrics, on every rank (a collective); outside a process group a copy."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size(group) == 1:
         return dict(metrics)
     gathered: list[Any] = [None] * dist.get_world_size(group)

@@ -1,16 +1,6 @@
-"""Ranks that stay up between calls, driven one command at a time by the launcher.
-
-A benchmark round must not pay for spawning processes and joining a process group, so
-:class:`RankPool` starts its ranks once (through :func:`~hpml.distributed.ranks.spawn`,
-with its failure handling) and then runs ``pool.call(fn, *args)``: every rank runs
-``fn(env, store, *args)`` -- ``store`` is a dict each rank keeps across calls -- and the
-call returns their results in rank order.  A call costs two queue hops per rank
-(~0.1-1 ms) on top of ``fn``; a rank that fails makes the call raise its one-line error.
-
->>> with RankPool(2, threads=1) as pool:                         # doctest: +SKIP
-...     pool.call(build_state, cfg)
-...     pool.call(one_step)
-"""
+"""Ranks started once and kept up between calls, so a benchmark round pays no spawn or group join:
+``pool.call(fn, *args)`` runs ``fn(env, store, *args)`` on every rank (~0.1-1 ms overhead) and returns
+their results in rank order; a failed rank makes it raise its one-line error."""
 
 from __future__ import annotations
 

@@ -1,18 +1,5 @@
-"""Wrapping a built :class:`~hpml.train.state.TrainState` for data-parallel training.
-
-``build_training(cfg, wrap_model=make_wrapper(settings))`` calls the wrapper once, after
-the module is on its device and before the first step; it returns ``(model, no_sync)``
-for ``state.model`` and ``state.no_sync``.  ``state.module`` stays the raw module, so
-DDP checkpoints hold plain ``state_dict()`` keys (no ``module.`` prefix) and load at any
-world size, including 1.
-
-* DDP: SyncBatchNorm first (optional), then DDP with the Settings' bucket knobs, then
-  ``torch.compile`` of the DDP module -- the supported order: compiling first would hide
-  the parameters' gradient hooks from DDP's reducer.
-* FSDP (``--opt fsdp``): ``fully_shard`` on every repeated block, then on the root
-  (PyTorch's FSDP2; runs on CPU/gloo as well as CUDA/nccl).  Minimal: checkpoints are
-  refused, since its parameters are sharded DTensors.
-"""
+"""DDP and FSDP2 wrappers of a built TrainState; ``make_state(..., wrap=)`` calls one, then compiles.
+``state.module`` stays raw, so checkpoints hold plain keys and load at any world size."""
 
 from __future__ import annotations
 
@@ -25,6 +12,7 @@ import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
+from hpml.torch_compat import static_graph_recorded
 from hpml.train.state import TrainState
 
 Wrapped = tuple[nn.Module, Callable[[], ContextManager]]
@@ -37,14 +25,12 @@ def ddp_wrap(state: TrainState) -> Wrapped:
     """DDP over ``state.module`` with the knobs in ``state.settings``."""
     s = state.settings
     if s.sync_bn:
-        # Converts in place and keeps the same Parameter objects, so the optimizer built
-        # over them stays valid; the state_dict keys are those of BatchNorm.
+        # in place, same Parameter objects: the optimizer built over them stays valid
         state.module = nn.SyncBatchNorm.convert_sync_batchnorm(state.module)
     device_ids = None
     if state.device.type == "cuda":
         device_ids = [state.device.index if state.device.index is not None else torch.cuda.current_device()]
-    # No find_unused_parameters (a graph walk every step): every trainable parameter gets a
-    # gradient, create_model freezing those a classifier never uses (XLNet's pre-training ones).
+    # No find_unused_parameters (a graph walk per step): create_model freezes what a classifier never uses.
     ddp = DistributedDataParallel(
         state.module,
         device_ids=device_ids,
@@ -52,17 +38,13 @@ def ddp_wrap(state: TrainState) -> Wrapped:
         gradient_as_bucket_view=s.ddp_gradient_as_bucket_view,
         static_graph=s.ddp_static_graph,
     )
-    model = torch.compile(ddp) if s.compile else ddp
-    return model, partial(_static_graph_no_sync, ddp) if s.ddp_static_graph else ddp.no_sync
+    return ddp, partial(_static_graph_no_sync, ddp) if s.ddp_static_graph else ddp.no_sync
 
 
 def _static_graph_no_sync(ddp: DistributedDataParallel) -> ContextManager:
-    # A static graph is recorded during the first backward, which must all-reduce: DDP
-    # asserts inside its reducer when that backward runs under no_sync.  So the first
-    # optimizer step of a gradient-accumulation run syncs on every micro-step, and later
-    # steps skip the all-reduce as usual.  (The flag is DDP's own; absent in some future
-    # torch, plain no_sync is used.)
-    if getattr(ddp, "_static_graph_delay_allreduce_enqueued", True):
+    # DDP asserts when the backward that records a static graph runs under no_sync, so the
+    # first optimizer step of a gradient-accumulation run all-reduces every micro-step.
+    if static_graph_recorded(ddp):
         return ddp.no_sync()
     return contextlib.nullcontext()
 
@@ -75,18 +57,15 @@ def fsdp_wrap(state: TrainState) -> Wrapped:
     for block in repeated_blocks(module):
         fully_shard(block)
     fully_shard(module)
-    # fully_shard replaced every parameter by a sharded DTensor parameter: the optimizer
-    # (and the scheduler driving it) must be rebuilt over the new ones.
+    # fully_shard replaced every parameter by a DTensor: rebuild the optimizer and scheduler over them
     old = state.optimizer
     accepted = inspect.signature(type(old).__init__).parameters
     state.optimizer = type(old)(module.parameters(), **{k: v for k, v in old.defaults.items() if k in accepted})
     state.scheduler = torch.optim.lr_scheduler.LambdaLR(state.optimizer, state.scheduler.lr_lambdas)
-    model = torch.compile(module) if state.settings.compile else module
-    return model, lambda: _fsdp_no_sync(module)
+    return module, lambda: _fsdp_no_sync(module)
 
 
-#: The first torch whose GradScaler unscales FSDP2's sharded (DTensor) gradients
-#: (pytorch/pytorch#132816); hpml's pyproject allows torch 2.4.
+#: The first torch whose GradScaler unscales FSDP2's sharded gradients (pytorch/pytorch#132816).
 FSDP_GRAD_SCALER_TORCH = "2.5"
 
 
@@ -101,10 +80,8 @@ def fsdp_unsupported_reason(settings, version: str = torch.__version__) -> str |
 
 
 def repeated_blocks(module: nn.Module) -> list[nn.Module]:
-    """The outermost members of ``ModuleList``/``Sequential`` containers that hold
-    parameters: ResNet's residual blocks, XLNet's transformer layers.  Each becomes one
-    all-gather unit, so only one block's full parameters are resident at a time.  The
-    blocks are disjoint subtrees, so the order they are sharded in does not matter."""
+    """The outermost parameter-holding members of ``ModuleList``/``Sequential`` containers (ResNet's blocks,
+    XLNet's layers): each one all-gather unit, so one block's full parameters are resident at a time."""
     blocks: list[nn.Module] = []
 
     def visit(parent: nn.Module) -> None:

@@ -1,28 +1,7 @@
-"""Model registry: ``create_model(name, num_classes=..., **kw)`` and ``list_models()``.
+"""Model registry: ``create_model(name, num_classes=..., **kw)``, ``model_spec`` and ``list_models()``.
 
-Every model takes one input tensor and returns class logits, so the training step
-never needs to know which model it drives:
-
-* image models take ``float[B, 3, H, W]``;
-* text models take ``int64[B, L]`` token ids (padding derived inside the model).
-
-A name is either registered (hpml's own ``resnet18``, ``resnet50``, ``xlnet``, and what
-plugins register through the ``hpml.models`` entry-point group, see
-:mod:`hpml.plugins`) or ``SOURCE:NAME`` for an architecture built from code by another
-library, with random weights and nothing fetched (:mod:`hpml.models.external`):
-
-* ``torchvision:<builder>`` (``torchvision:mobilenet_v3_small``);
-* ``timm:<name>`` (``timm:vit_small_patch16_224``; needs ``pip install -e '.[timm]'``);
-* ``hf:<model_type>`` or ``hf:<path to a local config.json or its folder>``
-  (``hf:bert``: ``BertForSequenceClassification(BertConfig(num_labels=...))``).
-
->>> import hpml
->>> model = hpml.create_model("resnet18", num_classes=10, image_size=32)
->>> sum(p.numel() for p in model.parameters())
-11173962
->>> model_spec("xlnet").modality
-'text'
-"""
+Every model takes one tensor (images ``float[B, 3, H, W]``, text ``int64[B, L]`` ids) and returns logits,
+so the step never knows which model it drives. ``SOURCE:NAME`` builds another library's (README, Your own model)."""
 
 from __future__ import annotations
 
@@ -39,10 +18,7 @@ MODALITIES = ("image", "text")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model by name: its factory, the input it takes and where it comes from.
-
-    Calling the spec builds the model, so the registry still maps names to factories.
-    """
+    """A model by name: its factory, the input it takes and where it comes from."""
 
     name: str
     factory: Callable[..., nn.Module]
@@ -61,11 +37,8 @@ MODELS: Registry[ModelSpec] = Registry("model")
 
 
 def register_model(name: str, *, modality: str = "image", source: str = "hpml") -> Callable:
-    """Decorator registering ``factory(num_classes, **kw) -> nn.Module`` under ``name``.
-
-    Image factories are called with ``image_size`` and ``weights``; text factories with
-    ``preset``, ``vocab_size``, ``pad_id``, ``seq_len`` and ``weights``.
-    """
+    """Decorator registering ``factory(num_classes, **kw) -> nn.Module`` under ``name``
+    (image kwargs: ``image_size``, ``weights``; text: ``preset``, ``vocab_size``, ``pad_id``, ``seq_len``, ``weights``)."""
 
     def add(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         MODELS.add(name, ModelSpec(name, factory, modality, source))
@@ -75,10 +48,7 @@ def register_model(name: str, *, modality: str = "image", source: str = "hpml") 
 
 
 def model_spec(name: str) -> ModelSpec:
-    """The spec of a registered name or of a ``SOURCE:NAME`` architecture.
-
-    An unknown name is a one-line :class:`HpmlError` that says where it looked.
-    """
+    """The spec of a registered name or a ``SOURCE:NAME`` architecture; else a one-line HpmlError."""
     from hpml.plugins import load_plugins
 
     load_plugins()
@@ -107,9 +77,8 @@ def model_presets(spec: ModelSpec) -> tuple[str, ...]:
     return ()
 
 
-#: Parameters a classification forward never uses, by attribute name: XLNet's mask
-#: embedding (pre-training's two-stream attention) and its segment bias and embeddings
-#: (hpml passes no token_type_ids), in hpml's ``xlnet`` and ``hf:xlnet`` alike.
+#: Parameters a classification forward never uses: XLNet's mask embedding and its segment
+#: parameters (hpml passes no token_type_ids), in ``xlnet`` and ``hf:xlnet`` alike.
 UNUSED_IN_CLASSIFICATION = ("mask_emb", "r_s_bias", "seg_embed")
 
 
@@ -119,9 +88,8 @@ def create_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
 
 
 def freeze_unused(model: nn.Module) -> nn.Module:
-    """Freeze :data:`UNUSED_IN_CLASSIFICATION`: they never get a gradient, and DDP's reducer
-    would wait for one forever; frozen, DDP leaves them out, so no model pays for
-    ``find_unused_parameters=True``'s graph walk every step.  They stay in the state_dict."""
+    """Freeze :data:`UNUSED_IN_CLASSIFICATION`: DDP's reducer would wait forever for their gradients,
+    and freezing them spares every model ``find_unused_parameters``' per-step graph walk."""
     for name, param in model.named_parameters():
         if name.rpartition(".")[2] in UNUSED_IN_CLASSIFICATION:
             param.requires_grad_(False)
@@ -141,15 +109,9 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def activation_floor_bytes(name: str, *, image_size: int = 0, seq_len: int = 0, preset: str | None = None) -> int:
-    """A floor (bytes) on the activations training keeps per sample for backward, fp32.
-
-    ResNet: the input, the stem's two 64-channel maps and the first stage's six (each
-    block keeps at least its conv output, its ReLU output and its sum; ResNet-50's
-    bottlenecks keep more), at full size with the CIFAR stem, at 1/2 (stem) and 1/4
-    (first stage) with the ImageNet stem.  XLNet: one d_model-wide hidden state per
-    token per layer.  A floor, not an estimate (tests/models checks it against what
-    autograd saves): it refuses impossible sizes, never ones that might fit.
-    """
+    """A floor (bytes) on the fp32 activations training keeps per sample: the input and the first
+    stage's maps (ResNet), one hidden state per token per layer (XLNet). It refuses impossible sizes, never
+    ones that might fit (tests/models checks it against what autograd saves)."""
     if name == "xlnet":
         shape = xlnet.PRESETS.get(preset or "base", xlnet.PRESETS["base"])
         return 4 * seq_len * shape["d_model"] * shape["n_layer"]
@@ -163,7 +125,6 @@ def activation_floor_bytes(name: str, *, image_size: int = 0, seq_len: int = 0, 
     return 4 * (3 * image_size**2 + 2 * 64 * stem**2 + 6 * 64 * stage**2)
 
 
-# Importing the family modules registers their models.
 from hpml.models import resnet, xlnet  # noqa: E402,F401
 
 __all__ = [

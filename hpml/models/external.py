@@ -1,22 +1,8 @@
-"""Architectures from other libraries by name: ``torchvision:``, ``timm:`` and ``hf:``.
+"""Architectures from other libraries by name (``torchvision:``, ``timm:``, ``hf:``), built from code
+with random weights and a ``num_classes`` head, wrapped to hpml's one-tensor-in, logits-out signature.
 
-Each is built from code with random weights (nothing is fetched), gets a
-``num_classes``-way head, and is wrapped to hpml's one-tensor-in, logits-out signature:
-
-* ``torchvision:<builder>``: ``torchvision.models.get_model(builder, weights=None,
-  num_classes=...)``; builders with an ``image_size`` argument (ViT) get the dataset's.
-* ``timm:<name>``: ``timm.create_model(name, pretrained=False, num_classes=...)``;
-  models with an ``img_size`` argument (ViT, Swin...) get the dataset's.  timm is an
-  optional extra: ``pip install -e '.[timm]'``.
-* ``hf:<model_type>`` (``hf:bert``, ``hf:distilbert``, ``hf:vit``) or ``hf:<path>`` to a
-  local ``config.json`` or its folder: transformers' ``AutoConfig`` for that type with
-  ``num_labels``, the dataset's vocabulary and padding id, positions for the sequence
-  length, then the sequence- or image-classification class for that config.  The
-  ``tiny`` preset (the smoke benchmark profile's text preset) shrinks any config to 2
-  layers, 64 hidden units, 2 heads, 128 feed-forward units.
-
-Optional pretrained weights: a local state-dict file (``weights=``), as for hpml's models.
-"""
+Image models get the dataset's size when they take one; ``hf:`` gets its vocabulary, padding id and
+positions, and the ``tiny`` preset shrinks any config to 2 layers of 64 units."""
 
 from __future__ import annotations
 
@@ -31,11 +17,9 @@ from hpml.errors import HpmlError, one_line_message
 from hpml.models import ModelSpec
 from hpml.models.weights import load_state_dict_file
 
-#: The ``SOURCE:`` prefixes hpml resolves.
 SOURCES = ("torchvision", "timm", "hf")
 
-#: Config attributes the ``tiny`` preset shrinks, by role, under the names transformers'
-#: model families use for them (BERT/RoBERTa, GPT-2, DistilBERT, XLNet, T5...).
+#: Config attributes the ``tiny`` preset shrinks, by role, under each transformers family's names.
 TINY: dict[str, tuple[tuple[str, ...], int]] = {
     "layers": (("num_hidden_layers", "n_layer", "n_layers", "num_layers"), 2),
     "hidden": (("hidden_size", "d_model", "n_embd", "dim"), 64),
@@ -84,11 +68,7 @@ def _torchvision(name: str, arch: str) -> ModelSpec:
 
 
 def _builds_with(builder: Callable, arg: str, arch: str) -> bool:
-    """Whether ``builder`` (or the model class it forwards its keyword arguments to) takes ``arg``.
-
-    torchvision's builders pass ``**kwargs`` to the model class, whose signature says it;
-    the builder's module names that class after the architecture family.
-    """
+    """Whether ``builder`` (or the model class it forwards ``**kwargs`` to) takes ``arg``."""
     if arg in inspect.signature(builder).parameters:
         return True
     module = inspect.getmodule(builder)
@@ -157,11 +137,8 @@ class HFImageClassifier(nn.Module):
 
 
 def hf_task_names() -> tuple[dict[str, str], dict[str, str]]:
-    """transformers' ``model_type -> class name`` maps for sequence and image classification.
-
-    The one place hpml reads these (module-level tables of transformers' auto classes);
-    ``tests/models/test_external.py`` fails loudly when an upgrade moves them.
-    """
+    """transformers' ``model_type -> class name`` maps for sequence and image classification
+    (private tables; tests/models/test_external.py fails when an upgrade moves them)."""
     from transformers.models.auto import modeling_auto
 
     return (
@@ -196,8 +173,7 @@ def _hf_config(name: str, arch: str):
 
 
 def _asks_for_custom_code(path: Path) -> bool:
-    """Whether a config whose model type transformers does not know names code to import
-    (``auto_map``): transformers can only load it by running that code."""
+    """Whether an unknown model type's config names code to import (``auto_map``)."""
     import json
 
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING

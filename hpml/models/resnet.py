@@ -1,9 +1,5 @@
-"""ResNet-18/50 with an ImageNet stem (torchvision) or a CIFAR stem for small images.
-
-The CIFAR stem replaces the 7x7/stride-2 conv + max-pool by a 3x3/stride-1 conv and
-no pool, the usual choice for 32x32 inputs (kuangliu/pytorch-cifar); the stem is
-picked from ``image_size`` so a dataset's input size decides it.
-"""
+"""ResNet-18/50 with torchvision's ImageNet stem, or for small images the CIFAR stem
+(3x3/stride-1 conv, no pool, as kuangliu/pytorch-cifar), picked from ``image_size``."""
 
 from __future__ import annotations
 

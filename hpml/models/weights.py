@@ -38,12 +38,8 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
-    """Load ``state`` into ``model``, dropping tensors whose shapes differ.
-
-    Fine-tuning ImageNet weights on CIFAR changes the classifier head (and the stem),
-    so mismatched tensors are skipped; any *missing or unknown* name is an error
-    because it means the file belongs to another architecture.
-    """
+    """Load ``state`` into ``model``, skipping tensors whose shapes differ (a new head or stem);
+    a missing or unknown name is an error: the file is another architecture's."""
     own = model.state_dict()
     unknown = sorted(set(state) - set(own))
     if unknown:

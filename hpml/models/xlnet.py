@@ -1,8 +1,4 @@
-"""XLNet for sequence classification, built from ``transformers.XLNetConfig``.
-
-Weights are random unless the user points ``weights`` at a local directory saved with
-``save_pretrained`` (or a single state-dict file); nothing is fetched from a hub.
-"""
+"""XLNet for sequence classification from ``transformers.XLNetConfig``; weights random or from a local file or folder."""
 
 from __future__ import annotations
 
@@ -24,11 +20,7 @@ PRESETS: dict[str, dict[str, int]] = {
 
 
 class XLNetClassifier(nn.Module):
-    """Wraps ``XLNetForSequenceClassification`` to take token ids and return logits.
-
-    The attention mask is derived from ``pad_id`` so every hpml model has the same
-    one-tensor-in, logits-out signature.
-    """
+    """``XLNetForSequenceClassification`` taking token ids (mask derived from ``pad_id``) and returning logits."""
 
     def __init__(self, net: nn.Module, pad_id: int) -> None:
         super().__init__()

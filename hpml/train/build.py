@@ -1,29 +1,28 @@
-"""Turn a :class:`~hpml.config.RunConfig` into a ready :class:`TrainingSetup`: data, loaders, state."""
+"""Turn a :class:`~hpml.train.run_config.RunConfig` into a ready :class:`TrainingSetup`: data, loaders, state."""
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hpml.config import RunConfig
 from hpml.data import DatasetInfo, create_dataset, dataset_info
 from hpml.data.loader import DeviceLoader, LoaderOptions, make_loader
 from hpml.errors import HpmlError
 from hpml.models import create_model
 from hpml.train.optimizations import OptContext, Settings, compose
+from hpml.train.run_config import RunConfig
 from hpml.train.state import TrainState, make_state
 
 
 @dataclass
 class TrainingSetup:
-    """Everything a training run needs, built once from its config.  (The benchmark rows'
-    measured calls are :mod:`hpml.bench.workloads`' ``Measured`` workloads.)"""
+    """Everything a training run needs, built once from its config."""
 
     cfg: RunConfig
     info: DatasetInfo
@@ -35,7 +34,6 @@ class TrainingSetup:
     state: TrainState
     rank: int = 0
     world_size: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_main(self) -> bool:
@@ -44,8 +42,7 @@ class TrainingSetup:
 
     @property
     def steps_per_epoch(self) -> int:
-        # a short last group of micro-batches is still one optimizer step
-        return math.ceil(len(self.train_loader) / self.settings.accum_steps)
+        return steps_per_epoch(self.train_loader, self.settings)
 
     @property
     def dropped_per_epoch(self) -> int:
@@ -55,11 +52,20 @@ class TrainingSetup:
 
     @property
     def total_steps(self) -> int:
-        return self.cfg.steps if self.cfg.steps is not None else self.cfg.epochs * self.steps_per_epoch
+        return total_steps(self.cfg, self.steps_per_epoch)
 
     @property
     def num_epochs(self) -> int:
         return math.ceil(self.total_steps / self.steps_per_epoch)
+
+
+def steps_per_epoch(train_loader: Iterable, settings: Settings) -> int:
+    # a short last group of micro-batches is still one optimizer step
+    return math.ceil(len(train_loader) / settings.accum_steps)
+
+
+def total_steps(cfg: RunConfig, per_epoch: int) -> int:
+    return cfg.steps if cfg.steps is not None else cfg.epochs * per_epoch
 
 
 def seed_everything(seed: int) -> None:
@@ -77,9 +83,8 @@ def build_datasets(cfg: RunConfig) -> tuple[Dataset, Dataset]:
         data_dir=cfg.data_dir, synthetic=cfg.synthetic, seed=cfg.seed,
         image_size=cfg.image_size, seq_len=cfg.seq_len,
     )
-    # cfg.extra["tokenizer"]: a SentencePiece file (e.g. pretrained XLNet's spiece.model)
-    # used instead of one trained on the reviews; pretrained embeddings need their own vocabulary.
-    train_set = create_dataset(cfg.dataset, "train", size=cfg.train_size, tokenizer=cfg.extra.get("tokenizer"), **common)
+    # pretrained embeddings need their own vocabulary, so cfg.tokenizer replaces one fitted on the reviews
+    train_set = create_dataset(cfg.dataset, "train", size=cfg.train_size, tokenizer=cfg.tokenizer, **common)
     # text: the test split must use the tokenizer fitted on the training text
     tokenizer = getattr(train_set, "tokenizer", None)
     test_set = create_dataset(cfg.dataset, "test", size=cfg.test_size, tokenizer=tokenizer, **common)
@@ -87,10 +92,8 @@ def build_datasets(cfg: RunConfig) -> tuple[Dataset, Dataset]:
 
 
 def build_loader(dataset: Dataset, cfg: RunConfig, settings: Settings, *, train: bool, sampler=None):
-    """The loader the settings ask for: device-resident, or a DataLoader with its knobs.
-
-    Training drops an epoch's short last batch: its new shape would recompile a compiled
-    model and re-tune cuDNN inside the measured steps, and one sample cannot train BatchNorm."""
+    """The loader the settings ask for. Training drops an epoch's short last batch: its shape would recompile
+    and re-tune inside the measured steps, and one sample cannot train BatchNorm."""
     if settings.device_loader:
         return DeviceLoader(dataset, cfg.batch_size, cfg.device, shuffle=train, drop_last=train, seed=cfg.seed)
     options = LoaderOptions(
@@ -119,7 +122,8 @@ def model_kwargs(cfg: RunConfig, info: DatasetInfo, train_set: Dataset) -> dict[
 
 
 def state_for(
-    cfg: RunConfig, module, info: DatasetInfo, settings: Settings, *, total_steps: int = 1, warmup_steps: int = 0
+    cfg: RunConfig, module, info: DatasetInfo, settings: Settings, *, total_steps: int = 1, warmup_steps: int = 0,
+    wrap=None,
 ) -> TrainState:
     """The training state ``cfg`` asks for around ``module`` (optimizer, schedule, loss, settings)."""
     return make_state(
@@ -135,15 +139,12 @@ def state_for(
         total_steps=total_steps,
         warmup_steps=warmup_steps,
         image_inputs=info.modality == "image",
+        wrap=wrap,
     )
 
 
 def build_training(cfg: RunConfig, *, rank: int = 0, world_size: int = 1, wrap_model=None) -> TrainingSetup:
-    """Build data, loaders, model and state for ``cfg``.
-
-    ``wrap_model(module) -> model`` lets a launcher wrap the module (DDP) after it is on
-    its device; ``rank``/``world_size`` shard the training data.
-    """
+    """Data, loaders, model and state for ``cfg``; ``wrap_model`` (DDP/FSDP) and ``rank``/``world_size`` for distributed runs."""
     seed_everything(cfg.seed)
     info = dataset_info(cfg.dataset)
     settings = settings_for(cfg)
@@ -161,13 +162,7 @@ def build_training(cfg: RunConfig, *, rank: int = 0, world_size: int = 1, wrap_m
                         f"use --batch-size {per_rank} or less")
     test_loader = build_loader(test_set, cfg, settings, train=False)
     module = create_model(cfg.model, num_classes=info.num_classes, **model_kwargs(cfg, info, train_set))
-    work = TrainingSetup(cfg, info, settings, train_set, test_set, train_loader, test_loader,
-                         None, rank, world_size)  # type: ignore[arg-type]
-    work.state = state_for(
-        cfg, module, info, settings,
-        total_steps=work.total_steps,
-        warmup_steps=round(cfg.warmup_epochs * work.steps_per_epoch),
-    )
-    if wrap_model is not None:
-        work.state.model, work.state.no_sync = wrap_model(work.state)
-    return work
+    per_epoch = steps_per_epoch(train_loader, settings)
+    state = state_for(cfg, module, info, settings, total_steps=total_steps(cfg, per_epoch),
+                      warmup_steps=round(cfg.warmup_epochs * per_epoch), wrap=wrap_model)
+    return TrainingSetup(cfg, info, settings, train_set, test_set, train_loader, test_loader, state, rank, world_size)

@@ -1,9 +1,5 @@
-"""Atomic checkpoints holding everything needed to resume bit-exactly on CPU.
-
-Checkpoints are read with ``torch.load(weights_only=True)``: a ``last.ckpt`` on a shared
-filesystem must not be able to run code when a run resumes from it.  Only tensors, plain
-containers and the numpy types of numpy's RNG state (allow-listed below) are rebuilt.
-"""
+"""Atomic checkpoints holding everything needed to resume bit-exactly on CPU, read with
+``torch.load(weights_only=True)``: a shared ``last.ckpt`` must not be able to run code."""
 
 from __future__ import annotations
 
@@ -28,21 +24,18 @@ CHECKPOINT_NAME = "last.ckpt"
 #: else (batch size, steps, optimizations, threads) may change between the two.
 RESUME_MUST_MATCH = ("model", "dataset", "optimizer", "seed", "model_preset")
 
-#: numpy types in ``np.random.get_state()`` (an ndarray of uint32), resolved from live
-#: objects so the deprecated ``numpy.core`` module is never imported.
+#: numpy's RNG-state types, resolved from live objects so the deprecated ``numpy.core`` is never imported.
 _NUMPY_SAFE = [np.empty(0).__reduce__()[0], np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 # Process-wide (torch >= 2.4; the scoped `safe_globals` needs 2.5): numpy arrays rebuild
 # data, never run code, so allowing them for every weights_only load is harmless.
 torch.serialization.add_safe_globals(_NUMPY_SAFE)
 
-#: A temporary file left by a writer killed mid-write (``.last.ckpt.<random>.tmp``) is
-#: older than this (s) when the next run sweeps it; younger ones may belong to a live writer.
+#: Age (s) past which a killed writer's ``.last.ckpt.<random>.tmp`` is swept; a younger one may be live.
 STALE_TMP_S = 60.0
 
 
 def sweep_stale_tmp(path: str | Path, older_than_s: float = STALE_TMP_S) -> list[Path]:
-    """Delete the temporary files :func:`~hpml.files.atomic_write` left next to ``path`` when its writer
-    was killed (kill -9 skips the cleanup); returns what was removed."""
+    """Delete the temporary files a killed :func:`~hpml.files.atomic_write` left next to ``path``; returns them."""
     path = Path(path)
     removed = []
     now = time.time()
@@ -107,9 +100,8 @@ def save_checkpoint(path: str | Path, state: TrainState, **meta: Any) -> None:
     }
 
     def write(tmp: str) -> None:
-        # Through a Python file object, so a full disk is an OSError(ENOSPC): torch's own
-        # writer says "unexpected pos ..." with no errno, and wraps what a file object's
-        # write raised (ENOSPC, SIGTERM's Terminated) in a RuntimeError.
+        # A Python file object makes a full disk an OSError(ENOSPC); torch's own writer says
+        # "unexpected pos ..." with no errno.
         with open(tmp, "wb") as f:
             writer = _KeepsRaised(f)
             try:
@@ -125,10 +117,7 @@ def save_checkpoint(path: str | Path, state: TrainState, **meta: Any) -> None:
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's payload, loaded on the CPU without running any code from it.
-
-    On the CPU because the RNG setters take CPU tensors only; ``load_state_dict`` moves
-    the model's and optimizer's tensors to their parameters' device."""
+    """The checkpoint's payload, loaded on the CPU (RNG setters take CPU tensors) without running code from it."""
     path = Path(path)
     if not path.is_file():
         raise HpmlError(f"no checkpoint to resume from at {path}")
@@ -163,10 +152,7 @@ def check_resume_config(path: str | Path, saved: dict[str, Any] | None, cfg: Any
 
 
 def load_checkpoint(path: str | Path, state: TrainState, cfg: Any = None) -> dict[str, Any]:
-    """Restore ``state`` from ``path``; returns the checkpoint's extra metadata.
-
-    With ``cfg`` (a :class:`~hpml.config.RunConfig`) a checkpoint of another model,
-    dataset, optimizer or seed is refused before anything is restored."""
+    """Restore ``state`` from ``path``, refusing another run's checkpoint when ``cfg`` is given; returns its extra metadata."""
     path = Path(path)
     payload = read_checkpoint(path)
     if cfg is not None:

@@ -1,4 +1,4 @@
-"""Full runs: epochs of steps with evaluation, logging, checkpoints and resume."""
+"""Full runs: the epoch loop, its warm-up clock and the per-epoch metrics."""
 
 from __future__ import annotations
 
@@ -10,23 +10,14 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 from tqdm import tqdm
 
-from hpml.errors import HpmlError, RunFailed, is_out_of_memory
+from hpml.errors import RunFailed, is_out_of_memory
 from hpml.measure.timers import synchronize
 from hpml.train.build import TrainingSetup
-from hpml.files import atomic_write, os_error
-from hpml.train.checkpoint import (
-    CHECKPOINT_NAME,
-    load_checkpoint,
-    save_checkpoint,
-    sweep_stale_tmp,
-)
+from hpml.train.outputs import RunOutputs
 from hpml.train.step import Batch, evaluate, train_step
 
-#: Optimizer steps at the start of a run (or a resumed run) that count as warm-up, not
-#: steady state: the first step pays torch.compile, cuDNN autotuning and allocator
-#: growth, and the second still recompiles or re-tunes where the first changed state.
-#: A run keeps at least one steady step when it has two or more (a 1-step run is all
-#: warm-up and reports no steady-state throughput).
+#: Warm-up steps at the start of a (resumed) run: the first pays compile, autotuning and allocator growth,
+#: the second re-tunes what the first changed. A run of two or more steps keeps one steady step.
 WARMUP_STEPS = 2
 
 
@@ -43,8 +34,7 @@ def micro_groups(batches: Iterable[Batch], accum_steps: int) -> Iterator[list[Ba
 
 
 def set_epoch(loader: Any, epoch: int, seed: int) -> None:
-    """Make epoch ``epoch``'s order and augmentation depend only on (seed, epoch), so a
-    resumed run sees the same data as an uninterrupted one."""
+    """Make epoch ``epoch``'s order and augmentation depend only on (seed, epoch), as in an uninterrupted run."""
     if hasattr(loader, "set_epoch"):  # DeviceLoader
         loader.set_epoch(epoch)
     sampler = getattr(loader, "sampler", None)
@@ -82,34 +72,91 @@ def oom_message(work: TrainingSetup) -> str:
     )
 
 
-def append_jsonl(path: Path, record: dict) -> None:
-    """Append one JSON line by rewriting the file atomically (a log holds one line per
-    epoch, so this is cheap): a full disk or a kill never leaves a truncated log."""
-    old = path.read_bytes() if path.exists() else b""
-    line = (json.dumps(record) + "\n").encode()
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(old + line), parents=True)
+def epoch_metrics(work: TrainingSetup, losses: list[torch.Tensor], seconds: float, samples: int) -> dict[str, Any]:
+    """The epoch's log line: loss, lr, time and throughput, and the evaluation when configured."""
+    state = work.state
+    metrics: dict[str, Any] = {
+        "epoch": state.epoch,
+        "step": state.step,
+        "train_loss": torch.stack(losses).mean().item() if losses else float("nan"),
+        "lr": state.optimizer.param_groups[0]["lr"],
+        "seconds": seconds,
+        "samples": samples,
+        "samples_per_s": samples / seconds if seconds > 0 else float("nan"),
+    }
+    if work.cfg.evaluate:
+        evaluation = evaluate(state, work.test_loader)
+        metrics.update({f"test_{k}" if k in ("loss", "samples") else k: v for k, v in evaluation.items()})
+    return metrics
 
 
-class OutputWrites:
-    """Writes of the run's outputs (log, checkpoints).  A failure is one line naming the
-    path and the errno: raised as :class:`RunFailed`, or with ``keep_going`` kept (the
-    first per path; later writes to that path are skipped) so that a finished run still
-    reports its summary (``hpml train``)."""
+class WarmupClock:
+    """Time and samples of a run's first WARMUP_STEPS optimizer steps, which stay inside its train time."""
 
-    def __init__(self, keep_going: bool) -> None:
-        self.keep_going = keep_going
-        self.failures: dict[str, str] = {}
+    def __init__(self, remaining_steps: int) -> None:
+        remaining = max(remaining_steps, 0)
+        self.left = min(WARMUP_STEPS, remaining - 1) if remaining > 1 else remaining
+        self.steps = self.left
+        self.seconds = 0.0
+        self.samples = 0
+        self._warming = False
+        self._warm_at: tuple[float, int] | None = None  # (time, samples) when warm-up ended in this epoch
 
-    def __call__(self, what: str, path: Path, write: Callable[[], None]) -> None:
-        if str(path) in self.failures:
-            return
-        try:
-            write()
-        except OSError as exc:
-            message = f"could not write {what} {path}: {os_error(exc)}"
-            if not self.keep_going:
-                raise RunFailed(message) from exc
-            self.failures[str(path)] = message
+    def start_epoch(self) -> None:
+        self._warming = self.left > 0
+        self._warm_at = None
+
+    def step_done(self, device: torch.device, samples: int) -> None:
+        if self.left:
+            self.left -= 1
+            if not self.left:
+                synchronize(device)  # device sync: the warm-up steps are done
+                self._warm_at = (time.perf_counter(), samples)
+
+    def end_epoch(self, start: float, seconds: float, samples: int) -> None:
+        if self._warm_at is not None:
+            self.seconds += self._warm_at[0] - start
+            self.samples += self._warm_at[1]
+        elif self._warming:  # the whole epoch was warm-up
+            self.seconds += seconds
+            self.samples += samples
+
+    def summary(self) -> dict[str, Any]:
+        return {"warmup_steps": self.steps - self.left, "warmup_seconds": self.seconds, "warmup_samples": self.samples}
+
+
+def train_epoch(work: TrainingSetup, clock: WarmupClock, progress: bool) -> tuple[list[torch.Tensor], float, int]:
+    """One epoch of timed optimizer steps: (losses, seconds, samples)."""
+    state, total_steps = work.state, work.total_steps
+    set_epoch(work.train_loader, state.epoch, work.cfg.seed)
+    steps_this_epoch = min(work.steps_per_epoch, total_steps - state.step)
+    bar = tqdm(total=steps_this_epoch, desc=f"epoch {state.epoch + 1}/{work.num_epochs}",
+               disable=not (progress and work.is_main), leave=False, unit="step")
+    losses: list[torch.Tensor] = []
+    samples = 0
+    clock.start_epoch()
+    synchronize(state.device)
+    start = time.perf_counter()
+    try:
+        for group in micro_groups(work.train_loader, work.settings.accum_steps):
+            losses.append(train_step(state, group))
+            samples += sum(y.shape[0] for _, y in group)
+            clock.step_done(state.device, samples)
+            bar.update(1)
+            # No loss read-back here: it would sync the device inside the timed steps and
+            # drain the queue the host keeps ahead; losses are checked after the epoch.
+            if state.step >= total_steps or len(losses) >= steps_this_epoch:
+                break
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            raise RunFailed(oom_message(work)) from exc
+        raise
+    finally:
+        bar.close()
+    synchronize(state.device)
+    seconds = time.perf_counter() - start
+    clock.end_epoch(start, seconds, samples)
+    return losses, seconds, samples
 
 
 def fit(
@@ -123,101 +170,26 @@ def fit(
     reduce: Callable[[dict], dict] = lambda m: m,
     keep_going_on_write_error: bool = False,
 ) -> dict[str, Any]:
-    """Train ``work`` for its configured epochs/steps.
-
-    Every epoch: evaluate (when configured), append a JSON line to ``log_path``, and
-    atomically write ``checkpoint_dir/last.ckpt``.  With ``resume`` the run continues
-    from that checkpoint; on CPU with the same seed it ends with the same weights as an
-    uninterrupted run.  ``reduce`` combines per-rank metrics (identity when not
-    distributed).  A log or checkpoint that cannot be written raises :class:`RunFailed`
-    naming the path and errno; with ``keep_going_on_write_error`` training goes on and
-    the failures are returned in ``output_errors``.
-    """
-    cfg, state = work.cfg, work.state
-    ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
-    if resume:
-        if ckpt is None:
-            raise HpmlError("--resume needs --checkpoint-dir")
-        load_checkpoint(ckpt, state, cfg)
-    if ckpt is not None and work.is_main:
-        sweep_stale_tmp(ckpt)  # left by a run killed while writing (kill -9)
-    log = Path(log_path) if (log_path and work.is_main) else None
-    if log:
-        log.parent.mkdir(parents=True, exist_ok=True)
-    outputs = OutputWrites(keep_going_on_write_error)
+    """Train ``work`` for its epochs/steps, evaluating, logging and checkpointing each epoch; ``resume`` continues
+    from ``checkpoint_dir`` (bit-exact on CPU), ``reduce`` combines per-rank metrics."""
+    state = work.state
+    outputs = RunOutputs(work, log_path, checkpoint_dir, resume=resume, keep_going=keep_going_on_write_error)
+    clock = WarmupClock(work.total_steps - state.step)
     history: list[dict] = []
     last_good: dict = {}
-    total_steps, accum = work.total_steps, work.settings.accum_steps
-    train_seconds = 0.0
-    train_samples = 0
-    remaining = max(total_steps - state.step, 0)
-    warm_left = min(WARMUP_STEPS, remaining - 1) if remaining > 1 else remaining  # steps still warming up
-    warmup = {"steps": warm_left, "seconds": 0.0, "samples": 0}
+    train_seconds, train_samples = 0.0, 0
     state.model.train()
-    while state.epoch < work.num_epochs and state.step < total_steps:
-        epoch = state.epoch
-        set_epoch(work.train_loader, epoch, cfg.seed)
-        steps_this_epoch = min(work.steps_per_epoch, total_steps - state.step)
-        bar = tqdm(total=steps_this_epoch, desc=f"epoch {epoch + 1}/{work.num_epochs}",
-                   disable=not (progress and work.is_main), leave=False, unit="step")
-        losses: list[torch.Tensor] = []
+    while state.epoch < work.num_epochs and state.step < work.total_steps:
         first_step = state.step
-        samples = 0
-        warm_at: tuple[float, int] | None = None  # (time, samples) when warm-up ended in this epoch
-        warming = warm_left > 0
-        synchronize(state.device)
-        start = time.perf_counter()
-        try:
-            for group in micro_groups(work.train_loader, accum):
-                losses.append(train_step(state, group))
-                samples += sum(y.shape[0] for _, y in group)
-                if warm_left:
-                    warm_left -= 1
-                    if not warm_left:
-                        synchronize(state.device)  # device sync: the warm-up steps are done
-                        warm_at = (time.perf_counter(), samples)
-                bar.update(1)
-                # No loss read-back here: it would sync the device inside the timed steps and
-                # drain the queue the host keeps ahead; losses are checked after the epoch.
-                if state.step >= total_steps or len(losses) >= steps_this_epoch:
-                    break
-        except Exception as exc:
-            if is_out_of_memory(exc):
-                raise RunFailed(oom_message(work)) from exc
-            raise
-        finally:
-            bar.close()
-        synchronize(state.device)
-        seconds = time.perf_counter() - start
-        check_finite(losses, first_step, epoch, last_good)  # one device sync, untimed
+        losses, seconds, samples = train_epoch(work, clock, progress)
+        check_finite(losses, first_step, state.epoch, last_good)  # one device sync, untimed
         state.epoch += 1
         train_seconds += seconds
         train_samples += samples
-        if warm_at is not None:
-            warmup["seconds"] += warm_at[0] - start
-            warmup["samples"] += warm_at[1]
-        elif warming:  # the whole epoch was warm-up
-            warmup["seconds"] += seconds
-            warmup["samples"] += samples
-        metrics: dict[str, Any] = {
-            "epoch": state.epoch,
-            "step": state.step,
-            "train_loss": torch.stack(losses).mean().item() if losses else float("nan"),
-            "lr": state.optimizer.param_groups[0]["lr"],
-            "seconds": seconds,
-            "samples": samples,
-            "samples_per_s": samples / seconds if seconds > 0 else float("nan"),
-        }
-        if cfg.evaluate:
-            evaluation = evaluate(state, work.test_loader)
-            metrics.update({f"test_{k}" if k in ("loss", "samples") else k: v for k, v in evaluation.items()})
-        metrics = reduce(metrics)
+        metrics = reduce(epoch_metrics(work, losses, seconds, samples))
         history.append(metrics)
         last_good = {k: metrics[k] for k in ("epoch", "train_loss", "accuracy") if k in metrics}
-        if log:
-            outputs("log", log, lambda: append_jsonl(log, metrics))
-        if ckpt is not None and work.is_main:
-            outputs("checkpoint", ckpt, lambda: save_checkpoint(ckpt, state, config=cfg.as_dict(), metrics=metrics))
+        outputs.write(metrics)
         if on_epoch is not None:
             on_epoch(metrics)
     return {
@@ -225,10 +197,7 @@ def fit(
         "steps": state.step,
         "train_seconds": train_seconds,  # s, warm-up included
         "train_samples": train_samples,
-        # the first steps (compile, autotune, allocator growth), inside train_seconds
-        "warmup_steps": warmup["steps"] - warm_left,
-        "warmup_seconds": warmup["seconds"],
-        "warmup_samples": warmup["samples"],
+        **clock.summary(),
         "final": history[-1] if history else {},
         "output_errors": list(outputs.failures.values()),
     }

@@ -1,13 +1,7 @@
-"""The optimization catalogue: named, composable, no-op-able pieces.
+"""The optimization catalogue: named, composable pieces, each a function ``Settings -> Settings``.
 
-Each optimization is a pure function ``Settings -> Settings`` plus the devices it
-applies to.  A run folds its optimizations over the default :class:`Settings` once,
-at build time; the training step then reads objects that do nothing when a feature is
-off (``nullcontext`` instead of autocast, ``GradScaler(enabled=False)``, an identity
-memory format), so an optimization that is off costs nothing and adds no branch to the
-hot path.  The benchmark matrix is generated from :data:`OPTIMIZATIONS`: registering a
-new entry adds benchmark rows without editing the benchmarks.
-"""
+A run folds them over :class:`Settings` once; the step reads objects that do nothing when a feature is off,
+so an optimization that is off adds no branch. The benchmark matrix is generated from :data:`OPTIMIZATIONS`."""
 
 from __future__ import annotations
 
@@ -34,18 +28,18 @@ class Settings:
     num_workers: int = 0
     persistent_workers: bool = False
     prefetch_factor: int | None = None
-    pin_memory: bool = False  # pinned host buffers + non_blocking copies
+    pin_memory: bool = False
     device_loader: bool = False
-    fused_optimizer: bool = False  # optimizer(fused=True): one fused kernel per parameter group
-    foreach_optimizer: bool = False  # optimizer(foreach=True): multi-tensor ops over all parameters
+    fused_optimizer: bool = False
+    foreach_optimizer: bool = False
     cudnn_benchmark: bool = False
     tf32: bool = False
-    host_allocator: bool = False  # glibc malloc keeps freed memory (process-wide, one-way)
+    host_allocator: bool = False
     # DDP tuning knobs (used only by distributed runs)
     ddp_bucket_cap_mb: float = 25.0  # torch's default
     ddp_gradient_as_bucket_view: bool = False
     ddp_static_graph: bool = False
-    sync_bn: bool = False  # BatchNorm statistics over the global batch (SyncBatchNorm)
+    sync_bn: bool = False
     strategy: str = "ddp"  # distributed wrapper: "ddp" (replicated) or "fsdp" (sharded)
 
 
@@ -71,9 +65,8 @@ class Optimization:
     requires: Callable[[str], str | None] = lambda device: None  # -> reason it can't run, or None
     composite: dict[str, tuple[str, ...]] | None = None  # device -> member optimizations
     distributed_only: bool = False
-    # what it changes (AFFECTS): the training step, an eval forward pass, the data loader,
-    # and/or the process for good (state that cannot be undone in-process); which benchmark
-    # phases measure it follows from this (hpml.bench.matrix)
+    # what it changes (AFFECTS: step, eval forward, loader, the process for good); the benchmark
+    # phases that measure it follow from this (hpml.bench.matrix)
     affects: frozenset[str] = frozenset({"step"})
     # -> why it runs but does not pay on this machine (a composite then leaves it out), or None
     pays: Callable[[str], str | None] = lambda device: None
@@ -96,7 +89,6 @@ class Optimization:
 
 
 OPTIMIZATIONS: Registry[Optimization] = Registry("optimization")
-#: What an optimization can change; see Optimization.affects.
 AFFECTS = ("step", "forward", "loader", "process")
 
 
@@ -115,8 +107,7 @@ def _set(**changes) -> Apply:
 
 
 def _bf16_pays(device: str) -> str | None:
-    """bf16 autocast is a speedup only where bf16 is computed natively: on a CPU without
-    AVX512-BF16/AMX, torch emulates it, and a step runs many times slower than fp32."""
+    """bf16 autocast pays only where bf16 is native: without AVX512-BF16/AMX torch emulates it, many times slower."""
     from hpml.machine import cpu_has_bf16
 
     if device == "cpu" and not cpu_has_bf16():
@@ -168,9 +159,8 @@ register("workers", "loader worker processes, persistent across epochs, prefetch
         s, num_workers=ctx.num_workers, persistent_workers=True, prefetch_factor=2
     )
 )
-# Without either flag torch picks the implementation (``_default_to_fused_or_foreach``):
-# foreach when every parameter is on CUDA, else the single-tensor for-loop, so the CPU
-# baseline is the for-loop and the CUDA baseline is already foreach.
+# Without fused/foreach torch picks foreach when every parameter is on CUDA, else the single-tensor
+# for-loop: the CPU baseline is the for-loop, the CUDA baseline already foreach.
 register("fused_optimizer",
          "optimizer(fused=True): one fused kernel updates all parameters (the baseline is torch's "
          "default: the single-tensor for-loop on CPU, foreach on CUDA)",
@@ -235,14 +225,8 @@ def list_optimizations() -> list[str]:
 
 
 def expand(names: tuple[str, ...] | list[str], device: str) -> tuple[str, ...]:
-    """Replace composites (``optimized``) by their members for ``device``; drop ``baseline``.
-
-    A composite means "the best available here": a member this machine cannot run (its
-    ``requires`` gives a reason, e.g. ``host_allocator`` without glibc) or that runs but
-    does not pay here (its ``pays`` gives a reason, e.g. bf16 autocast on a CPU without
-    native bf16) is left out of it.  A run records the expanded list, so what ran is never in doubt.  A member named
-    on its own is kept, so that validation reports why it cannot run.
-    """
+    """Replace composites (``optimized``) by their members for ``device``, leaving out those this machine cannot
+    run or that do not pay here; drop ``baseline``. A member named on its own is kept, so validation says why."""
     out: list[str] = []
     for name in names:
         opt = OPTIMIZATIONS.get(name)
@@ -256,8 +240,7 @@ def expand(names: tuple[str, ...] | list[str], device: str) -> tuple[str, ...]:
 
 
 def is_process_wide(names: tuple[str, ...] | list[str], device: str) -> bool:
-    """Whether any of ``names`` (composites expanded for ``device``) changes process-wide
-    state for good, so that rows without it must run before it in one process."""
+    """Whether any of ``names`` changes process-wide state for good (rows without it must run first)."""
     return "process" in affects(names, device)
 
 
@@ -267,8 +250,7 @@ def affects(names: tuple[str, ...] | list[str], device: str) -> frozenset[str]:
 
 
 def check_single_process(names: tuple[str, ...] | list[str], device: str) -> None:
-    """HpmlError when a single-process run is given a distributed-only optimization,
-    which would silently do nothing there."""
+    """HpmlError when a single-process run gets a distributed-only optimization (it would do nothing)."""
     dist = [n for n in expand(names, device) if OPTIMIZATIONS.get(n).distributed_only]
     if dist:
         raise HpmlError(f"{', '.join(dist)} only applies to distributed runs: add --nproc N (N > 1) "

@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 
-from hpml.config import RunConfig
 from hpml.errors import HpmlError, is_out_of_memory, one_line_message
 from hpml.machine import cpu_has_bf16, machine_info
 from hpml.measure import PeakEstimate, flops_per_sample, measure_phase, peak_estimate, peak_flags
@@ -24,6 +23,7 @@ from hpml.files import atomic_write, os_error
 from hpml.results.record import SCHEMA, TrainRecord, flops_fields
 from hpml.train.fit import fit
 from hpml.train.optimizations import check_single_process
+from hpml.train.run_config import RunConfig
 from hpml.train.step import evaluate
 
 #: Batches drawn from the loader in the "load" phase (the first one pays worker start-up).

@@ -1,15 +1,11 @@
-"""Explicit training state and how a run's settings turn into it.
-
-Everything the step needs is decided here, once: the autocast context, the gradient
-scaler, the input mover (device, memory format, non_blocking), the DDP ``no_sync``.
-Features that are off become objects that do nothing, so the step has no branches.
-"""
+"""Explicit training state, decided once from a run's settings: autocast, scaler, input mover, DDP ``no_sync``.
+Features that are off become objects that do nothing, so the step has no branches."""
 
 from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Callable, ContextManager
 
@@ -44,15 +40,11 @@ class TrainState:
     no_sync: Callable[[], ContextManager] = contextlib.nullcontext
     step: int = 0  # optimizer steps taken
     epoch: int = 0  # epochs completed
-    extra: dict = field(default_factory=dict)
 
 
 def apply_backend_flags(settings: Settings) -> None:
-    """Set the process-wide backend flags ``settings`` want, explicitly both ways.  The
-    benchmark harness re-applies them before each of a side's calls (untimed), so a
-    baseline alternating with an optimized side never runs under its flags.  (PyTorch
-    enables cuDNN TF32 by default; hpml's fp32 baseline turns it off so `tf32` is a
-    measurable optimization; matmul precision "high" is TF32 matmuls, on CUDA and CPU.)"""
+    """Set the process-wide backend flags ``settings`` want, both ways (the harness re-applies them before each
+    side's calls). torch enables cuDNN TF32 by default; the fp32 baseline turns it off so ``tf32`` is measurable."""
     torch.backends.cudnn.benchmark = settings.cudnn_benchmark
     torch.backends.cudnn.deterministic = False  # torch's default, whatever ran before
     torch.backends.cudnn.allow_tf32 = settings.tf32
@@ -60,11 +52,7 @@ def apply_backend_flags(settings: Settings) -> None:
 
 
 def lr_lambda(schedule: str, total_steps: int, warmup_steps: int) -> Callable[[int], float]:
-    """Multiplier of the base LR at optimizer step ``step`` (linear warm-up first).
-
-    ``cosine`` decays to 0 at ``total_steps``; ``onecycle`` is the triangular one-cycle
-    (linear up during warm-up, linear down to 0), as the fastest CIFAR trainers use.
-    """
+    """Multiplier of the base LR at step ``step``: linear warm-up, then constant, cosine to 0, or linear to 0 (``onecycle``)."""
     total = max(total_steps, 1)
     warm = min(max(warmup_steps, 0), total)
 
@@ -89,9 +77,6 @@ def make_optimizer(
     kwargs: dict = dict(lr=lr, weight_decay=weight_decay)
     if name == "sgd":
         kwargs.update(momentum=momentum, nesterov=momentum > 0)
-    # fused=True: one kernel for the whole parameter list (CUDA and, since torch 2.4, CPU);
-    # foreach=True: multi-tensor ops.  Neither keeps torch's default, which is the
-    # single-tensor for-loop on CPU and foreach when all parameters are on CUDA.
     if fused and foreach:
         raise ValueError("fused and foreach optimizers are exclusive")
     if fused:
@@ -115,15 +100,15 @@ def make_state(
     total_steps: int = 1,
     warmup_steps: int = 0,
     image_inputs: bool = True,
+    wrap: Callable[[TrainState], tuple[nn.Module, Callable[[], ContextManager]]] | None = None,
 ) -> TrainState:
-    """Build the state for ``module`` under ``settings`` (the composed optimizations)."""
+    """Build the state for ``module`` under ``settings``; ``wrap`` (DDP/FSDP) gives ``(model, no_sync)``."""
     device = torch.device(device)
     apply_backend_flags(settings)
     if settings.host_allocator:
         tune_host_allocator()  # one-way, so not a backend flag: its rows run in fresh processes
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     module = module.to(device=device, memory_format=memory_format)
-    model = torch.compile(module) if settings.compile else module
     opt = make_optimizer(
         module.parameters(), optimizer, lr,
         momentum=momentum, weight_decay=weight_decay, fused=settings.fused_optimizer,
@@ -135,9 +120,9 @@ def make_state(
         autocast = partial(torch.autocast, device_type=device.type, dtype=settings.autocast_dtype)
     # Token ids are 2-D: a memory format only applies to 4-D image batches.
     input_format = memory_format if image_inputs else torch.preserve_format
-    return TrainState(
+    state = TrainState(
         module=module,
-        model=model,
+        model=module,
         optimizer=opt,
         scaler=torch.amp.GradScaler(device.type, enabled=settings.grad_scaler),
         scheduler=torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(schedule, total_steps, warmup_steps)),
@@ -148,6 +133,11 @@ def make_state(
         move_input=partial(_move, device=device, non_blocking=settings.pin_memory, memory_format=input_format),
         move_target=partial(_move, device=device, non_blocking=settings.pin_memory, memory_format=torch.preserve_format),
     )
+    if wrap is not None:
+        state.model, state.no_sync = wrap(state)
+    if settings.compile:  # after the wrap: compiling first would hide the gradient hooks from DDP's reducer
+        state.model = torch.compile(state.model)
+    return state
 
 
 def _move(t: torch.Tensor, *, device: torch.device, non_blocking: bool, memory_format: torch.memory_format) -> torch.Tensor:

@@ -14,13 +14,8 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 def train_step(state: TrainState, micro_batches: Sequence[Batch]) -> torch.Tensor:
-    """One optimizer update over ``micro_batches`` (one, or ``accum_steps`` of them).
-
-    Each micro-batch's mean loss is weighted by its share of the samples, so the
-    accumulated gradient equals that of one batch holding them all, also for a short
-    last group or a short last batch.  Returns the summed loss as a device tensor:
-    reading it (``.item()``) is the caller's choice, since it forces a device sync.
-    """
+    """One optimizer update over ``micro_batches``, each loss weighted by its share of the samples so the gradient
+    equals one batch's. Returns the loss as a device tensor: ``.item()`` would force a sync."""
     total = sum(y.shape[0] for _, y in micro_batches)
     last = len(micro_batches) - 1
     loss_sum = torch.zeros((), device=state.device)
@@ -42,8 +37,7 @@ def train_step(state: TrainState, micro_batches: Sequence[Batch]) -> torch.Tenso
 
 @torch.inference_mode()
 def evaluate(state: TrainState, batches: Iterable[Batch], *, topk: int = 5) -> dict[str, float]:
-    """Accuracy (top-1, and top-``topk`` when there are more than ``topk`` classes) and
-    mean cross-entropy over ``batches``.  One device sync, at the end."""
+    """Top-1 (and top-``topk``) accuracy and mean cross-entropy over ``batches``; one device sync, at the end."""
     model = state.model
     was_training = model.training
     model.eval()

@@ -102,8 +102,8 @@ def _train_compiled(env) -> list[torch.Tensor]:
     from hpml.distributed.wrap import ddp_wrap
 
     micro = global_batches(STEPS * ACCUM, WORLD * PER_RANK, seed=1)
-    state = make_state(tiny_cnn(), device="cpu", lr=0.1, settings=Settings(accum_steps=ACCUM, compile=True))
-    state.model, state.no_sync = ddp_wrap(state)
+    state = make_state(tiny_cnn(), device="cpu", lr=0.1, settings=Settings(accum_steps=ACCUM, compile=True),
+                       wrap=ddp_wrap)
     for i in range(STEPS):
         train_step(state, [shard(b, env.rank) for b in micro[i * ACCUM:(i + 1) * ACCUM]])
     assert not isinstance(state.module, torch.nn.parallel.DistributedDataParallel)  # raw, for checkpoints

@@ -12,8 +12,8 @@ import importlib.util
 import pytest
 import torch
 
-from hpml.config import RunConfig
 from hpml.distributed import spawn
+from hpml.train.run_config import RunConfig
 
 pytestmark = pytest.mark.ddp
 

@@ -132,7 +132,7 @@ def test_distributed_optimizations_are_in_the_catalogue():
 
 
 def test_default_sgd_lr_scales_with_the_global_batch():
-    from hpml.config import RunConfig
+    from hpml.train.run_config import RunConfig
     from hpml.distributed.launch import scale_lr
 
     cfg = RunConfig(model="resnet18", dataset="digits", device="cpu", batch_size=32)
@@ -210,7 +210,7 @@ def test_fsdp_with_fp16_loss_scaling_needs_a_torch_that_unscales_sharded_gradien
 def test_fsdp_with_fp16_loss_scaling_on_an_old_torch_is_refused_before_the_ranks_start(monkeypatch):
     import hpml.distributed.launch as launch
     import hpml.distributed.wrap as wrap
-    from hpml.config import RunConfig
+    from hpml.train.run_config import RunConfig
     from hpml.train.optimizations import Settings
 
     # What the run's settings would be on a GPU node (amp on CUDA: fp16 + GradScaler), on torch 2.4.

@@ -7,11 +7,11 @@ import sys
 import pytest
 import torch
 
-from hpml.config import RunConfig
 from hpml.errors import HpmlError
 from hpml.measure.flops import flops_per_sample
 from hpml.models import count_parameters, create_model, model_spec
 from hpml.models.external import hf_task_names, shrink
+from hpml.train.run_config import RunConfig
 
 
 IMAGE = torch.randn(2, 3, 32, 32)

@@ -25,6 +25,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, get_worker_info
 
 from hpml.data.loader import DeviceLoader
@@ -302,6 +303,17 @@ def test_a_check_fails_when_its_optimization_is_a_no_op(name, monkeypatch, fake_
     monkeypatch.setitem(OPTIMIZATIONS._entries, name, _no_op(name))
     with pytest.raises(AssertionError):
         run_check(name, settings_of(name), fake_allocator)
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_a_wrapped_model_is_compiled_once_after_the_wrap(monkeypatch, strategy):
+    compiled: list[nn.Module] = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compiled.append(model) or model)
+    with world_of_one():
+        state = make_state(small_cnn(), device="cpu", lr=0.1, settings=Settings(compile=True),
+                           wrap=make_wrapper(strategy))
+    assert compiled == [state.model]  # one call, on what the wrap returned
+    assert isinstance(state.model, DistributedDataParallel) == (strategy == "ddp")
 
 
 # --- effects only a GPU shows --------------------------------------------------------------

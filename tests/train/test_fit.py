@@ -7,13 +7,13 @@ import json
 import pytest
 import torch
 
-from hpml.config import RunConfig
 from hpml.errors import HpmlError, RunFailed
 from hpml.train import list_optimizations
 from hpml.train.build import build_training
 from hpml.train.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from hpml.train.fit import check_finite, fit, micro_groups
 from hpml.train.optimizations import OPTIMIZATIONS
+from hpml.train.run_config import RunConfig
 
 # 8 px (the digits convergence recipe's side): what these tests check does not depend on the side,
 # and at 32 px the emulated-bf16 steps of amp/amp_bf16 alone took ~20 s on an AVX2 CPU.

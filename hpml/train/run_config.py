@@ -1,17 +1,10 @@
-"""One frozen, validated configuration for a training run.
-
-Every impossible combination fails here, at construction, with a message naming the
-allowed values -- never deep inside a training loop.
-
->>> RunConfig(model="resnet18", dataset="digits", optimizations=("amp_bf16",)).device in ("cpu", "cuda")
-True
-"""
+"""One frozen configuration for a training run; an impossible combination fails at construction, naming the allowed values."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,8 +15,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 
-#: Learning rate used when none is given, per optimizer (per batch of 128 samples for SGD:
-#: the linear-scaling rule is applied in :func:`RunConfig.effective_lr`).
+#: Learning rate when none is given (SGD: per 128 samples, scaled in :func:`RunConfig.effective_lr`).
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3}
 
 
@@ -77,7 +69,7 @@ class RunConfig:
     synthetic: bool | None = None  # None -> synthetic twin unless data_dir is given
     weights: str | None = None  # local pretrained weights (file or directory)
     evaluate: bool = True
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    tokenizer: str | None = None  # a SentencePiece file (pretrained XLNet's spiece.model) instead of one fitted on the reviews
 
     def __post_init__(self) -> None:
         from hpml.data import dataset_info, list_datasets
@@ -133,12 +125,8 @@ class RunConfig:
         validate_optimizations(self.optimizations, self.device)
 
     def check_fits_in_memory(self) -> None:
-        """Refuse, before anything is allocated, a batch whose activations alone cannot
-        fit this device's memory (``--batch-size 1000000000``, ``--image-size 60000``).
-
-        The bound is a floor (input + first layer output, fp32; see
-        :func:`hpml.models.activation_floor_bytes`), so it never refuses a batch that fits;
-        what passes it and still does not fit fails as out of memory (exit 1)."""
+        """Refuse, before allocating, a batch whose activations alone exceed this device's memory. The bound is a
+        floor (:func:`hpml.models.activation_floor_bytes`), so it never refuses a batch that fits."""
         from hpml.data import dataset_info
         from hpml.models import activation_floor_bytes
 
@@ -158,8 +146,7 @@ class RunConfig:
 
     @property
     def effective_lr(self) -> float:
-        """The learning rate actually used: for SGD the default follows the linear scaling
-        rule (0.1 per 128 samples per optimizer step)."""
+        """The learning rate used: the given one, or :data:`DEFAULT_LR` (SGD: scaled per 128 samples per optimizer step)."""
         if self.lr is not None:
             return self.lr
         base = DEFAULT_LR[self.optimizer]
