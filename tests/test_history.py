@@ -152,7 +152,7 @@ def test_one_comparable_run_is_exit_2(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_the_reports_trend_marks_the_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from hpml.gate.config import config_from_table
-    from hpml.report import build, charts
+    from hpml.report import charts, trend
     from hpml.results.runfiles import discover
 
     commits = [f"{i:02x}" * 20 for i in range(1, COMMITS + 1)]
@@ -161,7 +161,7 @@ def test_the_reports_trend_marks_the_step(tmp_path: Path, monkeypatch: pytest.Mo
     config = config_from_table({"min_speedup": {"train:*:cpu:*": 0.1}}, tmp_path / "pyproject.toml")
     drawn = []
     monkeypatch.setattr(charts, "gated_trend", lambda panels, *a, path, **k: drawn.extend(panels) or path)
-    section = build.trend_section(runs, runs[-1], config, tmp_path)
+    section = trend.trend_section(runs, runs[-1], config, tmp_path)
     lines = {label: points for _, _, by_label in drawn for label, points in by_label.items()}
     marked = {label: [p.run for p in points if p.step] for label, points in lines.items()}
     assert marked.pop("train:cifar10:resnet50:cpu:sgd:channels_last") == [12]  # 15 % slower: its speedup x0.87

@@ -71,7 +71,8 @@ def run_report(args: argparse.Namespace) -> int:
 
 def write_report(out: Path, inputs, source: str, config) -> list[str]:
     """Charts, index.md and index.html into ``out``; returns the chart file names."""
-    from hpml.report.build import CHARTS, OLD_CHART_FILE, build_document  # matplotlib: only when a report is written
+    from hpml.report.rows import CHARTS
+    from hpml.report.build import OLD_CHART_FILE, build_document  # matplotlib: only when a report is written
     from hpml.report.render import to_html, to_markdown
 
     with open(out / LOCK_FILE, "w") as lock:

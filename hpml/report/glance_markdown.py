@@ -3,7 +3,7 @@ visible part short and the rest folded."""
 
 from __future__ import annotations
 
-from hpml.report.build import ADVICE_PHASES, Matrix, best_per_workload, matrices, memory_cost
+from hpml.report.glance import ADVICE_PHASES, Matrix, best_per_workload, matrices, memory_cost
 from hpml.report.speedups import speedups
 from hpml.results.machine_facts import machine_line
 from hpml.results.markdown import details, escape, table

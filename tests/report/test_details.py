@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hpml.report import build, charts
+from hpml.report import charts, details
 from hpml.results.runfiles import load_run
 from hpml.results.schema import CaseKey
 
@@ -46,7 +46,7 @@ def with_ddp_rows(run):
 
 def test_no_panel_is_drawn_empty(drawn: list, tmp_path: Path) -> None:
     run = load_run(run_files()[-1])
-    build.details_sections(run, {}, tmp_path)
+    details.details_sections(run, {}, tmp_path)
     figures = [fig for what, fig in drawn if what == "figure"]
     assert figures
     off = 0
@@ -60,7 +60,7 @@ def test_no_panel_is_drawn_empty(drawn: list, tmp_path: Path) -> None:
 
 
 def test_bars_sharing_a_label_say_what_differs(drawn: list, tmp_path: Path) -> None:
-    build.details_sections(with_ddp_rows(load_run(run_files()[-1])), {}, tmp_path)
+    details.details_sections(with_ddp_rows(load_run(run_files()[-1])), {}, tmp_path)
     groups = dict(g for what, gs in drawn if what == "groups" for g in gs)
     assert groups["ddp · sgd"] == ["baseline (1 process)", "grad_accum (1 process)",
                                    "baseline (2 processes)", "grad_accum (2 processes)"]
@@ -72,6 +72,6 @@ def test_bar_labels() -> None:
     a = CaseKey("ddp", "cifar10", "resnet50", "cpu", "sgd", "baseline")
     b = dataclasses.replace(a, world_size=2)
     c = dataclasses.replace(a, optimization="fsdp", world_size=2)
-    assert build.bar_labels([a, b, c]) == ["baseline (1 process)", "baseline (2 processes)", "fsdp"]
+    assert details.bar_labels([a, b, c]) == ["baseline (1 process)", "baseline (2 processes)", "fsdp"]
     m = dataclasses.replace(a, model="resnet18")
-    assert build.bar_labels([a, m]) == ["baseline (resnet50)", "baseline (resnet18)"]
+    assert details.bar_labels([a, m]) == ["baseline (resnet50)", "baseline (resnet18)"]

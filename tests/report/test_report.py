@@ -343,7 +343,7 @@ def test_two_reports_into_one_folder_neither_crash_nor_mix(tmp_path: Path) -> No
 
 
 def test_accuracy_cost_comes_from_the_convergence_records() -> None:
-    from hpml.report.build import accuracy_cost
+    from hpml.report.glance import accuracy_cost
     from hpml.results.runfiles import load_convergence
     from hpml.results.schema import CaseKey
 
@@ -359,7 +359,7 @@ def test_accuracy_cost_comes_from_the_convergence_records() -> None:
 @pytest.mark.parametrize("name", [m.name for m in METRICS.values() if m.report])
 def test_every_report_metric_is_a_column_of_the_workload_tables(tmp_path: Path, name: str) -> None:
     """The per-workload tables loop over the declared metrics (report=True): a new one needs no report edit."""
-    from hpml.report.build import details_sections
+    from hpml.report.details import details_sections
     from hpml.results.runfiles import load_run
     from hpml.report.render import Details, Table
 
