@@ -83,7 +83,7 @@ def details_sections(latest: Run, sp: dict[CaseKey, Speedup], folder: Path) -> l
                                                                             workload_rank(kv[0][1]))):
         benches = [latest.benchmarks[k] for k in keys]
         name = f"{title} ({device})" if device else title
-        slug = slug(f"{device}-{title}")
+        anchor = slug(f"{device}-{title}")
         blocks: list[Any] = []
         metrics = _detail_metrics(benches)
         if metrics:
@@ -100,7 +100,7 @@ def details_sections(latest: Run, sp: dict[CaseKey, Speedup], folder: Path) -> l
                 part = f", part {n}/{len(pages)}" if len(pages) > 1 else ""
                 path = charts.facet_hbars(
                     page, [m for m, _ in metrics], title=f"{name}: run {latest.short_commit}{part}",
-                    path=folder / f"workload-{slug}{'-' + str(n) if len(pages) > 1 else ''}.png")
+                    path=folder / f"workload-{anchor}{'-' + str(n) if len(pages) > 1 else ''}.png")
                 blocks.append(Image(f"{CHARTS}/{path.name}", f"{name}, details"))
         else:
             blocks.append("No metric varies between these rows: no chart.")
@@ -127,5 +127,5 @@ def details_sections(latest: Run, sp: dict[CaseKey, Speedup], folder: Path) -> l
             blocks.append("Measured over: " + "; ".join(regions) + ".")
         if flagged:
             blocks.append("Peak flags: " + " | ".join(flagged))
-        section.blocks.append(Details(name, f"workload-{slug}", blocks))
+        section.blocks.append(Details(name, f"workload-{anchor}", blocks))
     return [section]
